@@ -1,0 +1,122 @@
+// The CA's declared truth (DESIGN §2): every node loads the same ca-config and checks what the
+// coordinator announces against its own copy. Unknown keys are refused so a typo never silently
+// weakens a policy.
+import { z } from "zod";
+
+const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be base64url without padding");
+const key32 = b64url.refine((s) => Buffer.from(s, "base64url").length === 32, "must encode 32 bytes");
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be a lowercase hex SHA-256");
+const name = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "lowercase letters, digits and '-', 1-32 chars");
+
+export const CustodianEntrySchema = z
+  .object({
+    name,
+    /** Ed25519 identity key: signs every envelope this custodian sends (DESIGN §3.3). */
+    signingKey: key32,
+    /** X25519 identity key, for messages encrypted to this custodian outside a ceremony. */
+    hpkeKey: key32,
+  })
+  .strict();
+
+export const KeyTypeSchema = z.enum(["rsa", "ec-p256", "ec-p384", "ec-p521", "ed25519", "ed448"]);
+export const KeyUsageSchema = z.enum([
+  "digitalSignature",
+  "nonRepudiation",
+  "keyEncipherment",
+  "dataEncipherment",
+  "keyAgreement",
+  "keyCertSign",
+  "cRLSign",
+]);
+export const ExtKeyUsageSchema = z.enum(["serverAuth", "clientAuth", "codeSigning", "emailProtection", "timeStamping", "ocspSigning"]);
+
+export const ProfileSchema = z
+  .object({
+    description: z.string().optional(),
+    /** Upper bound on notAfter - notBefore, in hours; the coordinator picks within it. */
+    maxValidityHours: z.number().int().positive(),
+    /** What a request gets when it asks for nothing else. */
+    defaultValidityHours: z.number().int().positive(),
+    keyTypes: z.array(KeyTypeSchema).min(1),
+    rsaMinBits: z.number().int().min(2048).default(2048),
+    rsaMaxBits: z.number().int().max(8192).default(4096),
+    keyUsage: z.array(KeyUsageSchema).min(1),
+    extKeyUsage: z.array(ExtKeyUsageSchema).default([]),
+    /** basicConstraints cA; pathLen only for CA profiles. */
+    ca: z.boolean().default(false),
+    pathLen: z.number().int().min(0).max(8).optional(),
+    /** Which SAN kinds a CSR may carry under this profile. */
+    sans: z
+      .object({
+        dns: z.boolean().default(false),
+        ip: z.boolean().default(false),
+        email: z.boolean().default(false),
+        uri: z.boolean().default(false),
+        max: z.number().int().min(0).max(100).default(20),
+        requireOne: z.boolean().default(false),
+      })
+      .strict()
+      .default({ dns: false, ip: false, email: false, uri: false, max: 20, requireOne: false }),
+    /** RFC 5280 §4.2.1.10 name constraints written into CA certificates of this profile. */
+    nameConstraints: z
+      .object({
+        permittedDns: z.array(z.string()).default([]),
+        excludedDns: z.array(z.string()).default([]),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((p) => p.defaultValidityHours <= p.maxValidityHours, "defaultValidityHours exceeds maxValidityHours");
+
+export const RequesterSchema = z
+  .object({
+    name,
+    /** SHA-256 of the bearer token; tokens themselves are never stored. */
+    tokenSha256: sha256Hex,
+    profiles: z.array(name).min(1),
+    /** Glob-like DNS patterns ("*.svc.internal", "api.example.com") the requester may ask for. */
+    allowedNames: z.array(z.string()).default(["*"]),
+  })
+  .strict();
+
+export const CaConfigSchema = z
+  .object({
+    version: z.literal(1),
+    ca: z
+      .object({
+        /** RFC 4514 string, e.g. "CN=Example Root CA, O=Example". */
+        subject: z.string().min(3).max(512),
+        rootValidityDays: z.number().int().min(1).max(36500),
+        /** Base URL of the coordinator as clients reach it; written into AIA / CRL DP extensions. */
+        publicUrl: z.string().url().optional(),
+      })
+      .strict(),
+    threshold: z.number().int().min(2),
+    custodians: z.array(CustodianEntrySchema).min(2).max(64),
+    admins: z.array(z.object({ name, tokenSha256: sha256Hex }).strict()).default([]),
+    requesters: z.array(RequesterSchema).default([]),
+    profiles: z.record(name, ProfileSchema).default({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.threshold > c.custodians.length) {
+      ctx.addIssue({ code: "custom", message: `threshold ${c.threshold} exceeds the ${c.custodians.length} custodians`, path: ["threshold"] });
+    }
+    const seen = new Set<string>();
+    for (const [i, cu] of c.custodians.entries()) {
+      if (seen.has(cu.name)) ctx.addIssue({ code: "custom", message: `duplicate custodian ${cu.name}`, path: ["custodians", i, "name"] });
+      seen.add(cu.name);
+    }
+    for (const [i, r] of c.requesters.entries()) {
+      for (const p of r.profiles) {
+        if (!(p in c.profiles)) ctx.addIssue({ code: "custom", message: `requester ${r.name} is granted unknown profile ${p}`, path: ["requesters", i, "profiles"] });
+      }
+    }
+  });
+
+export type CaConfig = z.infer<typeof CaConfigSchema>;
+export type CustodianEntry = z.infer<typeof CustodianEntrySchema>;
+export type Profile = z.infer<typeof ProfileSchema>;
+export type KeyType = z.infer<typeof KeyTypeSchema>;
+export type Requester = z.infer<typeof RequesterSchema>;

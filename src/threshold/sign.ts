@@ -1,0 +1,130 @@
+// FROST signing rounds (RFC 9591 §5): commit, sign share, aggregate. The nonce rules of DESIGN §3.6
+// live here: a nonce exists only as the object `commit()` returned, in one Map keyed by its
+// commitment, and is taken out of the Map before it is used, so no code path can use it twice —
+// not even for a signing package that is then refused.
+import { inspect } from "node:util";
+import { suite, type FrostPublic, type FrostSecret, type NonceCommitments } from "./suite.ts";
+import { ThresholdError } from "./errors.ts";
+import { commitmentKey, commitmentToWire, type CommitmentWire } from "./encoding.ts";
+
+type Nonces = ReturnType<typeof suite.commit>["nonces"];
+
+interface PoolEntry {
+  nonces: Nonces;
+  expiresAt: number;
+}
+
+/** Memory-only signing nonces of one custodian process. Never serialised, logged or copied. */
+export class NoncePool {
+  readonly #entries = new Map<string, PoolEntry>();
+  constructor(
+    private readonly secret: FrostSecret,
+    private readonly ttlMs = 5 * 60_000,
+    private readonly maxSize = 32,
+  ) {}
+
+  /** RFC 9591 §5.1 commit(): returns only the public commitment; the nonces stay here. */
+  commit(now = Date.now()): CommitmentWire {
+    this.expire(now);
+    if (this.#entries.size >= this.maxSize) throw new ThresholdError("NONCE_UNKNOWN", "nonce pool is full");
+    const { nonces, commitments } = suite.commit(this.secret);
+    const wire = commitmentToWire(commitments);
+    this.#entries.set(commitmentKey(wire), { nonces, expiresAt: now + this.ttlMs });
+    return wire;
+  }
+
+  /**
+   * Removes and returns the nonces for a commitment. Called synchronously before any check of the
+   * signing package, so a refused package still uses the commitment up.
+   */
+  take(commitment: CommitmentWire, now = Date.now()): Nonces | undefined {
+    const key = commitmentKey(commitment);
+    const entry = this.#entries.get(key);
+    this.#entries.delete(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt < now) {
+      wipe(entry.nonces);
+      return undefined;
+    }
+    return entry.nonces;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  clear(): void {
+    for (const e of this.#entries.values()) wipe(e.nonces);
+    this.#entries.clear();
+  }
+
+  private expire(now: number): void {
+    for (const [k, e] of this.#entries) if (e.expiresAt < now) (wipe(e.nonces), this.#entries.delete(k));
+  }
+
+  toJSON(): string {
+    return "<redacted>";
+  }
+  [inspect.custom](): string {
+    return `NoncePool(${this.#entries.size}) <redacted>`;
+  }
+}
+
+function wipe(n: Nonces): void {
+  n.hiding.fill(0);
+  n.binding.fill(0);
+}
+
+/** RFC 9591 §5.2 sign(): the caller has already taken `nonces` out of the pool. */
+export function signShare(
+  secret: FrostSecret,
+  pub: FrostPublic,
+  nonces: Nonces,
+  commitments: NonceCommitments[],
+  message: Uint8Array,
+): Uint8Array {
+  try {
+    return suite.signShare(secret, pub, nonces, commitments, message);
+  } catch (e) {
+    throw new ThresholdError("SIGNING_PACKAGE_INVALID", `cannot sign: ${(e as Error).message}`, [], { cause: e });
+  } finally {
+    wipe(nonces);
+  }
+}
+
+/** RFC 9591 §5.4: one share checked on its own against the signer's verifying share. */
+export function verifySignatureShare(
+  pub: FrostPublic,
+  commitments: NonceCommitments[],
+  message: Uint8Array,
+  identifier: string,
+  share: Uint8Array,
+): boolean {
+  try {
+    return suite.verifyShare(pub, commitments, message, identifier, share);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * RFC 9591 §5.3 aggregate(), then a full signature check. On failure every share is checked on its
+ * own and the error names the identifiers whose shares are bad (identifiable abort, DESIGN §3.7).
+ */
+export function aggregateSignature(
+  pub: FrostPublic,
+  commitments: NonceCommitments[],
+  message: Uint8Array,
+  shares: Record<string, Uint8Array>,
+): Uint8Array {
+  const bad = Object.entries(shares)
+    .filter(([id, share]) => !verifySignatureShare(pub, commitments, message, id, share))
+    .map(([id]) => id);
+  if (bad.length > 0) throw new ThresholdError("SIGNATURE_SHARE_INVALID", "invalid signature shares", bad);
+  const sig = suite.aggregate(pub, commitments, message, shares);
+  const groupKey = pub.commitments[0];
+  if (!groupKey || !suite.verify(sig, message, groupKey)) {
+    throw new ThresholdError("AGGREGATE_INVALID", "aggregate signature does not verify under the CA key");
+  }
+  return sig;
+}
