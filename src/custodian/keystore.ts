@@ -1,0 +1,424 @@
+/**
+ * Encrypted keystore file for a custodian node (identity keys; later its FROST key share).
+ *
+ * File format (JSON):
+ *   { "format": "tca-keystore", "version": 1,
+ *     "kdf": { "name": "scrypt", "N": 131072, "r": 8, "p": 1, "salt": b64url(32) },
+ *     "cipher": { "name": "aes-256-gcm", "iv": b64url(12) },
+ *     "check": b64url(32), "ciphertext": b64url(ciphertext ‖ 16-byte GCM tag) }
+ *
+ * scrypt(passphrase, salt) gives 64 bytes: the first 32 are the AES-256-GCM key, the last 32 the
+ * key of `check` = HMAC-SHA256(macKey, canonical header bytes). The canonical header (format,
+ * version, kdf, cipher, serialised with a fixed key order) is also the GCM AAD. So:
+ *   - check mismatch   → wrong passphrase (or a header edited by someone without the passphrase);
+ *   - check ok, GCM fails → the ciphertext was modified (KEYSTORE_TAMPERED).
+ * N below 2^14 (or r ≠ 8, p ≠ 1) is refused on read so a file cannot be downgraded to a cheap KDF.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  randomBytes,
+  scrypt,
+  timingSafeEqual,
+} from "node:crypto";
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { inspect } from "node:util";
+import { z } from "zod";
+import { SecretBytes } from "./secret.ts";
+
+export type KeystoreErrorCode =
+  | "KEYSTORE_NOT_FOUND"
+  | "KEYSTORE_IO"
+  | "KEYSTORE_CORRUPT"
+  | "KEYSTORE_WRONG_PASSPHRASE"
+  | "KEYSTORE_TAMPERED"
+  | "KEYSTORE_UNSUPPORTED";
+
+export class KeystoreError extends Error {
+  override readonly name = "KeystoreError";
+  constructor(
+    readonly code: KeystoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contents
+
+export interface KeystoreIdentity {
+  name: string;
+  /** base64url of the identity signing secret key */
+  signingSecret: string;
+  /** base64url of the long-term HPKE secret key */
+  hpkeSecret: string;
+}
+
+/**
+ * What the keystore protects. Must be JSON-serialisable. `share` and any extra top-level field
+ * are opaque to the keystore; pass a schema to `readKeystore` to type and validate them.
+ */
+export interface KeystoreContents {
+  identity: KeystoreIdentity;
+  share?: unknown;
+  [field: string]: unknown;
+}
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
+export const keystoreContentsSchema = z.looseObject({
+  identity: z.looseObject({
+    name: z.string().min(1),
+    signingSecret: z.string().min(1).regex(B64URL, "must be base64url"),
+    hpkeSecret: z.string().min(1).regex(B64URL, "must be base64url"),
+  }),
+  share: z.unknown().optional(),
+});
+
+/** Convenience: the identity secrets as redacting `SecretBytes`. */
+export function identitySecrets(contents: KeystoreContents): {
+  signingSecret: SecretBytes;
+  hpkeSecret: SecretBytes;
+} {
+  return {
+    signingSecret: SecretBytes.fromBase64url(contents.identity.signingSecret),
+    hpkeSecret: SecretBytes.fromBase64url(contents.identity.hpkeSecret),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+export const KEYSTORE_FORMAT = "tca-keystore";
+export const KEYSTORE_VERSION = 1;
+export const DEFAULT_SCRYPT_N = 2 ** 17;
+export const MIN_SCRYPT_N = 2 ** 14;
+export const MAX_SCRYPT_N = 2 ** 20;
+const SCRYPT_R = 8;
+const SCRYPT_P = 1;
+const SALT_LEN = 32;
+const IV_LEN = 12;
+const TAG_LEN = 16;
+const CHECK_LEN = 32;
+
+export interface WriteKeystoreOptions {
+  /** scrypt cost; a power of two in [2^14, 2^20]. Default 2^17. Stored in the header. */
+  scryptN?: number;
+}
+
+interface Header {
+  format: typeof KEYSTORE_FORMAT;
+  version: typeof KEYSTORE_VERSION;
+  kdf: { name: "scrypt"; N: number; r: number; p: number; salt: string };
+  cipher: { name: "aes-256-gcm"; iv: string };
+}
+
+const b64urlOf = (len: number) =>
+  z
+    .string()
+    .regex(B64URL, "must be base64url")
+    .refine((s) => Buffer.from(s, "base64url").length === len && s.length === Math.ceil((len * 4) / 3), {
+      message: `must encode exactly ${len} bytes`,
+    });
+
+const fileSchema = z.strictObject({
+  format: z.literal(KEYSTORE_FORMAT),
+  version: z.number().int(),
+  kdf: z.strictObject({
+    name: z.string(),
+    N: z.number().int().positive(),
+    r: z.number().int().positive(),
+    p: z.number().int().positive(),
+    salt: b64urlOf(SALT_LEN),
+  }),
+  cipher: z.strictObject({
+    name: z.string(),
+    iv: b64urlOf(IV_LEN),
+  }),
+  check: b64urlOf(CHECK_LEN),
+  ciphertext: z
+    .string()
+    .regex(B64URL, "must be base64url")
+    .refine((s) => Buffer.from(s, "base64url").length >= TAG_LEN, { message: "is too short" }),
+});
+
+/** Fixed key order, so the bytes do not depend on how the file happened to be serialised. */
+function canonicalHeader(h: Header): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      format: h.format,
+      version: h.version,
+      kdf: { name: h.kdf.name, N: h.kdf.N, r: h.kdf.r, p: h.kdf.p, salt: h.kdf.salt },
+      cipher: { name: h.cipher.name, iv: h.cipher.iv },
+    }),
+    "utf8",
+  );
+}
+
+function isValidN(n: number): boolean {
+  return Number.isInteger(n) && n >= MIN_SCRYPT_N && n <= MAX_SCRYPT_N && (n & (n - 1)) === 0;
+}
+
+function deriveKeys(passphrase: string, salt: Buffer, N: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    // Node refuses when 128·N·r exceeds maxmem; leave generous headroom.
+    const maxmem = 256 * N * SCRYPT_R + 32 * 1024 * 1024;
+    scrypt(passphrase.normalize("NFC"), salt, 64, { N, r: SCRYPT_R, p: SCRYPT_P, maxmem }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
+  });
+}
+
+function checkValue(macKey: Buffer, header: Buffer): Buffer {
+  return createHmac("sha256", macKey).update(header).digest();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write
+
+export async function writeKeystore<T extends KeystoreContents>(
+  path: string,
+  passphrase: string,
+  secrets: T,
+  options: WriteKeystoreOptions = {},
+): Promise<void> {
+  const N = options.scryptN ?? DEFAULT_SCRYPT_N;
+  if (!isValidN(N)) {
+    throw new KeystoreError(
+      "KEYSTORE_UNSUPPORTED",
+      `Cannot write keystore ${path}: scrypt N must be a power of two between 2^14 and 2^20, got ${N}.`,
+    );
+  }
+  const checked = keystoreContentsSchema.safeParse(secrets);
+  if (!checked.success) {
+    throw new TypeError(
+      `Cannot write keystore ${path}: contents are invalid (${z.prettifyError(checked.error)}).`,
+    );
+  }
+
+  const plaintext = Buffer.from(JSON.stringify(secrets), "utf8");
+  const salt = randomBytes(SALT_LEN);
+  const iv = randomBytes(IV_LEN);
+  const header: Header = {
+    format: KEYSTORE_FORMAT,
+    version: KEYSTORE_VERSION,
+    kdf: { name: "scrypt", N, r: SCRYPT_R, p: SCRYPT_P, salt: salt.toString("base64url") },
+    cipher: { name: "aes-256-gcm", iv: iv.toString("base64url") },
+  };
+  const aad = canonicalHeader(header);
+
+  const keys = await deriveKeys(passphrase, salt, N);
+  let body: string;
+  try {
+    const encKey = keys.subarray(0, 32);
+    const macKey = keys.subarray(32, 64);
+    const cipher = createCipheriv("aes-256-gcm", encKey, iv, { authTagLength: TAG_LEN });
+    cipher.setAAD(aad);
+    const ct = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    body =
+      JSON.stringify(
+        {
+          ...header,
+          check: checkValue(macKey, aad).toString("base64url"),
+          ciphertext: ct.toString("base64url"),
+        },
+        null,
+        2,
+      ) + "\n";
+  } finally {
+    keys.fill(0);
+    plaintext.fill(0);
+  }
+
+  await writeFileAtomic(path, body);
+}
+
+async function writeFileAtomic(path: string, body: string): Promise<void> {
+  const dir = dirname(path);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new KeystoreError("KEYSTORE_IO", `Cannot create the directory of keystore ${path}: ${errMsg(e)}.`, {
+      cause: e,
+    });
+  }
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.writeFile(body, "utf8");
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw new KeystoreError("KEYSTORE_IO", `Cannot write keystore ${path}: ${errMsg(e)}.`, { cause: e });
+  }
+  // Make the rename durable (best effort; not supported on every platform).
+  try {
+    const dh = await open(dir, "r");
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    /* ignore */
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read
+
+export async function readKeystore(path: string, passphrase: string): Promise<KeystoreContents>;
+export async function readKeystore<T extends KeystoreContents>(
+  path: string,
+  passphrase: string,
+  schema: z.ZodType<T>,
+): Promise<T>;
+export async function readKeystore(
+  path: string,
+  passphrase: string,
+  schema?: z.ZodType<KeystoreContents>,
+): Promise<KeystoreContents> {
+  let raw: string;
+  try {
+    raw = await readFile(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new KeystoreError("KEYSTORE_NOT_FOUND", `Keystore file ${path} does not exist.`, { cause: e });
+    }
+    throw new KeystoreError("KEYSTORE_IO", `Cannot read keystore file ${path}: ${errMsg(e)}.`, { cause: e });
+  }
+
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (e) {
+    throw new KeystoreError(
+      "KEYSTORE_CORRUPT",
+      `Keystore file ${path} is not valid JSON (truncated or damaged).`,
+      {
+        cause: e,
+      },
+    );
+  }
+
+  // A future version may have another shape: say "unsupported" rather than "corrupt".
+  if (typeof json === "object" && json !== null && !Array.isArray(json)) {
+    const o = json as Record<string, unknown>;
+    if (o.format === KEYSTORE_FORMAT && o.version !== undefined && o.version !== KEYSTORE_VERSION) {
+      throw new KeystoreError(
+        "KEYSTORE_UNSUPPORTED",
+        `Keystore file ${path} has version ${JSON.stringify(o.version)}; this tca reads version ${KEYSTORE_VERSION} only.`,
+      );
+    }
+  }
+
+  const parsed = fileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue ? `${issue.path.join(".") || "(root)"}: ${issue.message}` : "invalid";
+    throw new KeystoreError(
+      "KEYSTORE_CORRUPT",
+      `Keystore file ${path} is damaged or not a tca keystore (${where}).`,
+    );
+  }
+  const f = parsed.data;
+  if (f.kdf.name !== "scrypt" || f.cipher.name !== "aes-256-gcm") {
+    throw new KeystoreError(
+      "KEYSTORE_UNSUPPORTED",
+      `Keystore file ${path} uses kdf "${f.kdf.name}" / cipher "${f.cipher.name}"; only scrypt / aes-256-gcm are supported.`,
+    );
+  }
+  if (!isValidN(f.kdf.N) || f.kdf.r !== SCRYPT_R || f.kdf.p !== SCRYPT_P) {
+    throw new KeystoreError(
+      "KEYSTORE_UNSUPPORTED",
+      `Keystore file ${path} has unsupported scrypt parameters (N=${f.kdf.N}, r=${f.kdf.r}, p=${f.kdf.p}); ` +
+        `N must be a power of two in [2^14, 2^20] with r=8, p=1.`,
+    );
+  }
+
+  const header: Header = {
+    format: KEYSTORE_FORMAT,
+    version: KEYSTORE_VERSION,
+    kdf: { name: "scrypt", N: f.kdf.N, r: f.kdf.r, p: f.kdf.p, salt: f.kdf.salt },
+    cipher: { name: "aes-256-gcm", iv: f.cipher.iv },
+  };
+  const aad = canonicalHeader(header);
+  const salt = Buffer.from(f.kdf.salt, "base64url");
+  const iv = Buffer.from(f.cipher.iv, "base64url");
+  const check = Buffer.from(f.check, "base64url");
+  const blob = Buffer.from(f.ciphertext, "base64url");
+  const ct = blob.subarray(0, blob.length - TAG_LEN);
+  const tag = blob.subarray(blob.length - TAG_LEN);
+
+  const keys = await deriveKeys(passphrase, salt, f.kdf.N);
+  let plaintext: Buffer;
+  try {
+    const encKey = keys.subarray(0, 32);
+    const macKey = keys.subarray(32, 64);
+    if (!timingSafeEqual(checkValue(macKey, aad), check)) {
+      throw new KeystoreError(
+        "KEYSTORE_WRONG_PASSPHRASE",
+        `Wrong passphrase for keystore ${path} (or its header was edited).`,
+      );
+    }
+    try {
+      const decipher = createDecipheriv("aes-256-gcm", encKey, iv, { authTagLength: TAG_LEN });
+      decipher.setAAD(aad);
+      decipher.setAuthTag(tag);
+      plaintext = Buffer.concat([decipher.update(ct), decipher.final()]);
+    } catch (e) {
+      throw new KeystoreError(
+        "KEYSTORE_TAMPERED",
+        `Keystore ${path} failed its integrity check: the encrypted contents were modified.`,
+        { cause: e },
+      );
+    }
+  } finally {
+    keys.fill(0);
+  }
+
+  let contents: unknown;
+  try {
+    contents = JSON.parse(plaintext.toString("utf8"));
+  } catch {
+    throw new KeystoreError("KEYSTORE_CORRUPT", `Keystore ${path} decrypted to something that is not JSON.`);
+  } finally {
+    plaintext.fill(0);
+  }
+  const valid = (schema ?? keystoreContentsSchema).safeParse(contents);
+  if (!valid.success) {
+    throw new KeystoreError(
+      "KEYSTORE_CORRUPT",
+      `Keystore ${path} decrypted, but its contents are not valid (${valid.error.issues[0]?.message ?? "invalid"}).`,
+    );
+  }
+  return redactOnInspect(valid.data as KeystoreContents);
+}
+
+/** console.log / util.inspect of the returned contents shows names, not secrets (JSON is untouched). */
+function redactOnInspect<T extends KeystoreContents>(contents: T): T {
+  Object.defineProperty(contents, inspect.custom, {
+    enumerable: false,
+    value: () => {
+      const shown: Record<string, unknown> = {
+        identity: { name: contents.identity.name, signingSecret: "<redacted>", hpkeSecret: "<redacted>" },
+      };
+      for (const k of Object.keys(contents)) if (k !== "identity") shown[k] = "<redacted>";
+      return shown;
+    },
+  });
+  return contents;
+}
+
+function errMsg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
