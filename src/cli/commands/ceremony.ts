@@ -1,0 +1,66 @@
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { CoordinatorClient, sleep } from "../../custodian/client.ts";
+import { printResult, progress, runCommand, UsageError } from "../output.ts";
+import { CustodianError } from "../../custodian/errors.ts";
+
+const View = z.object({
+  id: z.string(),
+  status: z.string(),
+  failure: z.object({ reason: z.string(), culprits: z.array(z.string()) }).nullable(),
+  received: z.record(z.string(), z.array(z.string())),
+  announcement: z.object({ threshold: z.number(), custodians: z.array(z.object({ name: z.string() }).passthrough()) }).passthrough(),
+});
+
+function adminToken(file?: string): string {
+  const t = file ? readFileSync(file, "utf8").trim() : process.env.TCA_ADMIN_TOKEN;
+  if (!t) throw new UsageError("an admin token is required: --token-file FILE or TCA_ADMIN_TOKEN");
+  return t;
+}
+
+export function registerCeremony(program: Command): void {
+  const cer = program.command("ceremony").description("the key ceremony that creates the CA key (admin)");
+  cer
+    .command("start")
+    .description("announce a new DKG ceremony to the custodians named in ca-config")
+    .requiredOption("--coordinator <url>", "coordinator base URL")
+    .option("--token-file <file>", "admin bearer token file (else TCA_ADMIN_TOKEN)")
+    .option("--wait", "wait until the ceremony completes or fails, showing progress")
+    .option("--json", "print the ceremony as JSON")
+    .action((o: { coordinator: string; tokenFile?: string; wait?: boolean; json?: boolean }) =>
+      runCommand(async () => {
+        const client = new CoordinatorClient(o.coordinator);
+        let v = await client.post("/api/v1/ceremonies", {}, View, adminToken(o.tokenFile));
+        progress(`ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`);
+        if (o.wait) v = await waitForCeremony(client, v.id);
+        printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}`);
+      }),
+    );
+  cer
+    .command("status")
+    .description("show a ceremony's stage and who has spoken")
+    .requiredOption("--coordinator <url>", "coordinator base URL")
+    .argument("[id]", "ceremony id", "current")
+    .option("--json", "print as JSON")
+    .action((id: string, o: { coordinator: string; json?: boolean }) =>
+      runCommand(async () => {
+        const v = await new CoordinatorClient(o.coordinator).get(`/api/v1/ceremonies/${encodeURIComponent(id)}`, View);
+        const f = v.failure ? `\nfailed: ${v.failure.reason}${v.failure.culprits.length ? ` (culprit: ${v.failure.culprits.join(", ")})` : ""}` : "";
+        printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}${f}`);
+      }),
+    );
+}
+
+export async function waitForCeremony(client: CoordinatorClient, id: string): Promise<z.infer<typeof View>> {
+  let last = "";
+  for (;;) {
+    const v = await client.get(`/api/v1/ceremonies/${id}`, View);
+    const line = `${v.status}: round1 ${v.received["dkg/round1"]?.length ?? 0}, round2 ${v.received["dkg/round2"]?.length ?? 0}, confirmed ${v.received["dkg/confirm"]?.length ?? 0} of ${v.announcement.custodians.length}`;
+    if (line !== last) progress(line);
+    last = line;
+    if (v.status === "complete") return v;
+    if (v.status === "failed") throw new CustodianError("CEREMONY_FAILED", `ceremony failed: ${v.failure?.reason}`, v.failure?.culprits ?? []);
+    await sleep(200);
+  }
+}

@@ -1,0 +1,124 @@
+import type { Command } from "commander";
+import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { resolve, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { loadCaConfig } from "../../config/load.ts";
+import { startCoordinator } from "../../coordinator/server.ts";
+import { createLocalCa, custodianNames, layoutOf, localCaExists } from "../../dev/local-ca.ts";
+import { CoordinatorClient } from "../../custodian/client.ts";
+import { progress, runCommand, UsageError } from "../output.ts";
+import { waitForCeremony } from "./ceremony.ts";
+import { z } from "zod";
+import pino from "pino";
+
+const TCA_BIN = fileURLToPath(new URL("../../../bin/tca.js", import.meta.url));
+
+interface DevOpts {
+  dir: string;
+  port: string;
+  custodians: string;
+  threshold: string;
+  reset?: boolean;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export function registerDev(program: Command): void {
+  program
+    .command("dev")
+    .description("run a complete local CA: coordinator on 127.0.0.1, N custodians, DKG and root (SQLite)")
+    .option("--dir <dir>", "state directory", ".tca-dev")
+    .option("--port <port>", "coordinator port (0 = any free port)", "8443")
+    .option("--custodians <n>", "number of custodians", "3")
+    .option("--threshold <t>", "signatures needed", "2")
+    .option("--reset", "throw away an existing dev CA in --dir and make a new one")
+    .action((o: DevOpts) => runCommand(() => runDev(o)));
+}
+
+async function runDev(o: DevOpts): Promise<void> {
+  const dir = resolve(o.dir);
+  const n = Number(o.custodians);
+  const t = Number(o.threshold);
+  if (!Number.isInteger(n) || n < 2 || n > 20) throw new UsageError("--custodians must be an integer from 2 to 20");
+  if (!Number.isInteger(t) || t < 2 || t > n) throw new UsageError(`--threshold must be an integer from 2 to ${n}`);
+  if (o.reset) rmSync(dir, { recursive: true, force: true });
+
+  const reuse = localCaExists(dir);
+  let port = Number(o.port);
+  if (reuse) {
+    const existing = parseYaml(readFileSync(join(dir, "ca-config.yaml"), "utf8")) as { ca?: { publicUrl?: string }; custodians?: unknown[] };
+    port = Number(new URL(existing.ca?.publicUrl ?? "http://127.0.0.1:8443").port);
+    progress(`reusing the dev CA in ${dir} (use --reset for a new one)`);
+  } else {
+    if (port === 0) port = await freePort();
+    progress(`creating a ${t}-of-${n} dev CA in ${dir}`);
+    await createLocalCa({ dir, custodians: n, threshold: t, publicUrl: `http://127.0.0.1:${port}` });
+  }
+  const config = loadCaConfig(join(dir, "ca-config.yaml"));
+  const layout = layoutOf(dir, custodianNames(config.config.custodians.length));
+  const coordinator = await startCoordinator({
+    config,
+    dbPath: layout.dbPath,
+    port,
+    logger: pino({ level: process.env.TCA_LOG_LEVEL ?? "warn" }, process.stderr),
+  });
+  writeFileSync(join(dir, "coordinator.url"), coordinator.url + "\n");
+  const children = new Set<ChildProcess>();
+  const shutdown = () => {
+    for (const c of children) c.kill("SIGTERM");
+    void coordinator.close().then(() => process.exit(0));
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+  progress(`coordinator: ${coordinator.url}`);
+
+  if (!(await coordinator.services.caCertificate())) {
+    const client = new CoordinatorClient(coordinator.url);
+    const adminToken = readFileSync(layout.adminTokenPath, "utf8").trim();
+    const started = await client.post("/api/v1/ceremonies", {}, z.object({ id: z.string() }).passthrough(), adminToken);
+    progress(`key ceremony ${started.id}: ${layout.custodians.length} custodian processes`);
+    const exits = layout.custodians.map(
+      (c) =>
+        new Promise<number>((res) => {
+          const child = spawn(process.execPath, [TCA_BIN, "custodian", "dkg", "--home", c.home, "--coordinator", coordinator.url, "--ceremony", started.id, "--passphrase-file", c.passphraseFile], {
+            stdio: ["ignore", "ignore", process.env.TCA_DEV_VERBOSE ? "inherit" : "ignore"],
+          });
+          children.add(child);
+          child.on("exit", (code) => (children.delete(child), res(code ?? 1)));
+        }),
+    );
+    await waitForCeremony(client, started.id);
+    const codes = await Promise.all(exits);
+    if (codes.some((c) => c !== 0)) progress(`warning: custodian exit codes ${codes.join(", ")}`);
+  }
+  const url = coordinator.url;
+  process.stdout.write(
+    [
+      "",
+      `tca dev CA ready: ${config.config.threshold}-of-${config.config.custodians.length}, "${config.config.ca.subject}"`,
+      `  coordinator     ${url}`,
+      `  state           ${dir}`,
+      `  requester token ${layout.requesterTokenPath}`,
+      "",
+      "Try it:",
+      `  curl -s ${url}/ca.pem -o root.pem`,
+      "  openssl x509 -in root.pem -noout -text | head -20",
+      "  openssl verify -CAfile root.pem root.pem",
+      "",
+      "tca dev: ready (Ctrl-C to stop)",
+      "",
+    ].join("\n"),
+  );
+}

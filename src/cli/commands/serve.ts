@@ -1,0 +1,24 @@
+import type { Command } from "commander";
+import { loadCaConfig } from "../../config/load.ts";
+import { startCoordinator } from "../../coordinator/server.ts";
+import { progress, runCommand } from "../output.ts";
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run the coordinator: HTTP API and database (holds no key material)")
+    .option("--config <path>", "ca-config file", "ca-config/ca.yaml")
+    .option("--db <path>", "SQLite database file", "tca.db")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on (0 = any free port)", "8443")
+    .action((o: { config: string; db: string; host: string; port: string }) =>
+      runCommand(async () => {
+        const config = loadCaConfig(o.config);
+        const c = await startCoordinator({ config, dbPath: o.db, host: o.host, port: Number(o.port) });
+        progress(`tca coordinator listening on ${c.url}`);
+        const stop = () => void c.close().then(() => process.exit(0));
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      }),
+    );
+}

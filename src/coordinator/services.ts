@@ -1,0 +1,67 @@
+// Wires the coordinator's domain services over one store. Nothing here holds key material.
+import { createHash } from "node:crypto";
+import type { LoadedConfig } from "../config/load.ts";
+import { CeremonyService, META_CA_CERT, META_CA_KEY } from "./ceremony.ts";
+import { SigningService } from "./signing.ts";
+import type { Store } from "./store/types.ts";
+import { assembleCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
+import { publicFromWire, PublicPackageWireSchema } from "../threshold/encoding.ts";
+import { groupPublicKey } from "../threshold/dkg.ts";
+import { ed25519Spki } from "../x509/tbs.ts";
+
+export interface CoordinatorServices {
+  config: LoadedConfig;
+  store: Store;
+  ceremonies: CeremonyService;
+  signing: SigningService;
+  caPublicKey(): Promise<Uint8Array | null>;
+  caCertificate(): Promise<Uint8Array | null>;
+  health(): Promise<Record<string, unknown>>;
+}
+
+export interface ServiceOptions {
+  shareTimeoutMs?: number;
+}
+
+export function createServices(store: Store, config: LoadedConfig, opts: ServiceOptions = {}): CoordinatorServices {
+  const caPublicKey = async (): Promise<Uint8Array | null> => {
+    const raw = await store.getMeta(META_CA_KEY);
+    return raw ? groupPublicKey(publicFromWire(PublicPackageWireSchema.parse(JSON.parse(raw)))) : null;
+  };
+  const caKeyId = async (): Promise<string | null> => {
+    const pk = await caPublicKey();
+    return pk ? createHash("sha256").update(ed25519Spki(pk)).digest("hex") : null;
+  };
+  const signing = new SigningService(store, config, { shareTimeoutMs: opts.shareTimeoutMs ?? 15_000, caKeyId });
+  const ceremonies = new CeremonyService(store, config, signing);
+
+  // Invariant §3.8: assemble from the exact signed bytes, parse again and verify before release.
+  signing.onComplete("root", async (job, signature, failure) => {
+    if (!signature) return ceremonies.onRootSigned(job.subjectRef, null, failure);
+    const pk = await caPublicKey();
+    const cert = assembleCertificate(job.tbs, signature);
+    if (!pk || !verifyCertificateSignature(cert, pk)) return ceremonies.onRootSigned(job.subjectRef, null, "assembled root does not verify");
+    return ceremonies.onRootSigned(job.subjectRef, cert);
+  });
+
+  return {
+    config,
+    store,
+    ceremonies,
+    signing,
+    caPublicKey,
+    caCertificate: async () => {
+      const b64 = await store.getMeta(META_CA_CERT);
+      return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
+    },
+    health: async () => {
+      let database = "ok";
+      try {
+        await store.getMeta("health");
+      } catch {
+        database = "unavailable";
+      }
+      return { status: database === "ok" ? "ok" : "degraded", database, caKey: (await caPublicKey()) ? "ready" : "none", caKeyId: await caKeyId() };
+    },
+  };
+}

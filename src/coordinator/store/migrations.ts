@@ -1,0 +1,21 @@
+// Schema migrations, in order. Written in the SQL subset SQLite and PostgreSQL share.
+export const MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE ceremonies (
+        id TEXT PRIMARY KEY, announcement TEXT NOT NULL, status TEXT NOT NULL, failure TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+      CREATE TABLE messages (
+        id TEXT PRIMARY KEY, scope TEXT NOT NULL, type TEXT NOT NULL, sender TEXT NOT NULL,
+        recipient TEXT NOT NULL, attempt INTEGER NOT NULL, envelope TEXT NOT NULL, received_at TEXT NOT NULL,
+        UNIQUE (scope, type, sender, recipient, attempt));
+      CREATE TABLE signing_jobs (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject_ref TEXT NOT NULL, tbs BLOB NOT NULL, params TEXT NOT NULL,
+        eligible TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL, signing_package TEXT,
+        excluded TEXT NOT NULL, events TEXT NOT NULL, signature BLOB, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+      CREATE INDEX signing_jobs_status ON signing_jobs (status);
+    `,
+  },
+];

@@ -1,0 +1,186 @@
+import Database from "better-sqlite3";
+import { MIGRATIONS } from "./migrations.ts";
+import type { CeremonyRecord, MessageRecord, SigningJobRecord, SigningJobStatus, Store } from "./types.ts";
+
+interface JobRow {
+  id: string;
+  kind: string;
+  subject_ref: string;
+  tbs: Buffer;
+  params: string;
+  eligible: string;
+  status: SigningJobStatus;
+  attempt: number;
+  signing_package: string | null;
+  excluded: string;
+  events: string;
+  signature: Buffer | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const now = () => new Date().toISOString();
+
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma("foreign_keys = ON");
+    this.#db.pragma("busy_timeout = 5000");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.#db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+    const applied = new Set(
+      this.#db.prepare("SELECT version FROM schema_migrations").all().map((r) => (r as { version: number }).version),
+    );
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.#db.transaction(() => {
+        this.#db.exec(m.sql);
+        this.#db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(m.version, now());
+      })();
+    }
+  }
+
+  async getMeta(key: string) {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+  async setMeta(key: string, value: string) {
+    this.#db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  async insertCeremony(c: CeremonyRecord) {
+    this.#db
+      .prepare("INSERT INTO ceremonies (id, announcement, status, failure, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(c.id, c.announcement, c.status, c.failure, c.createdAt, c.updatedAt);
+  }
+  async getCeremony(id: string) {
+    return this.toCeremony(this.#db.prepare("SELECT * FROM ceremonies WHERE id = ?").get(id));
+  }
+  async latestCeremony() {
+    return this.toCeremony(this.#db.prepare("SELECT * FROM ceremonies ORDER BY created_at DESC, rowid DESC LIMIT 1").get());
+  }
+  async updateCeremony(id: string, patch: Partial<Pick<CeremonyRecord, "status" | "failure">>) {
+    const cur = await this.getCeremony(id);
+    if (!cur) return;
+    this.#db
+      .prepare("UPDATE ceremonies SET status = ?, failure = ?, updated_at = ? WHERE id = ?")
+      .run(patch.status ?? cur.status, patch.failure === undefined ? cur.failure : patch.failure, now(), id);
+  }
+  private toCeremony(row: unknown): CeremonyRecord | undefined {
+    if (!row) return undefined;
+    const r = row as Record<string, string | null>;
+    return {
+      id: r.id!,
+      announcement: r.announcement!,
+      status: r.status as CeremonyRecord["status"],
+      failure: r.failure ?? null,
+      createdAt: r.created_at!,
+      updatedAt: r.updated_at!,
+    };
+  }
+
+  async insertMessage(m: MessageRecord) {
+    const res = this.#db
+      .prepare(
+        `INSERT INTO messages (id, scope, type, sender, recipient, attempt, envelope, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .run(m.id, m.scope, m.type, m.sender, m.recipient, m.attempt, m.envelope, m.receivedAt);
+    return res.changes === 1;
+  }
+  async listMessages(scope: string, type: string, attempt?: number) {
+    const rows = (
+      attempt === undefined
+        ? this.#db.prepare("SELECT * FROM messages WHERE scope = ? AND type = ? ORDER BY rowid").all(scope, type)
+        : this.#db.prepare("SELECT * FROM messages WHERE scope = ? AND type = ? AND attempt = ? ORDER BY rowid").all(scope, type, attempt)
+    ) as Record<string, string | number>[];
+    return rows.map((r) => ({
+      id: r.id as string,
+      scope: r.scope as string,
+      type: r.type as string,
+      sender: r.sender as string,
+      recipient: r.recipient as string,
+      attempt: r.attempt as number,
+      envelope: r.envelope as string,
+      receivedAt: r.received_at as string,
+    }));
+  }
+
+  async insertSigningJob(j: SigningJobRecord) {
+    this.#db
+      .prepare(
+        `INSERT INTO signing_jobs (id, kind, subject_ref, tbs, params, eligible, status, attempt, signing_package,
+           excluded, events, signature, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        j.id,
+        j.kind,
+        j.subjectRef,
+        Buffer.from(j.tbs),
+        j.params,
+        JSON.stringify(j.eligible),
+        j.status,
+        j.attempt,
+        j.signingPackage,
+        JSON.stringify(j.excluded),
+        j.events,
+        j.signature ? Buffer.from(j.signature) : null,
+        j.createdAt,
+        j.updatedAt,
+      );
+  }
+  async getSigningJob(id: string) {
+    const row = this.#db.prepare("SELECT * FROM signing_jobs WHERE id = ?").get(id) as JobRow | undefined;
+    return row ? toJob(row) : undefined;
+  }
+  async listSigningJobs(status: SigningJobStatus) {
+    return (this.#db.prepare("SELECT * FROM signing_jobs WHERE status = ? ORDER BY created_at").all(status) as JobRow[]).map(toJob);
+  }
+  async updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>) {
+    const cur = await this.getSigningJob(id);
+    if (!cur) return;
+    const j = { ...cur, ...patch };
+    this.#db
+      .prepare(
+        `UPDATE signing_jobs SET status = ?, attempt = ?, signing_package = ?, excluded = ?, events = ?, signature = ?,
+           updated_at = ? WHERE id = ?`,
+      )
+      .run(j.status, j.attempt, j.signingPackage, JSON.stringify(j.excluded), j.events, j.signature ? Buffer.from(j.signature) : null, now(), id);
+  }
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async close() {
+    this.#db.close();
+  }
+}
+
+function toJob(r: JobRow): SigningJobRecord {
+  return {
+    id: r.id,
+    kind: r.kind,
+    subjectRef: r.subject_ref,
+    tbs: new Uint8Array(r.tbs),
+    params: r.params,
+    eligible: JSON.parse(r.eligible) as string[],
+    status: r.status,
+    attempt: r.attempt,
+    signingPackage: r.signing_package,
+    excluded: JSON.parse(r.excluded) as string[],
+    events: r.events,
+    signature: r.signature ? new Uint8Array(r.signature) : null,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}

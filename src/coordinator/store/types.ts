@@ -1,0 +1,67 @@
+// The coordinator's storage, behind one small interface (smallstep's db/ habit). SQLite is the
+// embedded default; a PostgreSQL implementation goes beside it for several coordinators. Methods
+// are async so both fit. The coordinator stores only public or encrypted material.
+
+export type CeremonyStatus = "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
+
+export interface CeremonyRecord {
+  id: string;
+  announcement: string; // canonical JSON of the announcement
+  status: CeremonyStatus;
+  failure: string | null; // JSON {reason, culprits}
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface MessageRecord {
+  id: string; // envelope id (replay protection: primary key)
+  scope: string;
+  type: string;
+  sender: string;
+  recipient: string;
+  attempt: number;
+  envelope: string; // JSON of the SignedEnvelope, exactly as received
+  receivedAt: string;
+}
+
+export type SigningJobStatus = "signing" | "done" | "failed";
+
+export interface SigningJobRecord {
+  id: string;
+  kind: string; // "root" | "leaf" | "crl"
+  subjectRef: string; // ceremony id or request id the job signs for
+  tbs: Uint8Array;
+  params: string; // JSON: what a custodian needs to re-derive the TBS
+  eligible: string[]; // roster names that may take part
+  status: SigningJobStatus;
+  attempt: number;
+  signingPackage: string | null; // JSON {attempt, signers, commitments, formedAt}
+  excluded: string[]; // custodians excluded after a bad share or a refusal
+  events: string; // JSON array of {at, kind, custodian?, detail}
+  signature: Uint8Array | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Store {
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  insertCeremony(c: CeremonyRecord): Promise<void>;
+  getCeremony(id: string): Promise<CeremonyRecord | undefined>;
+  latestCeremony(): Promise<CeremonyRecord | undefined>;
+  updateCeremony(id: string, patch: Partial<Pick<CeremonyRecord, "status" | "failure">>): Promise<void>;
+
+  /** Inserts a message; false if its id was seen before or its (scope,type,sender,recipient,attempt) slot is taken. */
+  insertMessage(m: MessageRecord): Promise<boolean>;
+  listMessages(scope: string, type: string, attempt?: number): Promise<MessageRecord[]>;
+
+  insertSigningJob(j: SigningJobRecord): Promise<void>;
+  getSigningJob(id: string): Promise<SigningJobRecord | undefined>;
+  listSigningJobs(status: SigningJobStatus): Promise<SigningJobRecord[]>;
+  updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>): Promise<void>;
+
+  /** Runs fn so that no other store call interleaves (one coordinator process: a mutex). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

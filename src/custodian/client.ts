@@ -1,0 +1,51 @@
+// The custodian's HTTP client. Outbound only; every answer is parsed with a schema before use.
+import type { z } from "zod";
+import { CustodianError } from "./errors.ts";
+
+export class CoordinatorClient {
+  constructor(readonly baseUrl: string) {}
+
+  async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+    return this.call("GET", path, undefined, schema);
+  }
+
+  async post<T>(path: string, body: unknown, schema: z.ZodType<T>, token?: string): Promise<T> {
+    return this.call("POST", path, body, schema, token);
+  }
+
+  private async call<T>(method: string, path: string, body: unknown, schema: z.ZodType<T>, token?: string): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: {
+          accept: "application/json",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (e) {
+      throw new CustodianError("COORDINATOR_UNREACHABLE", `cannot reach the coordinator at ${this.baseUrl}: ${(e as Error).message}`);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const detail = (json as { detail?: unknown })?.detail;
+      const err = new CustodianError("COORDINATOR_ERROR", `coordinator answered ${res.status} to ${method} ${path}: ${typeof detail === "string" ? detail : text.slice(0, 200)}`);
+      (err as CustodianError & { status?: number }).status = res.status;
+      throw err;
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new CustodianError("COORDINATOR_ERROR", `coordinator sent an unexpected answer to ${method} ${path}`);
+    return parsed.data;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
