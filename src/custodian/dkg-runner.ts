@@ -190,11 +190,7 @@ export class DkgRunner {
   private async collect<T>(type: MessageType, n: number, body: z.ZodType<T>): Promise<Map<string, T>> {
     const deadline = Date.now() + this.#o.timeoutMs;
     for (;;) {
-      const view = await this.#o.client.get(`/api/v1/ceremonies/${this.#ceremonyId}`, CeremonyViewSchema);
-      if (view.status === "failed") {
-        const f = view.failure;
-        throw new CustodianError("CEREMONY_FAILED", `ceremony failed: ${f?.reason ?? "unknown"}`, f?.culprits ?? []);
-      }
+      const view = await this.failIfCeremonyFailed();
       if ((view.received[type]?.length ?? 0) >= n) break;
       if (Date.now() > deadline) throw new CustodianError("TIMEOUT", `timed out waiting for ${type} from all ${n} custodians`);
       await sleep(this.#o.pollMs);
@@ -221,7 +217,21 @@ export class DkgRunner {
 
   private async send(type: MessageType, recipient: string, body: unknown): Promise<void> {
     const env = sealEnvelope(this.#o.signer, { type, recipient, scope: this.#ceremonyId, caKeyId: null, body });
-    await this.#o.client.post(`/api/v1/ceremonies/${this.#ceremonyId}/messages`, env, z.unknown());
+    try {
+      await this.#o.client.post(`/api/v1/ceremonies/${this.#ceremonyId}/messages`, env, z.unknown());
+    } catch (e) {
+      // Refused because the ceremony already failed: report why it failed, not the refusal.
+      if ((e as { status?: number }).status === 409) await this.failIfCeremonyFailed();
+      throw e;
+    }
+  }
+
+  private async failIfCeremonyFailed(): Promise<CeremonyView> {
+    const view = await this.#o.client.get(`/api/v1/ceremonies/${this.#ceremonyId}`, CeremonyViewSchema);
+    if (view.status === "failed") {
+      throw new CustodianError("CEREMONY_FAILED", `ceremony failed: ${view.failure?.reason ?? "unknown"}`, view.failure?.culprits ?? []);
+    }
+    return view;
   }
 
   private async abort(reason: string, culprits: string[]): Promise<void> {

@@ -64,7 +64,7 @@ export function shareMatchesCommitment(recipient: string, sender: DKG_Round1, sh
     commitments: sender.commitment,
     verifyingShares: {},
   };
-  const secret: FrostSecret = { identifier: recipient, signingShare: share };
+  const secret: FrostSecret = { identifier: recipient, signingShare: new Uint8Array(share) };
   try {
     suite.validateSecret(secret, pub);
     return true;
@@ -80,7 +80,10 @@ export function dkgPart3(
   received: Record<string, Uint8Array>,
 ): { secret: FrostSecret; public: FrostPublic } {
   const me = state.use();
-  const round2: DKG_Round2[] = Object.entries(received).map(([identifier, signingShare]) => ({ identifier, signingShare }));
+  const round2: DKG_Round2[] = Object.entries(received).map(([identifier, share]) => ({
+    identifier,
+    signingShare: new Uint8Array(share),
+  }));
   try {
     const key = suite.DKG.round3(me, others, round2);
     return { secret: key.secret, public: key.public };

@@ -9,7 +9,7 @@ const hex = (len?: number) =>
     .regex(/^(?:[0-9a-f]{2})+$/, "lowercase hex")
     .refine((s) => len === undefined || s.length === len * 2, `must be ${len} bytes`);
 
-export const hexToBytes = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, "hex"));
+export const hexToBytes = (s: string): Uint8Array<ArrayBuffer> => new Uint8Array(Buffer.from(s, "hex"));
 export const bytesToHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 export const Round1WireSchema = z

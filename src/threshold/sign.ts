@@ -59,7 +59,12 @@ export class NoncePool {
   }
 
   private expire(now: number): void {
-    for (const [k, e] of this.#entries) if (e.expiresAt < now) (wipe(e.nonces), this.#entries.delete(k));
+    for (const [k, e] of this.#entries) {
+      if (e.expiresAt < now) {
+        wipe(e.nonces);
+        this.#entries.delete(k);
+      }
+    }
   }
 
   toJSON(): string {

@@ -54,7 +54,7 @@ describe("RFC 9591 FROST(Ed25519, SHA-512) vectors", () => {
     signers: { min: Number(v.config.MIN_PARTICIPANTS), max: Number(v.config.MAX_PARTICIPANTS) },
     commitments: [hexToBytes(v.inputs.group_public_key)],
     verifyingShares: Object.fromEntries(
-      [...shares].map(([n, s]) => [id(n), ed25519.Point.BASE.multiply(suite.utils.Fn.fromBytes(s)).toBytes()]),
+      [...shares].map(([n, s]) => [id(n), new Uint8Array(ed25519.Point.BASE.multiply(suite.utils.Fn.fromBytes(s)).toBytes())]),
     ),
   };
   const msg = hexToBytes(v.inputs.message);

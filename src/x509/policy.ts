@@ -1,0 +1,169 @@
+// Request policy: what a profile and a requester grant allows. Each check is small, runs in a
+// fixed order and throws an X509Error that names the offending key, name or time.
+import type { Profile } from "../config/schema.ts";
+import type { ParsedCsr } from "./csr.ts";
+import { X509Error } from "./errors.ts";
+import { commonNames } from "./names.ts";
+import { dnsNameProblem, emailProblem, ipProblem, matchesPattern, uriProblem } from "./name-syntax.ts";
+import type { San, SanType } from "./sans.ts";
+import { truncateToSeconds } from "./time.ts";
+
+export interface RequesterNames {
+  allowedNames: string[];
+}
+
+type CsrFacts = Pick<ParsedCsr, "keyType" | "keyBits" | "sans" | "subjectDer">;
+type Check = (csr: CsrFacts, profile: Profile, requester?: RequesterNames) => void;
+
+const SAN_LABEL: Record<SanType, string> = { dns: "DNS", ip: "IP", email: "email", uri: "URI" };
+const SYNTAX: Record<SanType, (v: string) => string | undefined> = {
+  dns: (v) => dnsNameProblem(v),
+  ip: ipProblem,
+  email: emailProblem,
+  uri: uriProblem,
+};
+
+const fail = (code: ConstructorParameters<typeof X509Error>[0], msg: string, field: string): never => {
+  throw new X509Error(code, msg, field);
+};
+
+export const REQUEST_CHECKS: ReadonlyArray<readonly [string, Check]> = [
+  [
+    "keyType",
+    (c, p) => {
+      if (!p.keyTypes.includes(c.keyType))
+        fail(
+          "KEY_TYPE_NOT_ALLOWED",
+          `The key type ${c.keyType} is not allowed by this profile; allowed: ${p.keyTypes.join(", ")}.`,
+          "keyType",
+        );
+    },
+  ],
+  [
+    "rsaBits",
+    (c, p) => {
+      if (c.keyType === "rsa" && (c.keyBits < p.rsaMinBits || c.keyBits > p.rsaMaxBits)) {
+        fail(
+          "KEY_SIZE_NOT_ALLOWED",
+          `The RSA key has ${c.keyBits} bits; this profile allows ${p.rsaMinBits} to ${p.rsaMaxBits}.`,
+          "keyBits",
+        );
+      }
+    },
+  ],
+  [
+    "sanTypes",
+    (c, p) => {
+      const bad = c.sans.find((s) => !p.sans[s.type]);
+      if (bad)
+        fail(
+          "SAN_TYPE_NOT_ALLOWED",
+          `The ${SAN_LABEL[bad.type]} name "${bad.value}" is not allowed: this profile issues no ${SAN_LABEL[bad.type]} names.`,
+          bad.value,
+        );
+    },
+  ],
+  [
+    "sanCount",
+    (c, p) => {
+      if (c.sans.length > p.sans.max)
+        fail(
+          "TOO_MANY_NAMES",
+          `The CSR asks for ${c.sans.length} names; this profile allows at most ${p.sans.max}.`,
+          "subjectAltName",
+        );
+    },
+  ],
+  [
+    "sanRequired",
+    (c, p) => {
+      if (p.sans.requireOne && c.sans.length === 0)
+        fail(
+          "SAN_REQUIRED",
+          "This profile requires at least one subject alternative name, and the CSR has none.",
+          "subjectAltName",
+        );
+    },
+  ],
+  [
+    "sanSyntax",
+    (c) => {
+      for (const s of c.sans) {
+        const why = SYNTAX[s.type](s.value);
+        if (why)
+          fail("NAME_INVALID", `The ${SAN_LABEL[s.type]} name "${s.value}" is not valid: ${why}.`, s.value);
+      }
+    },
+  ],
+  [
+    "requesterNames",
+    (c, _p, r) => {
+      if (!r) return;
+      const names = [
+        ...c.sans.filter((s: San) => s.type === "dns").map((s) => s.value),
+        ...commonNames(c.subjectDer),
+      ];
+      for (const n of names) {
+        if (!r.allowedNames.some((pat) => matchesPattern(n, pat))) {
+          fail(
+            "NAME_NOT_ALLOWED",
+            `The name "${n}" is not one this requester may ask for (allowed: ${r.allowedNames.join(", ") || "none"}).`,
+            n,
+          );
+        }
+      }
+    },
+  ],
+];
+
+/** Runs every request check in order; throws on the first failure. */
+export function checkRequest(csr: CsrFacts, profile: Profile, requester?: RequesterNames): void {
+  for (const [, check] of REQUEST_CHECKS) check(csr, profile, requester);
+}
+
+export interface ValidityInput {
+  notBefore: Date;
+  notAfter: Date;
+  profile: Pick<Profile, "maxValidityHours">;
+  caNotAfter: Date;
+  /** When given, notBefore must be within maxClockSkewSeconds of it (DESIGN §3.2). */
+  now?: Date;
+  maxClockSkewSeconds?: number;
+}
+
+/** Validity bounds (DESIGN §3.2): ordered, within the profile cap, not past the CA. */
+export function checkValidity(v: ValidityInput): void {
+  // Judge the times the certificate will carry: whole seconds (see time.ts).
+  const nb = truncateToSeconds(v.notBefore).getTime();
+  const na = truncateToSeconds(v.notAfter).getTime();
+  const iso = (d: Date) => d.toISOString();
+  if (!(na > nb))
+    fail(
+      "VALIDITY_NOT_ALLOWED",
+      `notAfter ${iso(v.notAfter)} is not after notBefore ${iso(v.notBefore)}.`,
+      "notAfter",
+    );
+  const hours = (na - nb) / 3_600_000;
+  if (hours > v.profile.maxValidityHours)
+    fail(
+      "VALIDITY_NOT_ALLOWED",
+      `The validity of ${hours.toFixed(2)} hours exceeds this profile's ${v.profile.maxValidityHours} hours.`,
+      "notAfter",
+    );
+  if (na > v.caNotAfter.getTime())
+    fail(
+      "VALIDITY_NOT_ALLOWED",
+      `notAfter ${iso(v.notAfter)} is later than the CA certificate's notAfter ${iso(v.caNotAfter)}.`,
+      "notAfter",
+    );
+  if (v.now) {
+    const skew = Math.abs(nb - v.now.getTime()) / 1000;
+    const max = v.maxClockSkewSeconds ?? 300;
+    if (skew > max)
+      fail(
+        "VALIDITY_NOT_ALLOWED",
+        `notBefore ${iso(v.notBefore)} is ${Math.round(skew)} s from this node's clock ${iso(v.now)}; at most ${max} s is allowed.`,
+        "notBefore",
+      );
+  }
+}

@@ -1,0 +1,130 @@
+// Issue 3, done-when 3: a cheating custodian is named; a coordinator that alters a round-1 package
+// for one recipient is detected; a coordinator announcing another roster or threshold is refused.
+import { afterAll, describe, expect, it } from "vitest";
+import { createServer, request, type Server } from "node:http";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { Sandbox, ROOT, FIXTURE_PASSPHRASE, EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+
+const sb = new Sandbox();
+const servers: Server[] = [];
+afterAll(async () => {
+  for (const s of servers) s.close();
+  await sb.cleanup();
+});
+const EXAMPLE = join(ROOT, "ca-config/ca.yaml");
+const env = { TCA_PASSPHRASE: FIXTURE_PASSPHRASE };
+
+async function startCeremony(url: string): Promise<string> {
+  const p = sb.tca(["ceremony", "start", "--coordinator", url, "--json"], { TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN });
+  expect(await p.exited, p.stderr).toBe(0);
+  return (JSON.parse(p.stdout) as { id: string }).id;
+}
+
+interface CeremonyState {
+  status: string;
+  failure: { reason: string; culprits: string[] } | null;
+}
+async function ceremonyState(url: string, id: string): Promise<CeremonyState> {
+  return (await (await fetch(`${url}/api/v1/ceremonies/${id}`)).json()) as CeremonyState;
+}
+
+/** A man-in-the-middle "coordinator" that rewrites round-1 packages on the way to one custodian. */
+async function tamperingProxy(target: string): Promise<string> {
+  const server = createServer((req, res) => {
+    const upstream = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (up) => {
+      const chunks: Buffer[] = [];
+      up.on("data", (c: Buffer) => chunks.push(c));
+      up.on("end", () => {
+        let body = Buffer.concat(chunks);
+        if (req.method === "GET" && req.url!.includes("/messages?type=dkg%2Fround1") && !req.url!.includes("ack")) {
+          const json = JSON.parse(body.toString()) as { messages: { payload: string; signature: string }[] };
+          const first = json.messages[0]!;
+          const payload = JSON.parse(Buffer.from(first.payload, "base64url").toString()) as { body: { round1: { commitment: string[] } } };
+          const c = payload.body.round1.commitment;
+          c[0] = c[0]!.slice(0, -2) + (c[0]!.endsWith("00") ? "01" : "00");
+          first.payload = Buffer.from(JSON.stringify(payload)).toString("base64url");
+          body = Buffer.from(JSON.stringify(json));
+        }
+        const headers = { ...up.headers, "content-length": String(body.length) };
+        res.writeHead(up.statusCode ?? 502, headers);
+        res.end(body);
+      });
+    });
+    req.pipe(upstream);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe("ceremony faults fail closed and name the culprit", () => {
+  it("a custodian sending a corrupted round-2 share is named, by a complaint anyone can check", async () => {
+    const dir = sb.tempDir();
+    const { url } = await sb.serve(EXAMPLE, join(dir, "db.sqlite"));
+    const homes = sb.fixtureHomes(EXAMPLE);
+    const id = await startCeremony(url);
+    const evil = sb.node(["--import", "tsx", join(ROOT, "test/fixtures/evil-custodian.ts"), homes.carol, url, "alice"], env);
+    const alice = sb.tca(["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id], env);
+    const bob = sb.tca(["custodian", "dkg", "--home", homes.bob, "--coordinator", url, "--ceremony", id], env);
+    expect(await alice.exited).toBe(3);
+    expect(alice.stderr).toMatch(/carol sent me a bad round-2 share/);
+    expect(alice.stderr).toMatch(/culprit: carol/);
+    expect(await bob.exited).toBe(3);
+    expect(await evil.exited).toBe(3);
+    const state = await ceremonyState(url, id);
+    expect(state.status).toBe("failed");
+    expect(state.failure!.culprits).toEqual(["carol"]);
+    expect(state.failure!.reason).toMatch(/verified from the revealed key/);
+    // No share became active anywhere.
+    const status = sb.tca(["ceremony", "status", "--coordinator", url, id]);
+    expect(await status.exited).toBe(0);
+    expect(status.stdout).toMatch(/culprit: carol/);
+    expect((await fetch(`${url}/ca.pem`)).status).toBe(404);
+  });
+
+  it("a coordinator that alters one round-1 package for one recipient is detected", async () => {
+    const dir = sb.tempDir();
+    const { url } = await sb.serve(EXAMPLE, join(dir, "db.sqlite"));
+    const proxied = await tamperingProxy(url);
+    const homes = sb.fixtureHomes(EXAMPLE);
+    const id = await startCeremony(url);
+    const alice = sb.tca(["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id], env);
+    const bob = sb.tca(["custodian", "dkg", "--home", homes.bob, "--coordinator", proxied, "--ceremony", id], env);
+    const carol = sb.tca(["custodian", "dkg", "--home", homes.carol, "--coordinator", url, "--ceremony", id], env);
+    expect(await bob.exited).toBe(3);
+    expect(bob.stderr).toMatch(/dkg\/round1 message does not verify.*bad signature/);
+    expect(await alice.exited).toBe(3);
+    expect(await carol.exited).toBe(3);
+    const state = await ceremonyState(url, id);
+    expect(state.status).toBe("failed");
+    expect(state.failure!.reason).toMatch(/^bob aborted: .*altered/);
+  });
+
+  for (const variant of [
+    { what: "threshold", edit: (s: string) => s.replace("threshold: 2", "threshold: 3"), expect: /threshold is 3, my ca-config says 2/ },
+    {
+      what: "roster",
+      edit: (s: string) => s.replace(/(- name: carol\n\s+signingKey: )\S+/, "$1" + Buffer.alloc(32, 7).toString("base64url")),
+      expect: /roster has different keys for carol/,
+    },
+    { what: "CA subject", edit: (s: string) => s.replace("CN=tca Example Root CA", "CN=Evil Root"), expect: /CA subject is "CN=Evil Root/ },
+  ]) {
+    it(`custodians refuse a coordinator announcing a different ${variant.what}`, async () => {
+      const dir = sb.tempDir();
+      const coordinatorConfig = join(dir, "coordinator-ca.yaml");
+      writeFileSync(coordinatorConfig, variant.edit(readFileSync(EXAMPLE, "utf8")));
+      const { url } = await sb.serve(coordinatorConfig, join(dir, "db.sqlite"));
+      const homes = sb.fixtureHomes(EXAMPLE);
+      const id = await startCeremony(url);
+      const alice = sb.tca(["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id], env);
+      expect(await alice.exited).toBe(3);
+      expect(alice.stderr).toMatch(variant.expect);
+      expect(alice.stderr).toMatch(/ANNOUNCEMENT_MISMATCH/);
+      const state = await ceremonyState(url, id);
+      expect(state.status).toBe("failed");
+      expect(state.failure!.reason).toMatch(/^alice aborted: announcement does not match/);
+    });
+  }
+});

@@ -1,0 +1,32 @@
+// DESIGN §3.1 / §3.8, issue 3 done-when 5: nothing in src/ reconstructs the group secret, uses a
+// trusted dealer, or signs with a single key through the FROST suite. Reads every source file.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../helpers/processes.ts";
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith(".ts") ? [p] : [];
+  });
+}
+
+describe("no key in one place", () => {
+  const files = sources(join(ROOT, "src"));
+  it("scans the whole source tree", () => {
+    expect(files.length).toBeGreaterThan(20);
+  });
+  it.each([
+    ["combineSecret", /\bcombineSecret\b/],
+    ["trustedDealer", /\btrustedDealer\b/],
+    ["a single-key FROST sign()", /\b(suite|ed25519_FROST|frost)\s*\.\s*sign\s*\(/],
+  ])("src/ never uses %s", (_what, re) => {
+    const hits = files.filter((f) => re.test(readFileSync(f, "utf8")));
+    expect(hits).toEqual([]);
+  });
+  it("the FROST suite is set up in one place only", () => {
+    const hits = files.filter((f) => /ed25519_FROST/.test(readFileSync(f, "utf8")));
+    expect(hits.map((f) => f.slice(ROOT.length))).toEqual(["src/threshold/suite.ts"]);
+  });
+});
