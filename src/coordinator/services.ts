@@ -8,12 +8,14 @@ import { assembleCertificate, verifyCertificateSignature } from "../x509/assembl
 import { publicFromWire, PublicPackageWireSchema } from "../threshold/encoding.ts";
 import { groupPublicKey } from "../threshold/dkg.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
+import { RequestService } from "./requests.ts";
 
 export interface CoordinatorServices {
   config: LoadedConfig;
   store: Store;
   ceremonies: CeremonyService;
   signing: SigningService;
+  requests: RequestService;
   caPublicKey(): Promise<Uint8Array | null>;
   caCertificate(): Promise<Uint8Array | null>;
   health(): Promise<Record<string, unknown>>;
@@ -34,6 +36,12 @@ export function createServices(store: Store, config: LoadedConfig, opts: Service
   };
   const signing = new SigningService(store, config, { shareTimeoutMs: opts.shareTimeoutMs ?? 15_000, caKeyId });
   const ceremonies = new CeremonyService(store, config, signing);
+  const caCertificate = async (): Promise<Uint8Array | null> => {
+    const b64 = await store.getMeta(META_CA_CERT);
+    return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
+  };
+  const requests = new RequestService(store, config, signing, { certificate: caCertificate, keyId: caKeyId, publicKey: caPublicKey });
+  signing.onComplete("leaf", (job, signature, failure) => requests.onLeafSigned(job, signature, failure));
 
   // Invariant §3.8: assemble from the exact signed bytes, parse again and verify before release.
   signing.onComplete("root", async (job, signature, failure) => {
@@ -49,11 +57,9 @@ export function createServices(store: Store, config: LoadedConfig, opts: Service
     store,
     ceremonies,
     signing,
+    requests,
     caPublicKey,
-    caCertificate: async () => {
-      const b64 = await store.getMeta(META_CA_CERT);
-      return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
-    },
+    caCertificate,
     health: async () => {
       let database = "ok";
       try {

@@ -88,6 +88,20 @@ export class SigningService {
     return id;
   }
 
+  /** Lets a custodian who approved after the job started take part (not run inside exclusive()). */
+  async addEligible(jobId: string, custodian: string): Promise<void> {
+    const j = await this.store.getSigningJob(jobId);
+    if (!j || j.eligible.includes(custodian)) return;
+    await this.store.updateSigningJob(jobId, { eligible: [...j.eligible, custodian] });
+  }
+
+  /** Stops a job for good, e.g. when a custodian rejects the request it signs. */
+  async cancel(jobId: string, reason: string): Promise<void> {
+    const j = await this.store.getSigningJob(jobId);
+    if (!j || j.status !== "signing") return;
+    await this.store.updateSigningJob(jobId, { status: "failed", signingPackage: null, events: addEvent(j, { kind: "failed", detail: reason }) });
+  }
+
   async listFor(custodian: string): Promise<SigningJobView[]> {
     const jobs = await this.store.listSigningJobs("signing");
     const out: SigningJobView[] = [];
@@ -220,9 +234,11 @@ export class SigningService {
 
   private async nextAttempt(j: SigningJobRecord, events: string, exclude: string[]): Promise<void> {
     const excluded = [...new Set([...j.excluded, ...exclude])];
-    const remaining = j.eligible.filter((c) => !excluded.includes(c));
+    // Fail only when too few custodians are left who could still take part; otherwise wait for
+    // fresh commitments (and, for a leaf, for further approvers).
+    const remaining = [...this.#roster.keys()].filter((c) => !excluded.includes(c));
     if (remaining.length < this.config.config.threshold) {
-      const failure = `only ${remaining.length} eligible custodians remain, ${this.config.config.threshold} are needed`;
+      const failure = `only ${remaining.length} custodians remain who have not been excluded, ${this.config.config.threshold} are needed`;
       const ev = pushEvent(events, { kind: "failed", detail: failure });
       await this.store.updateSigningJob(j.id, { status: "failed", excluded, events: ev, signingPackage: null });
       await this.complete({ ...j, status: "failed", excluded, events: ev }, null, failure);

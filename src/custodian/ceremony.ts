@@ -104,6 +104,7 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
     throw new CustodianError("CEREMONY_FAILED", "the published root carries another public key");
   }
   writeFileSync(o.home.caCertPath, toPem(der, "CERTIFICATE"));
+  writeFileSync(o.home.coordinatorUrlPath, o.coordinatorUrl + "\n");
   say(`root certificate saved to ${o.home.caCertPath}`);
   return { ceremonyId: result.ceremonyId, caPublicKey: bytesToHex(caPublicKey), caKeyId, rootPem: toPem(der, "CERTIFICATE") };
 }

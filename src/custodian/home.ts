@@ -40,6 +40,16 @@ export class CustodianHome {
   get caCertPath() {
     return join(this.dir, "ca.pem");
   }
+  get coordinatorUrlPath() {
+    return join(this.dir, "coordinator.url");
+  }
+
+  /** The coordinator this custodian took part in the ceremony with, unless told otherwise. */
+  coordinatorUrl(override?: string): string {
+    const url = override ?? process.env.TCA_COORDINATOR ?? (existsSync(this.coordinatorUrlPath) ? readFileSync(this.coordinatorUrlPath, "utf8").trim() : undefined);
+    if (!url) throw new CustodianError("HOME_NOT_INITIALISED", "no coordinator known: pass --coordinator URL or set TCA_COORDINATOR");
+    return url;
+  }
 
   async init(name: string, passphrase: string, opts?: WriteKeystoreOptions): Promise<PublicIdentity> {
     if (existsSync(this.keystorePath)) throw new CustodianError("HOME_EXISTS", `${this.dir} already holds a keystore; refusing to overwrite it`);

@@ -18,6 +18,10 @@ export type StepOutcome = "idle" | "committed" | "signed" | "refused" | "finishe
 export interface SigningEvents {
   onRefused?(job: SigningJobView, reason: string): void;
   onSigned?(job: SigningJobView): void;
+  /** Runs after the share is computed and before it is sent: the custodian's journal entry. */
+  beforeShare?(job: SigningJobView): void;
+  /** Test seam: lets a test play a custodian that sends a wrong share. The CLI never sets it. */
+  tamperShare?(share: Uint8Array): Uint8Array;
 }
 
 export class SigningParticipant {
@@ -86,7 +90,9 @@ export class SigningParticipant {
       return this.refuse(job, String(reason));
     }
     const tbs = hexToBytes(job.tbs);
-    const share = signShare(this.key.secret, this.key.public, nonces, pkg.commitments.map(commitmentFromWire), tbs);
+    let share = signShare(this.key.secret, this.key.public, nonces, pkg.commitments.map(commitmentFromWire), tbs);
+    this.events.beforeShare?.(job);
+    if (this.events.tamperShare) share = this.events.tamperShare(share);
     await this.send(job, "sign/share", { jobId: job.id, attempt: job.attempt, share: bytesToHex(share) });
     this.events.onSigned?.(job);
     return "signed";

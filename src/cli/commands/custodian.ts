@@ -5,6 +5,7 @@ import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { identityFingerprint } from "../../protocol/identity.ts";
 import { runCeremony } from "../../custodian/ceremony.ts";
 import { printResult, progress, runCommand } from "../output.ts";
+import { registerCustodianRequests } from "./custodian-requests.ts";
 
 interface HomeOpts {
   home: string;
@@ -43,6 +44,8 @@ export function registerCustodian(program: Command): void {
         );
       }),
     );
+
+  registerCustodianRequests(cust);
 
   cust
     .command("dkg")

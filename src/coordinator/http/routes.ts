@@ -62,5 +62,49 @@ export function routes(s: CoordinatorServices): Router {
     res.status(202).json(await s.signing.receive(String(req.params.id), req.body));
   });
 
+  // Requests: JSON {"csr": PEM, "profile": name} or a raw PEM/DER body with ?profile=.
+  const requestJson = express.json({ limit: REQUEST_LIMIT });
+  const requestRaw = express.raw({ type: ["application/pkcs10", "application/x-pem-file", "application/octet-stream", "text/plain"], limit: REQUEST_LIMIT });
+  r.post("/api/v1/requests", requestJson, requestRaw, async (req, res) => {
+    const requester = s.requests.requesterFor(authenticate(req, s.config.config.requesters, "requester"));
+    let submission: { csr: string | Uint8Array; profile: string; validityHours?: number };
+    if (Buffer.isBuffer(req.body)) {
+      const q = RawQuery.safeParse(req.query);
+      if (!q.success) throw new CoordinatorError("BAD_REQUEST", "a raw CSR body needs ?profile=NAME");
+      submission = { csr: new Uint8Array(req.body), ...q.data };
+    } else if (req.body !== undefined) {
+      const b = SubmitBody.safeParse(req.body);
+      if (!b.success) throw new CoordinatorError("BAD_REQUEST", `invalid request body: ${b.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`);
+      submission = b.data;
+    } else {
+      throw new CoordinatorError("UNSUPPORTED_MEDIA_TYPE", "send JSON {\"csr\", \"profile\"} or a PEM/DER CSR as application/pkcs10");
+    }
+    const view = await s.requests.submit({ requester, ...submission });
+    res.status(202).location(`/api/v1/requests/${view.id}`).json({ id: view.id, status: view.status, serial: view.serial, approvals: view.approvals, missing: view.missing });
+  });
+  r.get("/api/v1/requests", async (req, res) => {
+    const status = RequestStatus.optional().safeParse(req.query.status);
+    if (!status.success) throw new CoordinatorError("BAD_REQUEST", "status must be one of pending, signing, issued, rejected, failed");
+    res.json({ requests: await s.requests.list(status.data) });
+  });
+  r.get("/api/v1/requests/:id", async (req, res) => {
+    res.json(await s.requests.view(String(req.params.id)));
+  });
+  r.get("/api/v1/requests/:id/certificate", async (req, res) => {
+    res.type("application/pem-certificate-chain").send(await s.requests.certificateChain(String(req.params.id)));
+  });
+  r.post("/api/v1/requests/:id/approvals", json, requireJson, async (req, res) => {
+    res.status(202).json(await s.requests.decide(String(req.params.id), req.body));
+  });
+
   return r;
 }
+
+const REQUEST_LIMIT = "64kb";
+const RequestStatus = z.enum(["pending", "signing", "issued", "rejected", "failed"]);
+const ProfileName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "profile must be a profile name");
+const ValidityHours = z.coerce.number().int().positive().max(876_000);
+const SubmitBody = z
+  .object({ csr: z.string().min(1).max(60_000), profile: ProfileName, validityHours: ValidityHours.optional() })
+  .strict();
+const RawQuery = z.object({ profile: ProfileName, validityHours: ValidityHours.optional() }).strict();

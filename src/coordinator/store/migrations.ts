@@ -18,4 +18,19 @@ export const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX signing_jobs_status ON signing_jobs (status);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE requests (
+        id TEXT PRIMARY KEY, requester TEXT NOT NULL, profile TEXT NOT NULL, csr BLOB NOT NULL, tbs BLOB NOT NULL,
+        tbs_sha256 TEXT NOT NULL UNIQUE, serial TEXT NOT NULL UNIQUE, not_before TEXT NOT NULL, not_after TEXT NOT NULL,
+        status TEXT NOT NULL, signing_job TEXT, certificate BLOB, outcome TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+      CREATE INDEX requests_status ON requests (status);
+      CREATE TABLE approvals (
+        request_id TEXT NOT NULL REFERENCES requests (id), custodian TEXT NOT NULL, decision TEXT NOT NULL,
+        reason TEXT, expires_at TEXT NOT NULL, envelope TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (request_id, custodian));
+    `,
+  },
 ];

@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.ts";
+import type { ApprovalRecord, RequestRecord, RequestStatus } from "./types.ts";
 import type { CeremonyRecord, MessageRecord, SigningJobRecord, SigningJobStatus, Store } from "./types.ts";
 
 interface JobRow {
@@ -149,10 +150,60 @@ export class SqliteStore implements Store {
     const j = { ...cur, ...patch };
     this.#db
       .prepare(
-        `UPDATE signing_jobs SET status = ?, attempt = ?, signing_package = ?, excluded = ?, events = ?, signature = ?,
-           updated_at = ? WHERE id = ?`,
+        `UPDATE signing_jobs SET status = ?, attempt = ?, signing_package = ?, eligible = ?, excluded = ?, events = ?,
+           signature = ?, updated_at = ? WHERE id = ?`,
       )
-      .run(j.status, j.attempt, j.signingPackage, JSON.stringify(j.excluded), j.events, j.signature ? Buffer.from(j.signature) : null, now(), id);
+      .run(j.status, j.attempt, j.signingPackage, JSON.stringify(j.eligible), JSON.stringify(j.excluded), j.events, j.signature ? Buffer.from(j.signature) : null, now(), id);
+  }
+
+  async insertRequest(r: RequestRecord) {
+    this.#db
+      .prepare(
+        `INSERT INTO requests (id, requester, profile, csr, tbs, tbs_sha256, serial, not_before, not_after, status,
+           signing_job, certificate, outcome, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(r.id, r.requester, r.profile, Buffer.from(r.csr), Buffer.from(r.tbs), r.tbsSha256, r.serial, r.notBefore, r.notAfter, r.status,
+        r.signingJob, r.certificate ? Buffer.from(r.certificate) : null, r.outcome, r.createdAt, r.updatedAt);
+  }
+  async getRequest(id: string) {
+    const row = this.#db.prepare("SELECT * FROM requests WHERE id = ?").get(id) as RequestRow | undefined;
+    return row ? toRequest(row) : undefined;
+  }
+  async listRequests(filter: { status?: RequestStatus; limit?: number }) {
+    const limit = filter.limit ?? 100;
+    const rows = (filter.status
+      ? this.#db.prepare("SELECT * FROM requests WHERE status = ? ORDER BY created_at DESC LIMIT ?").all(filter.status, limit)
+      : this.#db.prepare("SELECT * FROM requests ORDER BY created_at DESC LIMIT ?").all(limit)) as RequestRow[];
+    return rows.map(toRequest);
+  }
+  async updateRequest(id: string, patch: Partial<Pick<RequestRecord, "status" | "signingJob" | "certificate" | "outcome">>) {
+    const cur = await this.getRequest(id);
+    if (!cur) return;
+    const r = { ...cur, ...patch };
+    this.#db
+      .prepare("UPDATE requests SET status = ?, signing_job = ?, certificate = ?, outcome = ?, updated_at = ? WHERE id = ?")
+      .run(r.status, r.signingJob, r.certificate ? Buffer.from(r.certificate) : null, r.outcome, now(), id);
+  }
+  async insertApproval(a: ApprovalRecord) {
+    const res = this.#db
+      .prepare(
+        `INSERT INTO approvals (request_id, custodian, decision, reason, expires_at, envelope, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .run(a.requestId, a.custodian, a.decision, a.reason, a.expiresAt, a.envelope, a.createdAt);
+    return res.changes === 1;
+  }
+  async listApprovals(requestId: string) {
+    const rows = this.#db.prepare("SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, rowid").all(requestId) as Record<string, string | null>[];
+    return rows.map((r) => ({
+      requestId: r.request_id!,
+      custodian: r.custodian!,
+      decision: r.decision as ApprovalRecord["decision"],
+      reason: r.reason ?? null,
+      expiresAt: r.expires_at!,
+      envelope: r.envelope!,
+      createdAt: r.created_at!,
+    }));
   }
 
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -180,6 +231,44 @@ function toJob(r: JobRow): SigningJobRecord {
     excluded: JSON.parse(r.excluded) as string[],
     events: r.events,
     signature: r.signature ? new Uint8Array(r.signature) : null,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+interface RequestRow {
+  id: string;
+  requester: string;
+  profile: string;
+  csr: Buffer;
+  tbs: Buffer;
+  tbs_sha256: string;
+  serial: string;
+  not_before: string;
+  not_after: string;
+  status: RequestStatus;
+  signing_job: string | null;
+  certificate: Buffer | null;
+  outcome: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toRequest(r: RequestRow): RequestRecord {
+  return {
+    id: r.id,
+    requester: r.requester,
+    profile: r.profile,
+    csr: new Uint8Array(r.csr),
+    tbs: new Uint8Array(r.tbs),
+    tbsSha256: r.tbs_sha256,
+    serial: r.serial,
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    status: r.status,
+    signingJob: r.signing_job,
+    certificate: r.certificate ? new Uint8Array(r.certificate) : null,
+    outcome: r.outcome,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

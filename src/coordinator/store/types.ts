@@ -43,6 +43,37 @@ export interface SigningJobRecord {
   updatedAt: string;
 }
 
+export type RequestStatus = "pending" | "signing" | "issued" | "rejected" | "failed";
+
+export interface RequestRecord {
+  id: string;
+  requester: string;
+  profile: string;
+  csr: Uint8Array;
+  tbs: Uint8Array;
+  tbsSha256: string;
+  serial: string; // hex content octets
+  notBefore: string;
+  notAfter: string;
+  status: RequestStatus;
+  signingJob: string | null;
+  certificate: Uint8Array | null;
+  /** JSON: rejection {by, reason} or failure {reason}. */
+  outcome: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ApprovalRecord {
+  requestId: string;
+  custodian: string;
+  decision: "approve" | "reject";
+  reason: string | null;
+  expiresAt: string;
+  envelope: string;
+  createdAt: string;
+}
+
 export interface Store {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -60,6 +91,14 @@ export interface Store {
   getSigningJob(id: string): Promise<SigningJobRecord | undefined>;
   listSigningJobs(status: SigningJobStatus): Promise<SigningJobRecord[]>;
   updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>): Promise<void>;
+
+  insertRequest(r: RequestRecord): Promise<void>;
+  getRequest(id: string): Promise<RequestRecord | undefined>;
+  listRequests(filter: { status?: RequestStatus; limit?: number }): Promise<RequestRecord[]>;
+  updateRequest(id: string, patch: Partial<Pick<RequestRecord, "status" | "signingJob" | "certificate" | "outcome">>): Promise<void>;
+  /** false if this custodian already decided on this request. */
+  insertApproval(a: ApprovalRecord): Promise<boolean>;
+  listApprovals(requestId: string): Promise<ApprovalRecord[]>;
 
   /** Runs fn so that no other store call interleaves (one coordinator process: a mutex). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;

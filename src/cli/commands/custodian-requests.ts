@@ -1,0 +1,169 @@
+// `tca custodian requests | show | approve | reject | sign`: a person reviewing and approving
+// certificate requests from a terminal. Each command re-derives the TBS locally before it says
+// anything about a request.
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { homedir } from "node:os";
+import { createInterface } from "node:readline/promises";
+import { CoordinatorClient } from "../../custodian/client.ts";
+import { CustodianHome } from "../../custodian/home.ts";
+import { resolvePassphrase } from "../../custodian/passphrase.ts";
+import { CustodianSession, reviewRequest, type Review } from "../../custodian/session.ts";
+import { CustodianError } from "../../custodian/errors.ts";
+import type { RequestView } from "../../protocol/approval.ts";
+import { printResult, progress, runCommand, UsageError } from "../output.ts";
+import { z } from "zod";
+import { RequestViewSchema } from "../../protocol/approval.ts";
+
+interface Common {
+  home: string;
+  coordinator?: string;
+  config?: string;
+  passphraseFile?: string;
+  json?: boolean;
+}
+
+const defaultHome = () => process.env.TCA_HOME ?? resolve(homedir(), ".tca/custodian");
+
+function common(cmd: Command): Command {
+  return cmd
+    .option("--home <dir>", "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)", defaultHome())
+    .option("--coordinator <url>", "coordinator URL (default: $TCA_COORDINATOR or the one from the ceremony)")
+    .option("--config <path>", "this custodian's ca-config (default: HOME/ca-config.yaml)")
+    .option("--json", "print data as JSON");
+}
+
+function context(o: Common) {
+  const home = new CustodianHome(resolve(o.home));
+  home.identity();
+  const config = home.config(o.config);
+  const url = home.coordinatorUrl(o.coordinator);
+  return { home, config, url, client: new CoordinatorClient(url) };
+}
+
+async function openSession(o: Common) {
+  const { home, config, url } = context(o);
+  const passphrase = await resolvePassphrase({ passphraseFile: o.passphraseFile });
+  return CustodianSession.open({ home, passphrase, coordinatorUrl: url, config });
+}
+
+export function describeReview(r: Review): string {
+  const t = r.tbs;
+  const q = r.request;
+  const lines = [
+    `request    ${q.id} (${q.status})`,
+    `requester  ${q.requester}    profile ${q.profile}`,
+    `subject    ${t.subject || "(empty)"}`,
+    `names      ${t.sans.map((s) => `${s.type.toUpperCase()}:${s.value}`).join(", ") || "(none)"}`,
+    `key        ${q.keyType}  sha256:${t.publicKey.sha256}`,
+    `validity   ${t.notBefore} → ${t.notAfter} (${Math.round(t.validityHours)} h)`,
+    `usage      ${[...t.keyUsage, ...t.extKeyUsage].join(", ")}${t.isCA ? `  CA (pathLen ${t.pathLen ?? "none"})` : ""}`,
+    `serial     ${t.serialHex}`,
+    `TBS hash   ${t.tbsSha256}`,
+    `approvals  ${q.approvals.filter((a) => a.decision === "approve").map((a) => a.custodian).join(", ") || "none"} (${q.threshold - q.missing} of ${q.threshold})`,
+  ];
+  if (r.problem) lines.push(`PROBLEM    ${r.problem}`);
+  return lines.join("\n");
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export function registerCustodianRequests(cust: Command): void {
+  common(cust.command("requests").description("list certificate requests (default: pending)"))
+    .option("--status <status>", "pending, signing, issued, rejected, failed or all", "pending")
+    .action((o: Common & { status: string }) =>
+      runCommand(async () => {
+        const { client } = context(o);
+        const q = o.status === "all" ? "" : `?status=${encodeURIComponent(o.status)}`;
+        const { requests } = await client.get(`/api/v1/requests${q}`, z.object({ requests: z.array(RequestViewSchema) }));
+        const text = requests.length
+          ? requests.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.profile.padEnd(12)} ${r.requester.padEnd(10)} ${r.subject || r.sans.map((s) => s.value).join(",")}  (${r.threshold - r.missing}/${r.threshold})`).join("\n")
+          : `no ${o.status === "all" ? "" : o.status + " "}requests`;
+        printResult(!!o.json, requests, text);
+      }),
+    );
+
+  common(cust.command("show").description("re-derive a request's certificate locally and show what it would say").argument("<id>", "request id")).action((id: string, o: Common) =>
+    runCommand(async () => {
+      const { home, config, client } = context(o);
+      const review = await reviewRequest(client, home, config, id);
+      printResult(!!o.json, review, describeReview(review));
+    }),
+  );
+
+  common(cust.command("approve").description("approve requests (signed statement about their TBS hash), then stay online to sign").argument("<ids...>", "request ids"))
+    .option("--yes", "approve without asking (required when stdin is not a terminal)")
+    .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
+    .option("--no-wait", "post the approval and leave; take part in signing later with `tca custodian sign`")
+    .option("--valid-for <hours>", "how long the approval stays valid", "24")
+    .option("--timeout <seconds>", "stop waiting for the signing session after this long", "600")
+    .action((ids: string[], o: Common & { yes?: boolean; wait: boolean; validFor: string; timeout: string }) =>
+      runCommand(async () => {
+        if (!o.yes && !process.stdin.isTTY) throw new UsageError("stdin is not a terminal: pass --yes to approve without a prompt");
+        const session = await openSession(o);
+        try {
+          for (const id of ids) {
+            const review = await reviewRequest(session.client, session.home, session.config, id);
+            progress(describeReview(review));
+            if (review.problem) throw new CustodianError("REFUSED", `will not approve ${id}: ${review.problem}`);
+            if (!o.yes && !(await confirm(`approve request ${id}?`))) throw new CustodianError("REFUSED", `request ${id} not approved`);
+            const after = await session.decide(review, "approve", { validForMs: Number(o.validFor) * 3_600_000 });
+            progress(`${id}: approved (${after.threshold - after.missing} of ${after.threshold} approvals)`);
+          }
+          if (!o.wait) return printResult(!!o.json, { approved: ids }, `approved ${ids.join(", ")}`);
+          const final = await session.signUntilDone(ids, progress, { timeoutMs: Number(o.timeout) * 1000 });
+          report(final, !!o.json);
+        } finally {
+          session.close();
+        }
+      }),
+    );
+
+  common(cust.command("reject").description("reject a request; one rejection stops it for good").argument("<id>", "request id"))
+    .requiredOption("--reason <text>", "why, in a sentence the requester will read")
+    .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
+    .action((id: string, o: Common & { reason: string }) =>
+      runCommand(async () => {
+        const session = await openSession(o);
+        try {
+          const review = await reviewRequest(session.client, session.home, session.config, id);
+          const after = await session.decide(review, "reject", { reason: o.reason });
+          printResult(!!o.json, after, `${id}: ${after.status} (${o.reason})`);
+        } finally {
+          session.close();
+        }
+      }),
+    );
+
+  common(cust.command("sign").description("take part in signing requests this custodian approved").argument("[ids...]", "request ids (default: all approved and not yet finished)"))
+    .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
+    .option("--timeout <seconds>", "stop after this long", "600")
+    .action((ids: string[], o: Common & { timeout: string }) =>
+      runCommand(async () => {
+        const session = await openSession(o);
+        try {
+          let targets = ids;
+          if (targets.length === 0) {
+            const open = new Set([...(await session.listRequests("pending")), ...(await session.listRequests("signing"))].map((r) => r.id));
+            targets = session.journal.approvedRequestIds().filter((id) => open.has(id));
+          }
+          if (targets.length === 0) return printResult(!!o.json, [], "nothing to sign");
+          report(await session.signUntilDone(targets, progress, { timeoutMs: Number(o.timeout) * 1000 }), !!o.json);
+        } finally {
+          session.close();
+        }
+      }),
+    );
+}
+
+function report(views: RequestView[], json: boolean): void {
+  printResult(json, views, views.map((v) => `${v.id}: ${v.status}`).join("\n"));
+  if (views.some((v) => v.status !== "issued")) process.exitCode = 3;
+}

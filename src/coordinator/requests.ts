@@ -1,0 +1,270 @@
+// The request lifecycle: submit (validate, fix serial and validity, build the TBS), collect signed
+// approvals, start a signing job among approvers once t have approved, and publish the certificate
+// only after it has been assembled from the exact signed bytes and verified (DESIGN §3.8).
+import { createHash, randomUUID, X509Certificate } from "node:crypto";
+import type { LoadedConfig } from "../config/load.ts";
+import type { Profile, Requester } from "../config/schema.ts";
+import { openEnvelope, rosterKeys, type EnvelopeHeader } from "../protocol/envelope.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { ApprovalStatementSchema, type LeafParams, type RequestView } from "../protocol/approval.ts";
+import { parseCsr } from "../x509/csr.ts";
+import { checkRequest, checkValidity } from "../x509/policy.ts";
+import { X509Error, type X509ErrorCode } from "../x509/errors.ts";
+import { readCaCert } from "../x509/ca-cert.ts";
+import { buildLeafTbs } from "../x509/leaf.ts";
+import { randomSerial } from "../x509/serial.ts";
+import { assembleCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
+import { toPem } from "../x509/der.ts";
+import { bytesToHex } from "../threshold/encoding.ts";
+import { CoordinatorError, type CoordinatorErrorCode } from "./errors.ts";
+import type { RequestRecord, RequestStatus, SigningJobRecord, Store } from "./store/types.ts";
+import type { JobEvent, SigningService } from "./signing.ts";
+
+export const MAX_CSR_BYTES = 16 * 1024;
+/** Backdating absorbs clock differences between the CA and relying parties. */
+const BACKDATE_MS = 60_000;
+
+const X509_STATUS: Record<X509ErrorCode, CoordinatorErrorCode> = {
+  CSR_MALFORMED: "BAD_REQUEST",
+  CSR_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  CSR_BAD_SIGNATURE: "BAD_REQUEST",
+  CSR_UNSUPPORTED_ALGORITHM: "UNPROCESSABLE",
+  KEY_TYPE_NOT_ALLOWED: "UNPROCESSABLE",
+  KEY_SIZE_NOT_ALLOWED: "UNPROCESSABLE",
+  KEY_INVALID: "BAD_REQUEST",
+  NAME_INVALID: "UNPROCESSABLE",
+  NAME_NOT_ALLOWED: "FORBIDDEN",
+  SAN_TYPE_NOT_ALLOWED: "UNPROCESSABLE",
+  SAN_REQUIRED: "UNPROCESSABLE",
+  TOO_MANY_NAMES: "UNPROCESSABLE",
+  VALIDITY_NOT_ALLOWED: "UNPROCESSABLE",
+  SERIAL_INVALID: "INTERNAL",
+  CERT_MALFORMED: "INTERNAL",
+  TBS_MALFORMED: "INTERNAL",
+  TBS_MISMATCH: "INTERNAL",
+  LINT_FAILED: "UNPROCESSABLE",
+};
+
+function asCoordinatorError(e: unknown): never {
+  if (e instanceof X509Error) throw new CoordinatorError(X509_STATUS[e.code], e.message, { reason: e.code, ...(e.field ? { field: e.field } : {}) });
+  throw e;
+}
+
+export interface Submission {
+  requester: Requester;
+  profile: string;
+  csr: string | Uint8Array;
+  validityHours?: number;
+}
+
+export class RequestService {
+  readonly #roster: Map<string, string>;
+  constructor(
+    private readonly store: Store,
+    private readonly config: LoadedConfig,
+    private readonly signing: SigningService,
+    private readonly ca: { certificate(): Promise<Uint8Array | null>; keyId(): Promise<string | null>; publicKey(): Promise<Uint8Array | null> },
+  ) {
+    this.#roster = rosterKeys(config.config.custodians);
+  }
+
+  requesterFor(name: string): Requester {
+    const r = this.config.config.requesters.find((x) => x.name === name);
+    if (!r) throw new CoordinatorError("UNAUTHORIZED", "unknown requester");
+    return r;
+  }
+
+  async submit(s: Submission): Promise<RequestView> {
+    const profile: Profile | undefined = this.config.config.profiles[s.profile];
+    if (!profile) throw new CoordinatorError("BAD_REQUEST", `unknown profile "${s.profile}"; this CA offers: ${Object.keys(this.config.config.profiles).join(", ")}`);
+    if (!s.requester.profiles.includes(s.profile)) throw new CoordinatorError("FORBIDDEN", `requester ${s.requester.name} is not granted the "${s.profile}" profile`);
+    const caDer = await this.ca.certificate();
+    if (!caDer) throw new CoordinatorError("CONFLICT", "the CA has no root certificate yet: run the key ceremony first");
+    const ca = readCaCert(caDer);
+    let tbs: Uint8Array;
+    let csrDer: Uint8Array;
+    const serial = randomSerial();
+    const notBefore = new Date(Math.floor((Date.now() - BACKDATE_MS) / 1000) * 1000);
+    const hours = s.validityHours ?? profile.defaultValidityHours;
+    let notAfter = new Date(notBefore.getTime() + hours * 3_600_000);
+    // Never past the CA's own expiry (RFC 5280 §6.1.3 would reject the chain).
+    if (notAfter > ca.notAfter && s.validityHours === undefined) notAfter = ca.notAfter;
+    try {
+      const csr = parseCsr(s.csr, { maxBytes: MAX_CSR_BYTES });
+      csrDer = csr.der;
+      checkRequest(csr, profile, s.requester);
+      checkValidity({ notBefore, notAfter, profile, caNotAfter: ca.notAfter });
+      tbs = buildLeafTbs({ csr, profile, caCertDer: caDer, serial, notBefore, notAfter, publicUrl: this.config.config.ca.publicUrl });
+    } catch (e) {
+      asCoordinatorError(e);
+    }
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    await this.store.insertRequest({
+      id,
+      requester: s.requester.name,
+      profile: s.profile,
+      csr: csrDer,
+      tbs,
+      tbsSha256: sha256Hex(tbs),
+      serial: bytesToHex(serial),
+      notBefore: notBefore.toISOString(),
+      notAfter: notAfter.toISOString(),
+      status: "pending",
+      signingJob: null,
+      certificate: null,
+      outcome: null,
+      createdAt: now,
+      updatedAt: now,
+    });
+    return this.view(id);
+  }
+
+  async list(status?: RequestStatus): Promise<RequestView[]> {
+    const rows = await this.store.listRequests({ status, limit: 200 });
+    return Promise.all(rows.map((r) => this.render(r)));
+  }
+
+  async view(id: string): Promise<RequestView> {
+    return this.render(await this.require(id));
+  }
+
+  private async require(id: string): Promise<RequestRecord> {
+    const r = /^[0-9a-f-]{36}$/.test(id) ? await this.store.getRequest(id) : undefined;
+    if (!r) throw new CoordinatorError("NOT_FOUND", `no request ${id}`);
+    return r;
+  }
+
+  /** A custodian's signed approval or rejection of one request's exact TBS. */
+  async decide(id: string, envelope: unknown): Promise<RequestView> {
+    return this.store.exclusive(async () => {
+      const r = await this.require(id);
+      let h: EnvelopeHeader;
+      try {
+        h = openEnvelope(envelope, this.#roster, { type: "approval", scope: id, caKeyId: await this.ca.keyId() });
+      } catch (e) {
+        if (e instanceof ProtocolError) throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
+        throw e;
+      }
+      const st = ApprovalStatementSchema.safeParse(h.body);
+      if (!st.success) throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} is malformed`);
+      const a = st.data;
+      if (a.requestId !== id || a.tbsSha256 !== r.tbsSha256) throw new CoordinatorError("CONFLICT", `approval from ${h.sender} is about another TBS than request ${id}'s`);
+      if (a.configDigest !== this.config.digest) throw new CoordinatorError("CONFLICT", `${h.sender}'s ca-config differs from the coordinator's (digest ${a.configDigest.slice(0, 12)}…)`);
+      if (Date.parse(a.expiresAt) <= Date.now()) throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} has already expired`);
+      if (r.status !== "pending" && r.status !== "signing") throw new CoordinatorError("CONFLICT", `request ${id} is already ${r.status}`);
+      const inserted = await this.store.insertApproval({
+        requestId: id,
+        custodian: h.sender,
+        decision: a.decision,
+        reason: a.reason ?? null,
+        expiresAt: a.expiresAt,
+        envelope: JSON.stringify(envelope),
+        createdAt: new Date().toISOString(),
+      });
+      if (!inserted) throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
+      if (a.decision === "reject") {
+        // One custodian's rejection is final: a CA fails closed.
+        if (r.signingJob) await this.signing.cancel(r.signingJob, `rejected by ${h.sender}`);
+        await this.store.updateRequest(id, { status: "rejected", outcome: JSON.stringify({ by: h.sender, reason: a.reason ?? "no reason given" }) });
+        return this.view(id);
+      }
+      const approvers = (await this.store.listApprovals(id))
+        .filter((x) => x.decision === "approve" && Date.parse(x.expiresAt) > Date.now())
+        .map((x) => x.custodian);
+      if (r.signingJob) {
+        await this.signing.addEligible(r.signingJob, h.sender);
+      } else if (approvers.length >= this.config.config.threshold) {
+        const params: LeafParams = {
+          requestId: id,
+          requester: r.requester,
+          profile: r.profile,
+          csr: Buffer.from(r.csr).toString("base64"),
+          serial: r.serial,
+          notBefore: r.notBefore,
+          notAfter: r.notAfter,
+        };
+        const job = await this.signing.createJob({ kind: "leaf", subjectRef: id, tbs: r.tbs, params: { ...params }, eligible: approvers });
+        await this.store.updateRequest(id, { status: "signing", signingJob: job });
+      }
+      return this.view(id);
+    });
+  }
+
+  /** Signing job ended: assemble, parse again, verify against the CA key, then release. */
+  async onLeafSigned(job: SigningJobRecord, signature: Uint8Array | null, failure?: string): Promise<void> {
+    const r = await this.store.getRequest(job.subjectRef);
+    if (!r) return;
+    if (!signature) {
+      await this.store.updateRequest(r.id, { status: "failed", outcome: JSON.stringify({ reason: failure ?? "signing failed" }) });
+      return;
+    }
+    const pk = await this.ca.publicKey();
+    const cert = assembleCertificate(r.tbs, signature);
+    let ok = !!pk && verifyCertificateSignature(cert, pk);
+    try {
+      ok &&= new X509Certificate(Buffer.from(cert)).serialNumber.toLowerCase().replace(/^0+/, "") === r.serial.replace(/^0+/, "");
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      await this.store.updateRequest(r.id, { status: "failed", outcome: JSON.stringify({ reason: "assembled certificate does not verify" }) });
+      return;
+    }
+    await this.store.updateRequest(r.id, { status: "issued", certificate: cert });
+  }
+
+  async certificateChain(id: string): Promise<string> {
+    const r = await this.require(id);
+    if (r.status !== "issued" || !r.certificate) throw new CoordinatorError("CONFLICT", `request ${id} is ${r.status}; the certificate exists once it is issued`, { status: r.status });
+    const ca = await this.ca.certificate();
+    return toPem(r.certificate, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") : "");
+  }
+
+  private async render(r: RequestRecord): Promise<RequestView> {
+    const csr = parseCsr(r.csr);
+    const approvals = await this.store.listApprovals(r.id);
+    const approved = approvals.filter((a) => a.decision === "approve").length;
+    const outcome = r.outcome ? (JSON.parse(r.outcome) as { by?: string; reason: string }) : null;
+    let signing: RequestView["signing"] = null;
+    if (r.signingJob) {
+      const job = await this.signing.record(r.signingJob);
+      if (job) {
+        const events = JSON.parse(job.events) as JobEvent[];
+        signing = {
+          job: job.id,
+          attempt: job.attempt,
+          culprits: events
+            .filter((e) => (e.kind === "bad-share" || e.kind === "refusal") && e.custodian)
+            .map((e) => ({ custodian: e.custodian!, reason: e.kind === "bad-share" ? `invalid signature share: ${e.detail ?? ""}`.trim() : `refused: ${e.detail ?? ""}` })),
+          events: events.map((e) => ({ at: e.at, kind: e.kind, ...(e.custodian ? { custodian: e.custodian } : {}), ...(e.detail ? { detail: e.detail } : {}) })),
+        };
+      }
+    }
+    return {
+      id: r.id,
+      status: r.status,
+      requester: r.requester,
+      profile: r.profile,
+      subject: csr.subjectString,
+      sans: csr.sans,
+      keyType: csr.keyType === "rsa" ? `rsa-${csr.keyBits}` : csr.keyType,
+      keyFingerprint: csr.keyFingerprint,
+      serial: r.serial,
+      notBefore: r.notBefore,
+      notAfter: r.notAfter,
+      tbsSha256: r.tbsSha256,
+      tbs: Buffer.from(r.tbs).toString("hex"),
+      csr: toPem(r.csr, "CERTIFICATE REQUEST"),
+      threshold: this.config.config.threshold,
+      approvals: approvals.map((a) => ({ custodian: a.custodian, decision: a.decision, at: a.createdAt, expiresAt: a.expiresAt, reason: a.reason })),
+      missing: Math.max(0, this.config.config.threshold - approved),
+      rejection: r.status === "rejected" && outcome?.by ? { by: outcome.by, reason: outcome.reason } : null,
+      failure: r.status === "failed" && outcome ? outcome.reason : null,
+      signing,
+      createdAt: r.createdAt,
+    };
+  }
+}
+
+export const sha256Hex = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");

@@ -1,0 +1,62 @@
+// What a custodian checks before it approves or signs a certificate (DESIGN §3.2): it re-derives the
+// TBSCertificate from the CSR, its own ca-config profile and CA certificate, and the coordinator's
+// serial and validity, which it bounds; it lints the result as a CA would before issuing.
+import { createHash } from "node:crypto";
+import type { LoadedConfig } from "../config/load.ts";
+import { LeafParamsSchema, type LeafParams } from "../protocol/approval.ts";
+import type { SigningJobView } from "../protocol/signing-messages.ts";
+import { hexToBytes } from "../threshold/encoding.ts";
+import { parseCsr } from "../x509/csr.ts";
+import { checkRequest, checkValidity } from "../x509/policy.ts";
+import { checkSerial } from "../x509/serial.ts";
+import { readCaCert } from "../x509/ca-cert.ts";
+import { buildLeafTbs } from "../x509/leaf.ts";
+import { lintTbs } from "../x509/lint.ts";
+import { refuse, type TbsDeriver } from "./signer.ts";
+import type { Journal } from "./journal.ts";
+
+/** How far from this custodian's clock a notBefore may lie when it approves (pending requests age). */
+export const NOT_BEFORE_PAST_MS = 7 * 86_400_000;
+export const NOT_BEFORE_FUTURE_MS = 5 * 60_000;
+
+export const sha256Hex = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+/** Re-derives a leaf TBS, checking the request against this custodian's own policy. */
+export function deriveLeafTbs(config: LoadedConfig, caCertDer: Uint8Array, p: LeafParams, opts: { now?: number; checkNotBefore?: boolean } = {}): Uint8Array {
+  const c = config.config;
+  const profile = c.profiles[p.profile];
+  if (!profile) refuse(`profile "${p.profile}" is not in my ca-config`);
+  const requester = c.requesters.find((r) => r.name === p.requester);
+  if (!requester) refuse(`requester "${p.requester}" is not in my ca-config`);
+  if (!requester.profiles.includes(p.profile)) refuse(`requester ${p.requester} is not granted the "${p.profile}" profile in my ca-config`);
+  const csr = parseCsr(Buffer.from(p.csr, "base64"));
+  checkRequest(csr, profile, requester);
+  const serial = hexToBytes(p.serial);
+  checkSerial(serial);
+  const ca = readCaCert(caCertDer);
+  const notBefore = new Date(p.notBefore);
+  const notAfter = new Date(p.notAfter);
+  checkValidity({ notBefore, notAfter, profile, caNotAfter: ca.notAfter });
+  if (opts.checkNotBefore) {
+    const now = opts.now ?? Date.now();
+    if (notBefore.getTime() > now + NOT_BEFORE_FUTURE_MS) refuse(`notBefore ${p.notBefore} lies in the future`);
+    if (notBefore.getTime() < now - NOT_BEFORE_PAST_MS) refuse(`notBefore ${p.notBefore} is more than 7 days in the past`);
+  }
+  const tbs = buildLeafTbs({ csr, profile, caCertDer, serial, notBefore, notAfter, publicUrl: c.ca.publicUrl });
+  lintTbs(tbs, { caSubjectDer: ca.subjectDer, caSkiHex: ca.skiHex });
+  return tbs;
+}
+
+/** At signing time: the same derivation, plus this custodian's own unexpired approval of these bytes. */
+export function leafTbsDeriver(config: LoadedConfig, caCertDer: Uint8Array, journal: Journal): TbsDeriver {
+  return (job: SigningJobView) => {
+    const p = LeafParamsSchema.safeParse(job.params);
+    if (!p.success) refuse("leaf job parameters are malformed");
+    if (job.subjectRef !== p.data.requestId) refuse("leaf job names another request than its parameters");
+    const tbs = deriveLeafTbs(config, caCertDer, p.data);
+    const hash = sha256Hex(tbs);
+    if (!journal.approvalFor(p.data.requestId, hash)) refuse(`I have no unexpired approval of TBS ${hash.slice(0, 16)}… for request ${p.data.requestId}`);
+    if (journal.hasSignedSerial(p.data.serial)) refuse(`I have already signed serial ${p.data.serial}`);
+    return tbs;
+  };
+}

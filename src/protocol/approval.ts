@@ -1,0 +1,70 @@
+// An approval is a durable signed statement about one TBS hash (DESIGN §3.3, §3.6): it travels as
+// the body of an "approval" envelope signed by the custodian's identity key.
+import { z } from "zod";
+
+export const APPROVAL_DOMAIN = "tca/approval/v1";
+
+export const ApprovalStatementSchema = z
+  .object({
+    domain: z.literal(APPROVAL_DOMAIN),
+    caKeyId: z.string().regex(/^[0-9a-f]{64}$/),
+    requestId: z.string().uuid(),
+    tbsSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    configDigest: z.string().regex(/^[0-9a-f]{64}$/),
+    builderVersion: z.string(),
+    decision: z.enum(["approve", "reject"]),
+    reason: z.string().max(500).optional(),
+    issuedAt: z.string().datetime(),
+    expiresAt: z.string().datetime(),
+  })
+  .strict();
+export type ApprovalStatement = z.infer<typeof ApprovalStatementSchema>;
+
+/** Parameters of a leaf signing job: with its own ca-config and CA certificate, enough to re-derive. */
+export const LeafParamsSchema = z
+  .object({
+    requestId: z.string().uuid(),
+    requester: z.string(),
+    profile: z.string(),
+    csr: z.string().regex(/^[A-Za-z0-9+/=]+$/),
+    serial: z.string().regex(/^[0-9a-f]+$/),
+    notBefore: z.string().datetime(),
+    notAfter: z.string().datetime(),
+  })
+  .strict();
+export type LeafParams = z.infer<typeof LeafParamsSchema>;
+
+/** What GET /api/v1/requests/{id} returns. */
+export const RequestViewSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(["pending", "signing", "issued", "rejected", "failed"]),
+    requester: z.string(),
+    profile: z.string(),
+    subject: z.string(),
+    sans: z.array(z.object({ type: z.string(), value: z.string() })),
+    keyType: z.string(),
+    keyFingerprint: z.string(),
+    serial: z.string(),
+    notBefore: z.string(),
+    notAfter: z.string(),
+    tbsSha256: z.string(),
+    tbs: z.string(),
+    csr: z.string(),
+    threshold: z.number(),
+    approvals: z.array(z.object({ custodian: z.string(), decision: z.string(), at: z.string(), expiresAt: z.string(), reason: z.string().nullable() })),
+    missing: z.number(),
+    rejection: z.object({ by: z.string(), reason: z.string() }).nullable(),
+    failure: z.string().nullable(),
+    signing: z
+      .object({
+        job: z.string(),
+        attempt: z.number(),
+        culprits: z.array(z.object({ custodian: z.string(), reason: z.string() })),
+        events: z.array(z.object({ at: z.string(), kind: z.string(), custodian: z.string().optional(), detail: z.string().optional() })),
+      })
+      .nullable(),
+    createdAt: z.string(),
+  })
+  .strict();
+export type RequestView = z.infer<typeof RequestViewSchema>;
