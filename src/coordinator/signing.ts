@@ -197,7 +197,10 @@ export class SigningService {
     };
     await this.store.updateSigningJob(j.id, {
       signingPackage: JSON.stringify(pkg),
-      events: pushEvent(events, { kind: "package", detail: `signers ${pkg.signers.join(", ")}` }),
+      events: pushEvent(events, {
+        kind: "package",
+        detail: `attempt ${pkg.attempt}: signers ${pkg.signers.join(", ")}; commitments ${pkg.commitments.map((c) => c.hiding.slice(0, 16)).join(", ")}`,
+      }),
     });
   }
 

@@ -61,6 +61,8 @@ export function leafParamsOf(r: RequestView): LeafParams {
 }
 
 export class CustodianSession {
+  /** Requests whose signing this custodian refused, with its reason. */
+  readonly #refused = new Map<string, string>();
   readonly journal: Journal;
   readonly participant: SigningParticipant;
   readonly signer: Signer;
@@ -91,10 +93,14 @@ export class CustodianSession {
       { leaf: leafTbsDeriver(config, caCert, this.journal) },
       {
         ...events,
-        beforeShare: (job) => {
+        onRefused: (job, reason) => {
+          this.#refused.set(job.subjectRef, reason);
+          events.onRefused?.(job, reason);
+        },
+        beforeShare: async (job) => {
           const p = job.params as { requestId?: string; serial?: string };
           this.journal.append(signer.signingSecret, { kind: "signature", requestId: String(p.requestId), tbsSha256: sha256Hex(hexToBytes(job.tbs)), serial: String(p.serial) });
-          events.beforeShare?.(job);
+          await events.beforeShare?.(job);
         },
       },
     );
@@ -153,13 +159,22 @@ export class CustodianSession {
         if (last.get(v.id) !== line) progress(`${v.id}: ${line}`);
         last.set(v.id, line);
       }
-      const open = views.filter((v) => v.status === "pending" || v.status === "signing");
+      for (const [id, reason] of this.#refused) {
+        if (last.get(id) !== `refused: ${reason}`) progress(`${id}: I refused to sign: ${reason}`);
+        last.set(id, `refused: ${reason}`);
+      }
+      // Done when every request has finished, or this custodian refused to take part in it.
+      const open = views.filter((v) => (v.status === "pending" || v.status === "signing") && !this.#refused.has(v.id));
       if (open.length === 0) return views;
       const jobs = await this.participant.jobs();
       for (const job of jobs) if (ids.includes(job.subjectRef)) await this.participant.step(job);
       if (Date.now() > deadline) throw new CustodianError("TIMEOUT", `gave up waiting for ${open.map((v) => v.id).join(", ")}`);
       await sleep(opts.pollMs ?? 150);
     }
+  }
+
+  refusals(): ReadonlyMap<string, string> {
+    return this.#refused;
   }
 
   async listRequests(status?: string): Promise<RequestView[]> {

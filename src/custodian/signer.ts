@@ -19,7 +19,7 @@ export interface SigningEvents {
   onRefused?(job: SigningJobView, reason: string): void;
   onSigned?(job: SigningJobView): void;
   /** Runs after the share is computed and before it is sent: the custodian's journal entry. */
-  beforeShare?(job: SigningJobView): void;
+  beforeShare?(job: SigningJobView): void | Promise<void>;
   /** Test seam: lets a test play a custodian that sends a wrong share. The CLI never sets it. */
   tamperShare?(share: Uint8Array): Uint8Array;
 }
@@ -91,7 +91,8 @@ export class SigningParticipant {
     }
     const tbs = hexToBytes(job.tbs);
     let share = signShare(this.key.secret, this.key.public, nonces, pkg.commitments.map(commitmentFromWire), tbs);
-    this.events.beforeShare?.(job);
+    // The nonces are already spent (signShare zeroed them), so waiting here cannot reuse them.
+    await this.events.beforeShare?.(job);
     if (this.events.tamperShare) share = this.events.tamperShare(share);
     await this.send(job, "sign/share", { jobId: job.id, attempt: job.attempt, share: bytesToHex(share) });
     this.events.onSigned?.(job);

@@ -15,10 +15,10 @@ export interface DevCa {
   home(name: string): { home: string; passphraseFile: string };
 }
 
-export async function startDevCa(sb: Sandbox, o: { custodians?: number; threshold?: number; env?: NodeJS.ProcessEnv } = {}): Promise<DevCa> {
+export async function startDevCa(sb: Sandbox, o: { custodians?: number; threshold?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<DevCa> {
   const dir = join(sb.tempDir("tca-dev-"), "ca");
   const proc = sb.tca(
-    ["dev", "--dir", dir, "--port", "0", "--custodians", String(o.custodians ?? 3), "--threshold", String(o.threshold ?? 2)],
+    ["dev", "--dir", dir, "--port", "0", "--custodians", String(o.custodians ?? 3), "--threshold", String(o.threshold ?? 2), ...(o.args ?? [])],
     o.env ?? {},
   );
   await proc.waitFor(/tca dev: ready/, 110_000);

@@ -119,7 +119,7 @@ export function registerCustodianRequests(cust: Command): void {
           }
           if (!o.wait) return printResult(!!o.json, { approved: ids }, `approved ${ids.join(", ")}`);
           const final = await session.signUntilDone(ids, progress, { timeoutMs: Number(o.timeout) * 1000 });
-          report(final, !!o.json);
+          report(final, !!o.json, session.refusals());
         } finally {
           session.close();
         }
@@ -155,7 +155,7 @@ export function registerCustodianRequests(cust: Command): void {
             targets = session.journal.approvedRequestIds().filter((id) => open.has(id));
           }
           if (targets.length === 0) return printResult(!!o.json, [], "nothing to sign");
-          report(await session.signUntilDone(targets, progress, { timeoutMs: Number(o.timeout) * 1000 }), !!o.json);
+          report(await session.signUntilDone(targets, progress, { timeoutMs: Number(o.timeout) * 1000 }), !!o.json, session.refusals());
         } finally {
           session.close();
         }
@@ -163,7 +163,8 @@ export function registerCustodianRequests(cust: Command): void {
     );
 }
 
-function report(views: RequestView[], json: boolean): void {
-  printResult(json, views, views.map((v) => `${v.id}: ${v.status}`).join("\n"));
-  if (views.some((v) => v.status !== "issued")) process.exitCode = 3;
+function report(views: RequestView[], json: boolean, refused: ReadonlyMap<string, string>): void {
+  const line = (v: RequestView) => (refused.has(v.id) ? `${v.id}: refused to sign: ${refused.get(v.id)}` : `${v.id}: ${v.status}`);
+  printResult(json, views.map((v) => ({ ...v, refusedByMe: refused.get(v.id) ?? null })), views.map(line).join("\n"));
+  if (views.some((v) => v.status !== "issued" || refused.has(v.id))) process.exitCode = 3;
 }

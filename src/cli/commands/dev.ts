@@ -22,6 +22,7 @@ interface DevOpts {
   custodians: string;
   threshold: string;
   reset?: boolean;
+  shareTimeout: string;
 }
 
 async function freePort(): Promise<number> {
@@ -44,6 +45,7 @@ export function registerDev(program: Command): void {
     .option("--custodians <n>", "number of custodians", "3")
     .option("--threshold <t>", "signatures needed", "2")
     .option("--reset", "throw away an existing dev CA in --dir and make a new one")
+    .option("--share-timeout <seconds>", "re-form a signing session when a signer stays silent this long", "15")
     .action((o: DevOpts) => runCommand(() => runDev(o)));
 }
 
@@ -72,6 +74,7 @@ async function runDev(o: DevOpts): Promise<void> {
     config,
     dbPath: layout.dbPath,
     port,
+    shareTimeoutMs: Number(o.shareTimeout) * 1000,
     logger: pino({ level: process.env.TCA_LOG_LEVEL ?? "warn" }, process.stderr),
   });
   writeFileSync(join(dir, "coordinator.url"), coordinator.url + "\n");
