@@ -18,7 +18,8 @@ export function exitCodeFor(e: unknown): number {
   if (e instanceof KeystoreError) return EXIT.FAILED;
   if (e instanceof CustodianError) {
     if (e.code === "COORDINATOR_UNREACHABLE") return EXIT.UNREACHABLE;
-    if (["CEREMONY_FAILED", "CEREMONY_ABORTED", "ANNOUNCEMENT_MISMATCH", "REFUSED"].includes(e.code)) return EXIT.REFUSED;
+    if (["CEREMONY_FAILED", "CEREMONY_ABORTED", "ANNOUNCEMENT_MISMATCH", "REFUSED"].includes(e.code))
+      return EXIT.REFUSED;
   }
   return EXIT.FAILED;
 }

@@ -34,7 +34,10 @@ export function loadCaConfig(path: string): LoadedConfig {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new ConfigError("CONFIG_MISSING", `cannot read ca-config at ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new ConfigError(
+      "CONFIG_MISSING",
+      `cannot read ca-config at ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+    );
   }
   return parseCaConfig(text, path);
 }

@@ -28,7 +28,14 @@ export const KeyUsageSchema = z.enum([
   "keyCertSign",
   "cRLSign",
 ]);
-export const ExtKeyUsageSchema = z.enum(["serverAuth", "clientAuth", "codeSigning", "emailProtection", "timeStamping", "ocspSigning"]);
+export const ExtKeyUsageSchema = z.enum([
+  "serverAuth",
+  "clientAuth",
+  "codeSigning",
+  "emailProtection",
+  "timeStamping",
+  "ocspSigning",
+]);
 
 export const ProfileSchema = z
   .object({
@@ -67,7 +74,10 @@ export const ProfileSchema = z
       .optional(),
   })
   .strict()
-  .refine((p) => p.defaultValidityHours <= p.maxValidityHours, "defaultValidityHours exceeds maxValidityHours");
+  .refine(
+    (p) => p.defaultValidityHours <= p.maxValidityHours,
+    "defaultValidityHours exceeds maxValidityHours",
+  );
 
 export const RequesterSchema = z
   .object({
@@ -101,16 +111,30 @@ export const CaConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.threshold > c.custodians.length) {
-      ctx.addIssue({ code: "custom", message: `threshold ${c.threshold} exceeds the ${c.custodians.length} custodians`, path: ["threshold"] });
+      ctx.addIssue({
+        code: "custom",
+        message: `threshold ${c.threshold} exceeds the ${c.custodians.length} custodians`,
+        path: ["threshold"],
+      });
     }
     const seen = new Set<string>();
     for (const [i, cu] of c.custodians.entries()) {
-      if (seen.has(cu.name)) ctx.addIssue({ code: "custom", message: `duplicate custodian ${cu.name}`, path: ["custodians", i, "name"] });
+      if (seen.has(cu.name))
+        ctx.addIssue({
+          code: "custom",
+          message: `duplicate custodian ${cu.name}`,
+          path: ["custodians", i, "name"],
+        });
       seen.add(cu.name);
     }
     for (const [i, r] of c.requesters.entries()) {
       for (const p of r.profiles) {
-        if (!(p in c.profiles)) ctx.addIssue({ code: "custom", message: `requester ${r.name} is granted unknown profile ${p}`, path: ["requesters", i, "profiles"] });
+        if (!(p in c.profiles))
+          ctx.addIssue({
+            code: "custom",
+            message: `requester ${r.name} is granted unknown profile ${p}`,
+            path: ["requesters", i, "profiles"],
+          });
       }
     }
   });

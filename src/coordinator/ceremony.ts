@@ -62,10 +62,13 @@ export class CeremonyService {
 
   async start(): Promise<CeremonyView> {
     return this.store.exclusive(async () => {
-      if (await this.store.getMeta(META_CA_KEY)) throw new CoordinatorError("CONFLICT", "this CA already has a key; a new ceremony would replace it");
+      if (await this.store.getMeta(META_CA_KEY))
+        throw new CoordinatorError("CONFLICT", "this CA already has a key; a new ceremony would replace it");
       const latest = await this.store.latestCeremony();
       if (latest && latest.status !== "failed") {
-        throw new CoordinatorError("CONFLICT", `ceremony ${latest.id} is already ${latest.status}`, { ceremony: latest.id });
+        throw new CoordinatorError("CONFLICT", `ceremony ${latest.id} is already ${latest.status}`, {
+          ceremony: latest.id,
+        });
       }
       const id = randomUUID(); // never reused: a failed ceremony is replaced by a new id (DESIGN §3.5)
       const now = new Date().toISOString();
@@ -83,7 +86,11 @@ export class CeremonyService {
 
   async view(id: string): Promise<CeremonyView> {
     const c = id === "current" ? await this.store.latestCeremony() : await this.store.getCeremony(id);
-    if (!c) throw new CoordinatorError("NOT_FOUND", id === "current" ? "no ceremony has been started" : `no ceremony ${id}`);
+    if (!c)
+      throw new CoordinatorError(
+        "NOT_FOUND",
+        id === "current" ? "no ceremony has been started" : `no ceremony ${id}`,
+      );
     const received: Record<string, string[]> = {};
     for (const type of ["dkg/round1", "dkg/round1-ack", "dkg/round2", "dkg/confirm"]) {
       received[type] = (await this.store.listMessages(c.id, type)).map((m) => m.sender);
@@ -112,7 +119,8 @@ export class CeremonyService {
       try {
         h = openEnvelope(envelope, this.#roster, { scope: id, caKeyId: null });
       } catch (e) {
-        if (e instanceof ProtocolError) throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
+        if (e instanceof ProtocolError)
+          throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
         throw e;
       }
       if (c.status === "failed" || c.status === "complete") {
@@ -122,7 +130,10 @@ export class CeremonyService {
       if (h.type === "dkg/complaint") return this.onComplaint(c, h);
       const stage = STAGES[c.status];
       if (!stage || stage.type !== h.type) {
-        throw new CoordinatorError("CONFLICT", `ceremony ${id} is in stage ${c.status} and does not take ${h.type} now`);
+        throw new CoordinatorError(
+          "CONFLICT",
+          `ceremony ${id} is in stage ${c.status} and does not take ${h.type} now`,
+        );
       }
       this.checkBody(h);
       const inserted = await this.store.insertMessage({
@@ -135,9 +146,18 @@ export class CeremonyService {
         envelope: JSON.stringify(envelope),
         receivedAt: new Date().toISOString(),
       });
-      if (!inserted) throw new CoordinatorError("CONFLICT", `${h.sender} already sent ${h.type} (or this message is a replay)`);
+      if (!inserted)
+        throw new CoordinatorError(
+          "CONFLICT",
+          `${h.sender} already sent ${h.type} (or this message is a replay)`,
+        );
       const all = await this.store.listMessages(id, h.type);
-      if (all.length === this.#roster.size) await this.advance(c, stage.next, all.map((m) => m.envelope));
+      if (all.length === this.#roster.size)
+        await this.advance(
+          c,
+          stage.next,
+          all.map((m) => m.envelope),
+        );
       return this.view(id);
     });
   }
@@ -150,11 +170,15 @@ export class CeremonyService {
       "dkg/confirm": ConfirmBodySchema,
     }[h.type as "dkg/round1"];
     const parsed = schema?.safeParse(h.body);
-    if (!parsed?.success) throw new CoordinatorError("BAD_REQUEST", `${h.type} from ${h.sender} has a malformed body`);
+    if (!parsed?.success)
+      throw new CoordinatorError("BAD_REQUEST", `${h.type} from ${h.sender} has a malformed body`);
     if (h.type === "dkg/round1") {
       const body = Round1BodySchema.parse(h.body);
       if (body.round1.identifier !== identifierForName(h.sender)) {
-        throw new CoordinatorError("BAD_REQUEST", `round-1 package from ${h.sender} carries another custodian's identifier`);
+        throw new CoordinatorError(
+          "BAD_REQUEST",
+          `round-1 package from ${h.sender} carries another custodian's identifier`,
+        );
       }
     }
   }
@@ -164,13 +188,20 @@ export class CeremonyService {
     if (c.status === "round1-ack") {
       const hashes = new Set(bodies.map((h) => Round1AckBodySchema.parse(h.body).transcriptHash));
       if (hashes.size !== 1) {
-        return this.fail(c.id, { reason: "custodians saw different round-1 transcripts: a round-1 package was altered or equivocated", culprits: [] });
+        return this.fail(c.id, {
+          reason:
+            "custodians saw different round-1 transcripts: a round-1 package was altered or equivocated",
+          culprits: [],
+        });
       }
     }
     if (c.status === "confirm") {
       const confirms = bodies.map((h) => ConfirmBodySchema.parse(h.body));
       if (new Set(confirms.map((b) => b.publicPackageHash)).size !== 1) {
-        return this.fail(c.id, { reason: "custodians derived different group public key packages", culprits: [] });
+        return this.fail(c.id, {
+          reason: "custodians derived different group public key packages",
+          culprits: [],
+        });
       }
       const pkg = confirms[0]!.publicPackage;
       await this.store.setMeta(META_CA_KEY, canonicalJson(pkg));
@@ -190,22 +221,32 @@ export class CeremonyService {
       kind: "root",
       subjectRef: ceremonyId,
       tbs,
-      params: { ceremonyId, serial: bytesToHex(serial), notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString() },
+      params: {
+        ceremonyId,
+        serial: bytesToHex(serial),
+        notBefore: notBefore.toISOString(),
+        notAfter: notAfter.toISOString(),
+      },
       eligible: [...this.#roster.keys()],
     });
   }
 
   /** Called by the signing service when the root job ends. */
   async onRootSigned(ceremonyId: string, certificateDer: Uint8Array | null, failure?: string): Promise<void> {
-    if (!certificateDer) return this.fail(ceremonyId, { reason: `root signing failed: ${failure ?? "unknown"}`, culprits: [] });
+    if (!certificateDer)
+      return this.fail(ceremonyId, { reason: `root signing failed: ${failure ?? "unknown"}`, culprits: [] });
     await this.store.setMeta(META_CA_CERT, Buffer.from(certificateDer).toString("base64"));
     await this.store.updateCeremony(ceremonyId, { status: "complete" });
   }
 
   private async onAbort(c: CeremonyRecord, h: EnvelopeHeader): Promise<CeremonyView> {
     const body = AbortBodySchema.safeParse(h.body);
-    if (!body.success) throw new CoordinatorError("BAD_REQUEST", `abort from ${h.sender} has a malformed body`);
-    await this.fail(c.id, { reason: `${h.sender} aborted: ${body.data.reason}`, culprits: body.data.culprits });
+    if (!body.success)
+      throw new CoordinatorError("BAD_REQUEST", `abort from ${h.sender} has a malformed body`);
+    await this.fail(c.id, {
+      reason: `${h.sender} aborted: ${body.data.reason}`,
+      culprits: body.data.culprits,
+    });
     return this.view(c.id);
   }
 
@@ -216,14 +257,20 @@ export class CeremonyService {
    */
   private async onComplaint(c: CeremonyRecord, h: EnvelopeHeader): Promise<CeremonyView> {
     const body = ComplaintBodySchema.safeParse(h.body);
-    if (!body.success) throw new CoordinatorError("BAD_REQUEST", `complaint from ${h.sender} has a malformed body`);
+    if (!body.success)
+      throw new CoordinatorError("BAD_REQUEST", `complaint from ${h.sender} has a malformed body`);
     const { accused, hpkePrivateKey } = body.data;
     const verdict = await this.judgeComplaint(c.id, h.sender, accused, hexToBytes(hpkePrivateKey));
     await this.fail(c.id, verdict);
     return this.view(c.id);
   }
 
-  private async judgeComplaint(ceremonyId: string, complainer: string, accused: string, sk: Uint8Array): Promise<CeremonyFailure> {
+  private async judgeComplaint(
+    ceremonyId: string,
+    complainer: string,
+    accused: string,
+    sk: Uint8Array,
+  ): Promise<CeremonyFailure> {
     const find = async (type: string, sender: string) => {
       const m = (await this.store.listMessages(ceremonyId, type)).find((x) => x.sender === sender);
       return m ? openEnvelope(JSON.parse(m.envelope), this.#roster) : undefined;
@@ -232,11 +279,17 @@ export class CeremonyService {
     const accusedR1 = await find("dkg/round1", accused);
     const accusedR2 = await find("dkg/round2", accused);
     if (!complainerR1 || !accusedR1 || !accusedR2) {
-      return { reason: `${complainer} complained about ${accused} before their messages existed`, culprits: [complainer] };
+      return {
+        reason: `${complainer} complained about ${accused} before their messages existed`,
+        culprits: [complainer],
+      };
     }
     const published = Round1BodySchema.parse(complainerR1.body).hpkePublicKey;
     if (bytesToHex(hpkePublicFromPrivate(sk)) !== published) {
-      return { reason: `${complainer} complained about ${accused} with a key that is not its ceremony HPKE key`, culprits: [complainer] };
+      return {
+        reason: `${complainer} complained about ${accused} with a key that is not its ceremony HPKE key`,
+        culprits: [complainer],
+      };
     }
     const sealed = Round2BodySchema.parse(accusedR2.body).shares[complainer];
     if (!sealed) return { reason: `${accused} sent no round-2 share to ${complainer}`, culprits: [accused] };
@@ -248,9 +301,15 @@ export class CeremonyService {
     }
     const commitment = round1FromWire(Round1BodySchema.parse(accusedR1.body).round1);
     if (!shareMatchesCommitment(identifierForName(complainer), commitment, share)) {
-      return { reason: `${accused} sent ${complainer} a round-2 share that does not match ${accused}'s commitment (verified from the revealed key)`, culprits: [accused] };
+      return {
+        reason: `${accused} sent ${complainer} a round-2 share that does not match ${accused}'s commitment (verified from the revealed key)`,
+        culprits: [accused],
+      };
     }
-    return { reason: `${complainer} complained about ${accused}, but the revealed share is valid: false complaint`, culprits: [complainer] };
+    return {
+      reason: `${complainer} complained about ${accused}, but the revealed share is valid: false complaint`,
+      culprits: [complainer],
+    };
   }
 
   private async fail(id: string, failure: CeremonyFailure): Promise<void> {

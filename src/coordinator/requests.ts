@@ -46,7 +46,11 @@ const X509_STATUS: Record<X509ErrorCode, CoordinatorErrorCode> = {
 };
 
 function asCoordinatorError(e: unknown): never {
-  if (e instanceof X509Error) throw new CoordinatorError(X509_STATUS[e.code], e.message, { reason: e.code, ...(e.field ? { field: e.field } : {}) });
+  if (e instanceof X509Error)
+    throw new CoordinatorError(X509_STATUS[e.code], e.message, {
+      reason: e.code,
+      ...(e.field ? { field: e.field } : {}),
+    });
   throw e;
 }
 
@@ -63,7 +67,11 @@ export class RequestService {
     private readonly store: Store,
     private readonly config: LoadedConfig,
     private readonly signing: SigningService,
-    private readonly ca: { certificate(): Promise<Uint8Array | null>; keyId(): Promise<string | null>; publicKey(): Promise<Uint8Array | null> },
+    private readonly ca: {
+      certificate(): Promise<Uint8Array | null>;
+      keyId(): Promise<string | null>;
+      publicKey(): Promise<Uint8Array | null>;
+    },
   ) {
     this.#roster = rosterKeys(config.config.custodians);
   }
@@ -76,10 +84,22 @@ export class RequestService {
 
   async submit(s: Submission): Promise<RequestView> {
     const profile: Profile | undefined = this.config.config.profiles[s.profile];
-    if (!profile) throw new CoordinatorError("BAD_REQUEST", `unknown profile "${s.profile}"; this CA offers: ${Object.keys(this.config.config.profiles).join(", ")}`);
-    if (!s.requester.profiles.includes(s.profile)) throw new CoordinatorError("FORBIDDEN", `requester ${s.requester.name} is not granted the "${s.profile}" profile`);
+    if (!profile)
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        `unknown profile "${s.profile}"; this CA offers: ${Object.keys(this.config.config.profiles).join(", ")}`,
+      );
+    if (!s.requester.profiles.includes(s.profile))
+      throw new CoordinatorError(
+        "FORBIDDEN",
+        `requester ${s.requester.name} is not granted the "${s.profile}" profile`,
+      );
     const caDer = await this.ca.certificate();
-    if (!caDer) throw new CoordinatorError("CONFLICT", "the CA has no root certificate yet: run the key ceremony first");
+    if (!caDer)
+      throw new CoordinatorError(
+        "CONFLICT",
+        "the CA has no root certificate yet: run the key ceremony first",
+      );
     const ca = readCaCert(caDer);
     let tbs: Uint8Array;
     let csrDer: Uint8Array;
@@ -94,7 +114,15 @@ export class RequestService {
       csrDer = csr.der;
       checkRequest(csr, profile, s.requester);
       checkValidity({ notBefore, notAfter, profile, caNotAfter: ca.notAfter });
-      tbs = buildLeafTbs({ csr, profile, caCertDer: caDer, serial, notBefore, notAfter, publicUrl: this.config.config.ca.publicUrl });
+      tbs = buildLeafTbs({
+        csr,
+        profile,
+        caCertDer: caDer,
+        serial,
+        notBefore,
+        notAfter,
+        publicUrl: this.config.config.ca.publicUrl,
+      });
     } catch (e) {
       asCoordinatorError(e);
     }
@@ -141,18 +169,33 @@ export class RequestService {
       const r = await this.require(id);
       let h: EnvelopeHeader;
       try {
-        h = openEnvelope(envelope, this.#roster, { type: "approval", scope: id, caKeyId: await this.ca.keyId() });
+        h = openEnvelope(envelope, this.#roster, {
+          type: "approval",
+          scope: id,
+          caKeyId: await this.ca.keyId(),
+        });
       } catch (e) {
-        if (e instanceof ProtocolError) throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
+        if (e instanceof ProtocolError)
+          throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
         throw e;
       }
       const st = ApprovalStatementSchema.safeParse(h.body);
       if (!st.success) throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} is malformed`);
       const a = st.data;
-      if (a.requestId !== id || a.tbsSha256 !== r.tbsSha256) throw new CoordinatorError("CONFLICT", `approval from ${h.sender} is about another TBS than request ${id}'s`);
-      if (a.configDigest !== this.config.digest) throw new CoordinatorError("CONFLICT", `${h.sender}'s ca-config differs from the coordinator's (digest ${a.configDigest.slice(0, 12)}…)`);
-      if (Date.parse(a.expiresAt) <= Date.now()) throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} has already expired`);
-      if (r.status !== "pending" && r.status !== "signing") throw new CoordinatorError("CONFLICT", `request ${id} is already ${r.status}`);
+      if (a.requestId !== id || a.tbsSha256 !== r.tbsSha256)
+        throw new CoordinatorError(
+          "CONFLICT",
+          `approval from ${h.sender} is about another TBS than request ${id}'s`,
+        );
+      if (a.configDigest !== this.config.digest)
+        throw new CoordinatorError(
+          "CONFLICT",
+          `${h.sender}'s ca-config differs from the coordinator's (digest ${a.configDigest.slice(0, 12)}…)`,
+        );
+      if (Date.parse(a.expiresAt) <= Date.now())
+        throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} has already expired`);
+      if (r.status !== "pending" && r.status !== "signing")
+        throw new CoordinatorError("CONFLICT", `request ${id} is already ${r.status}`);
       const inserted = await this.store.insertApproval({
         requestId: id,
         custodian: h.sender,
@@ -162,11 +205,15 @@ export class RequestService {
         envelope: JSON.stringify(envelope),
         createdAt: new Date().toISOString(),
       });
-      if (!inserted) throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
+      if (!inserted)
+        throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
       if (a.decision === "reject") {
         // One custodian's rejection is final: a CA fails closed.
         if (r.signingJob) await this.signing.cancel(r.signingJob, `rejected by ${h.sender}`);
-        await this.store.updateRequest(id, { status: "rejected", outcome: JSON.stringify({ by: h.sender, reason: a.reason ?? "no reason given" }) });
+        await this.store.updateRequest(id, {
+          status: "rejected",
+          outcome: JSON.stringify({ by: h.sender, reason: a.reason ?? "no reason given" }),
+        });
         return this.view(id);
       }
       const approvers = (await this.store.listApprovals(id))
@@ -184,7 +231,13 @@ export class RequestService {
           notBefore: r.notBefore,
           notAfter: r.notAfter,
         };
-        const job = await this.signing.createJob({ kind: "leaf", subjectRef: id, tbs: r.tbs, params: { ...params }, eligible: approvers });
+        const job = await this.signing.createJob({
+          kind: "leaf",
+          subjectRef: id,
+          tbs: r.tbs,
+          params: { ...params },
+          eligible: approvers,
+        });
         await this.store.updateRequest(id, { status: "signing", signingJob: job });
       }
       return this.view(id);
@@ -196,19 +249,27 @@ export class RequestService {
     const r = await this.store.getRequest(job.subjectRef);
     if (!r) return;
     if (!signature) {
-      await this.store.updateRequest(r.id, { status: "failed", outcome: JSON.stringify({ reason: failure ?? "signing failed" }) });
+      await this.store.updateRequest(r.id, {
+        status: "failed",
+        outcome: JSON.stringify({ reason: failure ?? "signing failed" }),
+      });
       return;
     }
     const pk = await this.ca.publicKey();
     const cert = assembleCertificate(r.tbs, signature);
     let ok = !!pk && verifyCertificateSignature(cert, pk);
     try {
-      ok &&= new X509Certificate(Buffer.from(cert)).serialNumber.toLowerCase().replace(/^0+/, "") === r.serial.replace(/^0+/, "");
+      ok &&=
+        new X509Certificate(Buffer.from(cert)).serialNumber.toLowerCase().replace(/^0+/, "") ===
+        r.serial.replace(/^0+/, "");
     } catch {
       ok = false;
     }
     if (!ok) {
-      await this.store.updateRequest(r.id, { status: "failed", outcome: JSON.stringify({ reason: "assembled certificate does not verify" }) });
+      await this.store.updateRequest(r.id, {
+        status: "failed",
+        outcome: JSON.stringify({ reason: "assembled certificate does not verify" }),
+      });
       return;
     }
     await this.store.updateRequest(r.id, { status: "issued", certificate: cert });
@@ -216,7 +277,12 @@ export class RequestService {
 
   async certificateChain(id: string): Promise<string> {
     const r = await this.require(id);
-    if (r.status !== "issued" || !r.certificate) throw new CoordinatorError("CONFLICT", `request ${id} is ${r.status}; the certificate exists once it is issued`, { status: r.status });
+    if (r.status !== "issued" || !r.certificate)
+      throw new CoordinatorError(
+        "CONFLICT",
+        `request ${id} is ${r.status}; the certificate exists once it is issued`,
+        { requestStatus: r.status },
+      );
     const ca = await this.ca.certificate();
     return toPem(r.certificate, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") : "");
   }
@@ -236,8 +302,19 @@ export class RequestService {
           attempt: job.attempt,
           culprits: events
             .filter((e) => (e.kind === "bad-share" || e.kind === "refusal") && e.custodian)
-            .map((e) => ({ custodian: e.custodian!, reason: e.kind === "bad-share" ? `invalid signature share: ${e.detail ?? ""}`.trim() : `refused: ${e.detail ?? ""}` })),
-          events: events.map((e) => ({ at: e.at, kind: e.kind, ...(e.custodian ? { custodian: e.custodian } : {}), ...(e.detail ? { detail: e.detail } : {}) })),
+            .map((e) => ({
+              custodian: e.custodian!,
+              reason:
+                e.kind === "bad-share"
+                  ? `invalid signature share: ${e.detail ?? ""}`.trim()
+                  : `refused: ${e.detail ?? ""}`,
+            })),
+          events: events.map((e) => ({
+            at: e.at,
+            kind: e.kind,
+            ...(e.custodian ? { custodian: e.custodian } : {}),
+            ...(e.detail ? { detail: e.detail } : {}),
+          })),
         };
       }
     }
@@ -257,7 +334,13 @@ export class RequestService {
       tbs: Buffer.from(r.tbs).toString("hex"),
       csr: toPem(r.csr, "CERTIFICATE REQUEST"),
       threshold: this.config.config.threshold,
-      approvals: approvals.map((a) => ({ custodian: a.custodian, decision: a.decision, at: a.createdAt, expiresAt: a.expiresAt, reason: a.reason })),
+      approvals: approvals.map((a) => ({
+        custodian: a.custodian,
+        decision: a.decision,
+        at: a.createdAt,
+        expiresAt: a.expiresAt,
+        reason: a.reason,
+      })),
       missing: Math.max(0, this.config.config.threshold - approved),
       rejection: r.status === "rejected" && outcome?.by ? { by: outcome.by, reason: outcome.reason } : null,
       failure: r.status === "failed" && outcome ? outcome.reason : null,

@@ -35,14 +35,25 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     const started = process.hrtime.bigint();
     res.on("finish", () => {
       if (req.method !== "GET" || res.statusCode >= 400) {
-        log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, "request");
+        log.info(
+          {
+            method: req.method,
+            path: req.path,
+            status: res.statusCode,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          },
+          "request",
+        );
       }
     });
     next();
   });
   app.use(routes(services));
   app.use((_req, res) => {
-    res.status(404).type("application/problem+json").json({ type: "about:blank", title: "Not found", status: 404, detail: "no such endpoint" });
+    res
+      .status(404)
+      .type("application/problem+json")
+      .json({ type: "about:blank", title: "Not found", status: 404, detail: "no such endpoint" });
   });
   app.use(errorHandler(log));
   const server: Server = await new Promise((resolve) => {

@@ -25,7 +25,11 @@ export interface ServiceOptions {
   shareTimeoutMs?: number;
 }
 
-export function createServices(store: Store, config: LoadedConfig, opts: ServiceOptions = {}): CoordinatorServices {
+export function createServices(
+  store: Store,
+  config: LoadedConfig,
+  opts: ServiceOptions = {},
+): CoordinatorServices {
   const caPublicKey = async (): Promise<Uint8Array | null> => {
     const raw = await store.getMeta(META_CA_KEY);
     return raw ? groupPublicKey(publicFromWire(PublicPackageWireSchema.parse(JSON.parse(raw)))) : null;
@@ -34,13 +38,20 @@ export function createServices(store: Store, config: LoadedConfig, opts: Service
     const pk = await caPublicKey();
     return pk ? createHash("sha256").update(ed25519Spki(pk)).digest("hex") : null;
   };
-  const signing = new SigningService(store, config, { shareTimeoutMs: opts.shareTimeoutMs ?? 15_000, caKeyId });
+  const signing = new SigningService(store, config, {
+    shareTimeoutMs: opts.shareTimeoutMs ?? 15_000,
+    caKeyId,
+  });
   const ceremonies = new CeremonyService(store, config, signing);
   const caCertificate = async (): Promise<Uint8Array | null> => {
     const b64 = await store.getMeta(META_CA_CERT);
     return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
   };
-  const requests = new RequestService(store, config, signing, { certificate: caCertificate, keyId: caKeyId, publicKey: caPublicKey });
+  const requests = new RequestService(store, config, signing, {
+    certificate: caCertificate,
+    keyId: caKeyId,
+    publicKey: caPublicKey,
+  });
   signing.onComplete("leaf", (job, signature, failure) => requests.onLeafSigned(job, signature, failure));
 
   // Invariant §3.8: assemble from the exact signed bytes, parse again and verify before release.
@@ -48,7 +59,8 @@ export function createServices(store: Store, config: LoadedConfig, opts: Service
     if (!signature) return ceremonies.onRootSigned(job.subjectRef, null, failure);
     const pk = await caPublicKey();
     const cert = assembleCertificate(job.tbs, signature);
-    if (!pk || !verifyCertificateSignature(cert, pk)) return ceremonies.onRootSigned(job.subjectRef, null, "assembled root does not verify");
+    if (!pk || !verifyCertificateSignature(cert, pk))
+      return ceremonies.onRootSigned(job.subjectRef, null, "assembled root does not verify");
     return ceremonies.onRootSigned(job.subjectRef, cert);
   });
 
@@ -67,7 +79,12 @@ export function createServices(store: Store, config: LoadedConfig, opts: Service
       } catch {
         database = "unavailable";
       }
-      return { status: database === "ok" ? "ok" : "degraded", database, caKey: (await caPublicKey()) ? "ready" : "none", caKeyId: await caKeyId() };
+      return {
+        status: database === "ok" ? "ok" : "degraded",
+        database,
+        caKey: (await caPublicKey()) ? "ready" : "none",
+        caKeyId: await caKeyId(),
+      };
     },
   };
 }

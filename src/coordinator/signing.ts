@@ -15,7 +15,12 @@ import {
   type SigningJobView,
   type SigningPackage,
 } from "../protocol/signing-messages.ts";
-import { commitmentFromWire, hexToBytes, publicFromWire, PublicPackageWireSchema } from "../threshold/encoding.ts";
+import {
+  commitmentFromWire,
+  hexToBytes,
+  publicFromWire,
+  PublicPackageWireSchema,
+} from "../threshold/encoding.ts";
 import { aggregateSignature } from "../threshold/sign.ts";
 import { ThresholdError } from "../threshold/errors.ts";
 import { identifierForName, type FrostPublic } from "../threshold/suite.ts";
@@ -38,7 +43,11 @@ export interface NewJob {
 }
 
 /** What happens when a job ends, per kind (root certificate, leaf certificate, CRL). */
-export type JobCompletion = (job: SigningJobRecord, signature: Uint8Array | null, failure?: string) => Promise<void>;
+export type JobCompletion = (
+  job: SigningJobRecord,
+  signature: Uint8Array | null,
+  failure?: string,
+) => Promise<void>;
 
 export class SigningService {
   readonly #roster: Map<string, string>;
@@ -99,13 +108,18 @@ export class SigningService {
   async cancel(jobId: string, reason: string): Promise<void> {
     const j = await this.store.getSigningJob(jobId);
     if (!j || j.status !== "signing") return;
-    await this.store.updateSigningJob(jobId, { status: "failed", signingPackage: null, events: addEvent(j, { kind: "failed", detail: reason }) });
+    await this.store.updateSigningJob(jobId, {
+      status: "failed",
+      signingPackage: null,
+      events: addEvent(j, { kind: "failed", detail: reason }),
+    });
   }
 
   async listFor(custodian: string): Promise<SigningJobView[]> {
     const jobs = await this.store.listSigningJobs("signing");
     const out: SigningJobView[] = [];
-    for (const j of jobs) if (j.eligible.includes(custodian) && !j.excluded.includes(custodian)) out.push(await this.view(j));
+    for (const j of jobs)
+      if (j.eligible.includes(custodian) && !j.excluded.includes(custodian)) out.push(await this.view(j));
     return out;
   }
 
@@ -120,7 +134,9 @@ export class SigningService {
   }
 
   private async view(j: SigningJobRecord): Promise<SigningJobView> {
-    const committed = (await this.store.listMessages(j.id, "sign/commitment", j.attempt)).map((m) => m.sender);
+    const committed = (await this.store.listMessages(j.id, "sign/commitment", j.attempt)).map(
+      (m) => m.sender,
+    );
     return {
       id: j.id,
       kind: j.kind,
@@ -148,14 +164,22 @@ export class SigningService {
           caKeyId: await this.opts.caKeyId(),
         });
       } catch (e) {
-        if (e instanceof ProtocolError) throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
+        if (e instanceof ProtocolError)
+          throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
         throw e;
       }
-      if (j.status !== "signing") throw new CoordinatorError("CONFLICT", `signing job ${jobId} is ${j.status}`);
-      if (!j.eligible.includes(h.sender)) throw new CoordinatorError("FORBIDDEN", `${h.sender} is not a signer for this job`);
-      if (j.excluded.includes(h.sender)) throw new CoordinatorError("FORBIDDEN", `${h.sender} was excluded from this job`);
+      if (j.status !== "signing")
+        throw new CoordinatorError("CONFLICT", `signing job ${jobId} is ${j.status}`);
+      if (!j.eligible.includes(h.sender))
+        throw new CoordinatorError("FORBIDDEN", `${h.sender} is not a signer for this job`);
+      if (j.excluded.includes(h.sender))
+        throw new CoordinatorError("FORBIDDEN", `${h.sender} was excluded from this job`);
       const attempt = (h.body as { attempt?: unknown })?.attempt;
-      if (attempt !== j.attempt) throw new CoordinatorError("CONFLICT", `attempt ${String(attempt)} is over; the job is at attempt ${j.attempt}`);
+      if (attempt !== j.attempt)
+        throw new CoordinatorError(
+          "CONFLICT",
+          `attempt ${String(attempt)} is over; the job is at attempt ${j.attempt}`,
+        );
       await this.storeMessage(h, envelope, j.attempt);
       if (h.type === "sign/commitment") await this.onCommitment(j, h);
       else if (h.type === "sign/share") await this.onShare(j, h);
@@ -175,13 +199,20 @@ export class SigningService {
       envelope: JSON.stringify(envelope),
       receivedAt: new Date().toISOString(),
     });
-    if (!ok) throw new CoordinatorError("CONFLICT", `${h.sender} already sent ${h.type} for attempt ${attempt} (or this is a replay)`);
+    if (!ok)
+      throw new CoordinatorError(
+        "CONFLICT",
+        `${h.sender} already sent ${h.type} for attempt ${attempt} (or this is a replay)`,
+      );
   }
 
   private async onCommitment(j: SigningJobRecord, h: EnvelopeHeader): Promise<void> {
     const body = CommitmentBodySchema.safeParse(h.body);
     if (!body.success || body.data.commitment.identifier !== identifierForName(h.sender)) {
-      throw new CoordinatorError("BAD_REQUEST", `commitment from ${h.sender} is malformed or carries another identifier`);
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        `commitment from ${h.sender} is malformed or carries another identifier`,
+      );
     }
     const events = addEvent(j, { kind: "commitment", custodian: h.sender });
     if (j.signingPackage) return this.store.updateSigningJob(j.id, { events });
@@ -208,13 +239,16 @@ export class SigningService {
     const body = ShareBodySchema.safeParse(h.body);
     if (!body.success) throw new CoordinatorError("BAD_REQUEST", `share from ${h.sender} is malformed`);
     const pkg = j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;
-    if (!pkg || !pkg.signers.includes(h.sender)) throw new CoordinatorError("CONFLICT", `${h.sender} is not in the current signing package`);
+    if (!pkg || !pkg.signers.includes(h.sender))
+      throw new CoordinatorError("CONFLICT", `${h.sender} is not in the current signing package`);
     let events = addEvent(j, { kind: "share", custodian: h.sender });
     const shares = await this.openAll(j.id, "sign/share", j.attempt);
     if (shares.length < pkg.signers.length) return this.store.updateSigningJob(j.id, { events });
     const pub = await this.publicPackage();
     const list = pkg.commitments.map(commitmentFromWire);
-    const byId = Object.fromEntries(shares.map((s) => [identifierForName(s.sender), hexToBytes(ShareBodySchema.parse(s.body).share)]));
+    const byId = Object.fromEntries(
+      shares.map((s) => [identifierForName(s.sender), hexToBytes(ShareBodySchema.parse(s.body).share)]),
+    );
     try {
       const signature = aggregateSignature(pub, list, j.tbs, byId);
       events = pushEvent(events, { kind: "signed" });
@@ -222,8 +256,15 @@ export class SigningService {
       await this.complete({ ...j, status: "done", signature, events }, signature);
     } catch (e) {
       if (!(e instanceof ThresholdError) || e.culprits.length === 0) throw e;
-      const culprits = shares.filter((s) => e.culprits.includes(identifierForName(s.sender))).map((s) => s.sender);
-      for (const c of culprits) events = pushEvent(events, { kind: "bad-share", custodian: c, detail: "signature share does not verify" });
+      const culprits = shares
+        .filter((s) => e.culprits.includes(identifierForName(s.sender)))
+        .map((s) => s.sender);
+      for (const c of culprits)
+        events = pushEvent(events, {
+          kind: "bad-share",
+          custodian: c,
+          detail: "signature share does not verify",
+        });
       await this.nextAttempt(j, events, culprits);
     }
   }
@@ -243,11 +284,21 @@ export class SigningService {
     if (remaining.length < this.config.config.threshold) {
       const failure = `only ${remaining.length} custodians remain who have not been excluded, ${this.config.config.threshold} are needed`;
       const ev = pushEvent(events, { kind: "failed", detail: failure });
-      await this.store.updateSigningJob(j.id, { status: "failed", excluded, events: ev, signingPackage: null });
+      await this.store.updateSigningJob(j.id, {
+        status: "failed",
+        excluded,
+        events: ev,
+        signingPackage: null,
+      });
       await this.complete({ ...j, status: "failed", excluded, events: ev }, null, failure);
       return;
     }
-    await this.store.updateSigningJob(j.id, { attempt: j.attempt + 1, signingPackage: null, excluded, events });
+    await this.store.updateSigningJob(j.id, {
+      attempt: j.attempt + 1,
+      signingPackage: null,
+      excluded,
+      events,
+    });
   }
 
   /** A package whose signers have not all answered in time is dropped; a new attempt begins. */
@@ -257,7 +308,9 @@ export class SigningService {
         if (!j.signingPackage) continue;
         const pkg = SigningPackageSchema.parse(JSON.parse(j.signingPackage));
         if (now - Date.parse(pkg.formedAt) < this.opts.shareTimeoutMs) continue;
-        const answered = new Set((await this.store.listMessages(j.id, "sign/share", j.attempt)).map((m) => m.sender));
+        const answered = new Set(
+          (await this.store.listMessages(j.id, "sign/share", j.attempt)).map((m) => m.sender),
+        );
         const silent = pkg.signers.filter((s) => !answered.has(s));
         const events = addEvent(j, { kind: "timeout", detail: `no share from ${silent.join(", ")}` });
         await this.store.updateSigningJob(j.id, { attempt: j.attempt + 1, signingPackage: null, events });
@@ -271,7 +324,9 @@ export class SigningService {
   }
 
   private async openAll(jobId: string, type: string, attempt: number) {
-    return (await this.store.listMessages(jobId, type, attempt)).map((m) => openEnvelope(JSON.parse(m.envelope), this.#roster));
+    return (await this.store.listMessages(jobId, type, attempt)).map((m) =>
+      openEnvelope(JSON.parse(m.envelope), this.#roster),
+    );
   }
 
   private async publicPackage(): Promise<FrostPublic> {

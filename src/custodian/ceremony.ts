@@ -41,8 +41,15 @@ export function caKeyIdFor(caPublicKey: Uint8Array): string {
 export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcome> {
   const say = o.progress ?? (() => undefined);
   const secrets = await o.home.open(o.passphrase);
-  if (secrets.share) throw new CustodianError("HOME_EXISTS", `this custodian already holds a key share from ceremony ${secrets.share.ceremonyId}`);
-  const signer = { name: secrets.identity.name, signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")) };
+  if (secrets.share)
+    throw new CustodianError(
+      "HOME_EXISTS",
+      `this custodian already holds a key share from ceremony ${secrets.share.ceremonyId}`,
+    );
+  const signer = {
+    name: secrets.identity.name,
+    signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
+  };
   const client = new CoordinatorClient(o.coordinatorUrl);
   const result = await new DkgRunner({
     client,
@@ -74,23 +81,40 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
   const participant = new SigningParticipant(
     client,
     signer,
-    { secret: result.secret, public: result.public, caKeyId, threshold: o.config.config.threshold, roster: o.config.config.custodians.map((c) => c.name) },
+    {
+      secret: result.secret,
+      public: result.public,
+      caKeyId,
+      threshold: o.config.config.threshold,
+      roster: o.config.config.custodians.map((c) => c.name),
+    },
     { root: rootTbsDeriver(o.config, result.ceremonyId, caPublicKey) },
     { onRefused: (_job, reason) => say(`refused to sign the root: ${reason}`) },
   );
   const deadline = Date.now() + (o.timeoutMs ?? 120_000);
-  const Status = z.object({ status: z.string(), failure: z.object({ reason: z.string(), culprits: z.array(z.string()) }).nullable() }).passthrough();
+  const Status = z
+    .object({
+      status: z.string(),
+      failure: z.object({ reason: z.string(), culprits: z.array(z.string()) }).nullable(),
+    })
+    .passthrough();
   try {
     for (;;) {
       const c = await client.get(`/api/v1/ceremonies/${result.ceremonyId}`, Status);
       if (c.status === "complete") break;
-      if (c.status === "failed") throw new CustodianError("CEREMONY_FAILED", `ceremony failed: ${c.failure?.reason}`, c.failure?.culprits ?? []);
+      if (c.status === "failed")
+        throw new CustodianError(
+          "CEREMONY_FAILED",
+          `ceremony failed: ${c.failure?.reason}`,
+          c.failure?.culprits ?? [],
+        );
       for (const job of await participant.jobs()) {
         if (job.kind !== "root") continue;
         const outcome = await participant.step(job);
         if (outcome === "signed") say("root signature share sent");
       }
-      if (Date.now() > deadline) throw new CustodianError("TIMEOUT", "timed out waiting for the root certificate");
+      if (Date.now() > deadline)
+        throw new CustodianError("TIMEOUT", "timed out waiting for the root certificate");
       await sleep(100);
     }
   } finally {
@@ -98,15 +122,25 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
   }
   const pem = await fetchText(`${o.coordinatorUrl}/ca.pem`);
   const der = fromPem(pem, ["CERTIFICATE"]);
-  if (!verifyCertificateSignature(der, caPublicKey)) throw new CustodianError("CEREMONY_FAILED", "the published root is not signed by the group key");
+  if (!verifyCertificateSignature(der, caPublicKey))
+    throw new CustodianError("CEREMONY_FAILED", "the published root is not signed by the group key");
   const x = new X509Certificate(Buffer.from(der));
-  if (!Buffer.from(x.publicKey.export({ format: "der", type: "spki" })).equals(Buffer.from(ed25519Spki(caPublicKey)))) {
+  if (
+    !Buffer.from(x.publicKey.export({ format: "der", type: "spki" })).equals(
+      Buffer.from(ed25519Spki(caPublicKey)),
+    )
+  ) {
     throw new CustodianError("CEREMONY_FAILED", "the published root carries another public key");
   }
   writeFileSync(o.home.caCertPath, toPem(der, "CERTIFICATE"));
   writeFileSync(o.home.coordinatorUrlPath, o.coordinatorUrl + "\n");
   say(`root certificate saved to ${o.home.caCertPath}`);
-  return { ceremonyId: result.ceremonyId, caPublicKey: bytesToHex(caPublicKey), caKeyId, rootPem: toPem(der, "CERTIFICATE") };
+  return {
+    ceremonyId: result.ceremonyId,
+    caPublicKey: bytesToHex(caPublicKey),
+    caKeyId,
+    rootPem: toPem(der, "CERTIFICATE"),
+  };
 }
 
 async function fetchText(url: string): Promise<string> {

@@ -13,7 +13,13 @@ export class CoordinatorClient {
     return this.call("POST", path, body, schema, token);
   }
 
-  private async call<T>(method: string, path: string, body: unknown, schema: z.ZodType<T>, token?: string): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+    token?: string,
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
@@ -27,7 +33,10 @@ export class CoordinatorClient {
         signal: AbortSignal.timeout(30_000),
       });
     } catch (e) {
-      throw new CustodianError("COORDINATOR_UNREACHABLE", `cannot reach the coordinator at ${this.baseUrl}: ${(e as Error).message}`);
+      throw new CustodianError(
+        "COORDINATOR_UNREACHABLE",
+        `cannot reach the coordinator at ${this.baseUrl}: ${(e as Error).message}`,
+      );
     }
     const text = await res.text();
     let json: unknown;
@@ -38,12 +47,19 @@ export class CoordinatorClient {
     }
     if (!res.ok) {
       const detail = (json as { detail?: unknown })?.detail;
-      const err = new CustodianError("COORDINATOR_ERROR", `coordinator answered ${res.status} to ${method} ${path}: ${typeof detail === "string" ? detail : text.slice(0, 200)}`);
+      const err = new CustodianError(
+        "COORDINATOR_ERROR",
+        `coordinator answered ${res.status} to ${method} ${path}: ${typeof detail === "string" ? detail : text.slice(0, 200)}`,
+      );
       (err as CustodianError & { status?: number }).status = res.status;
       throw err;
     }
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new CustodianError("COORDINATOR_ERROR", `coordinator sent an unexpected answer to ${method} ${path}`);
+    if (!parsed.success)
+      throw new CustodianError(
+        "COORDINATOR_ERROR",
+        `coordinator sent an unexpected answer to ${method} ${path}`,
+      );
     return parsed.data;
   }
 }

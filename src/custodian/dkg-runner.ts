@@ -5,7 +5,15 @@
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
 import { AnnouncementSchema, compareAnnouncement, type Announcement } from "../protocol/announcement.ts";
-import { openEnvelope, rosterKeys, sealEnvelope, ReplayGuard, type EnvelopeHeader, type MessageType, type Signer } from "../protocol/envelope.ts";
+import {
+  openEnvelope,
+  rosterKeys,
+  sealEnvelope,
+  ReplayGuard,
+  type EnvelopeHeader,
+  type MessageType,
+  type Signer,
+} from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import {
   ConfirmBodySchema,
@@ -27,7 +35,12 @@ import {
   shareMatchesCommitment,
 } from "../threshold/dkg.ts";
 import { bytesToHex, hexToBytes, publicToWire, round1FromWire, round1ToWire } from "../threshold/encoding.ts";
-import { identifierForName, type DKG_Round1, type FrostPublic, type FrostSecret } from "../threshold/suite.ts";
+import {
+  identifierForName,
+  type DKG_Round1,
+  type FrostPublic,
+  type FrostSecret,
+} from "../threshold/suite.ts";
 import { canonicalJson } from "../config/load.ts";
 import { CoordinatorClient, sleep } from "./client.ts";
 import { CustodianError } from "./errors.ts";
@@ -76,7 +89,8 @@ export class DkgRunner {
     this.#o = { pollMs: 100, timeoutMs: 120_000, ...o };
     this.#roster = rosterKeys(o.config.config.custodians);
     this.#me = o.signer.name;
-    if (!this.#roster.has(this.#me)) throw new CustodianError("ANNOUNCEMENT_MISMATCH", `${this.#me} is not in this ca-config's roster`);
+    if (!this.#roster.has(this.#me))
+      throw new CustodianError("ANNOUNCEMENT_MISMATCH", `${this.#me} is not in this ca-config's roster`);
   }
 
   private say(line: string) {
@@ -101,7 +115,11 @@ export class DkgRunner {
     // Part 1: commitment + proof of knowledge, and a fresh HPKE key for this ceremony only.
     const { round1, state } = dkgPart1(myId, t, n);
     const hpke = await generateHpkeKeyPair();
-    const myRound1Body = { round1: round1ToWire(round1), hpkePublicKey: bytesToHex(hpke.publicKey), configDigest: this.#o.config.digest };
+    const myRound1Body = {
+      round1: round1ToWire(round1),
+      hpkePublicKey: bytesToHex(hpke.publicKey),
+      configDigest: this.#o.config.digest,
+    };
     await this.send("dkg/round1", "*", myRound1Body);
     this.say("round 1 sent; waiting for the others");
 
@@ -112,9 +130,14 @@ export class DkgRunner {
       throw new CustodianError("CEREMONY_ABORTED", "the coordinator altered my own round-1 package");
     }
     for (const [sender, body] of r1) {
-      if (body.round1.identifier !== identifierForName(sender)) throw await this.blame(`${sender}'s round-1 package carries a wrong identifier`, [sender]);
+      if (body.round1.identifier !== identifierForName(sender))
+        throw await this.blame(`${sender}'s round-1 package carries a wrong identifier`, [sender]);
     }
-    const packages = [...r1].map(([name, b]) => ({ name, round1: round1FromWire(b.round1), hpkePublicKey: hexToBytes(b.hpkePublicKey) }));
+    const packages = [...r1].map(([name, b]) => ({
+      name,
+      round1: round1FromWire(b.round1),
+      hpkePublicKey: hexToBytes(b.hpkePublicKey),
+    }));
     const transcriptHash = round1TranscriptHash({
       ceremonyId: a.ceremonyId,
       threshold: t,
@@ -126,18 +149,28 @@ export class DkgRunner {
     const acks = await this.collect("dkg/round1-ack", n, Round1AckBodySchema);
     const disagree = [...acks].filter(([, b]) => b.transcriptHash !== transcriptHash).map(([name]) => name);
     if (disagree.length > 0) {
-      throw await this.blame(`round-1 transcript seen by ${disagree.join(", ")} differs from mine: the coordinator or a sender equivocated`, []);
+      throw await this.blame(
+        `round-1 transcript seen by ${disagree.join(", ")} differs from mine: the coordinator or a sender equivocated`,
+        [],
+      );
     }
 
     // Part 2: one share per other custodian, HPKE-sealed to its ceremony key, bound to ceremony/sender/recipient.
     const others = packages.filter((p) => p.name !== this.#me);
-    let shares = dkgPart2(state, others.map((p) => p.round1));
+    let shares = dkgPart2(
+      state,
+      others.map((p) => p.round1),
+    );
     if (this.#o.tamperRound2) shares = this.#o.tamperRound2(shares);
     const sealed: Record<string, SealedShare> = {};
     for (const p of others) {
       const share = shares[p.round1.identifier];
       if (!share) throw new CustodianError("CEREMONY_ABORTED", `no share computed for ${p.name}`);
-      sealed[p.name] = await sealShare(p.hpkePublicKey, share, { ceremonyId: a.ceremonyId, sender: this.#me, recipient: p.name });
+      sealed[p.name] = await sealShare(p.hpkePublicKey, share, {
+        ceremonyId: a.ceremonyId,
+        sender: this.#me,
+        recipient: p.name,
+      });
     }
     await this.send("dkg/round2", "*", { shares: sealed });
     this.say("round 2 sent; checking the shares addressed to me");
@@ -148,28 +181,52 @@ export class DkgRunner {
       const s = r2.get(p.name)?.shares[this.#me];
       let share: Uint8Array | undefined;
       try {
-        share = s ? await openShare(hpke.privateKey, s, { ceremonyId: a.ceremonyId, sender: p.name, recipient: this.#me }) : undefined;
+        share = s
+          ? await openShare(hpke.privateKey, s, {
+              ceremonyId: a.ceremonyId,
+              sender: p.name,
+              recipient: this.#me,
+            })
+          : undefined;
       } catch {
         share = undefined;
       }
       if (!share || !shareMatchesCommitment(myId, p.round1, share)) {
         // Verifiable complaint: reveal this ceremony's HPKE key so anyone can re-check the share.
-        await this.send("dkg/complaint", "*", { accused: p.name, reason: "round-2 share does not match the sender's commitment", hpkePrivateKey: bytesToHex(hpke.privateKey) });
+        await this.send("dkg/complaint", "*", {
+          accused: p.name,
+          reason: "round-2 share does not match the sender's commitment",
+          hpkePrivateKey: bytesToHex(hpke.privateKey),
+        });
         state.wipe();
-        throw new CustodianError("CEREMONY_FAILED", `${p.name} sent me a bad round-2 share; complaint published, ceremony aborted`, [p.name]);
+        throw new CustodianError(
+          "CEREMONY_FAILED",
+          `${p.name} sent me a bad round-2 share; complaint published, ceremony aborted`,
+          [p.name],
+        );
       }
       received[p.round1.identifier] = share;
     }
-    const key = dkgPart3(state, others.map((p) => p.round1), received);
+    const key = dkgPart3(
+      state,
+      others.map((p) => p.round1),
+      received,
+    );
     hpke.privateKey.fill(0);
 
     // Part 3 confirmation: every custodian signs the hash of the whole public key package.
     const pubHash = publicPackageHash(a.ceremonyId, key.public);
-    await this.send("dkg/confirm", "*", { publicPackageHash: pubHash, publicPackage: publicToWire(key.public) });
-    this.say(`group key ${bytesToHex(groupPublicKey(key.public)).slice(0, 16)}…; waiting for all ${n} to confirm it`);
+    await this.send("dkg/confirm", "*", {
+      publicPackageHash: pubHash,
+      publicPackage: publicToWire(key.public),
+    });
+    this.say(
+      `group key ${bytesToHex(groupPublicKey(key.public)).slice(0, 16)}…; waiting for all ${n} to confirm it`,
+    );
     const confirms = await this.collect("dkg/confirm", n, ConfirmBodySchema);
     const differ = [...confirms].filter(([, b]) => b.publicPackageHash !== pubHash).map(([name]) => name);
-    if (differ.length > 0) throw await this.blame(`${differ.join(", ")} derived a different public key package`, []);
+    if (differ.length > 0)
+      throw await this.blame(`${differ.join(", ")} derived a different public key package`, []);
     this.say("all custodians confirmed the group key");
     return { ceremonyId: a.ceremonyId, secret: key.secret, public: key.public, announcement: a };
   }
@@ -178,7 +235,10 @@ export class DkgRunner {
     const deadline = Date.now() + this.#o.timeoutMs;
     for (;;) {
       try {
-        return await this.#o.client.get(`/api/v1/ceremonies/${encodeURIComponent(this.#o.ceremony)}`, CeremonyViewSchema);
+        return await this.#o.client.get(
+          `/api/v1/ceremonies/${encodeURIComponent(this.#o.ceremony)}`,
+          CeremonyViewSchema,
+        );
       } catch (e) {
         if ((e as { status?: number }).status !== 404 || Date.now() > deadline) throw e;
       }
@@ -192,19 +252,31 @@ export class DkgRunner {
     for (;;) {
       const view = await this.failIfCeremonyFailed();
       if ((view.received[type]?.length ?? 0) >= n) break;
-      if (Date.now() > deadline) throw new CustodianError("TIMEOUT", `timed out waiting for ${type} from all ${n} custodians`);
+      if (Date.now() > deadline)
+        throw new CustodianError("TIMEOUT", `timed out waiting for ${type} from all ${n} custodians`);
       await sleep(this.#o.pollMs);
     }
-    const { messages } = await this.#o.client.get(`/api/v1/ceremonies/${this.#ceremonyId}/messages?type=${encodeURIComponent(type)}`, MessagesSchema);
+    const { messages } = await this.#o.client.get(
+      `/api/v1/ceremonies/${this.#ceremonyId}/messages?type=${encodeURIComponent(type)}`,
+      MessagesSchema,
+    );
     const out = new Map<string, T>();
     for (const m of messages) {
       let h: EnvelopeHeader;
       try {
-        h = openEnvelope(m, this.#roster, { type, scope: this.#ceremonyId, caKeyId: null, recipient: this.#me });
+        h = openEnvelope(m, this.#roster, {
+          type,
+          scope: this.#ceremonyId,
+          caKeyId: null,
+          recipient: this.#me,
+        });
         this.#replay.accept(h);
       } catch (e) {
         const culprit = e instanceof ProtocolError ? e.culprit : undefined;
-        throw await this.blame(`a ${type} message does not verify (${(e as Error).message}); it was altered in transit or by the coordinator`, culprit ? [culprit] : []);
+        throw await this.blame(
+          `a ${type} message does not verify (${(e as Error).message}); it was altered in transit or by the coordinator`,
+          culprit ? [culprit] : [],
+        );
       }
       const parsed = body.safeParse(h.body);
       if (!parsed.success) throw await this.blame(`${type} from ${h.sender} is malformed`, [h.sender]);
@@ -216,7 +288,13 @@ export class DkgRunner {
   }
 
   private async send(type: MessageType, recipient: string, body: unknown): Promise<void> {
-    const env = sealEnvelope(this.#o.signer, { type, recipient, scope: this.#ceremonyId, caKeyId: null, body });
+    const env = sealEnvelope(this.#o.signer, {
+      type,
+      recipient,
+      scope: this.#ceremonyId,
+      caKeyId: null,
+      body,
+    });
     try {
       await this.#o.client.post(`/api/v1/ceremonies/${this.#ceremonyId}/messages`, env, z.unknown());
     } catch (e) {
@@ -229,7 +307,11 @@ export class DkgRunner {
   private async failIfCeremonyFailed(): Promise<CeremonyView> {
     const view = await this.#o.client.get(`/api/v1/ceremonies/${this.#ceremonyId}`, CeremonyViewSchema);
     if (view.status === "failed") {
-      throw new CustodianError("CEREMONY_FAILED", `ceremony failed: ${view.failure?.reason ?? "unknown"}`, view.failure?.culprits ?? []);
+      throw new CustodianError(
+        "CEREMONY_FAILED",
+        `ceremony failed: ${view.failure?.reason ?? "unknown"}`,
+        view.failure?.culprits ?? [],
+      );
     }
     return view;
   }

@@ -46,13 +46,26 @@ export class CustodianHome {
 
   /** The coordinator this custodian took part in the ceremony with, unless told otherwise. */
   coordinatorUrl(override?: string): string {
-    const url = override ?? process.env.TCA_COORDINATOR ?? (existsSync(this.coordinatorUrlPath) ? readFileSync(this.coordinatorUrlPath, "utf8").trim() : undefined);
-    if (!url) throw new CustodianError("HOME_NOT_INITIALISED", "no coordinator known: pass --coordinator URL or set TCA_COORDINATOR");
+    const url =
+      override ??
+      process.env.TCA_COORDINATOR ??
+      (existsSync(this.coordinatorUrlPath)
+        ? readFileSync(this.coordinatorUrlPath, "utf8").trim()
+        : undefined);
+    if (!url)
+      throw new CustodianError(
+        "HOME_NOT_INITIALISED",
+        "no coordinator known: pass --coordinator URL or set TCA_COORDINATOR",
+      );
     return url;
   }
 
   async init(name: string, passphrase: string, opts?: WriteKeystoreOptions): Promise<PublicIdentity> {
-    if (existsSync(this.keystorePath)) throw new CustodianError("HOME_EXISTS", `${this.dir} already holds a keystore; refusing to overwrite it`);
+    if (existsSync(this.keystorePath))
+      throw new CustodianError(
+        "HOME_EXISTS",
+        `${this.dir} already holds a keystore; refusing to overwrite it`,
+      );
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const secrets = generateIdentity(name);
     await writeKeystore(this.keystorePath, passphrase, { identity: secrets }, opts);
@@ -62,7 +75,11 @@ export class CustodianHome {
   }
 
   identity(): PublicIdentity {
-    if (!existsSync(this.identityPath)) throw new CustodianError("HOME_NOT_INITIALISED", `${this.dir} is not a custodian home: run tca custodian init first`);
+    if (!existsSync(this.identityPath))
+      throw new CustodianError(
+        "HOME_NOT_INITIALISED",
+        `${this.dir} is not a custodian home: run tca custodian init first`,
+      );
     return JSON.parse(readFileSync(this.identityPath, "utf8")) as PublicIdentity;
   }
 

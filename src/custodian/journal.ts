@@ -18,6 +18,8 @@ const EntrySchema = z
     requestId: z.string(),
     tbsSha256: z.string().regex(/^[0-9a-f]{64}$/),
     serial: z.string().optional(),
+    jobId: z.string().optional(),
+    attempt: z.number().int().optional(),
     decision: z.enum(["approve", "reject"]).optional(),
     expiresAt: z.string().optional(),
     sig: z.string(),
@@ -25,6 +27,7 @@ const EntrySchema = z
   .strict();
 export type JournalEntry = z.infer<typeof EntrySchema>;
 
+const MAX_ATTEMPTS_SIGNED = 8;
 const GENESIS = "0".repeat(64);
 const lineHash = (line: string) => createHash("sha256").update(line).digest("hex");
 
@@ -42,8 +45,15 @@ export class Journal {
       if (!parsed.success) throw new CustodianError("REFUSED", `journal ${path} line ${i + 1} is malformed`);
       const e = parsed.data;
       const { sig, ...unsigned } = e;
-      if (e.seq !== i || e.prev !== this.#lastHash || !ed25519.verify(Buffer.from(sig, "base64url"), Buffer.from(canonicalJson(unsigned)), publicKey)) {
-        throw new CustodianError("REFUSED", `journal ${path} is broken at line ${i + 1}: refusing to sign until it is restored`);
+      if (
+        e.seq !== i ||
+        e.prev !== this.#lastHash ||
+        !ed25519.verify(Buffer.from(sig, "base64url"), Buffer.from(canonicalJson(unsigned)), publicKey)
+      ) {
+        throw new CustodianError(
+          "REFUSED",
+          `journal ${path} is broken at line ${i + 1}: refusing to sign until it is restored`,
+        );
       }
       this.#entries.push(e);
       this.#lastHash = lineHash(line);
@@ -52,7 +62,9 @@ export class Journal {
 
   append(signingSecret: Uint8Array, e: Omit<JournalEntry, "seq" | "prev" | "at" | "sig">): JournalEntry {
     const unsigned = { ...e, seq: this.#entries.length, prev: this.#lastHash, at: new Date().toISOString() };
-    const sig = Buffer.from(ed25519.sign(Buffer.from(canonicalJson(unsigned)), signingSecret)).toString("base64url");
+    const sig = Buffer.from(ed25519.sign(Buffer.from(canonicalJson(unsigned)), signingSecret)).toString(
+      "base64url",
+    );
     const entry = EntrySchema.parse({ ...unsigned, sig });
     const line = JSON.stringify(entry);
     appendFileSync(this.path, line + "\n", { mode: 0o600 });
@@ -64,7 +76,12 @@ export class Journal {
   /** This custodian's unexpired approval of exactly this TBS, if any. */
   approvalFor(requestId: string, tbsSha256: string, now = Date.now()): JournalEntry | undefined {
     return this.#entries.find(
-      (e) => e.kind === "approval" && e.decision === "approve" && e.requestId === requestId && e.tbsSha256 === tbsSha256 && Date.parse(e.expiresAt ?? "") > now,
+      (e) =>
+        e.kind === "approval" &&
+        e.decision === "approve" &&
+        e.requestId === requestId &&
+        e.tbsSha256 === tbsSha256 &&
+        Date.parse(e.expiresAt ?? "") > now,
     );
   }
 
@@ -72,11 +89,23 @@ export class Journal {
     return this.#entries.find((e) => e.kind === "approval" && e.requestId === requestId);
   }
 
-  hasSignedSerial(serial: string): boolean {
-    return this.#entries.some((e) => e.kind === "signature" && e.serial === serial);
+  /**
+   * Why signing this serial now would be wrong, if it would. A serial is signed for one TBS in one
+   * signing job only; a later attempt of that same job (the session re-formed after a timeout or a
+   * bad share elsewhere) signs the same bytes again with fresh nonces, which is safe, up to a cap.
+   */
+  serialConflict(serial: string, tbsSha256: string, jobId: string): string | undefined {
+    const prior = this.#entries.filter((e) => e.kind === "signature" && e.serial === serial);
+    if (prior.some((e) => e.tbsSha256 !== tbsSha256 || e.jobId !== jobId))
+      return `I have already signed serial ${serial} for another TBS or signing job`;
+    if (prior.length >= MAX_ATTEMPTS_SIGNED)
+      return `I have already signed ${prior.length} attempts of this job; refusing more`;
+    return undefined;
   }
 
   approvedRequestIds(): string[] {
-    return this.#entries.filter((e) => e.kind === "approval" && e.decision === "approve").map((e) => e.requestId);
+    return this.#entries
+      .filter((e) => e.kind === "approval" && e.decision === "approve")
+      .map((e) => e.requestId);
   }
 }

@@ -22,13 +22,19 @@ export const NOT_BEFORE_FUTURE_MS = 5 * 60_000;
 export const sha256Hex = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 /** Re-derives a leaf TBS, checking the request against this custodian's own policy. */
-export function deriveLeafTbs(config: LoadedConfig, caCertDer: Uint8Array, p: LeafParams, opts: { now?: number; checkNotBefore?: boolean } = {}): Uint8Array {
+export function deriveLeafTbs(
+  config: LoadedConfig,
+  caCertDer: Uint8Array,
+  p: LeafParams,
+  opts: { now?: number; checkNotBefore?: boolean } = {},
+): Uint8Array {
   const c = config.config;
   const profile = c.profiles[p.profile];
   if (!profile) refuse(`profile "${p.profile}" is not in my ca-config`);
   const requester = c.requesters.find((r) => r.name === p.requester);
   if (!requester) refuse(`requester "${p.requester}" is not in my ca-config`);
-  if (!requester.profiles.includes(p.profile)) refuse(`requester ${p.requester} is not granted the "${p.profile}" profile in my ca-config`);
+  if (!requester.profiles.includes(p.profile))
+    refuse(`requester ${p.requester} is not granted the "${p.profile}" profile in my ca-config`);
   const csr = parseCsr(Buffer.from(p.csr, "base64"));
   checkRequest(csr, profile, requester);
   const serial = hexToBytes(p.serial);
@@ -39,10 +45,20 @@ export function deriveLeafTbs(config: LoadedConfig, caCertDer: Uint8Array, p: Le
   checkValidity({ notBefore, notAfter, profile, caNotAfter: ca.notAfter });
   if (opts.checkNotBefore) {
     const now = opts.now ?? Date.now();
-    if (notBefore.getTime() > now + NOT_BEFORE_FUTURE_MS) refuse(`notBefore ${p.notBefore} lies in the future`);
-    if (notBefore.getTime() < now - NOT_BEFORE_PAST_MS) refuse(`notBefore ${p.notBefore} is more than 7 days in the past`);
+    if (notBefore.getTime() > now + NOT_BEFORE_FUTURE_MS)
+      refuse(`notBefore ${p.notBefore} lies in the future`);
+    if (notBefore.getTime() < now - NOT_BEFORE_PAST_MS)
+      refuse(`notBefore ${p.notBefore} is more than 7 days in the past`);
   }
-  const tbs = buildLeafTbs({ csr, profile, caCertDer, serial, notBefore, notAfter, publicUrl: c.ca.publicUrl });
+  const tbs = buildLeafTbs({
+    csr,
+    profile,
+    caCertDer,
+    serial,
+    notBefore,
+    notAfter,
+    publicUrl: c.ca.publicUrl,
+  });
   lintTbs(tbs, { caSubjectDer: ca.subjectDer, caSkiHex: ca.skiHex });
   return tbs;
 }
@@ -55,8 +71,10 @@ export function leafTbsDeriver(config: LoadedConfig, caCertDer: Uint8Array, jour
     if (job.subjectRef !== p.data.requestId) refuse("leaf job names another request than its parameters");
     const tbs = deriveLeafTbs(config, caCertDer, p.data);
     const hash = sha256Hex(tbs);
-    if (!journal.approvalFor(p.data.requestId, hash)) refuse(`I have no unexpired approval of TBS ${hash.slice(0, 16)}… for request ${p.data.requestId}`);
-    if (journal.hasSignedSerial(p.data.serial)) refuse(`I have already signed serial ${p.data.serial}`);
+    if (!journal.approvalFor(p.data.requestId, hash))
+      refuse(`I have no unexpired approval of TBS ${hash.slice(0, 16)}… for request ${p.data.requestId}`);
+    const conflict = journal.serialConflict(p.data.serial, hash, job.id);
+    if (conflict) refuse(conflict);
     return tbs;
   };
 }

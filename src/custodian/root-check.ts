@@ -13,20 +13,34 @@ import { refuse, type TbsDeriver } from "./signer.ts";
 /** How far the coordinator's notBefore may be from this custodian's clock. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
-export function rootTbsDeriver(config: LoadedConfig, ceremonyId: string, caPublicKey: Uint8Array, now = () => Date.now()): TbsDeriver {
+export function rootTbsDeriver(
+  config: LoadedConfig,
+  ceremonyId: string,
+  caPublicKey: Uint8Array,
+  now = () => Date.now(),
+): TbsDeriver {
   return (job: SigningJobView) => {
     const p = RootParamsSchema.safeParse(job.params);
     if (!p.success) refuse("root job parameters are malformed");
     const { serial, notBefore, notAfter } = p.data;
-    if (p.data.ceremonyId !== ceremonyId || job.subjectRef !== ceremonyId) refuse("root job belongs to another ceremony");
+    if (p.data.ceremonyId !== ceremonyId || job.subjectRef !== ceremonyId)
+      refuse("root job belongs to another ceremony");
     const serialBytes = hexToBytes(serial);
     checkSerial(serialBytes);
     const nb = new Date(notBefore);
     const na = new Date(notAfter);
-    if (Math.abs(nb.getTime() - now()) > CLOCK_SKEW_MS) refuse(`root notBefore ${notBefore} is not within 5 minutes of this custodian's clock`);
+    if (Math.abs(nb.getTime() - now()) > CLOCK_SKEW_MS)
+      refuse(`root notBefore ${notBefore} is not within 5 minutes of this custodian's clock`);
     const days = config.config.ca.rootValidityDays;
-    if (na.getTime() - nb.getTime() !== days * 86_400_000) refuse(`root validity must be exactly ${days} days as ca-config says`);
-    const tbs = buildRootTbs({ subject: config.config.ca.subject, caPublicKey, serial: serialBytes, notBefore: nb, notAfter: na });
+    if (na.getTime() - nb.getTime() !== days * 86_400_000)
+      refuse(`root validity must be exactly ${days} days as ca-config says`);
+    const tbs = buildRootTbs({
+      subject: config.config.ca.subject,
+      caPublicKey,
+      serial: serialBytes,
+      notBefore: nb,
+      notAfter: na,
+    });
     lintTbs(tbs, { caSubjectDer: nameToDer(config.config.ca.subject) });
     return tbs;
   };

@@ -5,7 +5,13 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
 import { sealEnvelope, type Signer } from "../protocol/envelope.ts";
-import { APPROVAL_DOMAIN, RequestViewSchema, type ApprovalStatement, type LeafParams, type RequestView } from "../protocol/approval.ts";
+import {
+  APPROVAL_DOMAIN,
+  RequestViewSchema,
+  type ApprovalStatement,
+  type LeafParams,
+  type RequestView,
+} from "../protocol/approval.ts";
 import { publicFromWire, hexToBytes } from "../threshold/encoding.ts";
 import { describeTbs, type TbsDescription } from "../x509/inspect.ts";
 import { BUILDER_VERSION } from "../x509/leaf.ts";
@@ -26,12 +32,21 @@ export interface Review {
 }
 
 export function caCertificateOf(home: CustodianHome): Uint8Array {
-  if (!existsSync(home.caCertPath)) throw new CustodianError("NO_KEY_SHARE", `${home.caCertPath} is missing: this custodian has not completed the key ceremony`);
+  if (!existsSync(home.caCertPath))
+    throw new CustodianError(
+      "NO_KEY_SHARE",
+      `${home.caCertPath} is missing: this custodian has not completed the key ceremony`,
+    );
   return fromPem(readFileSync(home.caCertPath, "utf8"), ["CERTIFICATE"]);
 }
 
 /** Reads a request and re-derives its TBS here; works without the passphrase. */
-export async function reviewRequest(client: CoordinatorClient, home: CustodianHome, config: LoadedConfig, id: string): Promise<Review> {
+export async function reviewRequest(
+  client: CoordinatorClient,
+  home: CustodianHome,
+  config: LoadedConfig,
+  id: string,
+): Promise<Review> {
   const request = await client.get(`/api/v1/requests/${encodeURIComponent(id)}`, RequestViewSchema);
   const params = leafParamsOf(request);
   let problem: string | undefined;
@@ -39,7 +54,8 @@ export async function reviewRequest(client: CoordinatorClient, home: CustodianHo
   try {
     const mine = deriveLeafTbs(config, caCertificateOf(home), params, { checkNotBefore: true });
     if (sha256Hex(mine) !== request.tbsSha256 || Buffer.from(mine).toString("hex") !== request.tbs) {
-      problem = "the coordinator's TBS differs from the one this custodian derived from the CSR and its own ca-config";
+      problem =
+        "the coordinator's TBS differs from the one this custodian derived from the CSR and its own ca-config";
     }
     tbs = mine;
   } catch (e) {
@@ -99,23 +115,55 @@ export class CustodianSession {
         },
         beforeShare: async (job) => {
           const p = job.params as { requestId?: string; serial?: string };
-          this.journal.append(signer.signingSecret, { kind: "signature", requestId: String(p.requestId), tbsSha256: sha256Hex(hexToBytes(job.tbs)), serial: String(p.serial) });
+          this.journal.append(signer.signingSecret, {
+            kind: "signature",
+            requestId: String(p.requestId),
+            tbsSha256: sha256Hex(hexToBytes(job.tbs)),
+            serial: String(p.serial),
+            jobId: job.id,
+            attempt: job.attempt,
+          });
           await events.beforeShare?.(job);
         },
       },
     );
   }
 
-  static async open(o: { home: CustodianHome; passphrase: string; coordinatorUrl: string; config: LoadedConfig; events?: SigningEvents }): Promise<CustodianSession> {
+  static async open(o: {
+    home: CustodianHome;
+    passphrase: string;
+    coordinatorUrl: string;
+    config: LoadedConfig;
+    events?: SigningEvents;
+  }): Promise<CustodianSession> {
     const secrets = await o.home.open(o.passphrase);
-    if (!secrets.share) throw new CustodianError("NO_KEY_SHARE", "this custodian holds no key share: run the key ceremony first");
-    const signer = { name: secrets.identity.name, signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")) };
-    return new CustodianSession(new CoordinatorClient(o.coordinatorUrl), o.home, o.config, signer, secrets.share, o.events ?? {});
+    if (!secrets.share)
+      throw new CustodianError(
+        "NO_KEY_SHARE",
+        "this custodian holds no key share: run the key ceremony first",
+      );
+    const signer = {
+      name: secrets.identity.name,
+      signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
+    };
+    return new CustodianSession(
+      new CoordinatorClient(o.coordinatorUrl),
+      o.home,
+      o.config,
+      signer,
+      secrets.share,
+      o.events ?? {},
+    );
   }
 
   /** Posts a signed approval or rejection of the exact TBS this custodian derived. */
-  async decide(review: Review, decision: "approve" | "reject", opts: { reason?: string; validForMs?: number } = {}): Promise<RequestView> {
-    if (decision === "approve" && review.problem) throw new CustodianError("REFUSED", `will not approve request ${review.request.id}: ${review.problem}`);
+  async decide(
+    review: Review,
+    decision: "approve" | "reject",
+    opts: { reason?: string; validForMs?: number } = {},
+  ): Promise<RequestView> {
+    if (decision === "approve" && review.problem)
+      throw new CustodianError("REFUSED", `will not approve request ${review.request.id}: ${review.problem}`);
     const now = new Date();
     const statement: ApprovalStatement = {
       domain: APPROVAL_DOMAIN,
@@ -130,20 +178,42 @@ export class CustodianSession {
       expiresAt: new Date(now.getTime() + (opts.validForMs ?? 24 * 3_600_000)).toISOString(),
     };
     // Journal first: what this custodian approved is on its own record before anyone else sees it.
-    this.journal.append(this.signer.signingSecret, { kind: "approval", requestId: statement.requestId, tbsSha256: statement.tbsSha256, decision, expiresAt: statement.expiresAt });
-    const env = sealEnvelope(this.signer, { type: "approval", recipient: "coordinator", scope: review.request.id, caKeyId: this.caKeyId, body: statement });
-    return this.client.post(`/api/v1/requests/${encodeURIComponent(review.request.id)}/approvals`, env, RequestViewSchema);
+    this.journal.append(this.signer.signingSecret, {
+      kind: "approval",
+      requestId: statement.requestId,
+      tbsSha256: statement.tbsSha256,
+      decision,
+      expiresAt: statement.expiresAt,
+    });
+    const env = sealEnvelope(this.signer, {
+      type: "approval",
+      recipient: "coordinator",
+      scope: review.request.id,
+      caKeyId: this.caKeyId,
+      body: statement,
+    });
+    return this.client.post(
+      `/api/v1/requests/${encodeURIComponent(review.request.id)}/approvals`,
+      env,
+      RequestViewSchema,
+    );
   }
 
   /**
    * Stays online for these requests: takes part in their signing sessions until each is issued,
    * rejected or failed. `progress` gets a line whenever something changes.
    */
-  async signUntilDone(ids: string[], progress: (line: string) => void, opts: { timeoutMs?: number; pollMs?: number } = {}): Promise<RequestView[]> {
+  async signUntilDone(
+    ids: string[],
+    progress: (line: string) => void,
+    opts: { timeoutMs?: number; pollMs?: number } = {},
+  ): Promise<RequestView[]> {
     const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
     const last = new Map<string, string>();
     for (;;) {
-      const views = await Promise.all(ids.map((id) => this.client.get(`/api/v1/requests/${encodeURIComponent(id)}`, RequestViewSchema)));
+      const views = await Promise.all(
+        ids.map((id) => this.client.get(`/api/v1/requests/${encodeURIComponent(id)}`, RequestViewSchema)),
+      );
       for (const v of views) {
         const approved = v.approvals.filter((a) => a.decision === "approve").length;
         const line =
@@ -164,11 +234,14 @@ export class CustodianSession {
         last.set(id, `refused: ${reason}`);
       }
       // Done when every request has finished, or this custodian refused to take part in it.
-      const open = views.filter((v) => (v.status === "pending" || v.status === "signing") && !this.#refused.has(v.id));
+      const open = views.filter(
+        (v) => (v.status === "pending" || v.status === "signing") && !this.#refused.has(v.id),
+      );
       if (open.length === 0) return views;
       const jobs = await this.participant.jobs();
       for (const job of jobs) if (ids.includes(job.subjectRef)) await this.participant.step(job);
-      if (Date.now() > deadline) throw new CustodianError("TIMEOUT", `gave up waiting for ${open.map((v) => v.id).join(", ")}`);
+      if (Date.now() > deadline)
+        throw new CustodianError("TIMEOUT", `gave up waiting for ${open.map((v) => v.id).join(", ")}`);
       await sleep(opts.pollMs ?? 150);
     }
   }
@@ -179,7 +252,8 @@ export class CustodianSession {
 
   async listRequests(status?: string): Promise<RequestView[]> {
     const q = status ? `?status=${encodeURIComponent(status)}` : "";
-    return (await this.client.get(`/api/v1/requests${q}`, z.object({ requests: z.array(RequestViewSchema) }))).requests;
+    return (await this.client.get(`/api/v1/requests${q}`, z.object({ requests: z.array(RequestViewSchema) })))
+      .requests;
   }
 
   close(): void {

@@ -33,7 +33,13 @@ export class SigningParticipant {
   constructor(
     private readonly client: CoordinatorClient,
     private readonly signer: Signer,
-    private readonly key: { secret: FrostSecret; public: FrostPublic; caKeyId: string; threshold: number; roster: string[] },
+    private readonly key: {
+      secret: FrostSecret;
+      public: FrostPublic;
+      caKeyId: string;
+      threshold: number;
+      roster: string[];
+    },
     private readonly derivers: Record<string, TbsDeriver>,
     private readonly events: SigningEvents = {},
   ) {
@@ -42,7 +48,10 @@ export class SigningParticipant {
   }
 
   async jobs(): Promise<SigningJobView[]> {
-    const r = await this.client.get(`/api/v1/signing/jobs?custodian=${encodeURIComponent(this.#me)}`, z.object({ jobs: z.array(SigningJobViewSchema) }));
+    const r = await this.client.get(
+      `/api/v1/signing/jobs?custodian=${encodeURIComponent(this.#me)}`,
+      z.object({ jobs: z.array(SigningJobViewSchema) }),
+    );
     return r.jobs;
   }
 
@@ -52,7 +61,8 @@ export class SigningParticipant {
 
   /** Advances one job by at most one message. */
   async step(job: SigningJobView): Promise<StepOutcome> {
-    if (job.status !== "signing" || job.excluded.includes(this.#me) || !job.eligible.includes(this.#me)) return "finished";
+    if (job.status !== "signing" || job.excluded.includes(this.#me) || !job.eligible.includes(this.#me))
+      return "finished";
     const pkg = job.signingPackage;
     const slot = `${job.id}/${job.attempt}`;
     if (pkg && pkg.attempt === job.attempt && pkg.signers.includes(this.#me)) {
@@ -79,10 +89,12 @@ export class SigningParticipant {
     const ids = pkg.commitments.map((c) => c.identifier);
     const rosterIds = new Map(this.key.roster.map((n) => [identifierForName(n), n]));
     const problems = [
-      pkg.commitments.length !== this.key.threshold && `the signing package has ${pkg.commitments.length} commitments, not ${this.key.threshold}`,
+      pkg.commitments.length !== this.key.threshold &&
+        `the signing package has ${pkg.commitments.length} commitments, not ${this.key.threshold}`,
       new Set(ids).size !== ids.length && "the signing package names a signer twice",
       ids.some((id) => !rosterIds.has(id)) && "the signing package names an identifier outside the roster",
-      pkg.signers.join() !== ids.map((id) => rosterIds.get(id)).join() && "the signing package's signer names do not match its commitments",
+      pkg.signers.join() !== ids.map((id) => rosterIds.get(id)).join() &&
+        "the signing package's signer names do not match its commitments",
     ].filter(Boolean);
     const reason = problems[0] || this.refusalReason(job);
     if (reason) {
@@ -90,7 +102,13 @@ export class SigningParticipant {
       return this.refuse(job, String(reason));
     }
     const tbs = hexToBytes(job.tbs);
-    let share = signShare(this.key.secret, this.key.public, nonces, pkg.commitments.map(commitmentFromWire), tbs);
+    let share = signShare(
+      this.key.secret,
+      this.key.public,
+      nonces,
+      pkg.commitments.map(commitmentFromWire),
+      tbs,
+    );
     // The nonces are already spent (signShare zeroed them), so waiting here cannot reuse them.
     await this.events.beforeShare?.(job);
     if (this.events.tamperShare) share = this.events.tamperShare(share);
@@ -105,7 +123,8 @@ export class SigningParticipant {
     if (!derive) return `this custodian does not sign ${job.kind} jobs`;
     try {
       const mine = derive(job);
-      if (bytesToHex(mine) !== job.tbs) return "the TBS the coordinator proposes differs from the one this custodian derived";
+      if (bytesToHex(mine) !== job.tbs)
+        return "the TBS the coordinator proposes differs from the one this custodian derived";
       return undefined;
     } catch (e) {
       return (e as Error).message;
@@ -114,12 +133,24 @@ export class SigningParticipant {
 
   private async refuse(job: SigningJobView, reason: string): Promise<StepOutcome> {
     this.events.onRefused?.(job, reason);
-    await this.send(job, "sign/refusal", { jobId: job.id, attempt: job.attempt, reason }).catch(() => undefined);
+    await this.send(job, "sign/refusal", { jobId: job.id, attempt: job.attempt, reason }).catch(
+      () => undefined,
+    );
     return "refused";
   }
 
-  private async send(job: SigningJobView, type: "sign/commitment" | "sign/share" | "sign/refusal", body: unknown): Promise<void> {
-    const env = sealEnvelope(this.signer, { type, recipient: "coordinator", scope: job.id, caKeyId: this.key.caKeyId, body });
+  private async send(
+    job: SigningJobView,
+    type: "sign/commitment" | "sign/share" | "sign/refusal",
+    body: unknown,
+  ): Promise<void> {
+    const env = sealEnvelope(this.signer, {
+      type,
+      recipient: "coordinator",
+      scope: job.id,
+      caKeyId: this.key.caKeyId,
+      body,
+    });
     try {
       await this.client.post(`/api/v1/signing/jobs/${encodeURIComponent(job.id)}/messages`, env, z.unknown());
     } catch (e) {

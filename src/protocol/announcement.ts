@@ -9,7 +9,9 @@ export const AnnouncementSchema = z
     ceremonyId: z.string().regex(/^[0-9a-f-]{36}$/),
     threshold: z.number().int().min(2),
     custodians: z.array(
-      z.object({ name: z.string(), identifier: z.string(), signingKey: z.string(), hpkeKey: z.string() }).strict(),
+      z
+        .object({ name: z.string(), identifier: z.string(), signingKey: z.string(), hpkeKey: z.string() })
+        .strict(),
     ),
     caSubject: z.string(),
     rootValidityDays: z.number().int().positive(),
@@ -41,19 +43,26 @@ export function buildAnnouncement(ceremonyId: string, loaded: LoadedConfig): Ann
 export function compareAnnouncement(a: Announcement, own: LoadedConfig): string[] {
   const c = own.config;
   const problems: string[] = [];
-  if (a.threshold !== c.threshold) problems.push(`threshold is ${a.threshold}, my ca-config says ${c.threshold}`);
+  if (a.threshold !== c.threshold)
+    problems.push(`threshold is ${a.threshold}, my ca-config says ${c.threshold}`);
   const mine = new Map(c.custodians.map((cu) => [cu.name, cu]));
   const theirs = new Map(a.custodians.map((cu) => [cu.name, cu]));
-  for (const name of theirs.keys()) if (!mine.has(name)) problems.push(`roster names ${name}, who is not in my ca-config`);
+  for (const name of theirs.keys())
+    if (!mine.has(name)) problems.push(`roster names ${name}, who is not in my ca-config`);
   for (const name of mine.keys()) if (!theirs.has(name)) problems.push(`roster leaves out ${name}`);
   for (const [name, cu] of theirs) {
     const m = mine.get(name);
     if (!m) continue;
-    if (m.signingKey !== cu.signingKey || m.hpkeKey !== cu.hpkeKey) problems.push(`roster has different keys for ${name}`);
-    if (cu.identifier !== identifierForName(name)) problems.push(`roster has a wrong FROST identifier for ${name}`);
+    if (m.signingKey !== cu.signingKey || m.hpkeKey !== cu.hpkeKey)
+      problems.push(`roster has different keys for ${name}`);
+    if (cu.identifier !== identifierForName(name))
+      problems.push(`roster has a wrong FROST identifier for ${name}`);
   }
-  if (a.caSubject !== c.ca.subject) problems.push(`CA subject is "${a.caSubject}", my ca-config says "${c.ca.subject}"`);
-  if (a.rootValidityDays !== c.ca.rootValidityDays) problems.push(`root validity is ${a.rootValidityDays} days, my ca-config says ${c.ca.rootValidityDays}`);
-  if (problems.length === 0 && a.configDigest !== own.digest) problems.push("ca-config digest differs from mine");
+  if (a.caSubject !== c.ca.subject)
+    problems.push(`CA subject is "${a.caSubject}", my ca-config says "${c.ca.subject}"`);
+  if (a.rootValidityDays !== c.ca.rootValidityDays)
+    problems.push(`root validity is ${a.rootValidityDays} days, my ca-config says ${c.ca.rootValidityDays}`);
+  if (problems.length === 0 && a.configDigest !== own.digest)
+    problems.push("ca-config digest differs from mine");
   return problems;
 }

@@ -52,7 +52,15 @@ export const RequestViewSchema = z
     tbs: z.string(),
     csr: z.string(),
     threshold: z.number(),
-    approvals: z.array(z.object({ custodian: z.string(), decision: z.string(), at: z.string(), expiresAt: z.string(), reason: z.string().nullable() })),
+    approvals: z.array(
+      z.object({
+        custodian: z.string(),
+        decision: z.string(),
+        at: z.string(),
+        expiresAt: z.string(),
+        reason: z.string().nullable(),
+      }),
+    ),
     missing: z.number(),
     rejection: z.object({ by: z.string(), reason: z.string() }).nullable(),
     failure: z.string().nullable(),
@@ -61,7 +69,14 @@ export const RequestViewSchema = z
         job: z.string(),
         attempt: z.number(),
         culprits: z.array(z.object({ custodian: z.string(), reason: z.string() })),
-        events: z.array(z.object({ at: z.string(), kind: z.string(), custodian: z.string().optional(), detail: z.string().optional() })),
+        events: z.array(
+          z.object({
+            at: z.string(),
+            kind: z.string(),
+            custodian: z.string().optional(),
+            detail: z.string().optional(),
+          }),
+        ),
       })
       .nullable(),
     createdAt: z.string(),

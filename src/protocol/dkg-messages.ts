@@ -13,7 +13,9 @@ export const Round1BodySchema = z
   .object({ round1: Round1WireSchema, hpkePublicKey: hex(32), configDigest: z.string() })
   .strict();
 export const Round1AckBodySchema = z.object({ transcriptHash: hex(32) }).strict();
-export const SealedShareSchema = z.object({ enc: hex(32), ciphertext: hex().refine((s) => s.length <= 512) }).strict();
+export const SealedShareSchema = z
+  .object({ enc: hex(32), ciphertext: hex().refine((s) => s.length <= 512) })
+  .strict();
 export const Round2BodySchema = z.object({ shares: z.record(z.string(), SealedShareSchema) }).strict();
 export const ComplaintBodySchema = z
   .object({ accused: z.string(), reason: z.string().max(500), hpkePrivateKey: hex(32) })
@@ -41,7 +43,12 @@ export async function sealShare(
   share: Uint8Array,
   ctx: { ceremonyId: string; sender: string; recipient: string },
 ): Promise<SealedShare> {
-  const out = await hpkeSeal(recipientHpkeKey, share, shareAad(ctx.ceremonyId, ctx.sender, ctx.recipient), HPKE_DKG_SHARE_INFO);
+  const out = await hpkeSeal(
+    recipientHpkeKey,
+    share,
+    shareAad(ctx.ceremonyId, ctx.sender, ctx.recipient),
+    HPKE_DKG_SHARE_INFO,
+  );
   return { enc: bytesToHex(out.enc), ciphertext: bytesToHex(out.ciphertext) };
 }
 

@@ -33,7 +33,10 @@ export const EnvelopeHeaderSchema = z
     /** Ceremony id, request id or signing job id the message belongs to. */
     scope: z.string().min(1).max(128),
     /** SHA-256 of the CA SPKI once the key exists; null during the DKG that creates it. */
-    caKeyId: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+    caKeyId: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .nullable(),
     seq: z.number().int().nonnegative(),
     id: z.string().regex(/^[0-9a-f]{32}$/),
     issuedAt: z.string().datetime(),
@@ -44,7 +47,10 @@ export type EnvelopeHeader = z.infer<typeof EnvelopeHeaderSchema>;
 
 export const SignedEnvelopeSchema = z
   .object({
-    payload: z.string().regex(/^[A-Za-z0-9_-]+$/).max(1_000_000),
+    payload: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .max(1_000_000),
     signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
   })
   .strict();
@@ -102,7 +108,8 @@ export function openEnvelope(
   expected: ExpectedContext = {},
 ): EnvelopeHeader {
   const outer = SignedEnvelopeSchema.safeParse(envelope);
-  if (!outer.success) throw new ProtocolError("ENVELOPE_MALFORMED", "envelope is not {payload, signature} in base64url");
+  if (!outer.success)
+    throw new ProtocolError("ENVELOPE_MALFORMED", "envelope is not {payload, signature} in base64url");
   const payload = Buffer.from(outer.data.payload, "base64url");
   let json: unknown;
   try {
@@ -110,27 +117,46 @@ export function openEnvelope(
   } catch {
     throw new ProtocolError("ENVELOPE_MALFORMED", "envelope payload is not JSON");
   }
-  const sender = typeof json === "object" && json !== null ? (json as { sender?: unknown }).sender : undefined;
+  const sender =
+    typeof json === "object" && json !== null ? (json as { sender?: unknown }).sender : undefined;
   const key = typeof sender === "string" ? roster.get(sender) : undefined;
   if (typeof sender !== "string" || !key) {
-    throw new ProtocolError("ENVELOPE_UNKNOWN_SENDER", `envelope sender ${JSON.stringify(sender)} is not in the roster`);
+    throw new ProtocolError(
+      "ENVELOPE_UNKNOWN_SENDER",
+      `envelope sender ${JSON.stringify(sender)} is not in the roster`,
+    );
   }
   const ok = ed25519.verify(
     Buffer.from(outer.data.signature, "base64url"),
     signedBytes(payload),
     Buffer.from(key, "base64url"),
   );
-  if (!ok) throw new ProtocolError("ENVELOPE_BAD_SIGNATURE", `envelope claiming to be from ${sender} has a bad signature`, sender);
+  if (!ok)
+    throw new ProtocolError(
+      "ENVELOPE_BAD_SIGNATURE",
+      `envelope claiming to be from ${sender} has a bad signature`,
+      sender,
+    );
   const header = EnvelopeHeaderSchema.safeParse(json);
-  if (!header.success) throw new ProtocolError("ENVELOPE_MALFORMED", `envelope from ${sender} has a malformed header`, sender);
+  if (!header.success)
+    throw new ProtocolError("ENVELOPE_MALFORMED", `envelope from ${sender} has a malformed header`, sender);
   const h = header.data;
-  const types = expected.type === undefined ? undefined : Array.isArray(expected.type) ? expected.type : [expected.type];
+  const types =
+    expected.type === undefined ? undefined : Array.isArray(expected.type) ? expected.type : [expected.type];
   const wrong =
     (types && !types.includes(h.type) && `type ${h.type}`) ||
     (expected.scope !== undefined && h.scope !== expected.scope && `scope ${h.scope}`) ||
-    (expected.recipient !== undefined && h.recipient !== expected.recipient && h.recipient !== "*" && `recipient ${h.recipient}`) ||
+    (expected.recipient !== undefined &&
+      h.recipient !== expected.recipient &&
+      h.recipient !== "*" &&
+      `recipient ${h.recipient}`) ||
     (expected.caKeyId !== undefined && h.caKeyId !== expected.caKeyId && `CA key id ${h.caKeyId}`);
-  if (wrong) throw new ProtocolError("ENVELOPE_WRONG_CONTEXT", `envelope from ${sender} has unexpected ${wrong}`, sender);
+  if (wrong)
+    throw new ProtocolError(
+      "ENVELOPE_WRONG_CONTEXT",
+      `envelope from ${sender} has unexpected ${wrong}`,
+      sender,
+    );
   return h;
 }
 
@@ -138,7 +164,12 @@ export function openEnvelope(
 export class ReplayGuard {
   readonly #seen = new Set<string>();
   accept(h: EnvelopeHeader): void {
-    if (this.#seen.has(h.id)) throw new ProtocolError("ENVELOPE_REPLAYED", `message ${h.id} from ${h.sender} was already received`, h.sender);
+    if (this.#seen.has(h.id))
+      throw new ProtocolError(
+        "ENVELOPE_REPLAYED",
+        `message ${h.id} from ${h.sender} was already received`,
+        h.sender,
+      );
     this.#seen.add(h.id);
   }
 }

@@ -2,7 +2,9 @@
 import { z } from "zod";
 import { CommitmentWireSchema } from "../threshold/encoding.ts";
 
-export const CommitmentBodySchema = z.object({ jobId: z.string(), attempt: z.number().int().min(0), commitment: CommitmentWireSchema }).strict();
+export const CommitmentBodySchema = z
+  .object({ jobId: z.string(), attempt: z.number().int().min(0), commitment: CommitmentWireSchema })
+  .strict();
 export const ShareBodySchema = z
   .object({ jobId: z.string(), attempt: z.number().int().min(0), share: z.string().regex(/^[0-9a-f]{64}$/) })
   .strict();
@@ -42,6 +44,11 @@ export type SigningJobView = z.infer<typeof SigningJobViewSchema>;
 
 /** Parameters of a root signing job: with its own ca-config and the DKG result, enough to re-derive. */
 export const RootParamsSchema = z
-  .object({ ceremonyId: z.string(), serial: z.string().regex(/^[0-9a-f]+$/), notBefore: z.string().datetime(), notAfter: z.string().datetime() })
+  .object({
+    ceremonyId: z.string(),
+    serial: z.string().regex(/^[0-9a-f]+$/),
+    notBefore: z.string().datetime(),
+    notAfter: z.string().datetime(),
+  })
   .strict();
 export type RootParams = z.infer<typeof RootParamsSchema>;

@@ -49,7 +49,9 @@ export function dkgPart2(state: DkgSecretState, others: DKG_Round1[]): Record<st
   try {
     out = suite.DKG.round2(state.use(), others);
   } catch (e) {
-    throw new ThresholdError("DKG_BAD_PACKAGE", `a round-1 package is invalid: ${(e as Error).message}`, [], { cause: e });
+    throw new ThresholdError("DKG_BAD_PACKAGE", `a round-1 package is invalid: ${(e as Error).message}`, [], {
+      cause: e,
+    });
   }
   return Object.fromEntries(Object.entries(out).map(([id, p]) => [id, p.signingShare]));
 }
@@ -88,7 +90,9 @@ export function dkgPart3(
     const key = suite.DKG.round3(me, others, round2);
     return { secret: key.secret, public: key.public };
   } catch (e) {
-    throw new ThresholdError("DKG_BAD_SHARE", `DKG round 3 failed: ${(e as Error).message}`, [], { cause: e });
+    throw new ThresholdError("DKG_BAD_SHARE", `DKG round 3 failed: ${(e as Error).message}`, [], {
+      cause: e,
+    });
   } finally {
     state.wipe();
   }

@@ -54,7 +54,9 @@ export const publicFromWire = (w: PublicPackageWire): FrostPublic => ({
   verifyingShares: Object.fromEntries(Object.entries(w.verifyingShares).map(([k, v]) => [k, hexToBytes(v)])),
 });
 
-export const CommitmentWireSchema = z.object({ identifier: hex(32), hiding: hex(32), binding: hex(32) }).strict();
+export const CommitmentWireSchema = z
+  .object({ identifier: hex(32), hiding: hex(32), binding: hex(32) })
+  .strict();
 export type CommitmentWire = z.infer<typeof CommitmentWireSchema>;
 export const commitmentToWire = (c: NonceCommitments): CommitmentWire => ({
   identifier: c.identifier,

@@ -91,7 +91,9 @@ export function signShare(
   try {
     return suite.signShare(secret, pub, nonces, commitments, message);
   } catch (e) {
-    throw new ThresholdError("SIGNING_PACKAGE_INVALID", `cannot sign: ${(e as Error).message}`, [], { cause: e });
+    throw new ThresholdError("SIGNING_PACKAGE_INVALID", `cannot sign: ${(e as Error).message}`, [], {
+      cause: e,
+    });
   } finally {
     wipe(nonces);
   }

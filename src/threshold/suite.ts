@@ -11,4 +11,10 @@ export function identifierForName(custodianName: string): string {
   return suite.Identifier.derive(`tca/custodian/${custodianName}`);
 }
 
-export type { DKG_Round1, DKG_Round2, FrostPublic, FrostSecret, NonceCommitments } from "@noble/curves/abstract/frost.js";
+export type {
+  DKG_Round1,
+  DKG_Round2,
+  FrostPublic,
+  FrostSecret,
+  NonceCommitments,
+} from "@noble/curves/abstract/frost.js";

@@ -17,7 +17,9 @@ const EXAMPLE = join(ROOT, "ca-config/ca.yaml");
 const env = { TCA_PASSPHRASE: FIXTURE_PASSPHRASE };
 
 async function startCeremony(url: string): Promise<string> {
-  const p = sb.tca(["ceremony", "start", "--coordinator", url, "--json"], { TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN });
+  const p = sb.tca(["ceremony", "start", "--coordinator", url, "--json"], {
+    TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN,
+  });
   expect(await p.exited, p.stderr).toBe(0);
   return (JSON.parse(p.stdout) as { id: string }).id;
 }
@@ -33,25 +35,37 @@ async function ceremonyState(url: string, id: string): Promise<CeremonyState> {
 /** A man-in-the-middle "coordinator" that rewrites round-1 packages on the way to one custodian. */
 async function tamperingProxy(target: string): Promise<string> {
   const server = createServer((req, res) => {
-    const upstream = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (up) => {
-      const chunks: Buffer[] = [];
-      up.on("data", (c: Buffer) => chunks.push(c));
-      up.on("end", () => {
-        let body = Buffer.concat(chunks);
-        if (req.method === "GET" && req.url!.includes("/messages?type=dkg%2Fround1") && !req.url!.includes("ack")) {
-          const json = JSON.parse(body.toString()) as { messages: { payload: string; signature: string }[] };
-          const first = json.messages[0]!;
-          const payload = JSON.parse(Buffer.from(first.payload, "base64url").toString()) as { body: { round1: { commitment: string[] } } };
-          const c = payload.body.round1.commitment;
-          c[0] = c[0]!.slice(0, -2) + (c[0]!.endsWith("00") ? "01" : "00");
-          first.payload = Buffer.from(JSON.stringify(payload)).toString("base64url");
-          body = Buffer.from(JSON.stringify(json));
-        }
-        const headers = { ...up.headers, "content-length": String(body.length) };
-        res.writeHead(up.statusCode ?? 502, headers);
-        res.end(body);
-      });
-    });
+    const upstream = request(
+      new URL(req.url!, target),
+      { method: req.method, headers: req.headers },
+      (up) => {
+        const chunks: Buffer[] = [];
+        up.on("data", (c: Buffer) => chunks.push(c));
+        up.on("end", () => {
+          let body = Buffer.concat(chunks);
+          if (
+            req.method === "GET" &&
+            req.url!.includes("/messages?type=dkg%2Fround1") &&
+            !req.url!.includes("ack")
+          ) {
+            const json = JSON.parse(body.toString()) as {
+              messages: { payload: string; signature: string }[];
+            };
+            const first = json.messages[0]!;
+            const payload = JSON.parse(Buffer.from(first.payload, "base64url").toString()) as {
+              body: { round1: { commitment: string[] } };
+            };
+            const c = payload.body.round1.commitment;
+            c[0] = c[0]!.slice(0, -2) + (c[0]!.endsWith("00") ? "01" : "00");
+            first.payload = Buffer.from(JSON.stringify(payload)).toString("base64url");
+            body = Buffer.from(JSON.stringify(json));
+          }
+          const headers = { ...up.headers, "content-length": String(body.length) };
+          res.writeHead(up.statusCode ?? 502, headers);
+          res.end(body);
+        });
+      },
+    );
     req.pipe(upstream);
   });
   servers.push(server);
@@ -65,9 +79,18 @@ describe("ceremony faults fail closed and name the culprit", () => {
     const { url } = await sb.serve(EXAMPLE, join(dir, "db.sqlite"));
     const homes = sb.fixtureHomes(EXAMPLE);
     const id = await startCeremony(url);
-    const evil = sb.node(["--import", "tsx", join(ROOT, "test/fixtures/evil-custodian.ts"), homes.carol, url, "alice"], env);
-    const alice = sb.tca(["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id], env);
-    const bob = sb.tca(["custodian", "dkg", "--home", homes.bob, "--coordinator", url, "--ceremony", id], env);
+    const evil = sb.node(
+      ["--import", "tsx", join(ROOT, "test/fixtures/evil-custodian.ts"), homes.carol, url, "alice"],
+      env,
+    );
+    const alice = sb.tca(
+      ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
+      env,
+    );
+    const bob = sb.tca(
+      ["custodian", "dkg", "--home", homes.bob, "--coordinator", url, "--ceremony", id],
+      env,
+    );
     expect(await alice.exited).toBe(3);
     expect(alice.stderr).toMatch(/carol sent me a bad round-2 share/);
     expect(alice.stderr).toMatch(/culprit: carol/);
@@ -90,9 +113,18 @@ describe("ceremony faults fail closed and name the culprit", () => {
     const proxied = await tamperingProxy(url);
     const homes = sb.fixtureHomes(EXAMPLE);
     const id = await startCeremony(url);
-    const alice = sb.tca(["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id], env);
-    const bob = sb.tca(["custodian", "dkg", "--home", homes.bob, "--coordinator", proxied, "--ceremony", id], env);
-    const carol = sb.tca(["custodian", "dkg", "--home", homes.carol, "--coordinator", url, "--ceremony", id], env);
+    const alice = sb.tca(
+      ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
+      env,
+    );
+    const bob = sb.tca(
+      ["custodian", "dkg", "--home", homes.bob, "--coordinator", proxied, "--ceremony", id],
+      env,
+    );
+    const carol = sb.tca(
+      ["custodian", "dkg", "--home", homes.carol, "--coordinator", url, "--ceremony", id],
+      env,
+    );
     expect(await bob.exited).toBe(3);
     expect(bob.stderr).toMatch(/dkg\/round1 message does not verify.*bad signature/);
     expect(await alice.exited).toBe(3);
@@ -103,13 +135,22 @@ describe("ceremony faults fail closed and name the culprit", () => {
   });
 
   for (const variant of [
-    { what: "threshold", edit: (s: string) => s.replace("threshold: 2", "threshold: 3"), expect: /threshold is 3, my ca-config says 2/ },
+    {
+      what: "threshold",
+      edit: (s: string) => s.replace("threshold: 2", "threshold: 3"),
+      expect: /threshold is 3, my ca-config says 2/,
+    },
     {
       what: "roster",
-      edit: (s: string) => s.replace(/(- name: carol\n\s+signingKey: )\S+/, "$1" + Buffer.alloc(32, 7).toString("base64url")),
+      edit: (s: string) =>
+        s.replace(/(- name: carol\n\s+signingKey: )\S+/, "$1" + Buffer.alloc(32, 7).toString("base64url")),
       expect: /roster has different keys for carol/,
     },
-    { what: "CA subject", edit: (s: string) => s.replace("CN=tca Example Root CA", "CN=Evil Root"), expect: /CA subject is "CN=Evil Root/ },
+    {
+      what: "CA subject",
+      edit: (s: string) => s.replace("CN=tca Example Root CA", "CN=Evil Root"),
+      expect: /CA subject is "CN=Evil Root/,
+    },
   ]) {
     it(`custodians refuse a coordinator announcing a different ${variant.what}`, async () => {
       const dir = sb.tempDir();
@@ -118,7 +159,10 @@ describe("ceremony faults fail closed and name the culprit", () => {
       const { url } = await sb.serve(coordinatorConfig, join(dir, "db.sqlite"));
       const homes = sb.fixtureHomes(EXAMPLE);
       const id = await startCeremony(url);
-      const alice = sb.tca(["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id], env);
+      const alice = sb.tca(
+        ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
+        env,
+      );
       expect(await alice.exited).toBe(3);
       expect(alice.stderr).toMatch(variant.expect);
       expect(alice.stderr).toMatch(/ANNOUNCEMENT_MISMATCH/);

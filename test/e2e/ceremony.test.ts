@@ -27,12 +27,16 @@ describe("key ceremony, one process per custodian", () => {
     const dir = sb.tempDir();
     const { url } = await sb.serve(config, join(dir, "coordinator.db"));
     const homes = sb.fixtureHomes(config);
-    const start = sb.tca(["ceremony", "start", "--coordinator", url, "--json"], { TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN });
+    const start = sb.tca(["ceremony", "start", "--coordinator", url, "--json"], {
+      TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN,
+    });
     expect(await start.exited).toBe(0);
     const ceremonyId = (JSON.parse(start.stdout) as { id: string }).id;
 
     const custodians = Object.values(homes).map((home) =>
-      sb.tca(["custodian", "dkg", "--home", home, "--coordinator", url, "--ceremony", ceremonyId, "--json"], { TCA_PASSPHRASE: FIXTURE_PASSPHRASE }),
+      sb.tca(["custodian", "dkg", "--home", home, "--coordinator", url, "--ceremony", ceremonyId, "--json"], {
+        TCA_PASSPHRASE: FIXTURE_PASSPHRASE,
+      }),
     );
     const codes = await Promise.all(custodians.map((c) => c.exited));
     expect(codes, custodians.map((c) => c.stderr).join("\n")).toEqual([0, 0, 0]);
@@ -57,7 +61,11 @@ describe("key ceremony, one process per custodian", () => {
       expect(share.ceremonyId).toBe(ceremonyId);
       shares.add(share.signingShare);
       const raw = readFileSync(join(home, "keystore.json"));
-      for (const form of [share.signingShare, Buffer.from(share.signingShare, "hex").toString("base64"), Buffer.from(share.signingShare, "hex").toString("base64url")]) {
+      for (const form of [
+        share.signingShare,
+        Buffer.from(share.signingShare, "hex").toString("base64"),
+        Buffer.from(share.signingShare, "hex").toString("base64url"),
+      ]) {
         expect(raw.includes(Buffer.from(form))).toBe(false);
       }
       expect(raw.includes(Buffer.from(share.signingShare, "hex"))).toBe(false);
@@ -65,7 +73,9 @@ describe("key ceremony, one process per custodian", () => {
     expect(shares.size).toBe(3);
 
     // A second ceremony for a CA that has a key is refused.
-    const again = sb.tca(["ceremony", "start", "--coordinator", url], { TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN });
+    const again = sb.tca(["ceremony", "start", "--coordinator", url], {
+      TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN,
+    });
     expect(await again.exited).not.toBe(0);
     expect(again.stderr).toMatch(/already has a key/);
   });
@@ -83,7 +93,9 @@ describe("key ceremony, one process per custodian", () => {
     expect(readFileSync(join(dir, "ca-config.yaml"), "utf8")).toMatch(/threshold: 3/);
     // Five separate homes, each with its own keystore and the same root.
     for (const name of ["alice", "bob", "carol", "dave", "erin"]) {
-      expect(readFileSync(join(dir, "custodians", name, "ca.pem"), "utf8")).toBe(readFileSync(rootPath, "utf8"));
+      expect(readFileSync(join(dir, "custodians", name, "ca.pem"), "utf8")).toBe(
+        readFileSync(rootPath, "utf8"),
+      );
     }
     dev.kill("SIGTERM");
     expect(await dev.exited).toBe(0);

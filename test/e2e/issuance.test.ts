@@ -36,7 +36,11 @@ describe("issuance through custodian CLI approvals", () => {
     const keys = new Map<string, string>();
     for (const kt of KEY_TYPES) {
       const host = `${kt}.svc.example.internal`;
-      const csr = makeCsr(work, kt, { newkey: KEY_ARGS[kt]!, subject: `/CN=${host}/O=Example`, sans: `DNS:${host},DNS:alt-${host},IP:127.0.0.1` });
+      const csr = makeCsr(work, kt, {
+        newkey: KEY_ARGS[kt]!,
+        subject: `/CN=${host}/O=Example`,
+        sans: `DNS:${host},DNS:alt-${host},IP:127.0.0.1`,
+      });
       const res = await submitCsr(ca, csr.csrPem, "server");
       expect(res.status, JSON.stringify(res.body)).toBe(202);
       expect(res.body.status).toBe("pending");
@@ -73,7 +77,10 @@ describe("issuance through custodian CLI approvals", () => {
       issued.set(kt, { leaf, key: keys.get(id)!, chain: chainPath });
     }
     // The request record says who approved.
-    const view = (await (await fetch(`${ca.url}/api/v1/requests/${ids[0]}`)).json()) as { status: string; approvals: { custodian: string }[] };
+    const view = (await (await fetch(`${ca.url}/api/v1/requests/${ids[0]}`)).json()) as {
+      status: string;
+      approvals: { custodian: string }[];
+    };
     expect(view.status).toBe("issued");
     expect(view.approvals.map((a) => a.custodian).sort()).toEqual(["alice", "bob"]);
   });
@@ -83,12 +90,38 @@ describe("issuance through custodian CLI approvals", () => {
     expect(cert, "the issuance test must run first").toBeDefined();
     const port = await freePort();
     const server = new Proc(
-      spawn("openssl", ["s_server", "-accept", String(port), "-cert", cert!.leaf, "-key", cert!.key, "-naccept", "1", "-quiet"], { stdio: ["pipe", "pipe", "pipe"] }),
+      spawn(
+        "openssl",
+        [
+          "s_server",
+          "-accept",
+          String(port),
+          "-cert",
+          cert!.leaf,
+          "-key",
+          cert!.key,
+          "-naccept",
+          "1",
+          "-quiet",
+        ],
+        { stdio: ["pipe", "pipe", "pipe"] },
+      ),
     );
     sb.procs.push(server);
     await new Promise((r) => setTimeout(r, 700));
     const out = openssl(
-      ["s_client", "-connect", `127.0.0.1:${port}`, "-verify_return_error", "-CAfile", ca.rootPath, "-servername", "p-256.svc.example.internal", "-verify_hostname", "p-256.svc.example.internal"],
+      [
+        "s_client",
+        "-connect",
+        `127.0.0.1:${port}`,
+        "-verify_return_error",
+        "-CAfile",
+        ca.rootPath,
+        "-servername",
+        "p-256.svc.example.internal",
+        "-verify_hostname",
+        "p-256.svc.example.internal",
+      ],
       "Q\n",
     );
     expect(out).toMatch(/Verify return code: 0 \(ok\)/);

@@ -15,10 +15,24 @@ export interface DevCa {
   home(name: string): { home: string; passphraseFile: string };
 }
 
-export async function startDevCa(sb: Sandbox, o: { custodians?: number; threshold?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<DevCa> {
+export async function startDevCa(
+  sb: Sandbox,
+  o: { custodians?: number; threshold?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {},
+): Promise<DevCa> {
   const dir = join(sb.tempDir("tca-dev-"), "ca");
   const proc = sb.tca(
-    ["dev", "--dir", dir, "--port", "0", "--custodians", String(o.custodians ?? 3), "--threshold", String(o.threshold ?? 2), ...(o.args ?? [])],
+    [
+      "dev",
+      "--dir",
+      dir,
+      "--port",
+      "0",
+      "--custodians",
+      String(o.custodians ?? 3),
+      "--threshold",
+      String(o.threshold ?? 2),
+      ...(o.args ?? []),
+    ],
     o.env ?? {},
   );
   await proc.waitFor(/tca dev: ready/, 110_000);
@@ -32,12 +46,21 @@ export async function startDevCa(sb: Sandbox, o: { custodians?: number; threshol
     adminToken: readFileSync(join(dir, "admin.token"), "utf8").trim(),
     rootPath,
     proc,
-    home: (name) => ({ home: join(dir, "custodians", name), passphraseFile: join(dir, "custodians", name, "passphrase") }),
+    home: (name) => ({
+      home: join(dir, "custodians", name),
+      passphraseFile: join(dir, "custodians", name, "passphrase"),
+    }),
   };
 }
 
 /** `tca custodian <verb> ...` for one custodian of a dev CA, as a separate process. */
-export function custodianCli(sb: Sandbox, ca: DevCa, name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+export function custodianCli(
+  sb: Sandbox,
+  ca: DevCa,
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Proc {
   const h = ca.home(name);
   const [verb, ...rest] = args;
   return sb.tca(["custodian", verb!, ...rest, "--home", h.home, "--passphrase-file", h.passphraseFile], env);
@@ -48,7 +71,12 @@ export interface SubmitResult {
   body: Record<string, unknown>;
 }
 
-export async function submitCsr(ca: DevCa, csrPem: string, profile = "server", token = ca.token): Promise<SubmitResult> {
+export async function submitCsr(
+  ca: DevCa,
+  csrPem: string,
+  profile = "server",
+  token = ca.token,
+): Promise<SubmitResult> {
   const res = await fetch(`${ca.url}/api/v1/requests`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -57,18 +85,40 @@ export async function submitCsr(ca: DevCa, csrPem: string, profile = "server", t
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-export async function requestView(ca: DevCa, id: string): Promise<Record<string, unknown> & { status: string }> {
-  return (await (await fetch(`${ca.url}/api/v1/requests/${id}`)).json()) as Record<string, unknown> & { status: string };
+export async function requestView(
+  ca: DevCa,
+  id: string,
+): Promise<Record<string, unknown> & { status: string }> {
+  return (await (await fetch(`${ca.url}/api/v1/requests/${id}`)).json()) as Record<string, unknown> & {
+    status: string;
+  };
 }
 
 /** Makes a key and CSR with openssl in `dir`; returns the paths. `keyArgs` as for `openssl req -newkey`. */
-export function makeCsr(dir: string, name: string, o: { newkey: string[]; subject: string; sans?: string }): { key: string; csr: string; csrPem: string } {
+export function makeCsr(
+  dir: string,
+  name: string,
+  o: { newkey: string[]; subject: string; sans?: string },
+): { key: string; csr: string; csrPem: string } {
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
-  execFileSync("openssl", [
-    "req", "-new", ...o.newkey, "-nodes", "-keyout", key, "-out", csr, "-subj", o.subject,
-    ...(o.sans ? ["-addext", `subjectAltName=${o.sans}`] : []),
-  ], { stdio: "pipe" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-new",
+      ...o.newkey,
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      csr,
+      "-subj",
+      o.subject,
+      ...(o.sans ? ["-addext", `subjectAltName=${o.sans}`] : []),
+    ],
+    { stdio: "pipe" },
+  );
   return { key, csr, csrPem: readFileSync(csr, "utf8") };
 }
 

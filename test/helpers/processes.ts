@@ -29,7 +29,8 @@ export class Proc {
     for (;;) {
       const m = this.output.match(re);
       if (m) return m;
-      if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before printing ${re}:\n${this.output}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`process exited (${this.child.exitCode}) before printing ${re}:\n${this.output}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}:\n${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -66,7 +67,11 @@ export class Sandbox {
   }
 
   /** Starts `tca serve` on a free port and returns its URL. */
-  async serve(configPath: string, dbPath: string, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; proc: Proc }> {
+  async serve(
+    configPath: string,
+    dbPath: string,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<{ url: string; proc: Proc }> {
     const proc = this.tca(["serve", "--config", configPath, "--db", dbPath, "--port", "0"], env);
     const m = await proc.waitFor(/listening on (http:\/\/\S+)/);
     return { url: m[1]!, proc };

@@ -20,12 +20,28 @@ function runDkg(names: string[], t: number) {
     return { name, id, ...dkgPart1(id, t, names.length) };
   });
   const sent = new Map<string, Record<string, Uint8Array>>();
-  for (const p of parts) sent.set(p.id, dkgPart2(p.state, parts.filter((o) => o !== p).map((o) => o.round1)));
+  for (const p of parts)
+    sent.set(
+      p.id,
+      dkgPart2(
+        p.state,
+        parts.filter((o) => o !== p).map((o) => o.round1),
+      ),
+    );
   return parts.map((p) => {
     const others = parts.filter((o) => o !== p);
     const received = Object.fromEntries(others.map((o) => [o.id, sent.get(o.id)![p.id]!]));
     for (const o of others) expect(shareMatchesCommitment(p.id, o.round1, received[o.id]!)).toBe(true);
-    return { name: p.name, id: p.id, key: dkgPart3(p.state, others.map((o) => o.round1), received), parts };
+    return {
+      name: p.name,
+      id: p.id,
+      key: dkgPart3(
+        p.state,
+        others.map((o) => o.round1),
+        received,
+      ),
+      parts,
+    };
   });
 }
 
@@ -61,13 +77,25 @@ describe("DKG", () => {
 
   it("transcript hash changes when any package differs", () => {
     const ids = ["a", "b"].map(identifierForName);
-    const pk = ids.map((id) => ({ round1: dkgPart1(id, 2, 2).round1, hpkePublicKey: new Uint8Array(32).fill(1) }));
+    const pk = ids.map((id) => ({
+      round1: dkgPart1(id, 2, 2).round1,
+      hpkePublicKey: new Uint8Array(32).fill(1),
+    }));
     const h1 = round1TranscriptHash({ ceremonyId: "c", threshold: 2, identifiers: ids, packages: pk });
-    const h2 = round1TranscriptHash({ ceremonyId: "c", threshold: 2, identifiers: ids, packages: [...pk].reverse() });
+    const h2 = round1TranscriptHash({
+      ceremonyId: "c",
+      threshold: 2,
+      identifiers: ids,
+      packages: [...pk].reverse(),
+    });
     expect(h1).toBe(h2);
     const altered = [{ ...pk[0]!, hpkePublicKey: new Uint8Array(32).fill(2) }, pk[1]!];
-    expect(round1TranscriptHash({ ceremonyId: "c", threshold: 2, identifiers: ids, packages: altered })).not.toBe(h1);
-    expect(round1TranscriptHash({ ceremonyId: "d", threshold: 2, identifiers: ids, packages: pk })).not.toBe(h1);
+    expect(
+      round1TranscriptHash({ ceremonyId: "c", threshold: 2, identifiers: ids, packages: altered }),
+    ).not.toBe(h1);
+    expect(round1TranscriptHash({ ceremonyId: "d", threshold: 2, identifiers: ids, packages: pk })).not.toBe(
+      h1,
+    );
   });
 });
 

@@ -9,7 +9,9 @@ import { aggregateSignature, signShare, verifySignatureShare } from "../../src/t
 import { bytesToHex, hexToBytes } from "../../src/threshold/encoding.ts";
 import type { FrostPublic } from "../../src/threshold/suite.ts";
 
-const vectorsPath = fileURLToPath(new URL("../../../shared/vectors/frost-ed25519-sha512.json", import.meta.url));
+const vectorsPath = fileURLToPath(
+  new URL("../../../shared/vectors/frost-ed25519-sha512.json", import.meta.url),
+);
 const localCopy = fileURLToPath(new URL("../vectors/frost-ed25519-sha512.json", import.meta.url));
 
 interface Vectors {
@@ -49,12 +51,17 @@ function loadVectors(): Vectors {
 describe("RFC 9591 FROST(Ed25519, SHA-512) vectors", () => {
   const v = loadVectors();
   const id = (n: number) => suite.Identifier.fromNumber(n);
-  const shares = new Map(v.inputs.participant_shares.map((s) => [s.identifier, hexToBytes(s.participant_share)]));
+  const shares = new Map(
+    v.inputs.participant_shares.map((s) => [s.identifier, hexToBytes(s.participant_share)]),
+  );
   const pub: FrostPublic = {
     signers: { min: Number(v.config.MIN_PARTICIPANTS), max: Number(v.config.MAX_PARTICIPANTS) },
     commitments: [hexToBytes(v.inputs.group_public_key)],
     verifyingShares: Object.fromEntries(
-      [...shares].map(([n, s]) => [id(n), new Uint8Array(ed25519.Point.BASE.multiply(suite.utils.Fn.fromBytes(s)).toBytes())]),
+      [...shares].map(([n, s]) => [
+        id(n),
+        new Uint8Array(ed25519.Point.BASE.multiply(suite.utils.Fn.fromBytes(s)).toBytes()),
+      ]),
     ),
   };
   const msg = hexToBytes(v.inputs.message);
@@ -97,9 +104,13 @@ describe("RFC 9591 FROST(Ed25519, SHA-512) vectors", () => {
       return { secret, ...suite.commit(secret, () => randomness.shift()!) };
     });
     const list = round1.map((r) => r.commitments);
-    const sigShares = Object.fromEntries(round1.map((r) => [r.secret.identifier, signShare(r.secret, pub, r.nonces, list, msg)]));
+    const sigShares = Object.fromEntries(
+      round1.map((r) => [r.secret.identifier, signShare(r.secret, pub, r.nonces, list, msg)]),
+    );
     const victim = round1[1]!.secret.identifier;
     sigShares[victim] = new Uint8Array(sigShares[victim]!).fill(7, 0, 4);
-    expect(() => aggregateSignature(pub, list, msg, sigShares)).toThrow(expect.objectContaining({ culprits: [victim] }));
+    expect(() => aggregateSignature(pub, list, msg, sigShares)).toThrow(
+      expect.objectContaining({ culprits: [victim] }),
+    );
   });
 });

@@ -10,7 +10,9 @@ const View = z.object({
   status: z.string(),
   failure: z.object({ reason: z.string(), culprits: z.array(z.string()) }).nullable(),
   received: z.record(z.string(), z.array(z.string())),
-  announcement: z.object({ threshold: z.number(), custodians: z.array(z.object({ name: z.string() }).passthrough()) }).passthrough(),
+  announcement: z
+    .object({ threshold: z.number(), custodians: z.array(z.object({ name: z.string() }).passthrough()) })
+    .passthrough(),
 });
 
 function adminToken(file?: string): string {
@@ -32,7 +34,9 @@ export function registerCeremony(program: Command): void {
       runCommand(async () => {
         const client = new CoordinatorClient(o.coordinator);
         let v = await client.post("/api/v1/ceremonies", {}, View, adminToken(o.tokenFile));
-        progress(`ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`);
+        progress(
+          `ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`,
+        );
         if (o.wait) v = await waitForCeremony(client, v.id);
         printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}`);
       }),
@@ -45,8 +49,13 @@ export function registerCeremony(program: Command): void {
     .option("--json", "print as JSON")
     .action((id: string, o: { coordinator: string; json?: boolean }) =>
       runCommand(async () => {
-        const v = await new CoordinatorClient(o.coordinator).get(`/api/v1/ceremonies/${encodeURIComponent(id)}`, View);
-        const f = v.failure ? `\nfailed: ${v.failure.reason}${v.failure.culprits.length ? ` (culprit: ${v.failure.culprits.join(", ")})` : ""}` : "";
+        const v = await new CoordinatorClient(o.coordinator).get(
+          `/api/v1/ceremonies/${encodeURIComponent(id)}`,
+          View,
+        );
+        const f = v.failure
+          ? `\nfailed: ${v.failure.reason}${v.failure.culprits.length ? ` (culprit: ${v.failure.culprits.join(", ")})` : ""}`
+          : "";
         printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}${f}`);
       }),
     );
@@ -60,7 +69,12 @@ export async function waitForCeremony(client: CoordinatorClient, id: string): Pr
     if (line !== last) progress(line);
     last = line;
     if (v.status === "complete") return v;
-    if (v.status === "failed") throw new CustodianError("CEREMONY_FAILED", `ceremony failed: ${v.failure?.reason}`, v.failure?.culprits ?? []);
+    if (v.status === "failed")
+      throw new CustodianError(
+        "CEREMONY_FAILED",
+        `ceremony failed: ${v.failure?.reason}`,
+        v.failure?.culprits ?? [],
+      );
     await sleep(200);
   }
 }

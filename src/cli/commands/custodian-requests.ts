@@ -27,7 +27,11 @@ const defaultHome = () => process.env.TCA_HOME ?? resolve(homedir(), ".tca/custo
 
 function common(cmd: Command): Command {
   return cmd
-    .option("--home <dir>", "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)", defaultHome())
+    .option(
+      "--home <dir>",
+      "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
+      defaultHome(),
+    )
     .option("--coordinator <url>", "coordinator URL (default: $TCA_COORDINATOR or the one from the ceremony)")
     .option("--config <path>", "this custodian's ca-config (default: HOME/ca-config.yaml)")
     .option("--json", "print data as JSON");
@@ -60,7 +64,12 @@ export function describeReview(r: Review): string {
     `usage      ${[...t.keyUsage, ...t.extKeyUsage].join(", ")}${t.isCA ? `  CA (pathLen ${t.pathLen ?? "none"})` : ""}`,
     `serial     ${t.serialHex}`,
     `TBS hash   ${t.tbsSha256}`,
-    `approvals  ${q.approvals.filter((a) => a.decision === "approve").map((a) => a.custodian).join(", ") || "none"} (${q.threshold - q.missing} of ${q.threshold})`,
+    `approvals  ${
+      q.approvals
+        .filter((a) => a.decision === "approve")
+        .map((a) => a.custodian)
+        .join(", ") || "none"
+    } (${q.threshold - q.missing} of ${q.threshold})`,
   ];
   if (r.problem) lines.push(`PROBLEM    ${r.problem}`);
   return lines.join("\n");
@@ -82,15 +91,28 @@ export function registerCustodianRequests(cust: Command): void {
       runCommand(async () => {
         const { client } = context(o);
         const q = o.status === "all" ? "" : `?status=${encodeURIComponent(o.status)}`;
-        const { requests } = await client.get(`/api/v1/requests${q}`, z.object({ requests: z.array(RequestViewSchema) }));
+        const { requests } = await client.get(
+          `/api/v1/requests${q}`,
+          z.object({ requests: z.array(RequestViewSchema) }),
+        );
         const text = requests.length
-          ? requests.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.profile.padEnd(12)} ${r.requester.padEnd(10)} ${r.subject || r.sans.map((s) => s.value).join(",")}  (${r.threshold - r.missing}/${r.threshold})`).join("\n")
+          ? requests
+              .map(
+                (r) =>
+                  `${r.id}  ${r.status.padEnd(8)} ${r.profile.padEnd(12)} ${r.requester.padEnd(10)} ${r.subject || r.sans.map((s) => s.value).join(",")}  (${r.threshold - r.missing}/${r.threshold})`,
+              )
+              .join("\n")
           : `no ${o.status === "all" ? "" : o.status + " "}requests`;
         printResult(!!o.json, requests, text);
       }),
     );
 
-  common(cust.command("show").description("re-derive a request's certificate locally and show what it would say").argument("<id>", "request id")).action((id: string, o: Common) =>
+  common(
+    cust
+      .command("show")
+      .description("re-derive a request's certificate locally and show what it would say")
+      .argument("<id>", "request id"),
+  ).action((id: string, o: Common) =>
     runCommand(async () => {
       const { home, config, client } = context(o);
       const review = await reviewRequest(client, home, config, id);
@@ -98,35 +120,53 @@ export function registerCustodianRequests(cust: Command): void {
     }),
   );
 
-  common(cust.command("approve").description("approve requests (signed statement about their TBS hash), then stay online to sign").argument("<ids...>", "request ids"))
+  common(
+    cust
+      .command("approve")
+      .description("approve requests (signed statement about their TBS hash), then stay online to sign")
+      .argument("<ids...>", "request ids"),
+  )
     .option("--yes", "approve without asking (required when stdin is not a terminal)")
     .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
     .option("--no-wait", "post the approval and leave; take part in signing later with `tca custodian sign`")
     .option("--valid-for <hours>", "how long the approval stays valid", "24")
     .option("--timeout <seconds>", "stop waiting for the signing session after this long", "600")
-    .action((ids: string[], o: Common & { yes?: boolean; wait: boolean; validFor: string; timeout: string }) =>
-      runCommand(async () => {
-        if (!o.yes && !process.stdin.isTTY) throw new UsageError("stdin is not a terminal: pass --yes to approve without a prompt");
-        const session = await openSession(o);
-        try {
-          for (const id of ids) {
-            const review = await reviewRequest(session.client, session.home, session.config, id);
-            progress(describeReview(review));
-            if (review.problem) throw new CustodianError("REFUSED", `will not approve ${id}: ${review.problem}`);
-            if (!o.yes && !(await confirm(`approve request ${id}?`))) throw new CustodianError("REFUSED", `request ${id} not approved`);
-            const after = await session.decide(review, "approve", { validForMs: Number(o.validFor) * 3_600_000 });
-            progress(`${id}: approved (${after.threshold - after.missing} of ${after.threshold} approvals)`);
+    .action(
+      (ids: string[], o: Common & { yes?: boolean; wait: boolean; validFor: string; timeout: string }) =>
+        runCommand(async () => {
+          if (!o.yes && !process.stdin.isTTY)
+            throw new UsageError("stdin is not a terminal: pass --yes to approve without a prompt");
+          const session = await openSession(o);
+          try {
+            for (const id of ids) {
+              const review = await reviewRequest(session.client, session.home, session.config, id);
+              progress(describeReview(review));
+              if (review.problem)
+                throw new CustodianError("REFUSED", `will not approve ${id}: ${review.problem}`);
+              if (!o.yes && !(await confirm(`approve request ${id}?`)))
+                throw new CustodianError("REFUSED", `request ${id} not approved`);
+              const after = await session.decide(review, "approve", {
+                validForMs: Number(o.validFor) * 3_600_000,
+              });
+              progress(
+                `${id}: approved (${after.threshold - after.missing} of ${after.threshold} approvals)`,
+              );
+            }
+            if (!o.wait) return printResult(!!o.json, { approved: ids }, `approved ${ids.join(", ")}`);
+            const final = await session.signUntilDone(ids, progress, { timeoutMs: Number(o.timeout) * 1000 });
+            report(final, !!o.json, session.refusals());
+          } finally {
+            session.close();
           }
-          if (!o.wait) return printResult(!!o.json, { approved: ids }, `approved ${ids.join(", ")}`);
-          const final = await session.signUntilDone(ids, progress, { timeoutMs: Number(o.timeout) * 1000 });
-          report(final, !!o.json, session.refusals());
-        } finally {
-          session.close();
-        }
-      }),
+        }),
     );
 
-  common(cust.command("reject").description("reject a request; one rejection stops it for good").argument("<id>", "request id"))
+  common(
+    cust
+      .command("reject")
+      .description("reject a request; one rejection stops it for good")
+      .argument("<id>", "request id"),
+  )
     .requiredOption("--reason <text>", "why, in a sentence the requester will read")
     .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
     .action((id: string, o: Common & { reason: string }) =>
@@ -142,7 +182,12 @@ export function registerCustodianRequests(cust: Command): void {
       }),
     );
 
-  common(cust.command("sign").description("take part in signing requests this custodian approved").argument("[ids...]", "request ids (default: all approved and not yet finished)"))
+  common(
+    cust
+      .command("sign")
+      .description("take part in signing requests this custodian approved")
+      .argument("[ids...]", "request ids (default: all approved and not yet finished)"),
+  )
     .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
     .option("--timeout <seconds>", "stop after this long", "600")
     .action((ids: string[], o: Common & { timeout: string }) =>
@@ -151,11 +196,19 @@ export function registerCustodianRequests(cust: Command): void {
         try {
           let targets = ids;
           if (targets.length === 0) {
-            const open = new Set([...(await session.listRequests("pending")), ...(await session.listRequests("signing"))].map((r) => r.id));
+            const open = new Set(
+              [...(await session.listRequests("pending")), ...(await session.listRequests("signing"))].map(
+                (r) => r.id,
+              ),
+            );
             targets = session.journal.approvedRequestIds().filter((id) => open.has(id));
           }
           if (targets.length === 0) return printResult(!!o.json, [], "nothing to sign");
-          report(await session.signUntilDone(targets, progress, { timeoutMs: Number(o.timeout) * 1000 }), !!o.json, session.refusals());
+          report(
+            await session.signUntilDone(targets, progress, { timeoutMs: Number(o.timeout) * 1000 }),
+            !!o.json,
+            session.refusals(),
+          );
         } finally {
           session.close();
         }
@@ -164,7 +217,12 @@ export function registerCustodianRequests(cust: Command): void {
 }
 
 function report(views: RequestView[], json: boolean, refused: ReadonlyMap<string, string>): void {
-  const line = (v: RequestView) => (refused.has(v.id) ? `${v.id}: refused to sign: ${refused.get(v.id)}` : `${v.id}: ${v.status}`);
-  printResult(json, views.map((v) => ({ ...v, refusedByMe: refused.get(v.id) ?? null })), views.map(line).join("\n"));
+  const line = (v: RequestView) =>
+    refused.has(v.id) ? `${v.id}: refused to sign: ${refused.get(v.id)}` : `${v.id}: ${v.status}`;
+  printResult(
+    json,
+    views.map((v) => ({ ...v, refusedByMe: refused.get(v.id) ?? null })),
+    views.map(line).join("\n"),
+  );
   if (views.some((v) => v.status !== "issued" || refused.has(v.id))) process.exitCode = 3;
 }

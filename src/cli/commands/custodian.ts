@@ -14,14 +14,19 @@ interface HomeOpts {
 }
 
 export function registerCustodian(program: Command): void {
-  const cust = program.command("custodian").description("a custodian node: identity, key share, approvals and signing");
+  const cust = program
+    .command("custodian")
+    .description("a custodian node: identity, key share, approvals and signing");
 
   cust
     .command("init")
     .description("create an identity (Ed25519 signing key + X25519 HPKE key) in an encrypted keystore")
     .requiredOption("--home <dir>", "custodian data directory")
     .requiredOption("--name <name>", "this custodian's roster name (lowercase, e.g. alice)")
-    .option("--passphrase-file <file>", "read the keystore passphrase from a file (else TCA_PASSPHRASE or a prompt)")
+    .option(
+      "--passphrase-file <file>",
+      "read the keystore passphrase from a file (else TCA_PASSPHRASE or a prompt)",
+    )
     .option("--json", "print the identity as JSON")
     .action((o: HomeOpts & { name: string }) =>
       runCommand(async () => {

@@ -45,7 +45,11 @@ export function registerDev(program: Command): void {
     .option("--custodians <n>", "number of custodians", "3")
     .option("--threshold <t>", "signatures needed", "2")
     .option("--reset", "throw away an existing dev CA in --dir and make a new one")
-    .option("--share-timeout <seconds>", "re-form a signing session when a signer stays silent this long", "15")
+    .option(
+      "--share-timeout <seconds>",
+      "re-form a signing session when a signer stays silent this long",
+      "15",
+    )
     .action((o: DevOpts) => runCommand(() => runDev(o)));
 }
 
@@ -53,14 +57,19 @@ async function runDev(o: DevOpts): Promise<void> {
   const dir = resolve(o.dir);
   const n = Number(o.custodians);
   const t = Number(o.threshold);
-  if (!Number.isInteger(n) || n < 2 || n > 20) throw new UsageError("--custodians must be an integer from 2 to 20");
-  if (!Number.isInteger(t) || t < 2 || t > n) throw new UsageError(`--threshold must be an integer from 2 to ${n}`);
+  if (!Number.isInteger(n) || n < 2 || n > 20)
+    throw new UsageError("--custodians must be an integer from 2 to 20");
+  if (!Number.isInteger(t) || t < 2 || t > n)
+    throw new UsageError(`--threshold must be an integer from 2 to ${n}`);
   if (o.reset) rmSync(dir, { recursive: true, force: true });
 
   const reuse = localCaExists(dir);
   let port = Number(o.port);
   if (reuse) {
-    const existing = parseYaml(readFileSync(join(dir, "ca-config.yaml"), "utf8")) as { ca?: { publicUrl?: string }; custodians?: unknown[] };
+    const existing = parseYaml(readFileSync(join(dir, "ca-config.yaml"), "utf8")) as {
+      ca?: { publicUrl?: string };
+      custodians?: unknown[];
+    };
     port = Number(new URL(existing.ca?.publicUrl ?? "http://127.0.0.1:8443").port);
     progress(`reusing the dev CA in ${dir} (use --reset for a new one)`);
   } else {
@@ -90,14 +99,35 @@ async function runDev(o: DevOpts): Promise<void> {
   if (!(await coordinator.services.caCertificate())) {
     const client = new CoordinatorClient(coordinator.url);
     const adminToken = readFileSync(layout.adminTokenPath, "utf8").trim();
-    const started = await client.post("/api/v1/ceremonies", {}, z.object({ id: z.string() }).passthrough(), adminToken);
+    const started = await client.post(
+      "/api/v1/ceremonies",
+      {},
+      z.object({ id: z.string() }).passthrough(),
+      adminToken,
+    );
     progress(`key ceremony ${started.id}: ${layout.custodians.length} custodian processes`);
     const exits = layout.custodians.map(
       (c) =>
         new Promise<number>((res) => {
-          const child = spawn(process.execPath, [TCA_BIN, "custodian", "dkg", "--home", c.home, "--coordinator", coordinator.url, "--ceremony", started.id, "--passphrase-file", c.passphraseFile], {
-            stdio: ["ignore", "ignore", process.env.TCA_DEV_VERBOSE ? "inherit" : "ignore"],
-          });
+          const child = spawn(
+            process.execPath,
+            [
+              TCA_BIN,
+              "custodian",
+              "dkg",
+              "--home",
+              c.home,
+              "--coordinator",
+              coordinator.url,
+              "--ceremony",
+              started.id,
+              "--passphrase-file",
+              c.passphraseFile,
+            ],
+            {
+              stdio: ["ignore", "ignore", process.env.TCA_DEV_VERBOSE ? "inherit" : "ignore"],
+            },
+          );
           children.add(child);
           child.on("exit", (code) => (children.delete(child), res(code ?? 1)));
         }),

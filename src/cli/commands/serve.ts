@@ -11,11 +11,21 @@ export function registerServe(program: Command): void {
     .option("--db <path>", "SQLite database file", "tca.db")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0 = any free port)", "8443")
-    .option("--share-timeout <seconds>", "re-form a signing session when a signer stays silent this long", "15")
+    .option(
+      "--share-timeout <seconds>",
+      "re-form a signing session when a signer stays silent this long",
+      "15",
+    )
     .action((o: { config: string; db: string; host: string; port: string; shareTimeout: string }) =>
       runCommand(async () => {
         const config = loadCaConfig(o.config);
-        const c = await startCoordinator({ config, dbPath: o.db, host: o.host, port: Number(o.port), shareTimeoutMs: Number(o.shareTimeout) * 1000 });
+        const c = await startCoordinator({
+          config,
+          dbPath: o.db,
+          host: o.host,
+          port: Number(o.port),
+          shareTimeoutMs: Number(o.shareTimeout) * 1000,
+        });
         progress(`tca coordinator listening on ${c.url}`);
         const stop = () => void c.close().then(() => process.exit(0));
         process.once("SIGINT", stop);

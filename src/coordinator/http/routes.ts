@@ -5,26 +5,45 @@ import type { CoordinatorServices } from "../services.ts";
 import { CoordinatorError } from "../errors.ts";
 import { authenticate } from "./auth.ts";
 import { toPem } from "../../x509/der.ts";
+import { openApiDocument } from "./openapi.ts";
 
 const ENVELOPE_LIMIT = "256kb";
-const CeremonyMessageType = z.enum(["dkg/round1", "dkg/round1-ack", "dkg/round2", "dkg/confirm", "dkg/complaint", "dkg/abort"]);
+const CeremonyMessageType = z.enum([
+  "dkg/round1",
+  "dkg/round1-ack",
+  "dkg/round2",
+  "dkg/confirm",
+  "dkg/complaint",
+  "dkg/abort",
+]);
 const Name = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
 
 export function routes(s: CoordinatorServices): Router {
   const r = express.Router();
   const json = express.json({ limit: ENVELOPE_LIMIT });
   const requireJson: express.RequestHandler = (req, _res, next) => {
-    if (req.body === undefined) throw new CoordinatorError("UNSUPPORTED_MEDIA_TYPE", "send a JSON body with Content-Type: application/json");
+    if (req.body === undefined)
+      throw new CoordinatorError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        "send a JSON body with Content-Type: application/json",
+      );
     next();
   };
 
   r.get("/api/v1/health", async (_req, res) => {
     res.json(await s.health());
   });
+  r.get("/api/v1/openapi.json", (_req, res) => {
+    res.json(openApiDocument);
+  });
 
   const caCert = async () => {
     const der = await s.caCertificate();
-    if (!der) throw new CoordinatorError("NOT_FOUND", "the CA has no root certificate yet: run the key ceremony first");
+    if (!der)
+      throw new CoordinatorError(
+        "NOT_FOUND",
+        "the CA has no root certificate yet: run the key ceremony first",
+      );
     return der;
   };
   r.get("/ca.pem", async (_req, res) => {
@@ -43,7 +62,8 @@ export function routes(s: CoordinatorServices): Router {
   });
   r.get("/api/v1/ceremonies/:id/messages", async (req, res) => {
     const type = CeremonyMessageType.safeParse(req.query.type);
-    if (!type.success) throw new CoordinatorError("BAD_REQUEST", "query parameter type must name a DKG message type");
+    if (!type.success)
+      throw new CoordinatorError("BAD_REQUEST", "query parameter type must name a DKG message type");
     res.json({ messages: await s.ceremonies.messages(String(req.params.id), type.data) });
   });
   r.post("/api/v1/ceremonies/:id/messages", json, requireJson, async (req, res) => {
@@ -52,7 +72,8 @@ export function routes(s: CoordinatorServices): Router {
 
   r.get("/api/v1/signing/jobs", async (req, res) => {
     const custodian = Name.safeParse(req.query.custodian);
-    if (!custodian.success) throw new CoordinatorError("BAD_REQUEST", "query parameter custodian must be a roster name");
+    if (!custodian.success)
+      throw new CoordinatorError("BAD_REQUEST", "query parameter custodian must be a roster name");
     res.json({ jobs: await s.signing.listFor(custodian.data) });
   });
   r.get("/api/v1/signing/jobs/:id", async (req, res) => {
@@ -64,9 +85,19 @@ export function routes(s: CoordinatorServices): Router {
 
   // Requests: JSON {"csr": PEM, "profile": name} or a raw PEM/DER body with ?profile=.
   const requestJson = express.json({ limit: REQUEST_LIMIT });
-  const requestRaw = express.raw({ type: ["application/pkcs10", "application/x-pem-file", "application/octet-stream", "text/plain"], limit: REQUEST_LIMIT });
-  r.post("/api/v1/requests", requestJson, requestRaw, async (req, res) => {
-    const requester = s.requests.requesterFor(authenticate(req, s.config.config.requesters, "requester"));
+  const requestRaw = express.raw({
+    type: ["application/pkcs10", "application/x-pem-file", "application/octet-stream", "text/plain"],
+    limit: REQUEST_LIMIT,
+  });
+  // Authenticate before reading the body: strangers do not get to make us parse 64 KiB.
+  const requesterAuth: express.RequestHandler = (req, res, next) => {
+    res.locals.requester = s.requests.requesterFor(
+      authenticate(req, s.config.config.requesters, "requester"),
+    );
+    next();
+  };
+  r.post("/api/v1/requests", requesterAuth, requestJson, requestRaw, async (req, res) => {
+    const requester = res.locals.requester as ReturnType<typeof s.requests.requesterFor>;
     let submission: { csr: string | Uint8Array; profile: string; validityHours?: number };
     if (Buffer.isBuffer(req.body)) {
       const q = RawQuery.safeParse(req.query);
@@ -74,24 +105,46 @@ export function routes(s: CoordinatorServices): Router {
       submission = { csr: new Uint8Array(req.body), ...q.data };
     } else if (req.body !== undefined) {
       const b = SubmitBody.safeParse(req.body);
-      if (!b.success) throw new CoordinatorError("BAD_REQUEST", `invalid request body: ${b.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`);
+      if (!b.success)
+        throw new CoordinatorError(
+          "BAD_REQUEST",
+          `invalid request body: ${b.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`,
+        );
       submission = b.data;
     } else {
-      throw new CoordinatorError("UNSUPPORTED_MEDIA_TYPE", "send JSON {\"csr\", \"profile\"} or a PEM/DER CSR as application/pkcs10");
+      throw new CoordinatorError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        'send JSON {"csr", "profile"} or a PEM/DER CSR as application/pkcs10',
+      );
     }
     const view = await s.requests.submit({ requester, ...submission });
-    res.status(202).location(`/api/v1/requests/${view.id}`).json({ id: view.id, status: view.status, serial: view.serial, approvals: view.approvals, missing: view.missing });
+    res
+      .status(202)
+      .location(`/api/v1/requests/${view.id}`)
+      .json({
+        id: view.id,
+        status: view.status,
+        serial: view.serial,
+        approvals: view.approvals,
+        missing: view.missing,
+      });
   });
   r.get("/api/v1/requests", async (req, res) => {
     const status = RequestStatus.optional().safeParse(req.query.status);
-    if (!status.success) throw new CoordinatorError("BAD_REQUEST", "status must be one of pending, signing, issued, rejected, failed");
+    if (!status.success)
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        "status must be one of pending, signing, issued, rejected, failed",
+      );
     res.json({ requests: await s.requests.list(status.data) });
   });
   r.get("/api/v1/requests/:id", async (req, res) => {
     res.json(await s.requests.view(String(req.params.id)));
   });
   r.get("/api/v1/requests/:id/certificate", async (req, res) => {
-    res.type("application/pem-certificate-chain").send(await s.requests.certificateChain(String(req.params.id)));
+    res
+      .type("application/pem-certificate-chain")
+      .send(await s.requests.certificateChain(String(req.params.id)));
   });
   r.post("/api/v1/requests/:id/approvals", json, requireJson, async (req, res) => {
     res.status(202).json(await s.requests.decide(String(req.params.id), req.body));
@@ -105,6 +158,10 @@ const RequestStatus = z.enum(["pending", "signing", "issued", "rejected", "faile
 const ProfileName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "profile must be a profile name");
 const ValidityHours = z.coerce.number().int().positive().max(876_000);
 const SubmitBody = z
-  .object({ csr: z.string().min(1).max(60_000), profile: ProfileName, validityHours: ValidityHours.optional() })
+  .object({
+    csr: z.string().min(1).max(60_000),
+    profile: ProfileName,
+    validityHours: ValidityHours.optional(),
+  })
   .strict();
 const RawQuery = z.object({ profile: ProfileName, validityHours: ValidityHours.optional() }).strict();

@@ -35,37 +35,53 @@ export class SqliteStore implements Store {
   }
 
   private migrate(): void {
-    this.#db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+    this.#db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    );
     const applied = new Set(
-      this.#db.prepare("SELECT version FROM schema_migrations").all().map((r) => (r as { version: number }).version),
+      this.#db
+        .prepare("SELECT version FROM schema_migrations")
+        .all()
+        .map((r) => (r as { version: number }).version),
     );
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
       this.#db.transaction(() => {
         this.#db.exec(m.sql);
-        this.#db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(m.version, now());
+        this.#db
+          .prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+          .run(m.version, now());
       })();
     }
   }
 
   async getMeta(key: string) {
-    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
+      { value: string } | undefined;
     return row?.value;
   }
   async setMeta(key: string, value: string) {
-    this.#db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+    this.#db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, value);
   }
 
   async insertCeremony(c: CeremonyRecord) {
     this.#db
-      .prepare("INSERT INTO ceremonies (id, announcement, status, failure, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .prepare(
+        "INSERT INTO ceremonies (id, announcement, status, failure, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+      )
       .run(c.id, c.announcement, c.status, c.failure, c.createdAt, c.updatedAt);
   }
   async getCeremony(id: string) {
     return this.toCeremony(this.#db.prepare("SELECT * FROM ceremonies WHERE id = ?").get(id));
   }
   async latestCeremony() {
-    return this.toCeremony(this.#db.prepare("SELECT * FROM ceremonies ORDER BY created_at DESC, rowid DESC LIMIT 1").get());
+    return this.toCeremony(
+      this.#db.prepare("SELECT * FROM ceremonies ORDER BY created_at DESC, rowid DESC LIMIT 1").get(),
+    );
   }
   async updateCeremony(id: string, patch: Partial<Pick<CeremonyRecord, "status" | "failure">>) {
     const cur = await this.getCeremony(id);
@@ -99,8 +115,12 @@ export class SqliteStore implements Store {
   async listMessages(scope: string, type: string, attempt?: number) {
     const rows = (
       attempt === undefined
-        ? this.#db.prepare("SELECT * FROM messages WHERE scope = ? AND type = ? ORDER BY rowid").all(scope, type)
-        : this.#db.prepare("SELECT * FROM messages WHERE scope = ? AND type = ? AND attempt = ? ORDER BY rowid").all(scope, type, attempt)
+        ? this.#db
+            .prepare("SELECT * FROM messages WHERE scope = ? AND type = ? ORDER BY rowid")
+            .all(scope, type)
+        : this.#db
+            .prepare("SELECT * FROM messages WHERE scope = ? AND type = ? AND attempt = ? ORDER BY rowid")
+            .all(scope, type, attempt)
     ) as Record<string, string | number>[];
     return rows.map((r) => ({
       id: r.id as string,
@@ -142,7 +162,11 @@ export class SqliteStore implements Store {
     return row ? toJob(row) : undefined;
   }
   async listSigningJobs(status: SigningJobStatus) {
-    return (this.#db.prepare("SELECT * FROM signing_jobs WHERE status = ? ORDER BY created_at").all(status) as JobRow[]).map(toJob);
+    return (
+      this.#db
+        .prepare("SELECT * FROM signing_jobs WHERE status = ? ORDER BY created_at")
+        .all(status) as JobRow[]
+    ).map(toJob);
   }
   async updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>) {
     const cur = await this.getSigningJob(id);
@@ -153,7 +177,17 @@ export class SqliteStore implements Store {
         `UPDATE signing_jobs SET status = ?, attempt = ?, signing_package = ?, eligible = ?, excluded = ?, events = ?,
            signature = ?, updated_at = ? WHERE id = ?`,
       )
-      .run(j.status, j.attempt, j.signingPackage, JSON.stringify(j.eligible), JSON.stringify(j.excluded), j.events, j.signature ? Buffer.from(j.signature) : null, now(), id);
+      .run(
+        j.status,
+        j.attempt,
+        j.signingPackage,
+        JSON.stringify(j.eligible),
+        JSON.stringify(j.excluded),
+        j.events,
+        j.signature ? Buffer.from(j.signature) : null,
+        now(),
+        id,
+      );
   }
 
   async insertRequest(r: RequestRecord) {
@@ -162,8 +196,23 @@ export class SqliteStore implements Store {
         `INSERT INTO requests (id, requester, profile, csr, tbs, tbs_sha256, serial, not_before, not_after, status,
            signing_job, certificate, outcome, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.id, r.requester, r.profile, Buffer.from(r.csr), Buffer.from(r.tbs), r.tbsSha256, r.serial, r.notBefore, r.notAfter, r.status,
-        r.signingJob, r.certificate ? Buffer.from(r.certificate) : null, r.outcome, r.createdAt, r.updatedAt);
+      .run(
+        r.id,
+        r.requester,
+        r.profile,
+        Buffer.from(r.csr),
+        Buffer.from(r.tbs),
+        r.tbsSha256,
+        r.serial,
+        r.notBefore,
+        r.notAfter,
+        r.status,
+        r.signingJob,
+        r.certificate ? Buffer.from(r.certificate) : null,
+        r.outcome,
+        r.createdAt,
+        r.updatedAt,
+      );
   }
   async getRequest(id: string) {
     const row = this.#db.prepare("SELECT * FROM requests WHERE id = ?").get(id) as RequestRow | undefined;
@@ -171,17 +220,26 @@ export class SqliteStore implements Store {
   }
   async listRequests(filter: { status?: RequestStatus; limit?: number }) {
     const limit = filter.limit ?? 100;
-    const rows = (filter.status
-      ? this.#db.prepare("SELECT * FROM requests WHERE status = ? ORDER BY created_at DESC LIMIT ?").all(filter.status, limit)
-      : this.#db.prepare("SELECT * FROM requests ORDER BY created_at DESC LIMIT ?").all(limit)) as RequestRow[];
+    const rows = (
+      filter.status
+        ? this.#db
+            .prepare("SELECT * FROM requests WHERE status = ? ORDER BY created_at DESC LIMIT ?")
+            .all(filter.status, limit)
+        : this.#db.prepare("SELECT * FROM requests ORDER BY created_at DESC LIMIT ?").all(limit)
+    ) as RequestRow[];
     return rows.map(toRequest);
   }
-  async updateRequest(id: string, patch: Partial<Pick<RequestRecord, "status" | "signingJob" | "certificate" | "outcome">>) {
+  async updateRequest(
+    id: string,
+    patch: Partial<Pick<RequestRecord, "status" | "signingJob" | "certificate" | "outcome">>,
+  ) {
     const cur = await this.getRequest(id);
     if (!cur) return;
     const r = { ...cur, ...patch };
     this.#db
-      .prepare("UPDATE requests SET status = ?, signing_job = ?, certificate = ?, outcome = ?, updated_at = ? WHERE id = ?")
+      .prepare(
+        "UPDATE requests SET status = ?, signing_job = ?, certificate = ?, outcome = ?, updated_at = ? WHERE id = ?",
+      )
       .run(r.status, r.signingJob, r.certificate ? Buffer.from(r.certificate) : null, r.outcome, now(), id);
   }
   async insertApproval(a: ApprovalRecord) {
@@ -194,7 +252,9 @@ export class SqliteStore implements Store {
     return res.changes === 1;
   }
   async listApprovals(requestId: string) {
-    const rows = this.#db.prepare("SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, rowid").all(requestId) as Record<string, string | null>[];
+    const rows = this.#db
+      .prepare("SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, rowid")
+      .all(requestId) as Record<string, string | null>[];
     return rows.map((r) => ({
       requestId: r.request_id!,
       custodian: r.custodian!,

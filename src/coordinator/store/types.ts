@@ -2,7 +2,8 @@
 // embedded default; a PostgreSQL implementation goes beside it for several coordinators. Methods
 // are async so both fit. The coordinator stores only public or encrypted material.
 
-export type CeremonyStatus = "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
+export type CeremonyStatus =
+  "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
 
 export interface CeremonyRecord {
   id: string;
@@ -95,7 +96,10 @@ export interface Store {
   insertRequest(r: RequestRecord): Promise<void>;
   getRequest(id: string): Promise<RequestRecord | undefined>;
   listRequests(filter: { status?: RequestStatus; limit?: number }): Promise<RequestRecord[]>;
-  updateRequest(id: string, patch: Partial<Pick<RequestRecord, "status" | "signingJob" | "certificate" | "outcome">>): Promise<void>;
+  updateRequest(
+    id: string,
+    patch: Partial<Pick<RequestRecord, "status" | "signingJob" | "certificate" | "outcome">>,
+  ): Promise<void>;
   /** false if this custodian already decided on this request. */
   insertApproval(a: ApprovalRecord): Promise<boolean>;
   listApprovals(requestId: string): Promise<ApprovalRecord[]>;

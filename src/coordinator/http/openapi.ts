@@ -1,0 +1,745 @@
+// The coordinator's HTTP API as an OpenAPI 3.1 document, written by hand to match routes.ts and
+// served at GET /api/v1/openapi.json. test/coordinator/openapi.test.ts checks that every route the
+// router registers appears here, so a new route without documentation fails the tests.
+
+import { COORDINATOR_ERROR_STATUS } from "../errors.ts";
+
+type Json = Record<string, unknown>;
+
+export interface OpenApiDocument {
+  openapi: "3.1.0";
+  info: Json;
+  servers?: Json[];
+  tags: Json[];
+  paths: Record<string, Record<string, Json>>;
+  components: {
+    schemas: Record<string, Json>;
+    responses: Record<string, Json>;
+    securitySchemes: Record<string, Json>;
+  };
+}
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const jsonContent = (schema: Json): Json => ({ "application/json": { schema } });
+
+/** Problem responses by status, each pointing at the shared problem+json response. */
+const PROBLEMS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  409: "Conflict",
+  413: "PayloadTooLarge",
+  415: "UnsupportedMediaType",
+  422: "Unprocessable",
+  500: "Internal",
+};
+function problems(...statuses: number[]): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const s of [...statuses, 500]) out[String(s)] = { $ref: `#/components/responses/${PROBLEMS[s]}` };
+  return out;
+}
+
+const idParam = (what: string): Json => ({
+  name: "id",
+  in: "path",
+  required: true,
+  description: `the ${what} id`,
+  schema: { type: "string" },
+});
+const uuidParam = (what: string): Json => ({
+  name: "id",
+  in: "path",
+  required: true,
+  description: `the ${what} id (a UUID)`,
+  schema: { type: "string", format: "uuid" },
+});
+
+const hex = (bytes?: number): Json =>
+  bytes
+    ? { type: "string", pattern: `^[0-9a-f]{${bytes * 2}}$` }
+    : { type: "string", pattern: "^[0-9a-f]*$" };
+const NAME_PATTERN = "^[a-z][a-z0-9-]{0,31}$";
+const REQUEST_STATUSES = ["pending", "signing", "issued", "rejected", "failed"];
+const CEREMONY_STATUSES = ["round1", "round1-ack", "round2", "confirm", "root-signing", "complete", "failed"];
+const DKG_MESSAGE_TYPES = [
+  "dkg/round1",
+  "dkg/round1-ack",
+  "dkg/round2",
+  "dkg/confirm",
+  "dkg/complaint",
+  "dkg/abort",
+];
+
+const schemas: Record<string, Json> = {
+  Problem: {
+    type: "object",
+    description:
+      "An RFC 9457 problem detail. `detail` is a sentence saying what is wrong; internal causes are never sent.",
+    required: ["type", "title", "status", "detail"],
+    properties: {
+      type: { type: "string", format: "uri", examples: ["https://tca.dev/problems/unprocessable"] },
+      title: { type: "string", examples: ["Request refused"] },
+      status: { type: "integer", minimum: 400, maximum: 599 },
+      detail: { type: "string", examples: ["The RSA key has 1024 bits; this profile allows 2048 to 4096."] },
+      code: {
+        type: "string",
+        description: "Stable machine-readable code.",
+        enum: Object.keys(COORDINATOR_ERROR_STATUS),
+      },
+      reason: {
+        type: "string",
+        description:
+          "For refused CSRs: the X.509 layer's code, e.g. KEY_SIZE_NOT_ALLOWED, SAN_TYPE_NOT_ALLOWED, CSR_BAD_SIGNATURE.",
+      },
+      field: { type: "string", description: "The field or name at fault, when there is one." },
+      culprit: {
+        type: ["string", "null"],
+        description: "For refused envelopes: the custodian at fault, when known.",
+      },
+      requestStatus: {
+        type: "string",
+        enum: REQUEST_STATUSES,
+        description: "For a certificate that is not issued yet: the request's status.",
+      },
+    },
+    additionalProperties: true,
+  },
+  Health: {
+    type: "object",
+    required: ["status", "database", "caKey", "caKeyId"],
+    properties: {
+      status: { type: "string", enum: ["ok", "degraded"] },
+      database: { type: "string", enum: ["ok", "unavailable"] },
+      caKey: {
+        type: "string",
+        enum: ["ready", "none"],
+        description: "whether the key ceremony has produced a CA key",
+      },
+      caKeyId: {
+        oneOf: [hex(32), { type: "null" }],
+        description: "SHA-256 of the CA SubjectPublicKeyInfo, hex",
+      },
+    },
+  },
+  San: {
+    type: "object",
+    required: ["type", "value"],
+    properties: { type: { type: "string", enum: ["dns", "ip", "email", "uri"] }, value: { type: "string" } },
+  },
+  SubmitRequest: {
+    type: "object",
+    additionalProperties: false,
+    required: ["csr", "profile"],
+    properties: {
+      csr: {
+        type: "string",
+        minLength: 1,
+        maxLength: 60000,
+        description: "a PKCS#10 CSR in PEM (at most 16 KiB)",
+      },
+      profile: {
+        type: "string",
+        pattern: NAME_PATTERN,
+        description: "a profile from ca-config that the requester is granted",
+      },
+      validityHours: {
+        type: "integer",
+        minimum: 1,
+        maximum: 876000,
+        description: "default: the profile's defaultValidityHours; at most its maxValidityHours",
+      },
+    },
+  },
+  SubmitResponse: {
+    type: "object",
+    required: ["id", "status", "serial", "approvals", "missing"],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      status: { type: "string", enum: REQUEST_STATUSES },
+      serial: hex(),
+      approvals: { type: "array", items: ref("Approval") },
+      missing: { type: "integer", minimum: 0, description: "approvals still needed" },
+    },
+  },
+  Approval: {
+    type: "object",
+    required: ["custodian", "decision", "at", "expiresAt", "reason"],
+    properties: {
+      custodian: { type: "string" },
+      decision: { type: "string", enum: ["approve", "reject"] },
+      at: { type: "string", format: "date-time" },
+      expiresAt: { type: "string", format: "date-time" },
+      reason: { type: ["string", "null"] },
+    },
+  },
+  SigningEvent: {
+    type: "object",
+    required: ["at", "kind"],
+    properties: {
+      at: { type: "string", format: "date-time" },
+      kind: {
+        type: "string",
+        enum: ["commitment", "package", "share", "bad-share", "refusal", "timeout", "signed", "failed"],
+      },
+      custodian: { type: "string" },
+      detail: { type: "string" },
+    },
+  },
+  RequestView: {
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "id",
+      "status",
+      "requester",
+      "profile",
+      "subject",
+      "sans",
+      "keyType",
+      "keyFingerprint",
+      "serial",
+      "notBefore",
+      "notAfter",
+      "tbsSha256",
+      "tbs",
+      "csr",
+      "threshold",
+      "approvals",
+      "missing",
+      "rejection",
+      "failure",
+      "signing",
+      "createdAt",
+    ],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      status: { type: "string", enum: REQUEST_STATUSES },
+      requester: { type: "string" },
+      profile: { type: "string" },
+      subject: { type: "string", description: "the CSR subject as a string (may be empty)" },
+      sans: { type: "array", items: ref("San"), description: "in CSR order" },
+      keyType: { type: "string", examples: ["ed25519", "ec-p256", "rsa-2048"] },
+      keyFingerprint: { type: "string" },
+      serial: hex(),
+      notBefore: { type: "string", format: "date-time" },
+      notAfter: { type: "string", format: "date-time" },
+      tbsSha256: { ...hex(32), description: "SHA-256 of the TBSCertificate DER: what approvals sign" },
+      tbs: { ...hex(), description: "the TBSCertificate DER, hex" },
+      csr: { type: "string", description: "the CSR, PEM" },
+      threshold: { type: "integer" },
+      approvals: { type: "array", items: ref("Approval") },
+      missing: { type: "integer", minimum: 0 },
+      rejection: {
+        oneOf: [
+          {
+            type: "object",
+            required: ["by", "reason"],
+            properties: { by: { type: "string" }, reason: { type: "string" } },
+          },
+          { type: "null" },
+        ],
+        description: "who rejected the request and why, once rejected",
+      },
+      failure: { type: ["string", "null"] },
+      signing: {
+        oneOf: [
+          {
+            type: "object",
+            required: ["job", "attempt", "culprits", "events"],
+            properties: {
+              job: { type: "string" },
+              attempt: { type: "integer" },
+              culprits: {
+                type: "array",
+                items: {
+                  type: "object",
+                  required: ["custodian", "reason"],
+                  properties: { custodian: { type: "string" }, reason: { type: "string" } },
+                },
+              },
+              events: { type: "array", items: ref("SigningEvent") },
+            },
+          },
+          { type: "null" },
+        ],
+      },
+      createdAt: { type: "string", format: "date-time" },
+    },
+  },
+  RequestList: {
+    type: "object",
+    required: ["requests"],
+    properties: { requests: { type: "array", items: ref("RequestView"), maxItems: 200 } },
+  },
+  SignedEnvelope: {
+    type: "object",
+    additionalProperties: false,
+    required: ["payload", "signature"],
+    description:
+      "A message signed by a custodian's identity key (DESIGN §3.3). `payload` is base64url of the canonical JSON header " +
+      "{v, type, sender, recipient, scope, caKeyId, seq, id, issuedAt, body}; `signature` is Ed25519 over a domain prefix and the payload bytes.",
+    properties: {
+      payload: { type: "string", pattern: "^[A-Za-z0-9_-]+$", maxLength: 1000000 },
+      signature: { type: "string", pattern: "^[A-Za-z0-9_-]{86}$" },
+    },
+  },
+  Announcement: {
+    type: "object",
+    required: [
+      "ceremonyId",
+      "threshold",
+      "custodians",
+      "caSubject",
+      "rootValidityDays",
+      "configDigest",
+      "createdAt",
+    ],
+    properties: {
+      ceremonyId: { type: "string", format: "uuid" },
+      threshold: { type: "integer", minimum: 2 },
+      custodians: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["name", "identifier", "signingKey", "hpkeKey"],
+          properties: {
+            name: { type: "string" },
+            identifier: { type: "string" },
+            signingKey: { type: "string" },
+            hpkeKey: { type: "string" },
+          },
+        },
+      },
+      caSubject: { type: "string" },
+      rootValidityDays: { type: "integer" },
+      configDigest: { type: "string" },
+      createdAt: { type: "string", format: "date-time" },
+    },
+  },
+  CeremonyView: {
+    type: "object",
+    required: ["id", "status", "announcement", "failure", "received"],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      status: { type: "string", enum: CEREMONY_STATUSES },
+      announcement: ref("Announcement"),
+      failure: {
+        oneOf: [
+          {
+            type: "object",
+            required: ["reason", "culprits"],
+            properties: {
+              reason: { type: "string" },
+              culprits: { type: "array", items: { type: "string" } },
+            },
+          },
+          { type: "null" },
+        ],
+      },
+      received: {
+        type: "object",
+        additionalProperties: { type: "array", items: { type: "string" } },
+        description: "message type → custodians that sent it",
+      },
+    },
+  },
+  Commitment: {
+    type: "object",
+    required: ["identifier", "hiding", "binding"],
+    properties: { identifier: hex(32), hiding: hex(32), binding: hex(32) },
+  },
+  SigningJobView: {
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "id",
+      "kind",
+      "subjectRef",
+      "status",
+      "attempt",
+      "tbs",
+      "params",
+      "eligible",
+      "excluded",
+      "committed",
+      "signingPackage",
+    ],
+    properties: {
+      id: { type: "string" },
+      kind: { type: "string", examples: ["root", "leaf"] },
+      subjectRef: { type: "string", description: "the ceremony or request this job signs for" },
+      status: { type: "string", enum: ["signing", "done", "failed"] },
+      attempt: { type: "integer", minimum: 0 },
+      tbs: { ...hex(), description: "the bytes to sign (TBSCertificate DER), hex" },
+      params: {
+        type: "object",
+        additionalProperties: true,
+        description: "what a custodian needs to re-derive the TBS itself",
+      },
+      eligible: { type: "array", items: { type: "string" } },
+      excluded: { type: "array", items: { type: "string" } },
+      committed: { type: "array", items: { type: "string" } },
+      signingPackage: {
+        oneOf: [
+          {
+            type: "object",
+            required: ["attempt", "signers", "commitments", "formedAt"],
+            properties: {
+              attempt: { type: "integer", minimum: 0 },
+              signers: { type: "array", items: { type: "string" } },
+              commitments: { type: "array", items: ref("Commitment") },
+              formedAt: { type: "string", format: "date-time" },
+            },
+          },
+          { type: "null" },
+        ],
+      },
+    },
+  },
+};
+
+const problemResponse = (description: string): Json => ({
+  description,
+  content: { "application/problem+json": { schema: ref("Problem") } },
+});
+
+const REQUEST_RAW_TYPES = [
+  "application/pkcs10",
+  "application/x-pem-file",
+  "application/octet-stream",
+  "text/plain",
+];
+const requesterAuth = [{ bearer: [] }];
+
+export const openApiDocument: OpenApiDocument = {
+  openapi: "3.1.0",
+  info: {
+    title: "tca coordinator API",
+    version: "1",
+    summary:
+      "A threshold certificate authority: requesters submit CSRs, custodians approve and sign with FROST.",
+    description:
+      "The coordinator holds no key material. It stores requests, builds TBSCertificates, relays custodians' signed messages and " +
+      "publishes certificates. Errors are RFC 9457 problem+json. The CA certificate and health are public; submitting requests " +
+      "needs a requester bearer token and starting a key ceremony an admin token (ca-config stores SHA-256 hashes of both). " +
+      "Custodian endpoints take envelopes signed by roster identity keys instead of tokens.",
+    license: { name: "Apache-2.0", identifier: "Apache-2.0" },
+  },
+  tags: [
+    { name: "public", description: "Unauthenticated: CA certificate, health, this document" },
+    { name: "requests", description: "Certificate requests: submit (requester token), follow, fetch" },
+    { name: "custodians", description: "Signed custodian messages: approvals, DKG, signing" },
+    { name: "ceremonies", description: "The key ceremony (DKG) that creates the CA key" },
+  ],
+  paths: {
+    "/ca.pem": {
+      get: {
+        tags: ["public"],
+        operationId: "getCaPem",
+        summary: "The CA certificate, PEM",
+        responses: {
+          "200": {
+            description: "the root certificate",
+            content: { "application/x-pem-file": { schema: { type: "string" } } },
+          },
+          ...problems(404),
+        },
+      },
+    },
+    "/ca.crt": {
+      get: {
+        tags: ["public"],
+        operationId: "getCaDer",
+        summary: "The CA certificate, DER",
+        responses: {
+          "200": {
+            description: "the root certificate",
+            content: {
+              "application/pkix-cert": {
+                schema: { type: "string", contentMediaType: "application/pkix-cert" },
+              },
+            },
+          },
+          ...problems(404),
+        },
+      },
+    },
+    "/api/v1/health": {
+      get: {
+        tags: ["public"],
+        operationId: "getHealth",
+        summary: "Coordinator health and whether the CA key exists",
+        responses: { "200": { description: "health", content: jsonContent(ref("Health")) }, ...problems() },
+      },
+    },
+    "/api/v1/openapi.json": {
+      get: {
+        tags: ["public"],
+        operationId: "getOpenApi",
+        summary: "This document",
+        responses: {
+          "200": { description: "the OpenAPI 3.1 document", content: jsonContent({ type: "object" }) },
+        },
+      },
+    },
+    "/api/v1/requests": {
+      post: {
+        tags: ["requests"],
+        operationId: "submitRequest",
+        summary: "Submit a CSR",
+        description:
+          'JSON {"csr": PEM, "profile": NAME}, or the CSR itself (PEM or DER) as the body with ?profile=NAME. Bodies are limited to 64 KiB ' +
+          "and CSRs to 16 KiB. The CSR's signature, key type and size, names and the requested validity are checked against the " +
+          "profile and the requester's grant; a refused CSR leaves no request behind.",
+        security: requesterAuth,
+        parameters: [
+          {
+            name: "profile",
+            in: "query",
+            required: false,
+            description: "the profile, for a raw CSR body (required then)",
+            schema: { type: "string", pattern: NAME_PATTERN },
+          },
+          {
+            name: "validityHours",
+            in: "query",
+            required: false,
+            description: "for a raw CSR body",
+            schema: { type: "integer", minimum: 1, maximum: 876000 },
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": { schema: ref("SubmitRequest") },
+            ...Object.fromEntries(
+              REQUEST_RAW_TYPES.map((t) => [
+                t,
+                { schema: { type: "string", description: "a PKCS#10 CSR, PEM or DER" } },
+              ]),
+            ),
+          },
+        },
+        responses: {
+          "202": {
+            description: "accepted; approvals are pending",
+            headers: { Location: { description: "the request's URL", schema: { type: "string" } } },
+            content: jsonContent(ref("SubmitResponse")),
+          },
+          ...problems(400, 401, 403, 409, 413, 415, 422),
+        },
+      },
+      get: {
+        tags: ["requests"],
+        operationId: "listRequests",
+        summary: "List requests (newest 200)",
+        parameters: [
+          {
+            name: "status",
+            in: "query",
+            required: false,
+            schema: { type: "string", enum: REQUEST_STATUSES },
+          },
+        ],
+        responses: {
+          "200": { description: "requests", content: jsonContent(ref("RequestList")) },
+          ...problems(400),
+        },
+      },
+    },
+    "/api/v1/requests/{id}": {
+      get: {
+        tags: ["requests"],
+        operationId: "getRequest",
+        summary: "A request: status, approvals, TBS and who rejected it",
+        parameters: [uuidParam("request")],
+        responses: {
+          "200": { description: "the request", content: jsonContent(ref("RequestView")) },
+          ...problems(404),
+        },
+      },
+    },
+    "/api/v1/requests/{id}/certificate": {
+      get: {
+        tags: ["requests"],
+        operationId: "getCertificate",
+        summary: "The issued certificate as a PEM chain, leaf first",
+        parameters: [uuidParam("request")],
+        responses: {
+          "200": {
+            description: "leaf certificate then the CA certificate",
+            content: { "application/pem-certificate-chain": { schema: { type: "string" } } },
+          },
+          ...problems(404, 409),
+        },
+      },
+    },
+    "/api/v1/requests/{id}/approvals": {
+      post: {
+        tags: ["custodians"],
+        operationId: "decideRequest",
+        summary: "A custodian's signed approval or rejection of one request's TBS",
+        description:
+          "The body is an `approval` envelope whose body is a tca/approval/v1 statement about the request's tbsSha256, the CA key id " +
+          "and the ca-config digest. One rejection is final. Once `threshold` custodians approve, a signing job starts among them.",
+        parameters: [uuidParam("request")],
+        requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
+        responses: {
+          "202": {
+            description: "recorded; the request as it now stands",
+            content: jsonContent(ref("RequestView")),
+          },
+          ...problems(400, 404, 409, 413, 415),
+        },
+      },
+    },
+    "/api/v1/ceremonies": {
+      post: {
+        tags: ["ceremonies"],
+        operationId: "startCeremony",
+        summary: "Start the key ceremony (admin)",
+        security: [{ bearer: [] }],
+        responses: {
+          "201": {
+            description: "the new ceremony and its announcement",
+            content: jsonContent(ref("CeremonyView")),
+          },
+          ...problems(401, 409),
+        },
+      },
+    },
+    "/api/v1/ceremonies/{id}": {
+      get: {
+        tags: ["ceremonies"],
+        operationId: "getCeremony",
+        summary: 'A ceremony\'s stage and who has sent what ("current" names the latest)',
+        parameters: [idParam("ceremony")],
+        responses: {
+          "200": { description: "the ceremony", content: jsonContent(ref("CeremonyView")) },
+          ...problems(404),
+        },
+      },
+    },
+    "/api/v1/ceremonies/{id}/messages": {
+      get: {
+        tags: ["ceremonies"],
+        operationId: "listCeremonyMessages",
+        summary: "The signed DKG messages of one type (round-2 shares are HPKE ciphertext)",
+        parameters: [
+          uuidParam("ceremony"),
+          { name: "type", in: "query", required: true, schema: { type: "string", enum: DKG_MESSAGE_TYPES } },
+        ],
+        responses: {
+          "200": {
+            description: "messages",
+            content: jsonContent({
+              type: "object",
+              required: ["messages"],
+              properties: { messages: { type: "array", items: ref("SignedEnvelope") } },
+            }),
+          },
+          ...problems(400, 404),
+        },
+      },
+      post: {
+        tags: ["ceremonies", "custodians"],
+        operationId: "postCeremonyMessage",
+        summary: "A custodian's signed DKG message",
+        parameters: [uuidParam("ceremony")],
+        requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
+        responses: {
+          "202": {
+            description: "accepted; the ceremony as it now stands",
+            content: jsonContent(ref("CeremonyView")),
+          },
+          ...problems(400, 404, 409, 413, 415),
+        },
+      },
+    },
+    "/api/v1/signing/jobs": {
+      get: {
+        tags: ["custodians"],
+        operationId: "listSigningJobs",
+        summary: "Open signing jobs a custodian may take part in",
+        parameters: [
+          {
+            name: "custodian",
+            in: "query",
+            required: true,
+            schema: { type: "string", pattern: NAME_PATTERN },
+          },
+        ],
+        responses: {
+          "200": {
+            description: "jobs",
+            content: jsonContent({
+              type: "object",
+              required: ["jobs"],
+              properties: { jobs: { type: "array", items: ref("SigningJobView") } },
+            }),
+          },
+          ...problems(400),
+        },
+      },
+    },
+    "/api/v1/signing/jobs/{id}": {
+      get: {
+        tags: ["custodians"],
+        operationId: "getSigningJob",
+        summary: "One signing job: TBS, parameters, commitments and the signing package",
+        parameters: [idParam("signing job")],
+        responses: {
+          "200": { description: "the job", content: jsonContent(ref("SigningJobView")) },
+          ...problems(404),
+        },
+      },
+    },
+    "/api/v1/signing/jobs/{id}/messages": {
+      post: {
+        tags: ["custodians"],
+        operationId: "postSigningMessage",
+        summary: "A custodian's signed commitment, signature share or refusal",
+        parameters: [idParam("signing job")],
+        requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
+        responses: {
+          "202": {
+            description: "accepted; the job as it now stands",
+            content: jsonContent(ref("SigningJobView")),
+          },
+          ...problems(400, 403, 404, 409, 413, 415),
+        },
+      },
+    },
+  },
+  components: {
+    schemas,
+    responses: {
+      BadRequest: problemResponse(
+        "The request is malformed: not JSON, a missing or invalid field, a CSR that does not parse or whose signature does not verify.",
+      ),
+      Unauthorized: problemResponse("No bearer token, or one that matches no entry in ca-config."),
+      Forbidden: problemResponse(
+        "The token is valid but not granted this (e.g. the profile), or the custodian may not take part.",
+      ),
+      NotFound: problemResponse("No such request, ceremony, job or certificate."),
+      Conflict: problemResponse(
+        "The resource is not in a state that allows this (e.g. already rejected, not issued yet, no CA key yet).",
+      ),
+      PayloadTooLarge: problemResponse("The body or the CSR is larger than this endpoint accepts."),
+      UnsupportedMediaType: problemResponse("The Content-Type is not one this endpoint reads."),
+      Unprocessable: problemResponse(
+        "Well-formed but refused by policy: key type or size, names, SAN types, validity.",
+      ),
+      Internal: problemResponse("The coordinator hit an internal error; details are in its log only."),
+    },
+    securitySchemes: {
+      bearer: {
+        type: "http",
+        scheme: "bearer",
+        description:
+          "A requester token (submit) or an admin token (start a ceremony). ca-config stores only their SHA-256 hashes.",
+      },
+    },
+  },
+};
