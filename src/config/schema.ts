@@ -100,6 +100,13 @@ export const CaConfigSchema = z
         rootValidityDays: z.number().int().min(1).max(36500),
         /** Base URL of the coordinator as clients reach it; written into AIA / CRL DP extensions. */
         publicUrl: z.string().url().optional(),
+        /** nextUpdate - thisUpdate of every CRL; custodians refuse longer ones (DESIGN §3.9). */
+        crlValidityHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 90)
+          .default(168),
       })
       .strict(),
     threshold: z.number().int().min(2),

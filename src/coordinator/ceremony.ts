@@ -22,6 +22,7 @@ import { identifierForName } from "../threshold/suite.ts";
 import type { CeremonyRecord, CeremonyStatus, Store } from "./store/types.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { SigningService } from "./signing.ts";
+import type { CoordinatorHooks } from "./hooks.ts";
 import { buildRootTbs } from "../x509/root.ts";
 import { randomSerial } from "../x509/serial.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
@@ -56,6 +57,7 @@ export class CeremonyService {
     private readonly store: Store,
     private readonly config: LoadedConfig,
     private readonly signing: SigningService,
+    private readonly hooks: CoordinatorHooks,
   ) {
     this.#roster = rosterKeys(config.config.custodians);
   }
@@ -123,6 +125,8 @@ export class CeremonyService {
           throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
         throw e;
       }
+      this.hooks.heard(h.sender, h.type);
+      this.hooks.changed();
       if (c.status === "failed" || c.status === "complete") {
         throw new CoordinatorError("CONFLICT", `ceremony ${id} is ${c.status}`);
       }

@@ -19,6 +19,7 @@ import { bytesToHex } from "../threshold/encoding.ts";
 import { CoordinatorError, type CoordinatorErrorCode } from "./errors.ts";
 import type { RequestRecord, RequestStatus, SigningJobRecord, Store } from "./store/types.ts";
 import type { JobEvent, SigningService } from "./signing.ts";
+import type { CoordinatorHooks } from "./hooks.ts";
 
 export const MAX_CSR_BYTES = 16 * 1024;
 /** Backdating absorbs clock differences between the CA and relying parties. */
@@ -43,6 +44,8 @@ const X509_STATUS: Record<X509ErrorCode, CoordinatorErrorCode> = {
   TBS_MALFORMED: "INTERNAL",
   TBS_MISMATCH: "INTERNAL",
   LINT_FAILED: "UNPROCESSABLE",
+  CRL_INVALID: "INTERNAL",
+  CRL_MALFORMED: "INTERNAL",
 };
 
 function asCoordinatorError(e: unknown): never {
@@ -72,6 +75,7 @@ export class RequestService {
       keyId(): Promise<string | null>;
       publicKey(): Promise<Uint8Array | null>;
     },
+    private readonly hooks: CoordinatorHooks,
   ) {
     this.#roster = rosterKeys(config.config.custodians);
   }
@@ -145,6 +149,8 @@ export class RequestService {
       createdAt: now,
       updatedAt: now,
     });
+    this.hooks.metrics.submitted.inc({ profile: s.profile });
+    this.hooks.changed();
     return this.view(id);
   }
 
@@ -207,6 +213,9 @@ export class RequestService {
       });
       if (!inserted)
         throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
+      this.hooks.heard(h.sender, "approval");
+      this.hooks.metrics.approvals.inc({ custodian: h.sender, decision: a.decision });
+      this.hooks.changed();
       if (a.decision === "reject") {
         // One custodian's rejection is final: a CA fails closed.
         if (r.signingJob) await this.signing.cancel(r.signingJob, `rejected by ${h.sender}`);
@@ -273,10 +282,23 @@ export class RequestService {
       return;
     }
     await this.store.updateRequest(r.id, { status: "issued", certificate: cert });
+    this.hooks.metrics.issued.inc({ profile: r.profile });
+    this.hooks.metrics.issuanceSeconds.observe(
+      { profile: r.profile },
+      (Date.now() - Date.parse(r.createdAt)) / 1000,
+    );
+    this.hooks.changed();
   }
 
-  async certificateChain(id: string): Promise<string> {
-    const r = await this.require(id);
+  /** The PEM chain, leaf first. With `waitMs`, waits that long for a pending request to finish. */
+  async certificateChain(id: string, waitMs = 0, signal?: AbortSignal): Promise<string> {
+    let r = await this.require(id);
+    const deadline = Date.now() + waitMs;
+    let seq = this.hooks.feed.seq;
+    while ((r.status === "pending" || r.status === "signing") && Date.now() < deadline && !signal?.aborted) {
+      seq = await this.hooks.feed.wait(seq, deadline - Date.now(), signal);
+      r = await this.require(id);
+    }
     if (r.status !== "issued" || !r.certificate)
       throw new CoordinatorError(
         "CONFLICT",

@@ -28,6 +28,7 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   const store = new SqliteStore(o.dbPath);
   const services = createServices(store, o.config, o);
   services.signing.startTimer();
+  services.revocations.startTimer();
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
@@ -66,6 +67,7 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     services,
     close: async () => {
       services.signing.stopTimer();
+      services.revocations.stopTimer();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await store.close();

@@ -9,6 +9,10 @@ import { publicFromWire, PublicPackageWireSchema } from "../threshold/encoding.t
 import { groupPublicKey } from "../threshold/dkg.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
 import { RequestService } from "./requests.ts";
+import { CoordinatorHooks } from "./hooks.ts";
+import { openEnvelope, rosterKeys } from "../protocol/envelope.ts";
+import { CoordinatorError } from "./errors.ts";
+import { RevocationService } from "./revocation.ts";
 
 export interface CoordinatorServices {
   config: LoadedConfig;
@@ -16,9 +20,13 @@ export interface CoordinatorServices {
   ceremonies: CeremonyService;
   signing: SigningService;
   requests: RequestService;
+  hooks: CoordinatorHooks;
+  revocations: RevocationService;
   caPublicKey(): Promise<Uint8Array | null>;
   caCertificate(): Promise<Uint8Array | null>;
   health(): Promise<Record<string, unknown>>;
+  /** A signed "I am online" from a custodian; fresh within five minutes. */
+  heartbeat(envelope: unknown): { name: string };
 }
 
 export interface ServiceOptions {
@@ -38,21 +46,41 @@ export function createServices(
     const pk = await caPublicKey();
     return pk ? createHash("sha256").update(ed25519Spki(pk)).digest("hex") : null;
   };
-  const signing = new SigningService(store, config, {
-    shareTimeoutMs: opts.shareTimeoutMs ?? 15_000,
-    caKeyId,
-  });
-  const ceremonies = new CeremonyService(store, config, signing);
+  const hooks = new CoordinatorHooks(
+    store,
+    config.config.custodians.map((c) => c.name),
+  );
+  const signing = new SigningService(
+    store,
+    config,
+    { shareTimeoutMs: opts.shareTimeoutMs ?? 15_000, caKeyId },
+    hooks,
+  );
+  const ceremonies = new CeremonyService(store, config, signing, hooks);
   const caCertificate = async (): Promise<Uint8Array | null> => {
     const b64 = await store.getMeta(META_CA_CERT);
     return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
   };
-  const requests = new RequestService(store, config, signing, {
-    certificate: caCertificate,
-    keyId: caKeyId,
-    publicKey: caPublicKey,
-  });
+  const requests = new RequestService(
+    store,
+    config,
+    signing,
+    {
+      certificate: caCertificate,
+      keyId: caKeyId,
+      publicKey: caPublicKey,
+    },
+    hooks,
+  );
   signing.onComplete("leaf", (job, signature, failure) => requests.onLeafSigned(job, signature, failure));
+  const revocations = new RevocationService(
+    store,
+    config,
+    signing,
+    { certificate: caCertificate, publicKey: caPublicKey },
+    hooks,
+  );
+  signing.onComplete("crl", (job, signature) => revocations.onCrlSigned(job, signature));
 
   // Invariant §3.8: assemble from the exact signed bytes, parse again and verify before release.
   signing.onComplete("root", async (job, signature, failure) => {
@@ -61,7 +89,8 @@ export function createServices(
     const cert = assembleCertificate(job.tbs, signature);
     if (!pk || !verifyCertificateSignature(cert, pk))
       return ceremonies.onRootSigned(job.subjectRef, null, "assembled root does not verify");
-    return ceremonies.onRootSigned(job.subjectRef, cert);
+    await ceremonies.onRootSigned(job.subjectRef, cert);
+    await revocations.scheduleCrl(); // the first, empty CRL, so relying parties can check from day one
   });
 
   return {
@@ -70,8 +99,25 @@ export function createServices(
     ceremonies,
     signing,
     requests,
+    hooks,
+    revocations,
     caPublicKey,
     caCertificate,
+    heartbeat: (envelope) => {
+      let h;
+      try {
+        h = openEnvelope(envelope, rosterKeys(config.config.custodians), {
+          type: "heartbeat",
+          scope: "heartbeat",
+        });
+      } catch (e) {
+        throw new CoordinatorError("BAD_REQUEST", (e as Error).message);
+      }
+      if (Math.abs(Date.parse(h.issuedAt) - Date.now()) > 5 * 60_000)
+        throw new CoordinatorError("BAD_REQUEST", "heartbeat is not fresh");
+      hooks.heard(h.sender, "heartbeat");
+      return { name: h.sender };
+    },
     health: async () => {
       let database = "ok";
       try {
@@ -84,6 +130,7 @@ export function createServices(
         database,
         caKey: (await caPublicKey()) ? "ready" : "none",
         caKeyId: await caKeyId(),
+        custodians: hooks.contacts.report(),
       };
     },
   };

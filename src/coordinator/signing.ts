@@ -26,6 +26,7 @@ import { ThresholdError } from "../threshold/errors.ts";
 import { identifierForName, type FrostPublic } from "../threshold/suite.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
+import type { CoordinatorHooks } from "./hooks.ts";
 
 export interface JobEvent {
   at: string;
@@ -58,6 +59,7 @@ export class SigningService {
     private readonly store: Store,
     private readonly config: LoadedConfig,
     private readonly opts: { shareTimeoutMs: number; caKeyId: () => Promise<string | null> },
+    private readonly hooks: CoordinatorHooks,
   ) {
     this.#roster = rosterKeys(config.config.custodians);
   }
@@ -94,6 +96,7 @@ export class SigningService {
       createdAt: now,
       updatedAt: now,
     });
+    this.hooks.changed();
     return id;
   }
 
@@ -160,7 +163,7 @@ export class SigningService {
       try {
         h = openEnvelope(envelope, this.#roster, {
           scope: jobId,
-          type: ["sign/commitment", "sign/share", "sign/refusal"],
+          type: ["sign/commitment", "sign/share", "sign/refusal", "sign/withdraw"],
           caKeyId: await this.opts.caKeyId(),
         });
       } catch (e) {
@@ -180,10 +183,15 @@ export class SigningService {
           "CONFLICT",
           `attempt ${String(attempt)} is over; the job is at attempt ${j.attempt}`,
         );
-      await this.storeMessage(h, envelope, j.attempt);
-      if (h.type === "sign/commitment") await this.onCommitment(j, h);
-      else if (h.type === "sign/share") await this.onShare(j, h);
-      else await this.onRefusal(j, h);
+      this.hooks.heard(h.sender, h.type);
+      if (h.type === "sign/withdraw") await this.onWithdraw(j, h);
+      else {
+        await this.storeMessage(h, envelope, j.attempt);
+        if (h.type === "sign/commitment") await this.onCommitment(j, h);
+        else if (h.type === "sign/share") await this.onShare(j, h);
+        else await this.onRefusal(j, h);
+      }
+      this.hooks.changed();
       return this.get(jobId);
     });
   }
@@ -259,12 +267,14 @@ export class SigningService {
       const culprits = shares
         .filter((s) => e.culprits.includes(identifierForName(s.sender)))
         .map((s) => s.sender);
-      for (const c of culprits)
+      for (const c of culprits) {
         events = pushEvent(events, {
           kind: "bad-share",
           custodian: c,
           detail: "signature share does not verify",
         });
+        this.hooks.metrics.signingFailures.inc({ custodian: c, kind: "bad-share" });
+      }
       await this.nextAttempt(j, events, culprits);
     }
   }
@@ -273,7 +283,26 @@ export class SigningService {
     const body = RefusalBodySchema.safeParse(h.body);
     if (!body.success) throw new CoordinatorError("BAD_REQUEST", `refusal from ${h.sender} is malformed`);
     const events = addEvent(j, { kind: "refusal", custodian: h.sender, detail: body.data.reason });
+    this.hooks.metrics.signingFailures.inc({ custodian: h.sender, kind: "refusal" });
     await this.nextAttempt(j, events, [h.sender]);
+  }
+
+  /**
+   * A custodian that is shutting down (SIGTERM) gives back its commitment for the current attempt,
+   * so the session re-forms now rather than after the share timeout. It is not excluded: after a
+   * restart it can take part again with fresh nonces.
+   */
+  private async onWithdraw(j: SigningJobRecord, h: EnvelopeHeader): Promise<void> {
+    const committed = (await this.store.listMessages(j.id, "sign/commitment", j.attempt)).some(
+      (m) => m.sender === h.sender,
+    );
+    if (!committed) return;
+    const events = addEvent(j, {
+      kind: "timeout",
+      custodian: h.sender,
+      detail: `${h.sender} withdrew (shutting down)`,
+    });
+    await this.store.updateSigningJob(j.id, { attempt: j.attempt + 1, signingPackage: null, events });
   }
 
   private async nextAttempt(j: SigningJobRecord, events: string, exclude: string[]): Promise<void> {
@@ -313,7 +342,9 @@ export class SigningService {
         );
         const silent = pkg.signers.filter((s) => !answered.has(s));
         const events = addEvent(j, { kind: "timeout", detail: `no share from ${silent.join(", ")}` });
+        for (const c of silent) this.hooks.metrics.signingFailures.inc({ custodian: c, kind: "timeout" });
         await this.store.updateSigningJob(j.id, { attempt: j.attempt + 1, signingPackage: null, events });
+        this.hooks.changed();
       }
     });
   }

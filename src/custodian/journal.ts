@@ -2,7 +2,7 @@
 // JSON line each, hash-chained and signed with its identity key. It is what lets a custodian refuse
 // to sign a serial twice and refuse to sign anything it did not approve, even when the coordinator
 // says otherwise, and what an auditor reads.
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { z } from "zod";
@@ -14,11 +14,13 @@ const EntrySchema = z
     seq: z.number().int().min(0),
     prev: z.string().regex(/^[0-9a-f]{64}$/),
     at: z.string(),
-    kind: z.enum(["approval", "signature"]),
+    kind: z.enum(["approval", "signature", "crl"]),
     requestId: z.string(),
     tbsSha256: z.string().regex(/^[0-9a-f]{64}$/),
     serial: z.string().optional(),
     jobId: z.string().optional(),
+    crlNumber: z.string().optional(),
+    serials: z.array(z.string()).optional(),
     attempt: z.number().int().optional(),
     decision: z.enum(["approve", "reject"]).optional(),
     expiresAt: z.string().optional(),
@@ -35,32 +37,79 @@ export class Journal {
   #entries: JournalEntry[] = [];
   #lastHash = GENESIS;
 
+  #readBytes = 0;
+
   constructor(
     private readonly path: string,
     private readonly publicKey: Uint8Array,
   ) {
-    if (!existsSync(path)) return;
-    for (const [i, line] of readFileSync(path, "utf8").split("\n").filter(Boolean).entries()) {
+    this.refresh();
+  }
+
+  /**
+   * Re-reads lines another process (the CLI beside an agent) appended since the last read, checking
+   * the hash chain and each signature; a broken journal stops this custodian from signing.
+   */
+  refresh(): void {
+    if (!existsSync(this.path) || statSync(this.path).size === this.#readBytes) return;
+    const text = readFileSync(this.path, "utf8");
+    const lines = text.split("\n").filter(Boolean);
+    for (let i = this.#entries.length; i < lines.length; i++) {
+      const line = lines[i]!;
       const parsed = EntrySchema.safeParse(JSON.parse(line));
-      if (!parsed.success) throw new CustodianError("REFUSED", `journal ${path} line ${i + 1} is malformed`);
+      if (!parsed.success)
+        throw new CustodianError("REFUSED", `journal ${this.path} line ${i + 1} is malformed`);
       const e = parsed.data;
       const { sig, ...unsigned } = e;
       if (
         e.seq !== i ||
         e.prev !== this.#lastHash ||
-        !ed25519.verify(Buffer.from(sig, "base64url"), Buffer.from(canonicalJson(unsigned)), publicKey)
+        !ed25519.verify(Buffer.from(sig, "base64url"), Buffer.from(canonicalJson(unsigned)), this.publicKey)
       ) {
         throw new CustodianError(
           "REFUSED",
-          `journal ${path} is broken at line ${i + 1}: refusing to sign until it is restored`,
+          `journal ${this.path} is broken at line ${i + 1}: refusing to sign until it is restored`,
         );
       }
       this.#entries.push(e);
       this.#lastHash = lineHash(line);
     }
+    this.#readBytes = Buffer.byteLength(text);
+  }
+
+  /** Appends under a lock file, so two processes of one custodian never fork the chain. */
+  private locked<T>(fn: () => T): T {
+    const lock = `${this.path}.lock`;
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        closeSync(openSync(lock, "wx", 0o600));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        // A lock older than 10 s belongs to a process that died mid-append.
+        if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 10_000) unlinkSync(lock);
+        if (Date.now() > deadline)
+          throw new CustodianError("REFUSED", `journal ${this.path} is locked by another process`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+    try {
+      return fn();
+    } finally {
+      unlinkSync(lock);
+    }
   }
 
   append(signingSecret: Uint8Array, e: Omit<JournalEntry, "seq" | "prev" | "at" | "sig">): JournalEntry {
+    return this.locked(() => this.appendUnlocked(signingSecret, e));
+  }
+
+  private appendUnlocked(
+    signingSecret: Uint8Array,
+    e: Omit<JournalEntry, "seq" | "prev" | "at" | "sig">,
+  ): JournalEntry {
+    this.refresh();
     const unsigned = { ...e, seq: this.#entries.length, prev: this.#lastHash, at: new Date().toISOString() };
     const sig = Buffer.from(ed25519.sign(Buffer.from(canonicalJson(unsigned)), signingSecret)).toString(
       "base64url",
@@ -70,11 +119,13 @@ export class Journal {
     appendFileSync(this.path, line + "\n", { mode: 0o600 });
     this.#entries.push(entry);
     this.#lastHash = lineHash(line);
+    this.#readBytes += Buffer.byteLength(line) + 1;
     return entry;
   }
 
   /** This custodian's unexpired approval of exactly this TBS, if any. */
   approvalFor(requestId: string, tbsSha256: string, now = Date.now()): JournalEntry | undefined {
+    this.refresh();
     return this.#entries.find(
       (e) =>
         e.kind === "approval" &&
@@ -86,6 +137,7 @@ export class Journal {
   }
 
   decisionOn(requestId: string): JournalEntry | undefined {
+    this.refresh();
     return this.#entries.find((e) => e.kind === "approval" && e.requestId === requestId);
   }
 
@@ -95,6 +147,7 @@ export class Journal {
    * bad share elsewhere) signs the same bytes again with fresh nonces, which is safe, up to a cap.
    */
   serialConflict(serial: string, tbsSha256: string, jobId: string): string | undefined {
+    this.refresh();
     const prior = this.#entries.filter((e) => e.kind === "signature" && e.serial === serial);
     if (prior.some((e) => e.tbsSha256 !== tbsSha256 || e.jobId !== jobId))
       return `I have already signed serial ${serial} for another TBS or signing job`;
@@ -103,7 +156,26 @@ export class Journal {
     return undefined;
   }
 
+  /** The highest-numbered CRL this custodian has signed, with its revoked serials. */
+  lastCrl(): { number: bigint; serials: string[] } | undefined {
+    this.refresh();
+    let best: JournalEntry | undefined;
+    for (const e of this.#entries)
+      if (e.kind === "crl" && (!best || BigInt(e.crlNumber ?? "0") > BigInt(best.crlNumber ?? "0"))) best = e;
+    return best ? { number: BigInt(best.crlNumber ?? "0"), serials: best.serials ?? [] } : undefined;
+  }
+
+  /** Signing the same CRL number again is allowed only for the same bytes in the same job (a re-formed session). */
+  crlConflict(crlNumber: bigint, tbsSha256: string, jobId: string): string | undefined {
+    this.refresh();
+    const prior = this.#entries.filter((e) => e.kind === "crl" && e.crlNumber === crlNumber.toString());
+    if (prior.some((e) => e.tbsSha256 !== tbsSha256 || e.jobId !== jobId))
+      return `I have already signed CRL number ${crlNumber} with other contents`;
+    return undefined;
+  }
+
   approvedRequestIds(): string[] {
+    this.refresh();
     return this.#entries
       .filter((e) => e.kind === "approval" && e.decision === "approve")
       .map((e) => e.requestId);

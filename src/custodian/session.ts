@@ -22,6 +22,9 @@ import type { CustodianHome } from "./home.ts";
 import { Journal } from "./journal.ts";
 import { deriveLeafTbs, leafTbsDeriver, sha256Hex } from "./leaf-check.ts";
 import { SigningParticipant, type SigningEvents } from "./signer.ts";
+import { crlTbsDeriver, fetchPublishedCrl } from "./crl-check.ts";
+import { CrlParamsSchema } from "../protocol/crl-params.ts";
+import { readCaCert } from "../x509/ca-cert.ts";
 import { ed25519 } from "@noble/curves/ed25519.js";
 
 export interface Review {
@@ -106,7 +109,12 @@ export class CustodianSession {
         threshold: config.config.threshold,
         roster: config.config.custodians.map((c) => c.name),
       },
-      { leaf: leafTbsDeriver(config, caCert, this.journal) },
+      {
+        leaf: leafTbsDeriver(config, caCert, this.journal),
+        crl: crlTbsDeriver(config, caCert, this.journal, () =>
+          fetchPublishedCrl(client.baseUrl, readCaCert(caCert).publicKeyRaw),
+        ),
+      },
       {
         ...events,
         onRefused: (job, reason) => {
@@ -114,6 +122,19 @@ export class CustodianSession {
           events.onRefused?.(job, reason);
         },
         beforeShare: async (job) => {
+          if (job.kind === "crl") {
+            const c = CrlParamsSchema.parse(job.params);
+            this.journal.append(signer.signingSecret, {
+              kind: "crl",
+              requestId: job.subjectRef,
+              tbsSha256: sha256Hex(hexToBytes(job.tbs)),
+              crlNumber: c.crlNumber,
+              serials: c.entries.map((e) => e.serial),
+              jobId: job.id,
+              attempt: job.attempt,
+            });
+            return events.beforeShare?.(job);
+          }
           const p = job.params as { requestId?: string; serial?: string };
           this.journal.append(signer.signingSecret, {
             kind: "signature",

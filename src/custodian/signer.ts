@@ -11,7 +11,7 @@ import type { CoordinatorClient } from "./client.ts";
 import { CustodianError } from "./errors.ts";
 
 /** Re-derives the TBS a job should sign from the custodian's own inputs, or throws REFUSED. */
-export type TbsDeriver = (job: SigningJobView) => Uint8Array;
+export type TbsDeriver = (job: SigningJobView) => Uint8Array | Promise<Uint8Array>;
 
 export type StepOutcome = "idle" | "committed" | "signed" | "refused" | "finished";
 
@@ -72,7 +72,7 @@ export class SigningParticipant {
     }
     if (pkg || this.#committed.get(job.id) === job.attempt || job.committed.includes(this.#me)) return "idle";
     // Check before committing, so a job we would refuse does not hold the others up.
-    const reason = this.refusalReason(job);
+    const reason = await this.refusalReason(job);
     if (reason) return this.refuse(job, reason);
     const commitment = this.#pool.commit();
     this.#committed.set(job.id, job.attempt);
@@ -96,7 +96,7 @@ export class SigningParticipant {
       pkg.signers.join() !== ids.map((id) => rosterIds.get(id)).join() &&
         "the signing package's signer names do not match its commitments",
     ].filter(Boolean);
-    const reason = problems[0] || this.refusalReason(job);
+    const reason = problems[0] || (await this.refusalReason(job));
     if (reason) {
       for (const n of [nonces.hiding, nonces.binding]) n.fill(0);
       return this.refuse(job, String(reason));
@@ -118,11 +118,11 @@ export class SigningParticipant {
   }
 
   /** Re-derives the TBS and compares bytes; returns why not, or undefined if this job may be signed. */
-  private refusalReason(job: SigningJobView): string | undefined {
+  private async refusalReason(job: SigningJobView): Promise<string | undefined> {
     const derive = this.derivers[job.kind];
     if (!derive) return `this custodian does not sign ${job.kind} jobs`;
     try {
-      const mine = derive(job);
+      const mine = await derive(job);
       if (bytesToHex(mine) !== job.tbs)
         return "the TBS the coordinator proposes differs from the one this custodian derived";
       return undefined;
@@ -139,9 +139,25 @@ export class SigningParticipant {
     return "refused";
   }
 
+  /**
+   * On shutdown: give back commitments this process made but has not signed with, so sessions
+   * re-form at once instead of waiting for the coordinator's share timeout. The nonces die here.
+   */
+  async withdrawAll(): Promise<number> {
+    let n = 0;
+    for (const [jobId, attempt] of this.#committed) {
+      if (this.#handled.has(`${jobId}/${attempt}`)) continue;
+      await this.send({ id: jobId }, "sign/withdraw", { jobId, attempt }).catch(() => undefined);
+      n++;
+    }
+    this.#committed.clear();
+    this.#pool.clear();
+    return n;
+  }
+
   private async send(
-    job: SigningJobView,
-    type: "sign/commitment" | "sign/share" | "sign/refusal",
+    job: Pick<SigningJobView, "id">,
+    type: "sign/commitment" | "sign/share" | "sign/refusal" | "sign/withdraw",
     body: unknown,
   ): Promise<void> {
     const env = sealEnvelope(this.signer, {

@@ -88,6 +88,28 @@ export async function createLocalCa(o: {
   return { layout, config };
 }
 
+/** The dev agents' policy: approve the server and client profiles for the dev requester, nothing else. */
+export const DEV_POLICY = `# Auto-approval policy of this custodian's agent (tca custodian agent).
+# Requests that match a rule are approved without a person; anything else waits for
+# \`tca custodian approve\`. Every custodian keeps its own policy.
+version: 1
+autoApprove:
+  - name: dev-services
+    profiles: [server, client]
+    requesters: [dev]
+    names: ["*"]
+    maxValidityHours: 2160
+signCrls: true
+approvalValidityHours: 24
+`;
+
+export function writeDevPolicies(layout: LocalCaLayout): void {
+  for (const c of layout.custodians) {
+    const p = join(c.home, "policy.yaml");
+    if (!existsSync(p)) writeFileSync(p, DEV_POLICY);
+  }
+}
+
 export function localCaExists(dir: string): boolean {
   return existsSync(join(dir, "ca-config.yaml")) && existsSync(join(dir, "coordinator.db"));
 }

@@ -19,7 +19,9 @@ export const MESSAGE_TYPES = [
   "sign/commitment",
   "sign/share",
   "sign/refusal",
+  "sign/withdraw",
   "approval",
+  "heartbeat",
 ] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 

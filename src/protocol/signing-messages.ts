@@ -11,6 +11,7 @@ export const ShareBodySchema = z
 export const RefusalBodySchema = z
   .object({ jobId: z.string(), attempt: z.number().int().min(0), reason: z.string().max(1000) })
   .strict();
+export const WithdrawBodySchema = z.object({ jobId: z.string(), attempt: z.number().int().min(0) }).strict();
 export type CommitmentBody = z.infer<typeof CommitmentBodySchema>;
 export type ShareBody = z.infer<typeof ShareBodySchema>;
 export type RefusalBody = z.infer<typeof RefusalBodySchema>;

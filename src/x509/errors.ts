@@ -21,6 +21,8 @@ export const X509_ERROR_CODES = [
   "TBS_MALFORMED",
   "TBS_MISMATCH",
   "LINT_FAILED",
+  "CRL_INVALID",
+  "CRL_MALFORMED",
 ] as const;
 
 export type X509ErrorCode = (typeof X509_ERROR_CODES)[number];

@@ -31,6 +31,9 @@ export const OID = {
   extKeyUsage: "2.5.29.37",
   authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
   caIssuers: "1.3.6.1.5.5.7.48.2",
+  // RFC 5280 §5.2.3, §5.3.1
+  cRLNumber: "2.5.29.20",
+  cRLReason: "2.5.29.21",
 } as const;
 
 /** RFC 5280 §4.2.1.12 key purposes, by the names ca-config uses. */

@@ -23,7 +23,7 @@ interface Common {
   json?: boolean;
 }
 
-const defaultHome = () => process.env.TCA_HOME ?? resolve(homedir(), ".tca/custodian");
+export const defaultHome = () => process.env.TCA_HOME ?? resolve(homedir(), ".tca/custodian");
 
 function common(cmd: Command): Command {
   return cmd

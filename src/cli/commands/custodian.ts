@@ -5,7 +5,8 @@ import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { identityFingerprint } from "../../protocol/identity.ts";
 import { runCeremony } from "../../custodian/ceremony.ts";
 import { printResult, progress, runCommand } from "../output.ts";
-import { registerCustodianRequests } from "./custodian-requests.ts";
+import { registerCustodianRequests, defaultHome } from "./custodian-requests.ts";
+import { registerCustodianAgent } from "./custodian-agent.ts";
 
 interface HomeOpts {
   home: string;
@@ -51,6 +52,7 @@ export function registerCustodian(program: Command): void {
     );
 
   registerCustodianRequests(cust);
+  registerCustodianAgent(cust, defaultHome);
 
   cust
     .command("dkg")

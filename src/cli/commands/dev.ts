@@ -7,7 +7,14 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { loadCaConfig } from "../../config/load.ts";
 import { startCoordinator } from "../../coordinator/server.ts";
-import { createLocalCa, custodianNames, layoutOf, localCaExists } from "../../dev/local-ca.ts";
+import {
+  createLocalCa,
+  custodianNames,
+  layoutOf,
+  localCaExists,
+  writeDevPolicies,
+} from "../../dev/local-ca.ts";
+import { mkdirSync, openSync } from "node:fs";
 import { CoordinatorClient } from "../../custodian/client.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
 import { waitForCeremony } from "./ceremony.ts";
@@ -23,6 +30,7 @@ interface DevOpts {
   threshold: string;
   reset?: boolean;
   shareTimeout: string;
+  agents: boolean;
 }
 
 async function freePort(): Promise<number> {
@@ -45,6 +53,10 @@ export function registerDev(program: Command): void {
     .option("--custodians <n>", "number of custodians", "3")
     .option("--threshold <t>", "signatures needed", "2")
     .option("--reset", "throw away an existing dev CA in --dir and make a new one")
+    .option(
+      "--no-agents",
+      "do not start the custodian agents (every request then waits for `tca custodian approve`)",
+    )
     .option(
       "--share-timeout <seconds>",
       "re-form a signing session when a signer stays silent this long",
@@ -89,8 +101,14 @@ async function runDev(o: DevOpts): Promise<void> {
   writeFileSync(join(dir, "coordinator.url"), coordinator.url + "\n");
   const children = new Set<ChildProcess>();
   const shutdown = () => {
+    const exits = [...children].map(
+      (c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r))),
+    );
     for (const c of children) c.kill("SIGTERM");
-    void coordinator.close().then(() => process.exit(0));
+    // Agents hand back their commitments on SIGTERM; give them a moment before the coordinator goes.
+    void Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5000))])
+      .then(() => coordinator.close())
+      .then(() => process.exit(0));
   };
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
@@ -137,6 +155,35 @@ async function runDev(o: DevOpts): Promise<void> {
     if (codes.some((c) => c !== 0)) progress(`warning: custodian exit codes ${codes.join(", ")}`);
   }
   const url = coordinator.url;
+  if (o.agents) {
+    writeDevPolicies(layout);
+    mkdirSync(join(dir, "logs"), { recursive: true });
+    for (const c of layout.custodians) {
+      const log = openSync(join(dir, "logs", `${c.name}-agent.log`), "a");
+      const child = spawn(
+        process.execPath,
+        [
+          TCA_BIN,
+          "custodian",
+          "agent",
+          "--home",
+          c.home,
+          "--coordinator",
+          url,
+          "--passphrase-file",
+          c.passphraseFile,
+        ],
+        {
+          stdio: ["ignore", log, log],
+        },
+      );
+      children.add(child);
+      child.on("exit", () => children.delete(child));
+    }
+    progress(
+      `${layout.custodians.length} custodian agents running (logs in ${join(dir, "logs")}); they auto-approve the server and client profiles`,
+    );
+  }
   process.stdout.write(
     [
       "",
@@ -145,10 +192,19 @@ async function runDev(o: DevOpts): Promise<void> {
       `  state           ${dir}`,
       `  requester token ${layout.requesterTokenPath}`,
       "",
-      "Try it:",
+      "Try it (another terminal):",
+      `  TOKEN=$(cat ${layout.requesterTokenPath})`,
+      "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout svc.key -out svc.csr \\",
+      '    -subj "/CN=svc.example.internal" -addext "subjectAltName=DNS:svc.example.internal"',
+      `  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/pkcs10" --data-binary @svc.csr \\`,
+      `    "${url}/api/v1/requests?profile=server" -o request.json`,
+      `  ID=$(node -p 'require("./request.json").id')`,
+      `  curl -s "${url}/api/v1/requests/$ID/certificate?wait=30" -o svc.pem`,
       `  curl -s ${url}/ca.pem -o root.pem`,
-      "  openssl x509 -in root.pem -noout -text | head -20",
-      "  openssl verify -CAfile root.pem root.pem",
+      "  openssl verify -CAfile root.pem svc.pem",
+      "",
+      "Or with the CLI:",
+      `  ./bin/tca.js request svc.example.internal --coordinator ${url} --token-file ${layout.requesterTokenPath}`,
       "",
       "tca dev: ready (Ctrl-C to stop)",
       "",

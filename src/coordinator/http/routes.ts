@@ -5,6 +5,9 @@ import type { CoordinatorServices } from "../services.ts";
 import { CoordinatorError } from "../errors.ts";
 import { authenticate } from "./auth.ts";
 import { toPem } from "../../x509/der.ts";
+import { RevokeBodySchema } from "../../protocol/crl-params.ts";
+import { REVOCATION_REASONS, type RevocationReason } from "../../x509/crl.ts";
+import type { RevocationActor } from "../revocation.ts";
 import { openApiDocument } from "./openapi.ts";
 
 const ENVELOPE_LIMIT = "256kb";
@@ -33,6 +36,21 @@ export function routes(s: CoordinatorServices): Router {
   r.get("/api/v1/health", async (_req, res) => {
     res.json(await s.health());
   });
+  r.get("/metrics", async (_req, res) => {
+    res.type(s.hooks.metrics.registry.contentType).send(await s.hooks.metrics.registry.metrics());
+  });
+  // Long-poll: answers as soon as anything changed after `after`, or after `wait` seconds.
+  r.get("/api/v1/changes", async (req, res) => {
+    const q = ChangesQuery.safeParse(req.query);
+    if (!q.success)
+      throw new CoordinatorError("BAD_REQUEST", "after must be an integer ≥ 0 and wait 0-30 seconds");
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    res.json({ seq: await s.hooks.feed.wait(q.data.after, q.data.wait * 1000, gone.signal) });
+  });
+  r.post("/api/v1/custodians/heartbeat", json, requireJson, async (req, res) => {
+    res.json(s.heartbeat(req.body));
+  });
   r.get("/api/v1/openapi.json", (_req, res) => {
     res.json(openApiDocument);
   });
@@ -51,6 +69,12 @@ export function routes(s: CoordinatorServices): Router {
   });
   r.get("/ca.crt", async (_req, res) => {
     res.type("application/pkix-cert").send(Buffer.from(await caCert()));
+  });
+  r.get("/crl", async (_req, res) => {
+    res.type("application/pkix-crl").send(Buffer.from(await s.revocations.currentCrl()));
+  });
+  r.get("/crl.pem", async (_req, res) => {
+    res.type("application/x-pem-file").send(toPem(await s.revocations.currentCrl(), "X509 CRL"));
   });
 
   r.post("/api/v1/ceremonies", async (req, res) => {
@@ -118,16 +142,13 @@ export function routes(s: CoordinatorServices): Router {
       );
     }
     const view = await s.requests.submit({ requester, ...submission });
-    res
-      .status(202)
-      .location(`/api/v1/requests/${view.id}`)
-      .json({
-        id: view.id,
-        status: view.status,
-        serial: view.serial,
-        approvals: view.approvals,
-        missing: view.missing,
-      });
+    res.status(202).location(`/api/v1/requests/${view.id}`).json({
+      id: view.id,
+      status: view.status,
+      serial: view.serial,
+      approvals: view.approvals,
+      missing: view.missing,
+    });
   });
   r.get("/api/v1/requests", async (req, res) => {
     const status = RequestStatus.optional().safeParse(req.query.status);
@@ -142,18 +163,47 @@ export function routes(s: CoordinatorServices): Router {
     res.json(await s.requests.view(String(req.params.id)));
   });
   r.get("/api/v1/requests/:id/certificate", async (req, res) => {
-    res
-      .type("application/pem-certificate-chain")
-      .send(await s.requests.certificateChain(String(req.params.id)));
+    const wait = WaitQuery.safeParse(req.query);
+    if (!wait.success) throw new CoordinatorError("BAD_REQUEST", "wait must be 0-60 seconds");
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const pem = await s.requests.certificateChain(String(req.params.id), wait.data.wait * 1000, gone.signal);
+    res.type("application/pem-certificate-chain").send(pem);
   });
   r.post("/api/v1/requests/:id/approvals", json, requireJson, async (req, res) => {
     res.status(202).json(await s.requests.decide(String(req.params.id), req.body));
   });
 
+  // Revocation: the requester that owns the certificate, or an admin.
+  r.post("/api/v1/certificates/:serial/revoke", json, async (req, res) => {
+    const actor = revocationActor(req, s);
+    const body = RevokeBodySchema.safeParse(req.body ?? {});
+    if (!body.success)
+      throw new CoordinatorError("BAD_REQUEST", `reason must be one of: ${REVOCATION_REASONS.join(", ")}`);
+    res.json(
+      await s.revocations.revoke(String(req.params.serial), body.data.reason as RevocationReason, actor),
+    );
+  });
+
   return r;
 }
 
+function revocationActor(req: express.Request, s: CoordinatorServices): RevocationActor {
+  try {
+    return { kind: "admin", name: authenticate(req, s.config.config.admins, "admin") };
+  } catch {
+    return { kind: "requester", name: authenticate(req, s.config.config.requesters, "requester or admin") };
+  }
+}
+
 const REQUEST_LIMIT = "64kb";
+const WaitQuery = z.object({ wait: z.coerce.number().min(0).max(60).default(0) }).strict();
+const ChangesQuery = z
+  .object({
+    after: z.coerce.number().int().min(0).default(0),
+    wait: z.coerce.number().min(0).max(30).default(25),
+  })
+  .strict();
 const RequestStatus = z.enum(["pending", "signing", "issued", "rejected", "failed"]);
 const ProfileName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "profile must be a profile name");
 const ValidityHours = z.coerce.number().int().positive().max(876_000);

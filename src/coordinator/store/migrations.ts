@@ -33,4 +33,15 @@ export const MIGRATIONS: { version: number; sql: string }[] = [
         PRIMARY KEY (request_id, custodian));
     `,
   },
+  {
+    version: 3,
+    sql: `
+      CREATE TABLE revocations (
+        serial TEXT PRIMARY KEY, request_id TEXT NOT NULL REFERENCES requests (id), reason TEXT NOT NULL,
+        revoked_at TEXT NOT NULL, revoked_by TEXT NOT NULL);
+      CREATE TABLE crls (
+        number INTEGER PRIMARY KEY, der BLOB NOT NULL, this_update TEXT NOT NULL, next_update TEXT NOT NULL,
+        created_at TEXT NOT NULL);
+    `,
+  },
 ];

@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.ts";
-import type { ApprovalRecord, RequestRecord, RequestStatus } from "./types.ts";
+import type { ApprovalRecord, CrlRecord, RequestRecord, RequestStatus, RevocationRecord } from "./types.ts";
 import type { CeremonyRecord, MessageRecord, SigningJobRecord, SigningJobStatus, Store } from "./types.ts";
 
 interface JobRow {
@@ -241,6 +241,58 @@ export class SqliteStore implements Store {
         "UPDATE requests SET status = ?, signing_job = ?, certificate = ?, outcome = ?, updated_at = ? WHERE id = ?",
       )
       .run(r.status, r.signingJob, r.certificate ? Buffer.from(r.certificate) : null, r.outcome, now(), id);
+  }
+  async getRequestBySerial(serial: string) {
+    const row = this.#db.prepare("SELECT * FROM requests WHERE serial = ?").get(serial) as
+      RequestRow | undefined;
+    return row ? toRequest(row) : undefined;
+  }
+  async insertRevocation(r: RevocationRecord) {
+    const res = this.#db
+      .prepare(
+        "INSERT INTO revocations (serial, request_id, reason, revoked_at, revoked_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      )
+      .run(r.serial, r.requestId, r.reason, r.revokedAt, r.revokedBy);
+    return res.changes === 1;
+  }
+  async listRevocations() {
+    const rows = this.#db.prepare("SELECT * FROM revocations ORDER BY revoked_at, serial").all() as Record<
+      string,
+      string
+    >[];
+    return rows.map((r) => ({
+      serial: r.serial!,
+      requestId: r.request_id!,
+      reason: r.reason!,
+      revokedAt: r.revoked_at!,
+      revokedBy: r.revoked_by!,
+    }));
+  }
+  async insertCrl(c: CrlRecord) {
+    this.#db
+      .prepare("INSERT INTO crls (number, der, this_update, next_update, created_at) VALUES (?, ?, ?, ?, ?)")
+      .run(c.number, Buffer.from(c.der), c.thisUpdate, c.nextUpdate, c.createdAt);
+  }
+  async latestCrl() {
+    const r = this.#db.prepare("SELECT * FROM crls ORDER BY number DESC LIMIT 1").get() as
+      | { number: number; der: Buffer; this_update: string; next_update: string; created_at: string }
+      | undefined;
+    return r
+      ? {
+          number: r.number,
+          der: new Uint8Array(r.der),
+          thisUpdate: r.this_update,
+          nextUpdate: r.next_update,
+          createdAt: r.created_at,
+        }
+      : undefined;
+  }
+  async countRequestsByStatus() {
+    const rows = this.#db.prepare("SELECT status, COUNT(*) AS n FROM requests GROUP BY status").all() as {
+      status: RequestStatus;
+      n: number;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n])) as Partial<Record<RequestStatus, number>>;
   }
   async insertApproval(a: ApprovalRecord) {
     const res = this.#db

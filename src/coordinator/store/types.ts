@@ -75,6 +75,22 @@ export interface ApprovalRecord {
   createdAt: string;
 }
 
+export interface RevocationRecord {
+  serial: string; // hex content octets, as in requests.serial
+  requestId: string;
+  reason: string;
+  revokedAt: string;
+  revokedBy: string;
+}
+
+export interface CrlRecord {
+  number: number;
+  der: Uint8Array;
+  thisUpdate: string;
+  nextUpdate: string;
+  createdAt: string;
+}
+
 export interface Store {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -103,6 +119,13 @@ export interface Store {
   /** false if this custodian already decided on this request. */
   insertApproval(a: ApprovalRecord): Promise<boolean>;
   listApprovals(requestId: string): Promise<ApprovalRecord[]>;
+  getRequestBySerial(serial: string): Promise<RequestRecord | undefined>;
+  /** false if the serial is already revoked. */
+  insertRevocation(r: RevocationRecord): Promise<boolean>;
+  listRevocations(): Promise<RevocationRecord[]>;
+  insertCrl(c: CrlRecord): Promise<void>;
+  latestCrl(): Promise<CrlRecord | undefined>;
+  countRequestsByStatus(): Promise<Partial<Record<RequestStatus, number>>>;
 
   /** Runs fn so that no other store call interleaves (one coordinator process: a mutex). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;

@@ -1,0 +1,61 @@
+import type { Command } from "commander";
+import { resolve, join } from "node:path";
+import pino from "pino";
+import { CustodianHome } from "../../custodian/home.ts";
+import { resolvePassphrase } from "../../custodian/passphrase.ts";
+import { CustodianSession } from "../../custodian/session.ts";
+import { CustodianAgent } from "../../custodian/agent.ts";
+import { loadPolicy } from "../../custodian/policy.ts";
+import { runCommand } from "../output.ts";
+
+export function registerCustodianAgent(cust: Command, defaultHome: () => string): void {
+  cust
+    .command("agent")
+    .description(
+      "run unattended: auto-approve by local policy, sign what the operator approved, sign CRLs; JSON logs on stdout",
+    )
+    .option(
+      "--home <dir>",
+      "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
+      defaultHome(),
+    )
+    .option("--coordinator <url>", "coordinator URL (default: $TCA_COORDINATOR or the one from the ceremony)")
+    .option("--config <path>", "this custodian's ca-config (default: HOME/ca-config.yaml)")
+    .option("--policy <file>", "auto-approval policy (default: HOME/policy.yaml)")
+    .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE)")
+    .action(
+      (o: {
+        home: string;
+        coordinator?: string;
+        config?: string;
+        policy?: string;
+        passphraseFile?: string;
+      }) =>
+        runCommand(async () => {
+          const home = new CustodianHome(resolve(o.home));
+          const name = home.identity().name;
+          const config = home.config(o.config);
+          const policy = loadPolicy(o.policy ?? join(home.dir, "policy.yaml"));
+          const passphrase = await resolvePassphrase({ passphraseFile: o.passphraseFile, prompt: false });
+          const log = pino({
+            name: "tca-agent",
+            base: { custodian: name },
+            level: process.env.TCA_LOG_LEVEL ?? "info",
+          });
+          const session = await CustodianSession.open({
+            home,
+            passphrase,
+            coordinatorUrl: home.coordinatorUrl(o.coordinator),
+            config,
+          });
+          const stop = new AbortController();
+          const onSignal = (sig: string) => {
+            log.info({ signal: sig }, "stopping");
+            stop.abort();
+          };
+          process.once("SIGTERM", () => onSignal("SIGTERM"));
+          process.once("SIGINT", () => onSignal("SIGINT"));
+          await new CustodianAgent(session, policy, log).run(stop.signal);
+        }),
+    );
+}

@@ -1,0 +1,167 @@
+// Revocation and CRLs. Revoking records the serial and asks the threshold for a new CRL; the CRL is
+// a signing job like a certificate, and custodians check it before they sign (DESIGN §3.9). One CRL
+// job runs at a time; revocations that arrive meanwhile go into the next one.
+import type { LoadedConfig } from "../config/load.ts";
+import type { CrlParams } from "../protocol/crl-params.ts";
+import {
+  assembleCrl,
+  buildCrlTbs,
+  verifyCrlSignature,
+  type CrlEntry,
+  type RevocationReason,
+} from "../x509/crl.ts";
+import { CoordinatorError } from "./errors.ts";
+import type { CoordinatorHooks } from "./hooks.ts";
+import type { SigningService } from "./signing.ts";
+import type { SigningJobRecord, Store } from "./store/types.ts";
+
+const META_CRL_DIRTY = "crl.dirty";
+const META_CRL_JOB = "crl.job";
+
+export type RevocationActor = { kind: "admin"; name: string } | { kind: "requester"; name: string };
+
+/** Serial as stored: hex content octets. Accepts "0x", colons, upper case, with or without the sign octet. */
+export function normaliseSerial(input: string): string {
+  const hex = input.toLowerCase().replace(/^0x/, "").replace(/:/g, "");
+  if (!/^[0-9a-f]{1,42}$/.test(hex))
+    throw new CoordinatorError("BAD_REQUEST", `"${input}" is not a hexadecimal serial number`);
+  const even = hex.length % 2 ? `0${hex}` : hex;
+  const stripped = even.replace(/^(00)+/, "") || "00";
+  return parseInt(stripped.slice(0, 2), 16) & 0x80 ? `00${stripped}` : stripped;
+}
+
+export class RevocationService {
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly config: LoadedConfig,
+    private readonly signing: SigningService,
+    private readonly ca: {
+      certificate(): Promise<Uint8Array | null>;
+      publicKey(): Promise<Uint8Array | null>;
+    },
+    private readonly hooks: CoordinatorHooks,
+  ) {}
+
+  async revoke(
+    serialInput: string,
+    reason: RevocationReason,
+    actor: RevocationActor,
+  ): Promise<{ serial: string; reason: string; revokedAt: string }> {
+    const serial = normaliseSerial(serialInput);
+    return this.store.exclusive(async () => {
+      const r = await this.store.getRequestBySerial(serial);
+      if (!r || r.status !== "issued")
+        throw new CoordinatorError(
+          "NOT_FOUND",
+          `no certificate with serial ${serialInput} was issued by this CA`,
+        );
+      if (actor.kind === "requester" && actor.name !== r.requester) {
+        throw new CoordinatorError(
+          "FORBIDDEN",
+          `certificate ${serialInput} belongs to requester ${r.requester}; only it or an admin may revoke it`,
+        );
+      }
+      const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+      const inserted = await this.store.insertRevocation({
+        serial,
+        requestId: r.id,
+        reason,
+        revokedAt,
+        revokedBy: `${actor.kind}:${actor.name}`,
+      });
+      if (!inserted) throw new CoordinatorError("CONFLICT", `certificate ${serialInput} is already revoked`);
+      this.hooks.metrics.revocations.inc({ reason });
+      await this.scheduleCrl();
+      return { serial, reason, revokedAt };
+    });
+  }
+
+  /** Starts a CRL job, or marks that one is needed after the one in flight. Call inside exclusive(). */
+  async scheduleCrl(): Promise<void> {
+    const caDer = await this.ca.certificate();
+    if (!caDer) return;
+    const running = await this.store.getMeta(META_CRL_JOB);
+    if (running) {
+      const job = await this.signing.record(running);
+      if (job?.status === "signing") return this.store.setMeta(META_CRL_DIRTY, "1");
+    }
+    const latest = await this.store.latestCrl();
+    const number = BigInt(latest?.number ?? 0) + 1n;
+    const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + this.config.config.ca.crlValidityHours * 3_600_000);
+    const entries: CrlEntry[] = (await this.store.listRevocations()).map((r) => ({
+      serial: r.serial,
+      revokedAt: new Date(r.revokedAt),
+      reason: r.reason as RevocationReason,
+    }));
+    const tbs = buildCrlTbs({ caCertDer: caDer, crlNumber: number, thisUpdate, nextUpdate, entries });
+    const params: CrlParams = {
+      crlNumber: number.toString(),
+      thisUpdate: thisUpdate.toISOString(),
+      nextUpdate: nextUpdate.toISOString(),
+      entries: entries.map((e) => ({
+        serial: e.serial,
+        revokedAt: e.revokedAt.toISOString(),
+        reason: e.reason,
+      })),
+    };
+    const job = await this.signing.createJob({
+      kind: "crl",
+      subjectRef: `crl-${number}`,
+      tbs,
+      params: { ...params },
+      eligible: this.config.config.custodians.map((c) => c.name),
+    });
+    await this.store.setMeta(META_CRL_JOB, job);
+    await this.store.setMeta(META_CRL_DIRTY, "0");
+  }
+
+  /** Signing job ended: assemble, verify, publish; start the next CRL if revocations queued up. */
+  async onCrlSigned(job: SigningJobRecord, signature: Uint8Array | null): Promise<void> {
+    const pk = await this.ca.publicKey();
+    if (signature && pk) {
+      const der = assembleCrl(job.tbs, signature);
+      if (verifyCrlSignature(der, pk)) {
+        const p = JSON.parse(job.params) as CrlParams;
+        await this.store.insertCrl({
+          number: Number(p.crlNumber),
+          der,
+          thisUpdate: p.thisUpdate,
+          nextUpdate: p.nextUpdate,
+          createdAt: new Date().toISOString(),
+        });
+        this.hooks.metrics.crls.inc();
+      }
+    }
+    await this.store.setMeta(META_CRL_JOB, "");
+    // After a failed CRL job the timer retries; going again at once could loop on refusals.
+    if (!signature) return this.store.setMeta(META_CRL_DIRTY, "1");
+    if ((await this.store.getMeta(META_CRL_DIRTY)) === "1") await this.scheduleCrl();
+  }
+
+  async currentCrl(): Promise<Uint8Array> {
+    const c = await this.store.latestCrl();
+    if (!c) throw new CoordinatorError("NOT_FOUND", "no CRL has been signed yet");
+    return c.der;
+  }
+
+  /** Re-issues the CRL when half its validity has passed (and retries after a failed CRL job). */
+  startTimer(intervalMs = 60_000): void {
+    this.#timer = setInterval(() => {
+      void this.store
+        .exclusive(async () => {
+          const latest = await this.store.latestCrl();
+          const half = (this.config.config.ca.crlValidityHours * 3_600_000) / 2;
+          const stale = !latest || Date.parse(latest.nextUpdate) - Date.now() < half;
+          if (stale || (await this.store.getMeta(META_CRL_DIRTY)) === "1") await this.scheduleCrl();
+        })
+        .catch(() => undefined);
+    }, intervalMs);
+    this.#timer.unref();
+  }
+  stopTimer(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+}

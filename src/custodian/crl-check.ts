@@ -1,0 +1,73 @@
+// What a custodian checks before it signs a CRL (DESIGN §3.9): the number goes up, no serial revoked
+// before disappears — neither from the last CRL this custodian signed nor from the CRL published now
+// (threshold-signed, so verified against the CA key) — and the dates are within policy.
+import type { LoadedConfig } from "../config/load.ts";
+import { CrlParamsSchema } from "../protocol/crl-params.ts";
+import type { SigningJobView } from "../protocol/signing-messages.ts";
+import { buildCrlTbs, readCrl, verifyCrlSignature, type RevocationReason } from "../x509/crl.ts";
+import type { Journal } from "./journal.ts";
+import { refuse, type TbsDeriver } from "./signer.ts";
+import { sha256Hex } from "./leaf-check.ts";
+import { CLOCK_SKEW_MS } from "./root-check.ts";
+
+export interface PublishedCrl {
+  number: bigint;
+  serials: string[];
+}
+
+/** Fetches the coordinator's current CRL and accepts it only if the CA key signed it. */
+export async function fetchPublishedCrl(
+  coordinatorUrl: string,
+  caPublicKey: Uint8Array,
+): Promise<PublishedCrl | undefined> {
+  const res = await fetch(new URL("/crl", coordinatorUrl));
+  if (res.status === 404) return undefined;
+  if (!res.ok) refuse(`cannot read the published CRL (HTTP ${res.status})`);
+  const der = new Uint8Array(await res.arrayBuffer());
+  if (!verifyCrlSignature(der, caPublicKey)) refuse("the published CRL is not signed by the CA key");
+  const crl = readCrl(der);
+  return { number: crl.crlNumber, serials: crl.entries.map((e) => e.serial) };
+}
+
+export function crlTbsDeriver(
+  config: LoadedConfig,
+  caCertDer: Uint8Array,
+  journal: Journal,
+  published: () => Promise<PublishedCrl | undefined>,
+  now = () => Date.now(),
+): TbsDeriver {
+  return async (job: SigningJobView) => {
+    const parsed = CrlParamsSchema.safeParse(job.params);
+    if (!parsed.success) refuse("CRL job parameters are malformed");
+    const p = parsed.data;
+    const number = BigInt(p.crlNumber);
+    const thisUpdate = new Date(p.thisUpdate);
+    const nextUpdate = new Date(p.nextUpdate);
+    if (Math.abs(thisUpdate.getTime() - now()) > CLOCK_SKEW_MS)
+      refuse(`CRL thisUpdate ${p.thisUpdate} is not within 5 minutes of this custodian's clock`);
+    const hours = (nextUpdate.getTime() - thisUpdate.getTime()) / 3_600_000;
+    if (!(hours > 0) || hours > config.config.ca.crlValidityHours)
+      refuse(`CRL validity of ${hours} h is outside 0-${config.config.ca.crlValidityHours} h`);
+    const listed = new Set(p.entries.map((e) => e.serial.replace(/^(00)+/, "")));
+    for (const floor of [journal.lastCrl(), await published()]) {
+      if (!floor) continue;
+      if (number <= floor.number) refuse(`CRL number ${number} does not increase on ${floor.number}`);
+      const dropped = floor.serials.find((s) => !listed.has(s.replace(/^(00)+/, "")));
+      if (dropped) refuse(`the new CRL drops revoked serial ${dropped}`);
+    }
+    const tbs = buildCrlTbs({
+      caCertDer,
+      crlNumber: number,
+      thisUpdate,
+      nextUpdate,
+      entries: p.entries.map((e) => ({
+        serial: e.serial,
+        revokedAt: new Date(e.revokedAt),
+        reason: e.reason as RevocationReason,
+      })),
+    });
+    const conflict = journal.crlConflict(number, sha256Hex(tbs), job.id);
+    if (conflict) refuse(conflict);
+    return tbs;
+  };
+}
