@@ -465,6 +465,150 @@ export const openApiDocument: OpenApiDocument = {
         },
       },
     },
+    "/crl": {
+      get: {
+        tags: ["public"],
+        operationId: "getCrlDer",
+        summary: "The current CRL, DER (the URL in every certificate's CRL distribution point)",
+        responses: {
+          "200": {
+            description: "the latest threshold-signed CRL",
+            content: { "application/pkix-crl": { schema: { type: "string" } } },
+          },
+          ...problems(404),
+        },
+      },
+    },
+    "/crl.pem": {
+      get: {
+        tags: ["public"],
+        operationId: "getCrlPem",
+        summary: "The current CRL, PEM",
+        responses: {
+          "200": {
+            description: "the latest threshold-signed CRL",
+            content: { "application/x-pem-file": { schema: { type: "string" } } },
+          },
+          ...problems(404),
+        },
+      },
+    },
+    "/metrics": {
+      get: {
+        tags: ["public"],
+        operationId: "getMetrics",
+        summary:
+          "Prometheus metrics: requests by status, issuance latency, approvals, signing failures by custodian, CRLs",
+        responses: {
+          "200": {
+            description: "Prometheus text exposition format",
+            content: { "text/plain": { schema: { type: "string" } } },
+          },
+        },
+      },
+    },
+    "/api/v1/changes": {
+      get: {
+        tags: ["custodians"],
+        operationId: "waitForChange",
+        summary: "Long-poll: answers when anything changed after `after`, or after `wait` seconds",
+        parameters: [
+          {
+            name: "after",
+            in: "query",
+            required: false,
+            schema: { type: "integer", minimum: 0, default: 0 },
+          },
+          {
+            name: "wait",
+            in: "query",
+            required: false,
+            schema: { type: "number", minimum: 0, maximum: 30, default: 25 },
+          },
+        ],
+        responses: {
+          "200": {
+            description: "the current change sequence number",
+            content: jsonContent({
+              type: "object",
+              required: ["seq"],
+              properties: { seq: { type: "integer" } },
+            }),
+          },
+          ...problems(400),
+        },
+      },
+    },
+    "/api/v1/custodians/heartbeat": {
+      post: {
+        tags: ["custodians"],
+        operationId: "heartbeat",
+        summary: "A custodian's signed heartbeat (reported by /api/v1/health)",
+        requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
+        responses: {
+          "200": {
+            description: "accepted",
+            content: jsonContent({ type: "object", properties: { name: { type: "string" } } }),
+          },
+          ...problems(400, 413, 415),
+        },
+      },
+    },
+    "/api/v1/certificates/{serial}/revoke": {
+      post: {
+        tags: ["requests"],
+        operationId: "revokeCertificate",
+        summary:
+          "Revoke a certificate (the requester that owns it, or an admin); a new CRL is then signed by the threshold",
+        security: [{ bearer: [] }],
+        parameters: [
+          {
+            name: "serial",
+            in: "path",
+            required: true,
+            schema: { type: "string", pattern: "^(0x)?[0-9a-fA-F:]+$" },
+          },
+        ],
+        requestBody: {
+          required: false,
+          content: jsonContent({
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              reason: {
+                type: "string",
+                enum: [
+                  "unspecified",
+                  "keyCompromise",
+                  "cACompromise",
+                  "affiliationChanged",
+                  "superseded",
+                  "cessationOfOperation",
+                  "certificateHold",
+                  "privilegeWithdrawn",
+                  "aACompromise",
+                ],
+                default: "unspecified",
+              },
+            },
+          }),
+        },
+        responses: {
+          "200": {
+            description: "revoked",
+            content: jsonContent({
+              type: "object",
+              properties: {
+                serial: { type: "string" },
+                reason: { type: "string" },
+                revokedAt: { type: "string", format: "date-time" },
+              },
+            }),
+          },
+          ...problems(400, 401, 403, 404, 409),
+        },
+      },
+    },
     "/api/v1/health": {
       get: {
         tags: ["public"],
@@ -565,7 +709,16 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["requests"],
         operationId: "getCertificate",
         summary: "The issued certificate as a PEM chain, leaf first",
-        parameters: [uuidParam("request")],
+        parameters: [
+          uuidParam("request"),
+          {
+            name: "wait",
+            in: "query",
+            required: false,
+            description: "seconds to wait for a pending request to be issued",
+            schema: { type: "number", minimum: 0, maximum: 60, default: 0 },
+          },
+        ],
         responses: {
           "200": {
             description: "leaf certificate then the CA certificate",
