@@ -17,7 +17,7 @@ export interface DevCa {
 
 export async function startDevCa(
   sb: Sandbox,
-  o: { custodians?: number; threshold?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {},
+  o: { custodians?: number; threshold?: number; env?: NodeJS.ProcessEnv; args?: string[]; agents?: boolean } = {},
 ): Promise<DevCa> {
   const dir = join(sb.tempDir("tca-dev-"), "ca");
   const proc = sb.tca(
@@ -31,6 +31,7 @@ export async function startDevCa(
       String(o.custodians ?? 3),
       "--threshold",
       String(o.threshold ?? 2),
+      ...(o.agents ? [] : ["--no-agents"]),
       ...(o.args ?? []),
     ],
     o.env ?? {},
