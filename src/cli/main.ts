@@ -5,6 +5,7 @@ import { registerServe } from "./commands/serve.ts";
 import { registerCustodian } from "./commands/custodian.ts";
 import { registerCeremony } from "./commands/ceremony.ts";
 import { registerDev } from "./commands/dev.ts";
+import { registerRequest } from "./commands/request.ts";
 
 const program = new Command()
   .name("tca")
@@ -19,5 +20,6 @@ registerServe(program);
 registerCustodian(program);
 registerCeremony(program);
 registerDev(program);
+registerRequest(program);
 
 await program.parseAsync(process.argv);

@@ -51,13 +51,13 @@ export class Sandbox {
     return d;
   }
 
-  tca(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-    return this.node([TCA_BIN, ...args], env);
+  tca(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Proc {
+    return this.node([TCA_BIN, ...args], env, cwd);
   }
 
-  node(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  node(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Proc {
     const child = spawn(process.execPath, args, {
-      cwd: ROOT,
+      cwd,
       env: { ...process.env, TCA_LOG_LEVEL: "warn", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

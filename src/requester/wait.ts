@@ -1,0 +1,83 @@
+// Waiting for a request to finish. All of the waiting lives here, so a long-poll endpoint can
+// replace the polling later without touching callers.
+import type { RequestView } from "../protocol/approval.ts";
+import type { RequesterClient } from "./client.ts";
+import { RequesterError } from "./errors.ts";
+
+export const FINAL = ["issued", "rejected", "failed"] as const;
+export type FinalStatus = (typeof FINAL)[number];
+
+export interface WaitOptions {
+  /** 0 = no limit. */
+  timeoutMs: number;
+  intervalMs?: number;
+  /** Called with a line each time the state visibly changes. */
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** A one-line account of a request's state: "pending: 1 of 2 approvals…", "signing…", … */
+export function describeState(v: RequestView): string {
+  switch (v.status) {
+    case "pending":
+      return `pending: ${v.threshold - v.missing} of ${v.threshold} approvals…`;
+    case "signing":
+      return "signing…";
+    case "issued":
+      return `issued: serial ${v.serial}`;
+    case "rejected":
+      return v.rejection ? `rejected by ${v.rejection.by}: ${v.rejection.reason}` : "rejected";
+    case "failed":
+      return `failed: ${v.failure ?? "signing failed"}`;
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((res) => {
+    const t = setTimeout(res, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), res()), { once: true });
+  });
+
+/**
+ * Follows request `id` until it is issued, rejected or failed, and returns that view. Network
+ * trouble while waiting is retried until the deadline; a 4xx answer ends the wait.
+ */
+export async function waitForRequest(
+  client: RequesterClient,
+  id: string,
+  o: WaitOptions,
+): Promise<RequestView> {
+  const interval = o.intervalMs ?? 300;
+  const deadline = o.timeoutMs > 0 ? Date.now() + o.timeoutMs : Infinity;
+  let last = "";
+  let lastView: RequestView | undefined;
+  let troubled = false;
+  for (;;) {
+    try {
+      const view = await client.view(id);
+      lastView = view;
+      troubled = false;
+      const line = describeState(view);
+      if (line !== last) {
+        last = line;
+        o.onProgress?.(line);
+      }
+      if ((FINAL as readonly string[]).includes(view.status)) return view;
+    } catch (e) {
+      const transient =
+        e instanceof RequesterError &&
+        (e.kind === "UNREACHABLE" || (e.status !== undefined && e.status >= 500));
+      if (!transient) throw e;
+      if (!troubled) o.onProgress?.(`${e.message}; retrying…`);
+      troubled = true;
+      if (Date.now() >= deadline) throw e;
+    }
+    if (o.signal?.aborted) throw new RequesterError("TIMEOUT", `stopped waiting for request ${id}`);
+    if (Date.now() + interval > deadline)
+      throw new RequesterError(
+        "TIMEOUT",
+        `request ${id} is still ${lastView ? describeState(lastView).replace(/…$/, "") : "not finished"} after ${Math.round(o.timeoutMs / 1000)} s`,
+      );
+    await sleep(interval, o.signal);
+  }
+}

@@ -1,0 +1,63 @@
+// Issue 5, done-when 1: the README's quick start, as written. `npm start` is `node bin/tca.js dev`
+// (see package.json); it runs here in a temp directory on a free port instead of 8443, and the
+// README's shell block runs unchanged except for that port.
+import { afterAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createServer } from "node:net";
+import { promisify } from "node:util";
+import { Sandbox, ROOT } from "../helpers/processes.ts";
+
+const sb = new Sandbox();
+afterAll(() => sb.cleanup());
+
+function quickstartBlock(): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const m = /<!-- quickstart:begin -->\s*```sh\n([\s\S]+?)```\s*<!-- quickstart:end -->/.exec(readme);
+  if (!m) throw new Error("README.md has no quickstart block");
+  return m[1]!;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+describe("README quick start", () => {
+  it("package.json's start script is the dev CA the README describes", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe("node bin/tca.js dev");
+    expect(pkg.scripts.test).toBe("vitest run");
+  });
+
+  it("start the dev CA, request a certificate with curl, verify it with openssl", async () => {
+    const cwd = sb.tempDir("tca-quickstart-");
+    const port = await freePort();
+    const dev = sb.tca(["dev", "--port", String(port)], {}, cwd);
+    await dev.waitFor(/tca dev: ready/, 110_000);
+    const script = quickstartBlock().replaceAll("8443", String(port));
+    expect(script).toContain("openssl verify -CAfile root.pem svc.pem");
+    const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], { cwd, timeout: 90_000 });
+    expect(stdout).toMatch(/^svc\.pem: OK$/m);
+    // The agents approved it; no person was involved.
+    const id = (JSON.parse(readFileSync(join(cwd, "request.json"), "utf8")) as { id: string }).id;
+    const view = (await (await fetch(`http://127.0.0.1:${port}/api/v1/requests/${id}`)).json()) as { status: string; approvals: unknown[] };
+    expect(view.status).toBe("issued");
+    expect(view.approvals).toHaveLength(2);
+    // The next start reuses the same CA.
+    dev.kill("SIGTERM");
+    expect(await dev.exited).toBe(0);
+    const again = sb.tca(["dev"], {}, cwd);
+    await again.waitFor(/tca dev: ready/, 110_000);
+    expect(again.stderr).toMatch(/reusing the dev CA/);
+    const root = await (await fetch(`http://127.0.0.1:${port}/ca.pem`)).text();
+    expect(root).toBe(readFileSync(join(cwd, "root.pem"), "utf8"));
+    again.kill("SIGTERM");
+    expect(await again.exited).toBe(0);
+  });
+});
