@@ -13,7 +13,7 @@ import * as X from "./extensions.ts";
 import { encodeTbs } from "./tbs.ts";
 
 /** Goes into every approval; bump it whenever the bytes this module writes could change. */
-export const BUILDER_VERSION = "tca-tbs/1";
+export const BUILDER_VERSION = "tca-tbs/2";
 
 export interface LeafTbsInput {
   /** A parsed CSR, or its DER (then parsed, signature included). */
@@ -43,7 +43,7 @@ export function buildLeafTbs(input: LeafTbsInput): Uint8Array {
     // §4.2.1.9: critical; pathLen only for CA profiles.
     X.basicConstraints(profile.ca, profile.ca ? profile.pathLen : undefined),
     // §4.2.1.3: critical, bits from the profile.
-    X.keyUsage(profile.keyUsage),
+    X.keyUsage(keyUsageFor(csr.keyType, profile.keyUsage)),
   ];
   // §4.2.1.12: non-critical, in profile order.
   if (profile.extKeyUsage.length > 0) exts.push(X.extKeyUsage(profile.extKeyUsage));
@@ -69,4 +69,15 @@ export function buildLeafTbs(input: LeafTbsInput): Uint8Array {
     spkiDer: csr.spkiDer,
     extensions: exts,
   });
+}
+
+/**
+ * Key encipherment and data encipherment are RSA operations: RFC 8410 §5 forbids them for Ed25519
+ * and Ed448 keys, and RFC 8813 §3 for ECDSA keys. A profile written for "any key" keeps them only
+ * for RSA subjects (as step-ca and Let's Encrypt do).
+ */
+export function keyUsageFor(keyType: ParsedCsr["keyType"], usages: Profile["keyUsage"]): Profile["keyUsage"] {
+  return keyType === "rsa"
+    ? usages
+    : usages.filter((u) => u !== "keyEncipherment" && u !== "dataEncipherment");
 }

@@ -123,7 +123,11 @@ describe("OpenAPI document", () => {
         .filter(([, op]) => op.security)
         .map(([m]) => `${m.toUpperCase()} ${path}`),
     );
-    expect(secured.sort()).toEqual(["POST /api/v1/ceremonies", "POST /api/v1/certificates/{serial}/revoke", "POST /api/v1/requests"]);
+    expect(secured.sort()).toEqual([
+      "POST /api/v1/ceremonies",
+      "POST /api/v1/certificates/{serial}/revoke",
+      "POST /api/v1/requests",
+    ]);
     const submit = openApiDocument.paths["/api/v1/requests"]!.post!;
     expect(Object.keys((submit.requestBody as { content: object }).content)).toEqual(
       expect.arrayContaining(["application/json", "application/pkcs10"]),

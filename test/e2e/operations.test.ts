@@ -7,7 +7,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, type Proc } from "../helpers/processes.ts";
 import { openssl } from "../helpers/openssl.ts";
-import { startDevCa, custodianCli, submitCsr, makeCsr, KEY_ARGS, requestView, type DevCa } from "../helpers/dev-ca.ts";
+import {
+  startDevCa,
+  custodianCli,
+  submitCsr,
+  makeCsr,
+  KEY_ARGS,
+  requestView,
+  type DevCa,
+} from "../helpers/dev-ca.ts";
 import { buildCrlTbs, type RevocationReason } from "../../src/x509/crl.ts";
 import { fromPem } from "../../src/x509/der.ts";
 import { bytesToHex } from "../../src/threshold/encoding.ts";
@@ -31,7 +39,21 @@ signCrls: true
 
 function startAgent(name: string, coordinator = ca.url): Proc {
   const h = ca.home(name);
-  const p = sb.tca(["custodian", "agent", "--home", h.home, "--passphrase-file", h.passphraseFile, "--policy", join(work, `${name}-policy.yaml`), "--coordinator", coordinator], { TCA_LOG_LEVEL: "info" });
+  const p = sb.tca(
+    [
+      "custodian",
+      "agent",
+      "--home",
+      h.home,
+      "--passphrase-file",
+      h.passphraseFile,
+      "--policy",
+      join(work, `${name}-policy.yaml`),
+      "--coordinator",
+      coordinator,
+    ],
+    { TCA_LOG_LEVEL: "info" },
+  );
   agents.set(name, p);
   return p;
 }
@@ -44,7 +66,11 @@ async function stopAgent(name: string): Promise<Proc> {
   return p;
 }
 
-async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000): Promise<T> {
+async function waitUntil<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -55,7 +81,11 @@ async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, wh
 }
 
 async function submit(host: string): Promise<string> {
-  const csr = makeCsr(work, host, { newkey: KEY_ARGS["p-256"]!, subject: `/CN=${host}`, sans: `DNS:${host}` });
+  const csr = makeCsr(work, host, {
+    newkey: KEY_ARGS["p-256"]!,
+    subject: `/CN=${host}`,
+    sans: `DNS:${host}`,
+  });
   const res = await submitCsr(ca, csr.csrPem, "server");
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   counts.submitted++;
@@ -79,13 +109,19 @@ async function currentCrl(): Promise<{ path: string; text: string } | undefined>
   return { path, text: openssl(["crl", "-in", path, "-noout", "-text"]) };
 }
 
-const approvers = async (id: string) => ((await requestView(ca, id)) as unknown as { approvals: { custodian: string }[] }).approvals.map((a) => a.custodian).sort();
+const approvers = async (id: string) =>
+  ((await requestView(ca, id)) as unknown as { approvals: { custodian: string }[] }).approvals
+    .map((a) => a.custodian)
+    .sort();
 
 beforeAll(async () => {
   ca = await startDevCa(sb, { args: ["--share-timeout", "5"] });
   work = sb.tempDir();
   // Each custodian decides for itself: alice's agent also takes *.web names, bob's only *.svc ones.
-  writeFileSync(join(work, "alice-policy.yaml"), policy(["*.svc.example.internal", "*.web.example.internal"]));
+  writeFileSync(
+    join(work, "alice-policy.yaml"),
+    policy(["*.svc.example.internal", "*.web.example.internal"]),
+  );
   writeFileSync(join(work, "bob-policy.yaml"), policy(["*.svc.example.internal"]));
   writeFileSync(join(work, "carol-policy.yaml"), policy(["*.svc.example.internal"]));
   for (const name of ["alice", "bob"]) startAgent(name);
@@ -111,12 +147,19 @@ describe("agents, revocation, metrics", () => {
 
   it("leaves a request outside every agent's policy for a person, and one agent plus one CLI approval issue together", async () => {
     const outside = await submit("db.other.example.org");
-    await agents.get("alice")!.waitFor(new RegExp(`"request":"${outside}".*"decision":"skip".*name db.other.example.org matches none`));
+    await agents
+      .get("alice")!
+      .waitFor(
+        new RegExp(`"request":"${outside}".*"decision":"skip".*name db.other.example.org matches none`),
+      );
     await agents.get("bob")!.waitFor(new RegExp(`"request":"${outside}".*"decision":"skip"`));
     expect((await requestView(ca, outside)).status).toBe("pending");
 
     const id = await submit("www.web.example.internal");
-    await waitUntil(async () => ((await approvers(id)).includes("alice") ? true : undefined), "alice's agent to approve");
+    await waitUntil(
+      async () => ((await approvers(id)).includes("alice") ? true : undefined),
+      "alice's agent to approve",
+    );
     await agents.get("bob")!.waitFor(new RegExp(`"request":"${id}".*"decision":"skip"`));
     expect((await requestView(ca, id)).status).toBe("pending");
     const carol = custodianCli(sb, ca, "carol", ["approve", id, "--yes"]);
@@ -138,15 +181,22 @@ describe("agents, revocation, metrics", () => {
       body: JSON.stringify({ reason: "keyCompromise" }),
     });
     expect(res.status, await res.clone().text()).toBe(200);
-    const again = await fetch(`${ca.url}/api/v1/certificates/${svc.serial}/revoke`, { method: "POST", headers: { authorization: `Bearer ${ca.adminToken}` } });
+    const again = await fetch(`${ca.url}/api/v1/certificates/${svc.serial}/revoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ca.adminToken}` },
+    });
     expect(again.status).toBe(409);
     const crl = await waitUntil(async () => {
       const c = await currentCrl();
       return c && /Key Compromise/.test(c.text) ? c : undefined;
     }, "a CRL listing the revoked serial");
     expect(crl.text).toMatch(new RegExp(svc.serial.replace(/^00/, "").toUpperCase()));
-    expect(() => openssl(["verify", "-crl_check", "-CRLfile", crl.path, "-CAfile", ca.rootPath, svc.path])).toThrow(/certificate revoked/);
-    expect(openssl(["verify", "-crl_check", "-CRLfile", crl.path, "-CAfile", ca.rootPath, web.path])).toMatch(/: OK/);
+    expect(() =>
+      openssl(["verify", "-crl_check", "-CRLfile", crl.path, "-CAfile", ca.rootPath, svc.path]),
+    ).toThrow(/certificate revoked/);
+    expect(openssl(["verify", "-crl_check", "-CRLfile", crl.path, "-CAfile", ca.rootPath, web.path])).toMatch(
+      /: OK/,
+    );
     // The certificates point relying parties at this CRL.
     expect(openssl(["x509", "-in", svc.path, "-noout", "-text"])).toContain(`${ca.url}/crl`);
   });
@@ -163,7 +213,12 @@ describe("agents, revocation, metrics", () => {
         upRes.on("end", () => {
           let body = Buffer.concat(chunks);
           if (req.method === "GET" && req.url!.startsWith("/api/v1/signing/jobs?")) {
-            type P = { crlNumber: string; thisUpdate: string; nextUpdate: string; entries: { serial: string; revokedAt: string; reason: string }[] };
+            type P = {
+              crlNumber: string;
+              thisUpdate: string;
+              nextUpdate: string;
+              entries: { serial: string; revokedAt: string; reason: string }[];
+            };
             const json = JSON.parse(body.toString()) as { jobs: { kind: string; tbs: string; params: P }[] };
             for (const job of json.jobs.filter((j) => j.kind === "crl")) {
               job.params.entries = job.params.entries.filter((e) => e.serial !== svc.serial);
@@ -173,7 +228,11 @@ describe("agents, revocation, metrics", () => {
                   crlNumber: BigInt(job.params.crlNumber),
                   thisUpdate: new Date(job.params.thisUpdate),
                   nextUpdate: new Date(job.params.nextUpdate),
-                  entries: job.params.entries.map((e) => ({ serial: e.serial, revokedAt: new Date(e.revokedAt), reason: e.reason as RevocationReason })),
+                  entries: job.params.entries.map((e) => ({
+                    serial: e.serial,
+                    revokedAt: new Date(e.revokedAt),
+                    reason: e.reason as RevocationReason,
+                  })),
                 }),
               );
             }
@@ -195,7 +254,11 @@ describe("agents, revocation, metrics", () => {
     });
     expect(revoke.status).toBe(200);
     const carol = startAgent("carol", `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
-    await carol.waitFor(new RegExp(`"kind":"crl".*the new CRL drops revoked serial (00)?${svc.serial.replace(/^00/, "")}".*"msg":"refused to sign"`));
+    await carol.waitFor(
+      new RegExp(
+        `"kind":"crl".*the new CRL drops revoked serial (00)?${svc.serial.replace(/^00/, "")}".*"msg":"refused to sign"`,
+      ),
+    );
     expect(carol.stdout).not.toMatch(/"kind":"crl".*"signature share sent"/);
     await stopAgent("carol");
   });
@@ -207,11 +270,16 @@ describe("agents, revocation, metrics", () => {
       const c = await currentCrl();
       return c && /Superseded/.test(c.text) && /Key Compromise/.test(c.text) ? c : undefined;
     }, "a CRL with both revoked serials");
-    expect(() => openssl(["verify", "-crl_check", "-CRLfile", crl.path, "-CAfile", ca.rootPath, web.path])).toThrow(/certificate revoked/);
+    expect(() =>
+      openssl(["verify", "-crl_check", "-CRLfile", crl.path, "-CAfile", ca.rootPath, web.path]),
+    ).toThrow(/certificate revoked/);
 
     // alice's agent approves a *.web request (1 of 2), then is stopped before anyone else approves.
     const id = await submit("shop.web.example.internal");
-    await waitUntil(async () => ((await approvers(id)).includes("alice") ? true : undefined), "alice's agent to approve");
+    await waitUntil(
+      async () => ((await approvers(id)).includes("alice") ? true : undefined),
+      "alice's agent to approve",
+    );
     await stopAgent("alice");
     const carol = custodianCli(sb, ca, "carol", ["approve", id, "--yes", "--no-wait"]);
     counts.carolApprovals++;
@@ -233,7 +301,8 @@ describe("agents, revocation, metrics", () => {
     const samples = new Map<string, number>();
     for (const line of text.split("\n")) {
       if (!line || line.startsWith("#")) {
-        if (line.startsWith("# TYPE")) expect(line).toMatch(/^# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary|untyped)$/);
+        if (line.startsWith("# TYPE"))
+          expect(line).toMatch(/^# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary|untyped)$/);
         continue;
       }
       const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
@@ -252,7 +321,10 @@ describe("agents, revocation, metrics", () => {
     expect(get("tca_crls_signed_total")).toBeGreaterThanOrEqual(2);
     expect(get('tca_issuance_seconds_count{profile="server"}')).toBe(counts.issued);
     // Health names every custodian and when it was last heard from.
-    const health = (await (await fetch(`${ca.url}/api/v1/health`)).json()) as { database: string; custodians: { name: string; lastContact: string | null }[] };
+    const health = (await (await fetch(`${ca.url}/api/v1/health`)).json()) as {
+      database: string;
+      custodians: { name: string; lastContact: string | null }[];
+    };
     expect(health.database).toBe("ok");
     expect(health.custodians.map((c) => c.name)).toEqual(["alice", "bob", "carol"]);
     expect(health.custodians.every((c) => c.lastContact !== null)).toBe(true);

@@ -30,7 +30,9 @@ async function freePort(): Promise<number> {
 
 describe("README quick start", () => {
   it("package.json's start script is the dev CA the README describes", () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
     expect(pkg.scripts.start).toBe("node bin/tca.js dev");
     expect(pkg.scripts.test).toBe("vitest run");
   });
@@ -42,11 +44,17 @@ describe("README quick start", () => {
     await dev.waitFor(/tca dev: ready/, 110_000);
     const script = quickstartBlock().replaceAll("8443", String(port));
     expect(script).toContain("openssl verify -CAfile root.pem svc.pem");
-    const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], { cwd, timeout: 90_000 });
+    const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], {
+      cwd,
+      timeout: 90_000,
+    });
     expect(stdout).toMatch(/^svc\.pem: OK$/m);
     // The agents approved it; no person was involved.
     const id = (JSON.parse(readFileSync(join(cwd, "request.json"), "utf8")) as { id: string }).id;
-    const view = (await (await fetch(`http://127.0.0.1:${port}/api/v1/requests/${id}`)).json()) as { status: string; approvals: unknown[] };
+    const view = (await (await fetch(`http://127.0.0.1:${port}/api/v1/requests/${id}`)).json()) as {
+      status: string;
+      approvals: unknown[];
+    };
     expect(view.status).toBe("issued");
     expect(view.approvals).toHaveLength(2);
     // The next start reuses the same CA.

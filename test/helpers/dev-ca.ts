@@ -17,7 +17,13 @@ export interface DevCa {
 
 export async function startDevCa(
   sb: Sandbox,
-  o: { custodians?: number; threshold?: number; env?: NodeJS.ProcessEnv; args?: string[]; agents?: boolean } = {},
+  o: {
+    custodians?: number;
+    threshold?: number;
+    env?: NodeJS.ProcessEnv;
+    args?: string[];
+    agents?: boolean;
+  } = {},
 ): Promise<DevCa> {
   const dir = join(sb.tempDir("tca-dev-"), "ca");
   const proc = sb.tca(

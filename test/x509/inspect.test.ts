@@ -33,7 +33,7 @@ describe("describeTbs", () => {
         { type: "uri", value: "spiffe://example.test/api" },
       ],
       isCA: false,
-      keyUsage: ["digitalSignature", "keyEncipherment"],
+      keyUsage: ["digitalSignature"], // the golden CSR is P-256: no keyEncipherment
       extKeyUsage: ["serverAuth", "clientAuth"],
       crlDistributionPoints: ["https://ca.example.test/crl"],
       caIssuers: ["https://ca.example.test/ca.crt"],
