@@ -63,8 +63,11 @@ function ruleMismatch(rule: PolicyRule, r: Review): string | undefined {
   if (!rule.profiles.includes(q.profile)) return `profile ${q.profile} not in [${rule.profiles.join(", ")}]`;
   if (rule.requesters && !rule.requesters.includes(q.requester))
     return `requester ${q.requester} not in [${rule.requesters.join(", ")}]`;
-  if (rule.keyTypes && !rule.keyTypes.includes(q.keyType))
-    return `key type ${q.keyType} not in [${rule.keyTypes.join(", ")}]`;
+  // The key type as this custodian read it from the CSR, not as the coordinator labels it.
+  const pk = r.tbs.publicKey;
+  const keyType = pk.type === "rsa" ? `rsa-${pk.bits}` : pk.type;
+  if (rule.keyTypes && !rule.keyTypes.includes(keyType))
+    return `key type ${keyType} not in [${rule.keyTypes.join(", ")}]`;
   const cn = /(?:^|,\s*)CN=([^,]+)/.exec(r.tbs.subject)?.[1];
   const names = [...r.tbs.sans.map((s) => s.value), ...(cn ? [cn] : [])];
   const outside = names.find((n) => !rule.names.some((p) => p === "*" || matchesPattern(n, p)));
