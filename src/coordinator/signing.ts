@@ -263,7 +263,11 @@ export class SigningService {
       await this.store.updateSigningJob(j.id, { status: "done", signature, events });
       await this.complete({ ...j, status: "done", signature, events }, signature);
     } catch (e) {
-      if (!(e instanceof ThresholdError) || e.culprits.length === 0) throw e;
+      if (!(e instanceof ThresholdError)) throw e;
+      if (e.culprits.length === 0) {
+        // Nobody to blame (e.g. a malformed package): start over with fresh commitments.
+        return this.nextAttempt(j, pushEvent(events, { kind: "failed", detail: `aggregation failed: ${e.message}` }), []);
+      }
       const culprits = shares
         .filter((s) => e.culprits.includes(identifierForName(s.sender)))
         .map((s) => s.sender);
