@@ -4,7 +4,6 @@
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { identifierForName } from "../../src/threshold/suite.ts";
-import { dkgPart1, dkgPart2, dkgPart3 } from "../../src/threshold/dkg.ts";
 import { NoncePool } from "../../src/threshold/sign.ts";
 import { SigningParticipant } from "../../src/custodian/signer.ts";
 import type { CoordinatorClient } from "../../src/custodian/client.ts";
@@ -12,31 +11,7 @@ import type { SigningJobView } from "../../src/protocol/signing-messages.ts";
 import { openEnvelope } from "../../src/protocol/envelope.ts";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { randomBytes } from "node:crypto";
-
-function dkg(names: string[], t: number) {
-  const parts = names.map((n) => ({
-    n,
-    id: identifierForName(n),
-    ...dkgPart1(identifierForName(n), t, names.length),
-  }));
-  const sent = new Map(
-    parts.map((p) => [
-      p.id,
-      dkgPart2(
-        p.state,
-        parts.filter((o) => o !== p).map((o) => o.round1),
-      ),
-    ]),
-  );
-  return parts.map((p) => {
-    const others = parts.filter((o) => o !== p);
-    return dkgPart3(
-      p.state,
-      others.map((o) => o.round1),
-      Object.fromEntries(others.map((o) => [o.id, sent.get(o.id)![p.id]!])),
-    );
-  });
-}
+import { inMemoryDkg } from "../helpers/dkg.ts";
 
 class FakeCoordinator {
   posted: { type: string; body: Record<string, unknown> }[] = [];
@@ -52,7 +27,7 @@ class FakeCoordinator {
 }
 
 describe("SigningParticipant nonce discipline", () => {
-  const keys = dkg(["alice", "bob", "carol"], 2);
+  const keys = inMemoryDkg(["alice", "bob", "carol"], 2).map((p) => p.key);
   const aliceSecret = randomBytes(32);
   const roster = new Map([["alice", Buffer.from(ed25519.getPublicKey(aliceSecret)).toString("base64url")]]);
   const tbs = randomBytes(200).toString("hex");

@@ -1,11 +1,11 @@
 // Issue 3, done-when 3: a cheating custodian is named; a coordinator that alters a round-1 package
 // for one recipient is detected; a coordinator announcing another roster or threshold is refused.
 import { afterAll, describe, expect, it } from "vitest";
-import { createServer, request, type Server } from "node:http";
+import type { Server } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AddressInfo } from "node:net";
 import { Sandbox, ROOT, FIXTURE_PASSPHRASE, EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+import { startRewritingProxy } from "../helpers/proxy.ts";
 
 const sb = new Sandbox();
 const servers: Server[] = [];
@@ -34,43 +34,28 @@ async function ceremonyState(url: string, id: string): Promise<CeremonyState> {
 
 /** A man-in-the-middle "coordinator" that rewrites round-1 packages on the way to one custodian. */
 async function tamperingProxy(target: string): Promise<string> {
-  const server = createServer((req, res) => {
-    const upstream = request(
-      new URL(req.url!, target),
-      { method: req.method, headers: req.headers },
-      (up) => {
-        const chunks: Buffer[] = [];
-        up.on("data", (c: Buffer) => chunks.push(c));
-        up.on("end", () => {
-          let body = Buffer.concat(chunks);
-          if (
-            req.method === "GET" &&
-            req.url!.includes("/messages?type=dkg%2Fround1") &&
-            !req.url!.includes("ack")
-          ) {
-            const json = JSON.parse(body.toString()) as {
-              messages: { payload: string; signature: string }[];
-            };
-            const first = json.messages[0]!;
-            const payload = JSON.parse(Buffer.from(first.payload, "base64url").toString()) as {
-              body: { round1: { commitment: string[] } };
-            };
-            const c = payload.body.round1.commitment;
-            c[0] = c[0]!.slice(0, -2) + (c[0]!.endsWith("00") ? "01" : "00");
-            first.payload = Buffer.from(JSON.stringify(payload)).toString("base64url");
-            body = Buffer.from(JSON.stringify(json));
-          }
-          const headers = { ...up.headers, "content-length": String(body.length) };
-          res.writeHead(up.statusCode ?? 502, headers);
-          res.end(body);
-        });
-      },
-    );
-    req.pipe(upstream);
+  const { url, server } = await startRewritingProxy(target, (req, body) => {
+    if (
+      req.method !== "GET" ||
+      !req.url!.includes("/messages?type=dkg%2Fround1") ||
+      req.url!.includes("ack")
+    ) {
+      return body;
+    }
+    const json = JSON.parse(body.toString()) as {
+      messages: { payload: string; signature: string }[];
+    };
+    const first = json.messages[0]!;
+    const payload = JSON.parse(Buffer.from(first.payload, "base64url").toString()) as {
+      body: { round1: { commitment: string[] } };
+    };
+    const c = payload.body.round1.commitment;
+    c[0] = c[0]!.slice(0, -2) + (c[0]!.endsWith("00") ? "01" : "00");
+    first.payload = Buffer.from(JSON.stringify(payload)).toString("base64url");
+    return Buffer.from(JSON.stringify(json));
   });
   servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return url;
 }
 
 describe("ceremony faults fail closed and name the culprit", () => {

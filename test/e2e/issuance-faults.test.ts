@@ -2,11 +2,11 @@
 // TBS after approval gets no share; a signer SIGKILLed between commitment and share does not stall
 // issuance and its commitment is never used again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, ROOT } from "../helpers/processes.ts";
+import { startRewritingProxy, rewriteJson } from "../helpers/proxy.ts";
 import {
   startDevCa,
   custodianCli,
@@ -203,34 +203,22 @@ describe("a coordinator that changes the TBS after approval gets no share", () =
     const ids = [...byId.keys()];
 
     // A man-in-the-middle coordinator for alice only: it rewrites the signing jobs she is shown.
-    const proxy = createServer((req, res) => {
-      const up = request(new URL(req.url!, ca.url), { method: req.method, headers: req.headers }, (upRes) => {
-        const chunks: Buffer[] = [];
-        upRes.on("data", (c: Buffer) => chunks.push(c));
-        upRes.on("end", () => {
-          let body = Buffer.concat(chunks);
-          if (req.method === "GET" && req.url!.startsWith("/api/v1/signing/jobs?")) {
-            const json = JSON.parse(body.toString()) as {
-              jobs: { subjectRef: string; tbs: string; params: Params }[];
-            };
-            for (const job of json.jobs) {
-              const v = variants[byId.get(job.subjectRef) ?? ""];
-              if (!v) continue;
-              const m = v.mutate(job.params);
-              job.params = m.params;
-              job.tbs = m.tbs;
-            }
-            body = Buffer.from(JSON.stringify(json));
+    const { url: proxyUrl, server: proxy } = await startRewritingProxy(
+      ca.url,
+      rewriteJson<{ jobs: { subjectRef: string; tbs: string; params: Params }[] }>(
+        "/api/v1/signing/jobs?",
+        (json) => {
+          for (const job of json.jobs) {
+            const v = variants[byId.get(job.subjectRef) ?? ""];
+            if (!v) continue;
+            const m = v.mutate(job.params);
+            job.params = m.params;
+            job.tbs = m.tbs;
           }
-          res.writeHead(upRes.statusCode ?? 502, { ...upRes.headers, "content-length": String(body.length) });
-          res.end(body);
-        });
-      });
-      req.pipe(up);
-    });
+        },
+      ),
+    );
     servers.push(proxy);
-    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
-    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
     const bob = custodianCli(sb, ca, "bob", ["approve", ...ids, "--yes", "--no-wait"]);
     expect(await bob.exited, bob.stderr).toBe(0);

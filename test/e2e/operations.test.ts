@@ -1,11 +1,11 @@
 // Issue 5: custodian agents with local policies, revocation and threshold-signed CRLs, a stopped
 // agent that loses nothing, and /metrics that counts what happened. Real processes on loopback.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, type Proc } from "../helpers/processes.ts";
+import { startRewritingProxy, rewriteJson } from "../helpers/proxy.ts";
 import { openssl } from "../helpers/openssl.ts";
 import {
   startDevCa,
@@ -205,55 +205,41 @@ describe("agents, revocation, metrics", () => {
     // Stop bob's agent so the next CRL cannot complete before carol has looked at it.
     await stopAgent("bob");
     const caDer = fromPem(readFileSync(ca.rootPath, "utf8"), ["CERTIFICATE"]);
-    const proxy = createServer((req, res) => {
-      const up = request(new URL(req.url!, ca.url), { method: req.method, headers: req.headers }, (upRes) => {
-        const chunks: Buffer[] = [];
-        upRes.on("data", (c: Buffer) => chunks.push(c));
-        upRes.on("error", () => res.destroy());
-        upRes.on("end", () => {
-          let body = Buffer.concat(chunks);
-          if (req.method === "GET" && req.url!.startsWith("/api/v1/signing/jobs?")) {
-            type P = {
-              crlNumber: string;
-              thisUpdate: string;
-              nextUpdate: string;
-              entries: { serial: string; revokedAt: string; reason: string }[];
-            };
-            const json = JSON.parse(body.toString()) as { jobs: { kind: string; tbs: string; params: P }[] };
-            for (const job of json.jobs.filter((j) => j.kind === "crl")) {
-              job.params.entries = job.params.entries.filter((e) => e.serial !== svc.serial);
-              job.tbs = bytesToHex(
-                buildCrlTbs({
-                  caCertDer: caDer,
-                  crlNumber: BigInt(job.params.crlNumber),
-                  thisUpdate: new Date(job.params.thisUpdate),
-                  nextUpdate: new Date(job.params.nextUpdate),
-                  entries: job.params.entries.map((e) => ({
-                    serial: e.serial,
-                    revokedAt: new Date(e.revokedAt),
-                    reason: e.reason as RevocationReason,
-                  })),
-                }),
-              );
-            }
-            body = Buffer.from(JSON.stringify(json));
-          }
-          res.writeHead(upRes.statusCode ?? 502, { ...upRes.headers, "content-length": String(body.length) });
-          res.end(body);
-        });
-      });
-      up.on("error", () => res.destroy());
-      req.pipe(up);
-    });
+    type P = {
+      crlNumber: string;
+      thisUpdate: string;
+      nextUpdate: string;
+      entries: { serial: string; revokedAt: string; reason: string }[];
+    };
+    const { url: proxyUrl, server: proxy } = await startRewritingProxy(
+      ca.url,
+      rewriteJson<{ jobs: { kind: string; tbs: string; params: P }[] }>("/api/v1/signing/jobs?", (json) => {
+        for (const job of json.jobs.filter((j) => j.kind === "crl")) {
+          job.params.entries = job.params.entries.filter((e) => e.serial !== svc.serial);
+          job.tbs = bytesToHex(
+            buildCrlTbs({
+              caCertDer: caDer,
+              crlNumber: BigInt(job.params.crlNumber),
+              thisUpdate: new Date(job.params.thisUpdate),
+              nextUpdate: new Date(job.params.nextUpdate),
+              entries: job.params.entries.map((e) => ({
+                serial: e.serial,
+                revokedAt: new Date(e.revokedAt),
+                reason: e.reason as RevocationReason,
+              })),
+            }),
+          );
+        }
+      }),
+    );
     servers.push(proxy);
-    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
     const revoke = await fetch(`${ca.url}/api/v1/certificates/${web.serial}/revoke`, {
       method: "POST",
       headers: { authorization: `Bearer ${ca.adminToken}`, "content-type": "application/json" },
       body: JSON.stringify({ reason: "superseded" }),
     });
     expect(revoke.status).toBe(200);
-    const carol = startAgent("carol", `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+    const carol = startAgent("carol", proxyUrl);
     await carol.waitFor(
       new RegExp(
         `"kind":"crl".*the new CRL drops revoked serial (00)?${svc.serial.replace(/^00/, "")}".*"msg":"refused to sign"`,

@@ -4,7 +4,6 @@ import { identifierForName } from "../../src/threshold/suite.ts";
 import {
   dkgPart1,
   dkgPart2,
-  dkgPart3,
   groupPublicKey,
   publicPackageHash,
   round1TranscriptHash,
@@ -13,36 +12,14 @@ import {
 import { NoncePool, aggregateSignature, signShare } from "../../src/threshold/sign.ts";
 import { commitmentFromWire } from "../../src/threshold/encoding.ts";
 import { inspect } from "node:util";
+import { inMemoryDkg } from "../helpers/dkg.ts";
 
+/** An in-memory DKG that also checks every share a participant received against its sender's commitment. */
 function runDkg(names: string[], t: number) {
-  const parts = names.map((name) => {
-    const id = identifierForName(name);
-    return { name, id, ...dkgPart1(id, t, names.length) };
-  });
-  const sent = new Map<string, Record<string, Uint8Array>>();
-  for (const p of parts)
-    sent.set(
-      p.id,
-      dkgPart2(
-        p.state,
-        parts.filter((o) => o !== p).map((o) => o.round1),
-      ),
-    );
-  return parts.map((p) => {
-    const others = parts.filter((o) => o !== p);
-    const received = Object.fromEntries(others.map((o) => [o.id, sent.get(o.id)![p.id]!]));
-    for (const o of others) expect(shareMatchesCommitment(p.id, o.round1, received[o.id]!)).toBe(true);
-    return {
-      name: p.name,
-      id: p.id,
-      key: dkgPart3(
-        p.state,
-        others.map((o) => o.round1),
-        received,
-      ),
-      parts,
-    };
-  });
+  const out = inMemoryDkg(names, t);
+  for (const p of out)
+    for (const o of p.others) expect(shareMatchesCommitment(p.id, o.round1, p.received[o.id]!)).toBe(true);
+  return out;
 }
 
 describe("DKG", () => {
