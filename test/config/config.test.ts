@@ -1,0 +1,48 @@
+// ca-config is the CA's declared truth: the example loads, and mistakes are refused with the path
+// of the offending field, before any node acts on them.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseCaConfig, loadCaConfig, canonicalJson } from "../../src/config/load.ts";
+import { ROOT } from "../helpers/processes.ts";
+
+const example = readFileSync(join(ROOT, "ca-config/ca.yaml"), "utf8");
+const refused = (text: string) => {
+  try {
+    parseCaConfig(text);
+  } catch (e) {
+    return `${(e as { code: string }).code}: ${(e as Error).message}`;
+  }
+  return "accepted";
+};
+
+describe("ca-config", () => {
+  it("the example CA is 2-of-3 with server, client and intermediate profiles", () => {
+    const { config, digest } = loadCaConfig(join(ROOT, "ca-config/ca.yaml"));
+    expect(config.threshold).toBe(2);
+    expect(config.custodians.map((c) => c.name)).toEqual(["alice", "bob", "carol"]);
+    expect(Object.keys(config.profiles).sort()).toEqual(["client", "intermediate", "server"]);
+    expect(config.profiles.intermediate!.ca).toBe(true);
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("the digest ignores layout and key order but not content", () => {
+    const a = parseCaConfig(example).digest;
+    expect(parseCaConfig(`# a comment\n${example}`).digest).toBe(a);
+    expect(parseCaConfig(example.replace("rootValidityDays: 3650", "rootValidityDays: 3651")).digest).not.toBe(a);
+    expect(canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }] })).toBe('{"a":[2,{"c":4,"d":3}],"b":1}');
+  });
+
+  it.each([
+    ["a threshold above the roster size", example.replace("threshold: 2", "threshold: 4"), /threshold: threshold 4 exceeds the 3 custodians/],
+    ["a threshold of 1", example.replace("threshold: 2", "threshold: 1"), /threshold/],
+    ["an unknown key", example.replace("threshold: 2", "threshold: 2\nthreshhold: 3"), /Unrecognized key/],
+    ["a duplicate custodian", example.replace("- name: bob", "- name: alice"), /duplicate custodian alice/],
+    ["a key that is not 32 bytes", example.replace(/signingKey: \S+/, "signingKey: AAAA"), /custodians\.0\.signingKey: must encode 32 bytes/],
+    ["a grant of an unknown profile", example.replace("profiles: [server, client]", "profiles: [server, nope]"), /unknown profile nope/],
+    ["a default validity above the cap", example.replace("defaultValidityHours: 720", "defaultValidityHours: 9999"), /exceeds maxValidityHours/],
+    ["YAML that does not parse", "version: [1", /CONFIG_SYNTAX/],
+  ])("refuses %s", (_what, text, message) => {
+    expect(refused(text)).toMatch(message);
+  });
+});
