@@ -266,7 +266,11 @@ export class SigningService {
       if (!(e instanceof ThresholdError)) throw e;
       if (e.culprits.length === 0) {
         // Nobody to blame (e.g. a malformed package): start over with fresh commitments.
-        return this.nextAttempt(j, pushEvent(events, { kind: "failed", detail: `aggregation failed: ${e.message}` }), []);
+        return this.nextAttempt(
+          j,
+          pushEvent(events, { kind: "failed", detail: `aggregation failed: ${e.message}` }),
+          [],
+        );
       }
       const culprits = shares
         .filter((s) => e.culprits.includes(identifierForName(s.sender)))

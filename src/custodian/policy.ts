@@ -68,8 +68,7 @@ function ruleMismatch(rule: PolicyRule, r: Review): string | undefined {
   const keyType = pk.type === "rsa" ? `rsa-${pk.bits}` : pk.type;
   if (rule.keyTypes && !rule.keyTypes.includes(keyType))
     return `key type ${keyType} not in [${rule.keyTypes.join(", ")}]`;
-  const cn = /(?:^|,\s*)CN=([^,]+)/.exec(r.tbs.subject)?.[1];
-  const names = [...r.tbs.sans.map((s) => s.value), ...(cn ? [cn] : [])];
+  const names = [...r.tbs.sans.map((s) => s.value), ...r.commonNames];
   const outside = names.find((n) => !rule.names.some((p) => p === "*" || matchesPattern(n, p)));
   if (outside) return `name ${outside} matches none of [${rule.names.join(", ")}]`;
   if (r.tbs.validityHours > rule.maxValidityHours)

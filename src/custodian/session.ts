@@ -14,6 +14,8 @@ import {
 } from "../protocol/approval.ts";
 import { publicFromWire, hexToBytes } from "../threshold/encoding.ts";
 import { describeTbs, type TbsDescription } from "../x509/inspect.ts";
+import { commonNames } from "../x509/names.ts";
+import { readTbs } from "../x509/tbs-read.ts";
 import { BUILDER_VERSION } from "../x509/leaf.ts";
 import { fromPem } from "../x509/der.ts";
 import { CoordinatorClient, sleep } from "./client.ts";
@@ -30,6 +32,8 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 export interface Review {
   request: RequestView;
   tbs: TbsDescription;
+  /** Every CN of the derived subject (name policy must see all of them). */
+  commonNames: string[];
   /** Why this custodian would refuse, if it would. */
   problem?: string;
 }
@@ -64,7 +68,12 @@ export async function reviewRequest(
   } catch (e) {
     problem = (e as Error).message;
   }
-  return { request, tbs: describeTbs(tbs), ...(problem ? { problem } : {}) };
+  return {
+    request,
+    tbs: describeTbs(tbs),
+    commonNames: commonNames(readTbs(tbs).subjectDer),
+    ...(problem ? { problem } : {}),
+  };
 }
 
 export function leafParamsOf(r: RequestView): LeafParams {

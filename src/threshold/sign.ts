@@ -130,8 +130,12 @@ export function aggregateSignature(
   } catch (e) {
     const cheaters = (e as { cheaters?: unknown }).cheaters;
     if (Array.isArray(cheaters) && cheaters.length > 0) {
-      throw new ThresholdError("SIGNATURE_SHARE_INVALID", "invalid signature shares", cheaters.map(String), { cause: e });
+      throw new ThresholdError("SIGNATURE_SHARE_INVALID", "invalid signature shares", cheaters.map(String), {
+        cause: e,
+      });
     }
-    throw new ThresholdError("AGGREGATE_INVALID", `cannot aggregate: ${(e as Error).message}`, [], { cause: e });
+    throw new ThresholdError("AGGREGATE_INVALID", `cannot aggregate: ${(e as Error).message}`, [], {
+      cause: e,
+    });
   }
 }

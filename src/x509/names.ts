@@ -75,6 +75,13 @@ export function commonNames(der: Uint8Array): string[] {
   return out;
 }
 
+/** True if some RDN holds more than one attribute ("CN=a+CN=b"): names that tools read differently. */
+export function hasMultiValuedRdn(der: Uint8Array): boolean {
+  return new Name(toArrayBuffer(der))
+    .toJSON()
+    .some((rdn) => Object.values(rdn).reduce((n, v) => n + v.length, 0) > 1);
+}
+
 /** An empty Name is SEQUENCE {} (30 00): RFC 5280 §4.1.2.6 then requires a critical SAN. */
 export function isEmptyName(der: Uint8Array): boolean {
   return der.length === 2 && der[0] === 0x30 && der[1] === 0x00;

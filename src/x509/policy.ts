@@ -3,7 +3,7 @@
 import type { Profile } from "../config/schema.ts";
 import type { ParsedCsr } from "./csr.ts";
 import { X509Error } from "./errors.ts";
-import { commonNames } from "./names.ts";
+import { commonNames, hasMultiValuedRdn } from "./names.ts";
 import { dnsNameProblem, emailProblem, ipProblem, matchesPattern, uriProblem } from "./name-syntax.ts";
 import type { San, SanType } from "./sans.ts";
 import { truncateToSeconds } from "./time.ts";
@@ -93,6 +93,25 @@ export const REQUEST_CHECKS: ReadonlyArray<readonly [string, Check]> = [
         if (why)
           fail("NAME_INVALID", `The ${SAN_LABEL[s.type]} name "${s.value}" is not valid: ${why}.`, s.value);
       }
+    },
+  ],
+  [
+    // One CN at most, one attribute per RDN: stacks disagree on which of several CNs is "the" name
+    // (Go reads the last, most others the first), so a second CN could slip past name policy.
+    "subjectShape",
+    (c) => {
+      if (hasMultiValuedRdn(c.subjectDer))
+        fail(
+          "NAME_INVALID",
+          "The subject has a multi-valued RDN (TYPE=a+TYPE=b); use one attribute per RDN.",
+          "subject",
+        );
+      if (commonNames(c.subjectDer).length > 1)
+        fail(
+          "NAME_INVALID",
+          "The subject has more than one CN; put further names in subjectAltName.",
+          "subject",
+        );
     },
   ],
   [

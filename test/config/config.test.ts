@@ -29,18 +29,36 @@ describe("ca-config", () => {
   it("the digest ignores layout and key order but not content", () => {
     const a = parseCaConfig(example).digest;
     expect(parseCaConfig(`# a comment\n${example}`).digest).toBe(a);
-    expect(parseCaConfig(example.replace("rootValidityDays: 3650", "rootValidityDays: 3651")).digest).not.toBe(a);
+    expect(
+      parseCaConfig(example.replace("rootValidityDays: 3650", "rootValidityDays: 3651")).digest,
+    ).not.toBe(a);
     expect(canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }] })).toBe('{"a":[2,{"c":4,"d":3}],"b":1}');
   });
 
   it.each([
-    ["a threshold above the roster size", example.replace("threshold: 2", "threshold: 4"), /threshold: threshold 4 exceeds the 3 custodians/],
+    [
+      "a threshold above the roster size",
+      example.replace("threshold: 2", "threshold: 4"),
+      /threshold: threshold 4 exceeds the 3 custodians/,
+    ],
     ["a threshold of 1", example.replace("threshold: 2", "threshold: 1"), /threshold/],
     ["an unknown key", example.replace("threshold: 2", "threshold: 2\nthreshhold: 3"), /Unrecognized key/],
     ["a duplicate custodian", example.replace("- name: bob", "- name: alice"), /duplicate custodian alice/],
-    ["a key that is not 32 bytes", example.replace(/signingKey: \S+/, "signingKey: AAAA"), /custodians\.0\.signingKey: must encode 32 bytes/],
-    ["a grant of an unknown profile", example.replace("profiles: [server, client]", "profiles: [server, nope]"), /unknown profile nope/],
-    ["a default validity above the cap", example.replace("defaultValidityHours: 720", "defaultValidityHours: 9999"), /exceeds maxValidityHours/],
+    [
+      "a key that is not 32 bytes",
+      example.replace(/signingKey: \S+/, "signingKey: AAAA"),
+      /custodians\.0\.signingKey: must encode 32 bytes/,
+    ],
+    [
+      "a grant of an unknown profile",
+      example.replace("profiles: [server, client]", "profiles: [server, nope]"),
+      /unknown profile nope/,
+    ],
+    [
+      "a default validity above the cap",
+      example.replace("defaultValidityHours: 720", "defaultValidityHours: 9999"),
+      /exceeds maxValidityHours/,
+    ],
     ["YAML that does not parse", "version: [1", /CONFIG_SYNTAX/],
   ])("refuses %s", (_what, text, message) => {
     expect(refused(text)).toMatch(message);

@@ -24,6 +24,7 @@ function review(
     requester?: string;
     sans?: string[];
     cn?: string;
+    cns?: string[];
     hours?: number;
     keyType?: string;
     bits?: number;
@@ -43,6 +44,7 @@ function review(
       validityHours: o.hours ?? 720,
       publicKey: { type: o.keyType ?? "ec-p256", bits: o.bits ?? 256, sha256: "00" },
     },
+    commonNames: o.cns ?? [o.cn ?? "a.svc.internal"],
     ...(o.problem ? { problem: o.problem } : {}),
   } as unknown as Review;
 }
@@ -63,6 +65,11 @@ describe("evaluatePolicy", () => {
     expect(d.approve).toBe(false);
     expect(d.reason).toMatch(/^waiting for a person: /);
     expect(d.reason).toMatch(reason);
+  });
+  it("checks every CN, not only the first", () => {
+    expect(evaluatePolicy(policy, review({ cns: ["a.svc.internal", "evil.example.com"] })).approve).toBe(
+      false,
+    );
   });
   it("judges the key the custodian read from the CSR, not the coordinator's label", () => {
     expect(evaluatePolicy(policy, review({ keyType: "rsa", bits: 1024, labelled: "ed25519" })).approve).toBe(

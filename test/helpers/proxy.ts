@@ -5,7 +5,10 @@ import type { AddressInfo } from "node:net";
 
 export type Rewrite = (req: IncomingMessage, body: Buffer) => Buffer;
 
-export async function startRewritingProxy(target: string, rewrite: Rewrite): Promise<{ url: string; server: Server }> {
+export async function startRewritingProxy(
+  target: string,
+  rewrite: Rewrite,
+): Promise<{ url: string; server: Server }> {
   const server = createServer((req, res) => {
     const up = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (upRes) => {
       const chunks: Buffer[] = [];

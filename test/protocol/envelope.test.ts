@@ -11,7 +11,13 @@ const roster = new Map([
   ["alice", Buffer.from(ed25519.getPublicKey(alice.signingSecret)).toString("base64url")],
   ["bob", Buffer.from(ed25519.getPublicKey(bob.signingSecret)).toString("base64url")],
 ]);
-const msg = { type: "sign/share" as const, recipient: "coordinator", scope: "job-1", caKeyId: "a".repeat(64), body: { share: "00" } };
+const msg = {
+  type: "sign/share" as const,
+  recipient: "coordinator",
+  scope: "job-1",
+  caKeyId: "a".repeat(64),
+  body: { share: "00" },
+};
 
 const code = (fn: () => unknown) => {
   try {
@@ -24,7 +30,12 @@ const code = (fn: () => unknown) => {
 
 describe("signed envelopes", () => {
   it("opens what a roster member sealed, with the context it was sealed for", () => {
-    const h = openEnvelope(sealEnvelope(alice, msg), roster, { type: "sign/share", scope: "job-1", caKeyId: "a".repeat(64), recipient: "coordinator" });
+    const h = openEnvelope(sealEnvelope(alice, msg), roster, {
+      type: "sign/share",
+      scope: "job-1",
+      caKeyId: "a".repeat(64),
+      recipient: "coordinator",
+    });
     expect(h.sender).toBe("alice");
     expect(h.body).toEqual({ share: "00" });
   });
@@ -33,7 +44,11 @@ describe("signed envelopes", () => {
     const env = sealEnvelope(alice, msg);
     const json = JSON.parse(Buffer.from(env.payload, "base64url").toString()) as { body: { share: string } };
     json.body.share = "01";
-    expect(code(() => openEnvelope({ ...env, payload: Buffer.from(JSON.stringify(json)).toString("base64url") }, roster))).toBe("ENVELOPE_BAD_SIGNATURE" + "alice");
+    expect(
+      code(() =>
+        openEnvelope({ ...env, payload: Buffer.from(JSON.stringify(json)).toString("base64url") }, roster),
+      ),
+    ).toBe("ENVELOPE_BAD_SIGNATURE" + "alice");
   });
 
   it("refuses a message signed by one member but claiming to be from another", () => {
@@ -42,8 +57,14 @@ describe("signed envelopes", () => {
   });
 
   it("refuses senders outside the roster and malformed envelopes", () => {
-    expect(code(() => openEnvelope(sealEnvelope({ name: "mallory", signingSecret: randomBytes(32) }, msg), roster))).toMatch(/^ENVELOPE_UNKNOWN_SENDER/);
-    expect(code(() => openEnvelope({ payload: "!!", signature: "x" }, roster))).toMatch(/^ENVELOPE_MALFORMED/);
+    expect(
+      code(() =>
+        openEnvelope(sealEnvelope({ name: "mallory", signingSecret: randomBytes(32) }, msg), roster),
+      ),
+    ).toMatch(/^ENVELOPE_UNKNOWN_SENDER/);
+    expect(code(() => openEnvelope({ payload: "!!", signature: "x" }, roster))).toMatch(
+      /^ENVELOPE_MALFORMED/,
+    );
     expect(code(() => openEnvelope("nope", roster))).toMatch(/^ENVELOPE_MALFORMED/);
   });
 
@@ -61,7 +82,9 @@ describe("signed envelopes", () => {
     const guard = new ReplayGuard();
     const h = openEnvelope(sealEnvelope(alice, msg), roster);
     guard.accept(h);
-    expect(() => guard.accept(h)).toThrow(expect.objectContaining({ code: "ENVELOPE_REPLAYED", culprit: "alice" }));
+    expect(() => guard.accept(h)).toThrow(
+      expect.objectContaining({ code: "ENVELOPE_REPLAYED", culprit: "alice" }),
+    );
   });
 
   it("gives every message a fresh id and an increasing sequence number", () => {

@@ -39,8 +39,23 @@ describe("checkRequest", () => {
       "sanCount",
       "sanRequired",
       "sanSyntax",
+      "subjectShape",
       "requesterNames",
     ]);
+  });
+
+  it("refuses a subject with two CNs or a multi-valued RDN (stacks disagree on which CN counts)", () => {
+    expect(
+      codeOf(() =>
+        checkRequest(facts({ subject: "CN=ok.svc.internal, CN=evil.example.com" }), serverProfile),
+      ),
+    ).toEqual(["NAME_INVALID", "subject"]);
+    expect(
+      codeOf(() => checkRequest(facts({ subject: "CN=evil.example.com+CN=ok.svc.internal" }), serverProfile)),
+    ).toEqual(["NAME_INVALID", "subject"]);
+    expect(
+      codeOf(() => checkRequest(facts({ subject: "CN=ok.svc.internal, O=Example" }), serverProfile)),
+    ).toEqual([undefined, undefined]);
   });
 
   it("accepts a good request, with and without a requester", () => {
