@@ -17,7 +17,7 @@ import {
 } from "../protocol/dkg-messages.ts";
 import { hpkePublicFromPrivate } from "../protocol/hpke.ts";
 import { round1FromWire, hexToBytes, bytesToHex, publicFromWire } from "../threshold/encoding.ts";
-import { groupPublicKey, shareMatchesCommitment } from "../threshold/dkg.ts";
+import { groupPublicKey, publicPackageHash, shareMatchesCommitment } from "../threshold/dkg.ts";
 import { identifierForName } from "../threshold/suite.ts";
 import type { CeremonyRecord, CeremonyStatus, Store } from "./store/types.ts";
 import { CoordinatorError } from "./errors.ts";
@@ -119,7 +119,7 @@ export class CeremonyService {
       if (!c) throw new CoordinatorError("NOT_FOUND", `no ceremony ${id}`);
       let h: EnvelopeHeader;
       try {
-        h = openEnvelope(envelope, this.#roster, { scope: id, caKeyId: null });
+        h = openEnvelope(envelope, this.#roster, { scope: id, caKeyId: null, recipient: "*" });
       } catch (e) {
         if (e instanceof ProtocolError)
           throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
@@ -130,8 +130,12 @@ export class CeremonyService {
       if (c.status === "failed" || c.status === "complete") {
         throw new CoordinatorError("CONFLICT", `ceremony ${id} is ${c.status}`);
       }
-      if (h.type === "dkg/abort") return this.onAbort(c, h);
-      if (h.type === "dkg/complaint") return this.onComplaint(c, h);
+      if (h.type === "dkg/abort" || h.type === "dkg/complaint") {
+        // Once all n confirmed the key it is active on every node: too late to abort the ceremony.
+        if (!STAGES[c.status])
+          throw new CoordinatorError("CONFLICT", `ceremony ${id} is past its DKG stages (${c.status})`);
+        return h.type === "dkg/abort" ? this.onAbort(c, h) : this.onComplaint(c, h);
+      }
       const stage = STAGES[c.status];
       if (!stage || stage.type !== h.type) {
         throw new CoordinatorError(
@@ -201,6 +205,33 @@ export class CeremonyService {
     }
     if (c.status === "confirm") {
       const confirms = bodies.map((h) => ConfirmBodySchema.parse(h.body));
+      // Each confirmation must be a hash of the very package it carries, and that package must fit the
+      // roster; otherwise one custodian could get altered verifying shares activated (DESIGN §3.5).
+      const ids = [...this.#roster.keys()].map(identifierForName).sort();
+      for (const [i, b] of confirms.entries()) {
+        const sender = bodies[i]!.sender;
+        let pub;
+        try {
+          pub = publicFromWire(b.publicPackage);
+        } catch {
+          return this.fail(c.id, {
+            reason: `${sender}'s public key package is malformed`,
+            culprits: [sender],
+          });
+        }
+        const fits =
+          publicPackageHash(c.id, pub) === b.publicPackageHash &&
+          b.publicPackage.min === this.config.config.threshold &&
+          b.publicPackage.max === ids.length &&
+          b.publicPackage.commitments.length === this.config.config.threshold &&
+          canonicalJson(Object.keys(b.publicPackage.verifyingShares).sort()) === canonicalJson(ids);
+        if (!fits) {
+          return this.fail(c.id, {
+            reason: `${sender} confirmed a public key package that does not match its own hash or the roster`,
+            culprits: [sender],
+          });
+        }
+      }
       if (new Set(confirms.map((b) => b.publicPackageHash)).size !== 1) {
         return this.fail(c.id, {
           reason: "custodians derived different group public key packages",

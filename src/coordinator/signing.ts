@@ -12,6 +12,7 @@ import {
   RefusalBodySchema,
   ShareBodySchema,
   SigningPackageSchema,
+  WithdrawBodySchema,
   type SigningJobView,
   type SigningPackage,
 } from "../protocol/signing-messages.ts";
@@ -23,7 +24,7 @@ import {
 } from "../threshold/encoding.ts";
 import { aggregateSignature } from "../threshold/sign.ts";
 import { ThresholdError } from "../threshold/errors.ts";
-import { identifierForName, type FrostPublic } from "../threshold/suite.ts";
+import { identifierForName, isGroupElement, isScalar, type FrostPublic } from "../threshold/suite.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
@@ -164,6 +165,7 @@ export class SigningService {
         h = openEnvelope(envelope, this.#roster, {
           scope: jobId,
           type: ["sign/commitment", "sign/share", "sign/refusal", "sign/withdraw"],
+          recipient: "coordinator",
           caKeyId: await this.opts.caKeyId(),
         });
       } catch (e) {
@@ -184,6 +186,8 @@ export class SigningService {
           `attempt ${String(attempt)} is over; the job is at attempt ${j.attempt}`,
         );
       this.hooks.heard(h.sender, h.type);
+      // Validate before storing: a malformed message must change nothing (DESIGN §3.10).
+      this.validate(j, h);
       if (h.type === "sign/withdraw") await this.onWithdraw(j, h);
       else {
         await this.storeMessage(h, envelope, j.attempt);
@@ -194,6 +198,28 @@ export class SigningService {
       this.hooks.changed();
       return this.get(jobId);
     });
+  }
+
+  private validate(j: SigningJobRecord, h: EnvelopeHeader): void {
+    const fail = (why: string): never => {
+      throw new CoordinatorError("BAD_REQUEST", `${h.type} from ${h.sender} ${why}`, { culprit: h.sender });
+    };
+    if ((h.body as { jobId?: unknown } | null)?.jobId !== j.id) fail("names another job");
+    if (h.type === "sign/commitment") {
+      const b = CommitmentBodySchema.safeParse(h.body);
+      if (!b.success) return fail("is malformed");
+      const c = b.data.commitment;
+      if (c.identifier !== identifierForName(h.sender)) fail("carries another custodian's identifier");
+      if (!isGroupElement(hexToBytes(c.hiding)) || !isGroupElement(hexToBytes(c.binding)))
+        fail("carries a commitment that is not a valid group element");
+    } else if (h.type === "sign/share") {
+      const b = ShareBodySchema.safeParse(h.body);
+      if (!b.success) return fail("is malformed");
+      if (!isScalar(hexToBytes(b.data.share))) fail("carries a share that is not a canonical scalar");
+    } else {
+      const schema = h.type === "sign/refusal" ? RefusalBodySchema : WithdrawBodySchema;
+      if (!schema.safeParse(h.body).success) fail("is malformed");
+    }
   }
 
   private async storeMessage(h: EnvelopeHeader, envelope: unknown, attempt: number): Promise<void> {

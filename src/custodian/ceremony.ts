@@ -25,6 +25,7 @@ export interface CeremonyRunOptions {
   progress?: (line: string) => void;
   timeoutMs?: number;
   tamperRound2?: DkgOptions["tamperRound2"];
+  tamperConfirm?: DkgOptions["tamperConfirm"];
 }
 
 export interface CeremonyOutcome {
@@ -59,6 +60,7 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
     progress: say,
     ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
     ...(o.tamperRound2 ? { tamperRound2: o.tamperRound2 } : {}),
+    ...(o.tamperConfirm ? { tamperConfirm: o.tamperConfirm } : {}),
   }).run();
 
   const caPublicKey = groupPublicKey(result.public);

@@ -34,7 +34,14 @@ import {
   round1TranscriptHash,
   shareMatchesCommitment,
 } from "../threshold/dkg.ts";
-import { bytesToHex, hexToBytes, publicToWire, round1FromWire, round1ToWire } from "../threshold/encoding.ts";
+import {
+  bytesToHex,
+  hexToBytes,
+  publicToWire,
+  type PublicPackageWire,
+  round1FromWire,
+  round1ToWire,
+} from "../threshold/encoding.ts";
 import {
   identifierForName,
   type DKG_Round1,
@@ -76,6 +83,8 @@ export interface DkgOptions {
    * shares it sends. The CLI never sets it.
    */
   tamperRound2?: (shares: Record<string, Uint8Array>) => Record<string, Uint8Array>;
+  /** Test seam: a dishonest custodian confirming a package other than the one its hash names. */
+  tamperConfirm?: (pkg: PublicPackageWire) => PublicPackageWire;
 }
 
 export class DkgRunner {
@@ -216,9 +225,10 @@ export class DkgRunner {
 
     // Part 3 confirmation: every custodian signs the hash of the whole public key package.
     const pubHash = publicPackageHash(a.ceremonyId, key.public);
+    const wire = publicToWire(key.public);
     await this.send("dkg/confirm", "*", {
       publicPackageHash: pubHash,
-      publicPackage: publicToWire(key.public),
+      publicPackage: this.#o.tamperConfirm ? this.#o.tamperConfirm(wire) : wire,
     });
     this.say(
       `group key ${bytesToHex(groupPublicKey(key.public)).slice(0, 16)}…; waiting for all ${n} to confirm it`,
@@ -227,6 +237,16 @@ export class DkgRunner {
     const differ = [...confirms].filter(([, b]) => b.publicPackageHash !== pubHash).map(([name]) => name);
     if (differ.length > 0)
       throw await this.blame(`${differ.join(", ")} derived a different public key package`, []);
+    // Each confirmation must carry the very package its hash names (not just the right hash).
+    const myPackage = canonicalJson(wire);
+    const lying = [...confirms]
+      .filter(([, b]) => canonicalJson(b.publicPackage) !== myPackage)
+      .map(([name]) => name);
+    if (lying.length > 0)
+      throw await this.blame(
+        `${lying.join(", ")} confirmed a public key package that does not match its hash`,
+        lying,
+      );
     this.say("all custodians confirmed the group key");
     return { ceremonyId: a.ceremonyId, secret: key.secret, public: key.public, announcement: a };
   }

@@ -141,6 +141,12 @@ export class Journal {
     return this.#entries.find((e) => e.kind === "approval" && e.requestId === requestId);
   }
 
+  /** Whether this custodian has signed a certificate with this serial (in any job). */
+  hasSignedSerial(serial: string): boolean {
+    this.refresh();
+    return this.#entries.some((e) => e.kind === "signature" && e.serial === serial);
+  }
+
   /**
    * Why signing this serial now would be wrong, if it would. A serial is signed for one TBS in one
    * signing job only; a later attempt of that same job (the session re-formed after a timeout or a

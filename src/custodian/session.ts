@@ -192,6 +192,12 @@ export class CustodianSession {
     decision: "approve" | "reject",
     opts: { reason?: string; validForMs?: number } = {},
   ): Promise<RequestView> {
+    if (decision === "approve" && this.journal.hasSignedSerial(review.request.serial)) {
+      throw new CustodianError(
+        "REFUSED",
+        `will not approve request ${review.request.id}: I have already signed serial ${review.request.serial}`,
+      );
+    }
     if (decision === "approve" && review.problem)
       throw new CustodianError("REFUSED", `will not approve request ${review.request.id}: ${review.problem}`);
     const now = new Date();

@@ -102,13 +102,19 @@ export class SigningParticipant {
       return this.refuse(job, String(reason));
     }
     const tbs = hexToBytes(job.tbs);
-    let share = signShare(
-      this.key.secret,
-      this.key.public,
-      nonces,
-      pkg.commitments.map(commitmentFromWire),
-      tbs,
-    );
+    let share: Uint8Array;
+    try {
+      share = signShare(
+        this.key.secret,
+        this.key.public,
+        nonces,
+        pkg.commitments.map(commitmentFromWire),
+        tbs,
+      );
+    } catch (e) {
+      // A package noble cannot sign (bad points, wrong commitment for us): refuse, never retry it.
+      return this.refuse(job, `the signing package is invalid: ${(e as Error).message}`);
+    }
     // The nonces are already spent (signShare zeroed them), so waiting here cannot reuse them.
     await this.events.beforeShare?.(job);
     if (this.events.tamperShare) share = this.events.tamperShare(share);

@@ -27,7 +27,7 @@ export const LeafParamsSchema = z
     requester: z.string(),
     profile: z.string(),
     csr: z.string().regex(/^[A-Za-z0-9+/=]+$/),
-    serial: z.string().regex(/^[0-9a-f]+$/),
+    serial: z.string().regex(/^(?:[0-9a-f]{2}){1,21}$/, "even-length lowercase hex"),
     notBefore: z.string().datetime(),
     notAfter: z.string().datetime(),
   })

@@ -12,7 +12,7 @@ export const CrlParamsSchema = z
       .array(
         z
           .object({
-            serial: z.string().regex(/^[0-9a-f]+$/),
+            serial: z.string().regex(/^(?:[0-9a-f]{2}){1,21}$/),
             revokedAt: z.string().datetime(),
             reason: z.enum(REVOCATION_REASONS as [string, ...string[]]),
           })

@@ -47,7 +47,7 @@ export type SigningJobView = z.infer<typeof SigningJobViewSchema>;
 export const RootParamsSchema = z
   .object({
     ceremonyId: z.string(),
-    serial: z.string().regex(/^[0-9a-f]+$/),
+    serial: z.string().regex(/^(?:[0-9a-f]{2}){1,21}$/, "even-length lowercase hex"),
     notBefore: z.string().datetime(),
     notAfter: z.string().datetime(),
   })

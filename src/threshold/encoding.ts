@@ -9,7 +9,12 @@ const hex = (len?: number) =>
     .regex(/^(?:[0-9a-f]{2})+$/, "lowercase hex")
     .refine((s) => len === undefined || s.length === len * 2, `must be ${len} bytes`);
 
-export const hexToBytes = (s: string): Uint8Array<ArrayBuffer> => new Uint8Array(Buffer.from(s, "hex"));
+/** Strict: Buffer.from(s, "hex") silently drops an odd final digit, which would let two strings name one value. */
+export function hexToBytes(s: string): Uint8Array<ArrayBuffer> {
+  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s))
+    throw new TypeError(`not an even-length hex string: ${s.slice(0, 20)}`);
+  return new Uint8Array(Buffer.from(s, "hex"));
+}
 export const bytesToHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 export const Round1WireSchema = z

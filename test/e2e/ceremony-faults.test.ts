@@ -5,6 +5,7 @@ import type { Server } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, ROOT, FIXTURE_PASSPHRASE, EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+import { readKeystore } from "../../src/custodian/keystore.ts";
 import { startRewritingProxy } from "../helpers/proxy.ts";
 
 const sb = new Sandbox();
@@ -65,7 +66,7 @@ describe("ceremony faults fail closed and name the culprit", () => {
     const homes = sb.fixtureHomes(EXAMPLE);
     const id = await startCeremony(url);
     const evil = sb.node(
-      ["--import", "tsx", join(ROOT, "test/fixtures/evil-custodian.ts"), homes.carol, url, "alice"],
+      ["--import", "tsx", join(ROOT, "test/fixtures/evil-custodian.ts"), homes.carol, url, "round2", "alice"],
       env,
     );
     const alice = sb.tca(
@@ -90,6 +91,50 @@ describe("ceremony faults fail closed and name the culprit", () => {
     expect(await status.exited).toBe(0);
     expect(status.stdout).toMatch(/culprit: carol/);
     expect((await fetch(`${url}/ca.pem`)).status).toBe(404);
+    for (const home of [homes.alice, homes.bob]) {
+      expect((await readKeystore(join(home, "keystore.json"), FIXTURE_PASSPHRASE)).share).toBeUndefined();
+    }
+  });
+
+  it("a custodian confirming an altered public key package under the genuine hash is named; nothing activates at the coordinator", async () => {
+    const dir = sb.tempDir();
+    const { url } = await sb.serve(EXAMPLE, join(dir, "db.sqlite"));
+    const homes = sb.fixtureHomes(EXAMPLE);
+    const id = await startCeremony(url);
+    const evil = sb.node(
+      [
+        "--import",
+        "tsx",
+        join(ROOT, "test/fixtures/evil-custodian.ts"),
+        homes.carol,
+        url,
+        "confirm",
+        "alice",
+      ],
+      env,
+    );
+    const alice = sb.tca(
+      ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
+      env,
+    );
+    const bob = sb.tca(
+      ["custodian", "dkg", "--home", homes.bob, "--coordinator", url, "--ceremony", id],
+      env,
+    );
+    expect(await alice.exited).toBe(3);
+    expect(await bob.exited).toBe(3);
+    expect(await evil.exited).toBe(3);
+    const state = await ceremonyState(url, id);
+    expect(state.status).toBe("failed");
+    expect(state.failure!.culprits).toEqual(["carol"]);
+    expect(state.failure!.reason).toMatch(/carol confirmed a public key package that does not match/);
+    // The honest custodians check the packages themselves too: neither activated a share.
+    for (const home of [homes.alice, homes.bob]) {
+      expect((await readKeystore(join(home, "keystore.json"), FIXTURE_PASSPHRASE)).share).toBeUndefined();
+    }
+    expect((await (await fetch(`${url}/api/v1/health`)).json()) as { caKey: string }).toMatchObject({
+      caKey: "none",
+    });
   });
 
   it("a coordinator that alters one round-1 package for one recipient is detected", async () => {
