@@ -11,7 +11,7 @@ import { parseCsr } from "../x509/csr.ts";
 import { checkRequest, checkValidity } from "../x509/policy.ts";
 import { X509Error, type X509ErrorCode } from "../x509/errors.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
-import { buildLeafTbs } from "../x509/leaf.ts";
+import { buildLeafTbs, BUILDER_VERSION } from "../x509/leaf.ts";
 import { randomSerial } from "../x509/serial.ts";
 import { assembleCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
 import { toPem } from "../x509/der.ts";
@@ -178,6 +178,7 @@ export class RequestService {
         h = openEnvelope(envelope, this.#roster, {
           type: "approval",
           scope: id,
+          recipient: "coordinator",
           caKeyId: await this.ca.keyId(),
         });
       } catch (e) {
@@ -192,6 +193,16 @@ export class RequestService {
         throw new CoordinatorError(
           "CONFLICT",
           `approval from ${h.sender} is about another TBS than request ${id}'s`,
+        );
+      if (a.caKeyId !== h.caKeyId)
+        throw new CoordinatorError(
+          "BAD_REQUEST",
+          `approval from ${h.sender} names another CA key than its envelope`,
+        );
+      if (a.builderVersion !== BUILDER_VERSION)
+        throw new CoordinatorError(
+          "CONFLICT",
+          `${h.sender} derives certificates with ${a.builderVersion}, the coordinator with ${BUILDER_VERSION}: upgrade one of them`,
         );
       if (a.configDigest !== this.config.digest)
         throw new CoordinatorError(

@@ -17,6 +17,7 @@ import type { SigningJobRecord, Store } from "./store/types.ts";
 
 const META_CRL_DIRTY = "crl.dirty";
 const META_CRL_JOB = "crl.job";
+const META_CRL_LAST_NUMBER = "crl.lastNumber";
 
 export type RevocationActor = { kind: "admin"; name: string } | { kind: "requester"; name: string };
 
@@ -87,8 +88,12 @@ export class RevocationService {
       const job = await this.signing.record(running);
       if (job?.status === "signing") return this.store.setMeta(META_CRL_DIRTY, "1");
     }
+    // Never reuse a number a failed job used: custodians that signed it would refuse it again.
     const latest = await this.store.latestCrl();
-    const number = BigInt(latest?.number ?? 0) + 1n;
+    const attempted = BigInt((await this.store.getMeta(META_CRL_LAST_NUMBER)) || "0");
+    const published = BigInt(latest?.number ?? 0);
+    const number = (attempted > published ? attempted : published) + 1n;
+    await this.store.setMeta(META_CRL_LAST_NUMBER, number.toString());
     const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.config.ca.crlValidityHours * 3_600_000);
     const entries: CrlEntry[] = (await this.store.listRevocations()).map((r) => ({

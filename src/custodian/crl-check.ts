@@ -48,13 +48,6 @@ export function crlTbsDeriver(
     const hours = (nextUpdate.getTime() - thisUpdate.getTime()) / 3_600_000;
     if (!(hours > 0) || hours > config.config.ca.crlValidityHours)
       refuse(`CRL validity of ${hours} h is outside 0-${config.config.ca.crlValidityHours} h`);
-    const listed = new Set(p.entries.map((e) => e.serial.replace(/^(00)+/, "")));
-    for (const floor of [journal.lastCrl(), await published()]) {
-      if (!floor) continue;
-      if (number <= floor.number) refuse(`CRL number ${number} does not increase on ${floor.number}`);
-      const dropped = floor.serials.find((s) => !listed.has(s.replace(/^(00)+/, "")));
-      if (dropped) refuse(`the new CRL drops revoked serial ${dropped}`);
-    }
     const tbs = buildCrlTbs({
       caCertDer,
       crlNumber: number,
@@ -66,7 +59,18 @@ export function crlTbsDeriver(
         reason: e.reason as RevocationReason,
       })),
     });
-    const conflict = journal.crlConflict(number, sha256Hex(tbs), job.id);
+    const hash = sha256Hex(tbs);
+    const listed = new Set(p.entries.map((e) => e.serial.replace(/^(00)+/, "")));
+    const own = journal.lastCrl();
+    // A re-formed attempt of the job this custodian last signed carries the same bytes: not a rollback.
+    const ownFloor = own && !(own.jobId === job.id && own.tbsSha256 === hash) ? own : undefined;
+    for (const floor of [ownFloor, await published()]) {
+      if (!floor) continue;
+      if (number <= floor.number) refuse(`CRL number ${number} does not increase on ${floor.number}`);
+      const dropped = floor.serials.find((s) => !listed.has(s.replace(/^(00)+/, "")));
+      if (dropped) refuse(`the new CRL drops revoked serial ${dropped}`);
+    }
+    const conflict = journal.crlConflict(number, hash, job.id);
     if (conflict) refuse(conflict);
     return tbs;
   };

@@ -163,12 +163,19 @@ export class Journal {
   }
 
   /** The highest-numbered CRL this custodian has signed, with its revoked serials. */
-  lastCrl(): { number: bigint; serials: string[] } | undefined {
+  lastCrl(): { number: bigint; serials: string[]; jobId?: string; tbsSha256: string } | undefined {
     this.refresh();
     let best: JournalEntry | undefined;
     for (const e of this.#entries)
       if (e.kind === "crl" && (!best || BigInt(e.crlNumber ?? "0") > BigInt(best.crlNumber ?? "0"))) best = e;
-    return best ? { number: BigInt(best.crlNumber ?? "0"), serials: best.serials ?? [] } : undefined;
+    return best
+      ? {
+          number: BigInt(best.crlNumber ?? "0"),
+          serials: best.serials ?? [],
+          tbsSha256: best.tbsSha256,
+          ...(best.jobId ? { jobId: best.jobId } : {}),
+        }
+      : undefined;
   }
 
   /** Signing the same CRL number again is allowed only for the same bytes in the same job (a re-formed session). */

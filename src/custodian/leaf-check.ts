@@ -15,8 +15,12 @@ import { lintTbs } from "../x509/lint.ts";
 import { refuse, type TbsDeriver } from "./signer.ts";
 import type { Journal } from "./journal.ts";
 
-/** How far from this custodian's clock a notBefore may lie when it approves (pending requests age). */
-export const NOT_BEFORE_PAST_MS = 7 * 86_400_000;
+/**
+ * How far behind this custodian's clock a notBefore may lie when it approves. The TBS (and so its
+ * notBefore) is fixed when the request is submitted, and a person may approve hours later; a day
+ * bounds how far a compromised coordinator can backdate. Older requests must be submitted again.
+ */
+export const NOT_BEFORE_PAST_MS = 24 * 3_600_000;
 export const NOT_BEFORE_FUTURE_MS = 5 * 60_000;
 
 export const sha256Hex = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
@@ -48,7 +52,7 @@ export function deriveLeafTbs(
     if (notBefore.getTime() > now + NOT_BEFORE_FUTURE_MS)
       refuse(`notBefore ${p.notBefore} lies in the future`);
     if (notBefore.getTime() < now - NOT_BEFORE_PAST_MS)
-      refuse(`notBefore ${p.notBefore} is more than 7 days in the past`);
+      refuse(`notBefore ${p.notBefore} is more than 24 hours in the past: submit the request again`);
   }
   const tbs = buildLeafTbs({
     csr,
