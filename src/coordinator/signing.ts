@@ -216,6 +216,12 @@ export class SigningService {
       const b = ShareBodySchema.safeParse(h.body);
       if (!b.success) return fail("is malformed");
       if (!isScalar(hexToBytes(b.data.share))) fail("carries a share that is not a canonical scalar");
+      const pkg = j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;
+      if (!pkg || !pkg.signers.includes(h.sender)) {
+        throw new CoordinatorError("CONFLICT", `${h.sender} is not in the current signing package`, {
+          culprit: h.sender,
+        });
+      }
     } else {
       const schema = h.type === "sign/refusal" ? RefusalBodySchema : WithdrawBodySchema;
       if (!schema.safeParse(h.body).success) fail("is malformed");
