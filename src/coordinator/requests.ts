@@ -132,23 +132,25 @@ export class RequestService {
     }
     const id = randomUUID();
     const now = new Date().toISOString();
-    await this.store.insertRequest({
-      id,
-      requester: s.requester.name,
-      profile: s.profile,
-      csr: csrDer,
-      tbs,
-      tbsSha256: sha256Hex(tbs),
-      serial: bytesToHex(serial),
-      notBefore: notBefore.toISOString(),
-      notAfter: notAfter.toISOString(),
-      status: "pending",
-      signingJob: null,
-      certificate: null,
-      outcome: null,
-      createdAt: now,
-      updatedAt: now,
-    });
+    await this.store.exclusive(() =>
+      this.store.insertRequest({
+        id,
+        requester: s.requester.name,
+        profile: s.profile,
+        csr: csrDer,
+        tbs,
+        tbsSha256: sha256Hex(tbs),
+        serial: bytesToHex(serial),
+        notBefore: notBefore.toISOString(),
+        notAfter: notAfter.toISOString(),
+        status: "pending",
+        signingJob: null,
+        certificate: null,
+        outcome: null,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    );
     this.hooks.metrics.submitted.inc({ profile: s.profile });
     this.hooks.changed();
     return this.view(id);

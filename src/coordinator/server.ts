@@ -54,7 +54,13 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     res
       .status(404)
       .type("application/problem+json")
-      .json({ type: "about:blank", title: "Not found", status: 404, detail: "no such endpoint" });
+      .json({
+        type: "https://tca.dev/problems/not-found",
+        title: "Not found",
+        status: 404,
+        detail: "no such endpoint",
+        code: "NOT_FOUND",
+      });
   });
   app.use(errorHandler(log));
   const server: Server = await new Promise((resolve) => {

@@ -318,8 +318,23 @@ export class SqliteStore implements Store {
     }));
   }
 
+  /**
+   * One writer at a time, and all or nothing: fn runs inside a transaction that is rolled back if it
+   * throws, so a refused message leaves no trace (DESIGN §3.10). Every write goes through here.
+   */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
+    const inTransaction = async (): Promise<T> => {
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        const result = await fn();
+        this.#db.exec("COMMIT");
+        return result;
+      } catch (e) {
+        if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+        throw e;
+      }
+    };
+    const run = this.#queue.then(inTransaction, inTransaction);
     this.#queue = run.catch(() => undefined);
     return run;
   }

@@ -127,7 +127,7 @@ export interface Store {
   latestCrl(): Promise<CrlRecord | undefined>;
   countRequestsByStatus(): Promise<Partial<Record<RequestStatus, number>>>;
 
-  /** Runs fn so that no other store call interleaves (one coordinator process: a mutex). */
+  /** Runs fn alone and atomically: a mutex around a transaction that rolls back if fn throws. */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
