@@ -85,7 +85,10 @@ export const RequesterSchema = z
     /** SHA-256 of the bearer token; tokens themselves are never stored. */
     tokenSha256: sha256Hex,
     profiles: z.array(name).min(1),
-    /** Glob-like DNS patterns ("*.svc.internal", "api.example.com") the requester may ask for. */
+    /**
+     * Names the requester may ask for, every SAN and the CN: "*" (anything), DNS "*.svc.internal" or
+     * exact, IP addresses exactly, emails exactly or "*@example.com", URIs exactly or "spiffe://x/*".
+     */
     allowedNames: z.array(z.string()).default(["*"]),
   })
   .strict();

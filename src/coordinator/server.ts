@@ -51,16 +51,13 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   });
   app.use(routes(services));
   app.use((_req, res) => {
-    res
-      .status(404)
-      .type("application/problem+json")
-      .json({
-        type: "https://tca.dev/problems/not-found",
-        title: "Not found",
-        status: 404,
-        detail: "no such endpoint",
-        code: "NOT_FOUND",
-      });
+    res.status(404).type("application/problem+json").json({
+      type: "https://tca.dev/problems/not-found",
+      title: "Not found",
+      status: 404,
+      detail: "no such endpoint",
+      code: "NOT_FOUND",
+    });
   });
   app.use(errorHandler(log));
   const server: Server = await new Promise((resolve) => {

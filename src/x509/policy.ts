@@ -118,12 +118,13 @@ export const REQUEST_CHECKS: ReadonlyArray<readonly [string, Check]> = [
     "requesterNames",
     (c, _p, r) => {
       if (!r) return;
-      const names = [
-        ...c.sans.filter((s: San) => s.type === "dns").map((s) => s.value),
-        ...commonNames(c.subjectDer),
+      // Every name the certificate will carry: each SAN of every kind, and the CN.
+      const names: San[] = [
+        ...c.sans,
+        ...commonNames(c.subjectDer).map((value) => ({ type: "dns" as const, value })),
       ];
-      for (const n of names) {
-        if (!r.allowedNames.some((pat) => matchesPattern(n, pat))) {
+      for (const { type, value: n } of names) {
+        if (!r.allowedNames.some((pat) => grantCovers(type, n, pat))) {
           fail(
             "NAME_NOT_ALLOWED",
             `The name "${n}" is not one this requester may ask for (allowed: ${r.allowedNames.join(", ") || "none"}).`,
@@ -134,6 +135,26 @@ export const REQUEST_CHECKS: ReadonlyArray<readonly [string, Check]> = [
     },
   ],
 ];
+
+/**
+ * Whether a grant pattern covers a name: DNS names and CNs by `matchesPattern` ("*", "*.suffix",
+ * exact); IP addresses exactly; emails exactly or "*@domain"; URIs exactly or by a "prefix*".
+ */
+export function grantCovers(type: SanType, name: string, pattern: string): boolean {
+  if (pattern === "*") return true;
+  switch (type) {
+    case "dns":
+      return matchesPattern(name, pattern);
+    case "ip":
+      return name === pattern;
+    case "email":
+      return pattern.startsWith("*@")
+        ? name.toLowerCase().endsWith(pattern.slice(1).toLowerCase())
+        : name.toLowerCase() === pattern.toLowerCase();
+    case "uri":
+      return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
+  }
+}
 
 /** Runs every request check in order; throws on the first failure. */
 export function checkRequest(csr: CsrFacts, profile: Profile, requester?: RequesterNames): void {

@@ -19,6 +19,10 @@ const facts = (o: { keyType?: KeyType; keyBits?: number; sans?: San[]; subject?:
   subjectDer: o.subject === "" ? Uint8Array.of(0x30, 0) : nameToDer(o.subject ?? "CN=api.svc.internal"),
 });
 const dns = (...v: string[]): San[] => v.map((value) => ({ type: "dns", value }));
+const clientLike = {
+  ...serverProfile,
+  sans: { dns: true, ip: true, email: true, uri: true, max: 20, requireOne: false },
+};
 
 function codeOf(fn: () => void): [string | undefined, string | undefined] {
   try {
@@ -29,6 +33,30 @@ function codeOf(fn: () => void): [string | undefined, string | undefined] {
   }
   return [undefined, undefined];
 }
+
+describe("requester grants cover every kind of name", () => {
+  const sans = (...v: [San["type"], string][]): San[] => v.map(([type, value]) => ({ type, value }));
+  const grant = { allowedNames: ["*.svc.internal", "10.0.0.1", "*@example.com", "spiffe://example.com/*"] };
+  it("accepts names each pattern covers", () => {
+    const ok = sans(
+      ["dns", "a.svc.internal"],
+      ["ip", "10.0.0.1"],
+      ["email", "Ops@Example.com"],
+      ["uri", "spiffe://example.com/ns/a"],
+    );
+    expect(codeOf(() => checkRequest(facts({ sans: ok }), clientLike, grant))).toEqual([
+      undefined,
+      undefined,
+    ]);
+  });
+  it.each([
+    ["an IP outside the grant", sans(["ip", "10.0.0.2"])],
+    ["an email outside the grant", sans(["email", "ops@evil.com"])],
+    ["a URI outside the grant", sans(["uri", "spiffe://evil.com/ns/a"])],
+  ])("refuses %s", (_what, s) => {
+    expect(codeOf(() => checkRequest(facts({ sans: s }), clientLike, grant))[0]).toBe("NAME_NOT_ALLOWED");
+  });
+});
 
 describe("checkRequest", () => {
   it("runs its checks in a fixed order", () => {
