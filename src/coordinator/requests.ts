@@ -20,6 +20,7 @@ import { CoordinatorError, type CoordinatorErrorCode } from "./errors.ts";
 import type { RequestRecord, RequestStatus, SigningJobRecord, Store } from "./store/types.ts";
 import type { JobEvent, SigningService } from "./signing.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
+import type { CaMaterial } from "./ca-material.ts";
 
 export const MAX_CSR_BYTES = 16 * 1024;
 /** Backdating absorbs clock differences between the CA and relying parties. */
@@ -70,11 +71,7 @@ export class RequestService {
     private readonly store: Store,
     private readonly config: LoadedConfig,
     private readonly signing: SigningService,
-    private readonly ca: {
-      certificate(): Promise<Uint8Array | null>;
-      keyId(): Promise<string | null>;
-      publicKey(): Promise<Uint8Array | null>;
-    },
+    private readonly ca: CaMaterial,
     private readonly hooks: CoordinatorHooks,
   ) {
     this.#roster = rosterKeys(config.config.custodians);

@@ -12,6 +12,7 @@ import {
 } from "../x509/crl.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
+import type { CaMaterial } from "./ca-material.ts";
 import type { SigningService } from "./signing.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
 
@@ -38,10 +39,7 @@ export class RevocationService {
     private readonly store: Store,
     private readonly config: LoadedConfig,
     private readonly signing: SigningService,
-    private readonly ca: {
-      certificate(): Promise<Uint8Array | null>;
-      publicKey(): Promise<Uint8Array | null>;
-    },
+    private readonly ca: CaMaterial,
     private readonly hooks: CoordinatorHooks,
   ) {}
 

@@ -10,6 +10,7 @@ import { groupPublicKey } from "../threshold/dkg.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
 import { RequestService } from "./requests.ts";
 import { CoordinatorHooks } from "./hooks.ts";
+import type { CaMaterial } from "./ca-material.ts";
 import { openEnvelope, rosterKeys } from "../protocol/envelope.ts";
 import { CoordinatorError } from "./errors.ts";
 import { RevocationService } from "./revocation.ts";
@@ -61,25 +62,10 @@ export function createServices(
     const b64 = await store.getMeta(META_CA_CERT);
     return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
   };
-  const requests = new RequestService(
-    store,
-    config,
-    signing,
-    {
-      certificate: caCertificate,
-      keyId: caKeyId,
-      publicKey: caPublicKey,
-    },
-    hooks,
-  );
+  const ca: CaMaterial = { certificate: caCertificate, keyId: caKeyId, publicKey: caPublicKey };
+  const requests = new RequestService(store, config, signing, ca, hooks);
   signing.onComplete("leaf", (job, signature, failure) => requests.onLeafSigned(job, signature, failure));
-  const revocations = new RevocationService(
-    store,
-    config,
-    signing,
-    { certificate: caCertificate, publicKey: caPublicKey },
-    hooks,
-  );
+  const revocations = new RevocationService(store, config, signing, ca, hooks);
   signing.onComplete("crl", (job, signature) => revocations.onCrlSigned(job, signature));
 
   // Invariant §3.8: assemble from the exact signed bytes, parse again and verify before release.

@@ -16,6 +16,9 @@ afterAll(async () => {
 });
 const EXAMPLE = join(ROOT, "ca-config/ca.yaml");
 const env = { TCA_PASSPHRASE: FIXTURE_PASSPHRASE };
+/** One `tca custodian dkg` process for a fixture custodian. */
+const dkgProcess = (home: string, coordinator: string, ceremony: string) =>
+  sb.tca(["custodian", "dkg", "--home", home, "--coordinator", coordinator, "--ceremony", ceremony], env);
 
 async function startCeremony(url: string): Promise<string> {
   const p = sb.tca(["ceremony", "start", "--coordinator", url, "--json"], {
@@ -69,14 +72,8 @@ describe("ceremony faults fail closed and name the culprit", () => {
       ["--import", "tsx", join(ROOT, "test/fixtures/evil-custodian.ts"), homes.carol, url, "round2", "alice"],
       env,
     );
-    const alice = sb.tca(
-      ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
-      env,
-    );
-    const bob = sb.tca(
-      ["custodian", "dkg", "--home", homes.bob, "--coordinator", url, "--ceremony", id],
-      env,
-    );
+    const alice = dkgProcess(homes.alice, url, id);
+    const bob = dkgProcess(homes.bob, url, id);
     expect(await alice.exited).toBe(3);
     expect(alice.stderr).toMatch(/carol sent me a bad round-2 share/);
     expect(alice.stderr).toMatch(/culprit: carol/);
@@ -113,14 +110,8 @@ describe("ceremony faults fail closed and name the culprit", () => {
       ],
       env,
     );
-    const alice = sb.tca(
-      ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
-      env,
-    );
-    const bob = sb.tca(
-      ["custodian", "dkg", "--home", homes.bob, "--coordinator", url, "--ceremony", id],
-      env,
-    );
+    const alice = dkgProcess(homes.alice, url, id);
+    const bob = dkgProcess(homes.bob, url, id);
     expect(await alice.exited).toBe(3);
     expect(await bob.exited).toBe(3);
     expect(await evil.exited).toBe(3);
@@ -143,18 +134,9 @@ describe("ceremony faults fail closed and name the culprit", () => {
     const proxied = await tamperingProxy(url);
     const homes = sb.fixtureHomes(EXAMPLE);
     const id = await startCeremony(url);
-    const alice = sb.tca(
-      ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
-      env,
-    );
-    const bob = sb.tca(
-      ["custodian", "dkg", "--home", homes.bob, "--coordinator", proxied, "--ceremony", id],
-      env,
-    );
-    const carol = sb.tca(
-      ["custodian", "dkg", "--home", homes.carol, "--coordinator", url, "--ceremony", id],
-      env,
-    );
+    const alice = dkgProcess(homes.alice, url, id);
+    const bob = dkgProcess(homes.bob, proxied, id);
+    const carol = dkgProcess(homes.carol, url, id);
     expect(await bob.exited).toBe(3);
     expect(bob.stderr).toMatch(/dkg\/round1 message does not verify.*bad signature/);
     expect(await alice.exited).toBe(3);
@@ -189,10 +171,7 @@ describe("ceremony faults fail closed and name the culprit", () => {
       const { url } = await sb.serve(coordinatorConfig, join(dir, "db.sqlite"));
       const homes = sb.fixtureHomes(EXAMPLE);
       const id = await startCeremony(url);
-      const alice = sb.tca(
-        ["custodian", "dkg", "--home", homes.alice, "--coordinator", url, "--ceremony", id],
-        env,
-      );
+      const alice = dkgProcess(homes.alice, url, id);
       expect(await alice.exited).toBe(3);
       expect(alice.stderr).toMatch(variant.expect);
       expect(alice.stderr).toMatch(/ANNOUNCEMENT_MISMATCH/);
