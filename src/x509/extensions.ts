@@ -2,13 +2,13 @@
 // `Ext` (OID, criticality, DER value); `encodeExtensions` wraps them in the order given, and
 // the builders fix that order so derivation is deterministic (DESIGN §3.2).
 import type { z } from "zod";
-import type { ExtKeyUsageSchema, KeyUsageSchema } from "../config/schema.ts";
+import type { ExtKeyUsageSchema } from "../config/schema.ts";
 import { bitString, boolean, concat, ctx, ia5, octetString, oid, seq, smallInteger } from "./der.ts";
-import { EKU_OIDS, KEY_USAGE_BITS, OID } from "./oids.ts";
+import { EKU_OIDS, KEY_USAGE_BITS, OID, type KeyUsage } from "./oids.ts";
 import { ipToBytes } from "./ip.ts";
 import { X509Error } from "./errors.ts";
 
-export type KeyUsage = z.infer<typeof KeyUsageSchema> | "encipherOnly" | "decipherOnly";
+export type { KeyUsage } from "./oids.ts";
 export type ExtKeyUsage = z.infer<typeof ExtKeyUsageSchema>;
 export type SanType = "dns" | "ip" | "email" | "uri";
 export interface San {

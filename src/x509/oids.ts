@@ -1,5 +1,9 @@
 // Object identifiers used by the builders, linter and inspector.
-import type { KeyUsage } from "./extensions.ts";
+import type { z } from "zod";
+import type { KeyUsageSchema } from "../config/schema.ts";
+
+/** RFC 5280 §4.2.1.3 key usage names: those a profile may set, plus the two only decoders meet. */
+export type KeyUsage = z.infer<typeof KeyUsageSchema> | "encipherOnly" | "decipherOnly";
 
 export const OID = {
   ed25519: "1.3.101.112", // RFC 8410 §3
