@@ -1,6 +1,7 @@
 // A custodian at work: its unlocked identity and key share, its journal, and the operations a person
 // (CLI) or an agent performs — review, approve, reject, and take part in signing.
 import { readFileSync, existsSync } from "node:fs";
+import { inspect } from "node:util";
 import { join } from "node:path";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
@@ -280,6 +281,14 @@ export class CustodianSession {
         throw new CustodianError("TIMEOUT", `gave up waiting for ${open.map((v) => v.id).join(", ")}`);
       await sleep(opts.pollMs ?? 150);
     }
+  }
+
+  /** Holds the identity key and (through the participant) the key share: never print it. */
+  toJSON(): string {
+    return "<redacted>";
+  }
+  [inspect.custom](): string {
+    return `CustodianSession(${this.signer.name}) <redacted>`;
   }
 
   refusals(): ReadonlyMap<string, string> {

@@ -1,6 +1,7 @@
 // A custodian's part in signing sessions. It signs only bytes it re-derived itself and found equal
 // to what the coordinator proposes (DESIGN §3.2); nonces come from the memory-only pool and are taken
 // out before anything else is checked, so a commitment serves one package at most (DESIGN §3.6).
+import { inspect } from "node:util";
 import { z } from "zod";
 import { sealEnvelope, type Signer } from "../protocol/envelope.ts";
 import { SigningJobViewSchema, type SigningJobView } from "../protocol/signing-messages.ts";
@@ -179,6 +180,14 @@ export class SigningParticipant {
       // A 409 means the attempt moved on while we spoke; the next poll picks up the new state.
       if ((e as { status?: number }).status !== 409) throw e;
     }
+  }
+
+  /** Holds a key share: never print it. */
+  toJSON(): string {
+    return "<redacted>";
+  }
+  [inspect.custom](): string {
+    return `SigningParticipant(${this.#me}) <redacted>`;
   }
 
   get pendingNonces(): number {

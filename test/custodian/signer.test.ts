@@ -2,6 +2,7 @@
 // gets at most one share, and a package the custodian refuses still uses its commitment up. The
 // "coordinator" here is a stand-in that serves whatever the test tells it to.
 import { describe, expect, it } from "vitest";
+import { inspect } from "node:util";
 import type { z } from "zod";
 import { identifierForName } from "../../src/threshold/suite.ts";
 import { NoncePool } from "../../src/threshold/sign.ts";
@@ -92,6 +93,13 @@ describe("SigningParticipant nonce discipline", () => {
     expect(await p.step(job(1, pkg(1, mine)))).toBe("idle");
     expect(fake.posted.filter((m) => m.type === "sign/share")).toHaveLength(0);
     expect(fake.posted.filter((m) => m.type === "sign/refusal")).toHaveLength(1);
+  });
+
+  it("never prints its key share", () => {
+    const { p } = setup();
+    const share = Buffer.from(keys[0]!.secret.signingShare).toString("hex");
+    expect(inspect(p, { depth: 10 })).not.toContain(share);
+    expect(JSON.stringify({ p })).not.toContain(share);
   });
 
   it("refuses a package naming an identifier outside the roster", async () => {
