@@ -120,6 +120,12 @@ export class CeremonyService {
       let h: EnvelopeHeader;
       try {
         h = openEnvelope(envelope, this.#roster, { scope: id, caKeyId: null, recipient: "*" });
+        if (h.recipient !== "*")
+          throw new ProtocolError(
+            "ENVELOPE_WRONG_CONTEXT",
+            `${h.type} from ${h.sender} must be addressed to every custodian ("*")`,
+            h.sender,
+          );
       } catch (e) {
         if (e instanceof ProtocolError)
           throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });

@@ -15,9 +15,15 @@ export class ChangeFeed {
     return this.#seq;
   }
 
+  /**
+   * Announces a change. Waiters wake on the next turn of the event loop, after the store's open
+   * transaction (a chain of microtasks) has committed, so they never read a state about to change.
+   */
   bump(): void {
-    this.#seq += 1;
-    this.#events.emit("change", this.#seq);
+    setImmediate(() => {
+      this.#seq += 1;
+      this.#events.emit("change", this.#seq);
+    });
   }
 
   /** Resolves with the current sequence as soon as it passes `after`, or after `waitMs`. */

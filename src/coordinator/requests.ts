@@ -180,6 +180,12 @@ export class RequestService {
           recipient: "coordinator",
           caKeyId: await this.ca.keyId(),
         });
+        if (h.recipient !== "coordinator")
+          throw new ProtocolError(
+            "ENVELOPE_WRONG_CONTEXT",
+            `approval from ${h.sender} is not addressed to the coordinator`,
+            h.sender,
+          );
       } catch (e) {
         if (e instanceof ProtocolError)
           throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });

@@ -204,6 +204,7 @@ export class SigningService {
     const fail = (why: string): never => {
       throw new CoordinatorError("BAD_REQUEST", `${h.type} from ${h.sender} ${why}`, { culprit: h.sender });
     };
+    if (h.recipient !== "coordinator") fail("is not addressed to the coordinator");
     if ((h.body as { jobId?: unknown } | null)?.jobId !== j.id) fail("names another job");
     if (h.type === "sign/commitment") {
       const b = CommitmentBodySchema.safeParse(h.body);
@@ -293,7 +294,17 @@ export class SigningService {
       const signature = aggregateSignature(pub, list, j.tbs, byId);
       events = pushEvent(events, { kind: "signed" });
       await this.store.updateSigningJob(j.id, { status: "done", signature, events });
-      await this.complete({ ...j, status: "done", signature, events }, signature);
+      try {
+        await this.complete({ ...j, status: "done", signature, events }, signature);
+      } catch (e) {
+        // The signature exists: never roll it back (the TBS would be signed again). Record why
+        // publishing failed instead.
+        const ev = pushEvent(events, {
+          kind: "failed",
+          detail: `signed, but publishing failed: ${(e as Error).message}`,
+        });
+        await this.store.updateSigningJob(j.id, { events: ev });
+      }
     } catch (e) {
       if (!(e instanceof ThresholdError)) throw e;
       if (e.culprits.length === 0) {

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { Review } from "./session.ts";
-import { matchesPattern } from "../x509/name-syntax.ts";
+import { grantCovers } from "../x509/policy.ts";
 import { ConfigError } from "../config/errors.ts";
 
 const RuleSchema = z
@@ -68,9 +68,10 @@ function ruleMismatch(rule: PolicyRule, r: Review): string | undefined {
   const keyType = pk.type === "rsa" ? `rsa-${pk.bits}` : pk.type;
   if (rule.keyTypes && !rule.keyTypes.includes(keyType))
     return `key type ${keyType} not in [${rule.keyTypes.join(", ")}]`;
-  const names = [...r.tbs.sans.map((s) => s.value), ...r.commonNames];
-  const outside = names.find((n) => !rule.names.some((p) => p === "*" || matchesPattern(n, p)));
-  if (outside) return `name ${outside} matches none of [${rule.names.join(", ")}]`;
+  // Each name judged by its kind, exactly as requester grants are (x509/policy.ts grantCovers).
+  const names = [...r.tbs.sans, ...r.commonNames.map((value) => ({ type: "dns" as const, value }))];
+  const outside = names.find((n) => !rule.names.some((p) => grantCovers(n.type, n.value, p)));
+  if (outside) return `name ${outside.value} matches none of [${rule.names.join(", ")}]`;
   if (r.tbs.validityHours > rule.maxValidityHours)
     return `validity ${Math.round(r.tbs.validityHours)} h exceeds ${rule.maxValidityHours} h`;
   return undefined;

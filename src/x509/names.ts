@@ -82,6 +82,11 @@ export function hasMultiValuedRdn(der: Uint8Array): boolean {
     .some((rdn) => Object.values(rdn).reduce((n, v) => n + v.length, 0) > 1);
 }
 
+/** True if the Name carries the legacy emailAddress attribute (PKCS #9, 1.2.840.113549.1.9.1). */
+export function hasSubjectEmail(der: Uint8Array): boolean {
+  return new Name(toArrayBuffer(der)).toJSON().some((rdn) => "E" in rdn);
+}
+
 /** An empty Name is SEQUENCE {} (30 00): RFC 5280 §4.1.2.6 then requires a critical SAN. */
 export function isEmptyName(der: Uint8Array): boolean {
   return der.length === 2 && der[0] === 0x30 && der[1] === 0x00;

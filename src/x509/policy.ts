@@ -3,7 +3,7 @@
 import type { Profile } from "../config/schema.ts";
 import type { ParsedCsr } from "./csr.ts";
 import { X509Error } from "./errors.ts";
-import { commonNames, hasMultiValuedRdn } from "./names.ts";
+import { commonNames, hasMultiValuedRdn, hasSubjectEmail } from "./names.ts";
 import { dnsNameProblem, emailProblem, ipProblem, matchesPattern, uriProblem } from "./name-syntax.ts";
 import type { San, SanType } from "./sans.ts";
 import { truncateToSeconds } from "./time.ts";
@@ -106,6 +106,12 @@ export const REQUEST_CHECKS: ReadonlyArray<readonly [string, Check]> = [
           "The subject has a multi-valued RDN (TYPE=a+TYPE=b); use one attribute per RDN.",
           "subject",
         );
+      if (hasSubjectEmail(c.subjectDer))
+        fail(
+          "NAME_INVALID",
+          "The subject has an emailAddress attribute; put email addresses in subjectAltName (RFC 5280 §4.1.2.6).",
+          "subject",
+        );
       if (commonNames(c.subjectDer).length > 1)
         fail(
           "NAME_INVALID",
@@ -151,8 +157,12 @@ export function grantCovers(type: SanType, name: string, pattern: string): boole
       return pattern.startsWith("*@")
         ? name.toLowerCase().endsWith(pattern.slice(1).toLowerCase())
         : name.toLowerCase() === pattern.toLowerCase();
-    case "uri":
-      return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
+    case "uri": {
+      if (!pattern.endsWith("/*")) return name === pattern;
+      // A prefix covers a path below it only: no dot segments, encoded dots or slashes, query or fragment.
+      const rest = name.slice(pattern.length - 1);
+      return name.startsWith(pattern.slice(0, -1)) && !/(^|\/)\.\.?(\/|$)|%2e|%2f|[?#]/i.test(rest);
+    }
   }
 }
 

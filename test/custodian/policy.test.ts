@@ -66,6 +66,21 @@ describe("evaluatePolicy", () => {
     expect(d.reason).toMatch(/^waiting for a person: /);
     expect(d.reason).toMatch(reason);
   });
+  it("judges each SAN by its kind: a URI or email that merely ends like a DNS pattern does not match", () => {
+    const withSans = (extra: { type: string; value: string }) => {
+      const r = review();
+      (r.tbs as { sans: { type: string; value: string }[] }).sans.push(extra);
+      return r;
+    };
+    expect(
+      evaluatePolicy(policy, withSans({ type: "uri", value: "https://evil.example/?.svc.internal" })).approve,
+    ).toBe(false);
+    expect(evaluatePolicy(policy, withSans({ type: "email", value: "x@a.svc.internal" })).approve).toBe(
+      false,
+    );
+    expect(evaluatePolicy(policy, withSans({ type: "dns", value: "b.svc.internal" })).approve).toBe(true);
+  });
+
   it("checks every CN, not only the first", () => {
     expect(evaluatePolicy(policy, review({ cns: ["a.svc.internal", "evil.example.com"] })).approve).toBe(
       false,

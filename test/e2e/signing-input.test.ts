@@ -123,6 +123,13 @@ describe("signing messages at the coordinator", () => {
     expect(
       (await post(seal("sign/commitment", { jobId, attempt: 0, commitment: pool.commit() }))).status,
     ).toBe(409);
+    // Not even under another recipient field: one commitment per custodian per attempt.
+    const star = seal(
+      "sign/commitment",
+      { jobId, attempt: 0, commitment: pool.commit() },
+      { recipient: "*" },
+    );
+    expect((await post(star)).status).toBe(400);
   });
 
   it("issuance still completes: the session re-forms around the commitment no process holds nonces for", async () => {

@@ -53,6 +53,9 @@ describe("requester grants cover every kind of name", () => {
     ["an IP outside the grant", sans(["ip", "10.0.0.2"])],
     ["an email outside the grant", sans(["email", "ops@evil.com"])],
     ["a URI outside the grant", sans(["uri", "spiffe://evil.com/ns/a"])],
+    ["a URI that climbs out of the granted prefix", sans(["uri", "spiffe://example.com/ns/../../other"])],
+    ["a URI with an encoded dot segment", sans(["uri", "spiffe://example.com/%2e%2e/other"])],
+    ["a URI with a query under the prefix", sans(["uri", "spiffe://example.com/a?x=y"])],
   ])("refuses %s", (_what, s) => {
     expect(codeOf(() => checkRequest(facts({ sans: s }), clientLike, grant))[0]).toBe("NAME_NOT_ALLOWED");
   });
@@ -70,6 +73,12 @@ describe("checkRequest", () => {
       "subjectShape",
       "requesterNames",
     ]);
+  });
+
+  it("refuses a subject emailAddress attribute (emails belong in subjectAltName)", () => {
+    expect(
+      codeOf(() => checkRequest(facts({ subject: "CN=ok.svc.internal, E=ops@example.com" }), serverProfile)),
+    ).toEqual(["NAME_INVALID", "subject"]);
   });
 
   it("refuses a subject with two CNs or a multi-valued RDN (stacks disagree on which CN counts)", () => {

@@ -44,4 +44,9 @@ export const MIGRATIONS: { version: number; sql: string }[] = [
         created_at TEXT NOT NULL);
     `,
   },
+  {
+    // One message per sender per stage and attempt, whatever its recipient field says.
+    version: 4,
+    sql: `CREATE UNIQUE INDEX messages_one_per_sender ON messages (scope, type, sender, attempt);`,
+  },
 ];
