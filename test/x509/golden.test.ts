@@ -14,7 +14,7 @@ import { fixedCaKey } from "./helpers.ts";
 import { intermediateProfile, serverProfile } from "./profiles.ts";
 
 const VECTORS = new URL("../vectors/tbs-golden.json", import.meta.url);
-const CSR_PEM = readFileSync(new URL("../vectors/golden-csr.pem", import.meta.url), "utf8");
+const CSR_PEM = readFileSync(new URL("../fixtures/golden-csr.pem", import.meta.url), "utf8");
 
 function compute(): Record<string, string> {
   const ca = fixedCaKey();
