@@ -3,6 +3,7 @@
 // router registers appears here, so a new route without documentation fails the tests.
 
 import { COORDINATOR_ERROR_STATUS } from "../errors.ts";
+import { REVOCATION_REASONS } from "../../x509/crl.ts";
 
 type Json = Record<string, unknown>;
 
@@ -577,17 +578,7 @@ export const openApiDocument: OpenApiDocument = {
             properties: {
               reason: {
                 type: "string",
-                enum: [
-                  "unspecified",
-                  "keyCompromise",
-                  "cACompromise",
-                  "affiliationChanged",
-                  "superseded",
-                  "cessationOfOperation",
-                  "certificateHold",
-                  "privilegeWithdrawn",
-                  "aACompromise",
-                ],
+                enum: [...REVOCATION_REASONS],
                 default: "unspecified",
               },
             },
