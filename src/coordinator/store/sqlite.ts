@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.ts";
 import type { ApprovalRecord, CrlRecord, RequestRecord, RequestStatus, RevocationRecord } from "./types.ts";
@@ -25,6 +26,7 @@ const now = () => new Date().toISOString();
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #inExclusive = new AsyncLocalStorage<boolean>();
 
   constructor(path: string) {
     this.#db = new Database(path);
@@ -323,10 +325,13 @@ export class SqliteStore implements Store {
    * throws, so a refused message leaves no trace (DESIGN §3.10). Every write goes through here.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    // A nested call would wait behind itself for ever: fail loudly instead.
+    if (this.#inExclusive.getStore())
+      return Promise.reject(new Error("exclusive() called inside exclusive()"));
     const inTransaction = async (): Promise<T> => {
       this.#db.exec("BEGIN IMMEDIATE");
       try {
-        const result = await fn();
+        const result = await this.#inExclusive.run(true, fn);
         this.#db.exec("COMMIT");
         return result;
       } catch (e) {
