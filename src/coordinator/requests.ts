@@ -7,7 +7,7 @@ import type { Profile, Requester } from "../config/schema.ts";
 import { openEnvelope, rosterKeys, type EnvelopeHeader } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { ApprovalStatementSchema, type LeafParams, type RequestView } from "../protocol/approval.ts";
-import { parseCsr } from "../x509/csr.ts";
+import { parseCsr, type ParsedCsr } from "../x509/csr.ts";
 import { checkRequest, checkValidity } from "../x509/policy.ts";
 import { X509Error, type X509ErrorCode } from "../x509/errors.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
@@ -67,6 +67,7 @@ export interface Submission {
 
 export class RequestService {
   readonly #roster: Map<string, string>;
+  readonly #csrs = new Map<string, ParsedCsr>();
   constructor(
     private readonly store: Store,
     private readonly config: LoadedConfig,
@@ -325,8 +326,22 @@ export class RequestService {
     return toPem(r.certificate, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") : "");
   }
 
+  /**
+   * A request's CSR never changes and was verified at submission; views are read on every agent
+   * poll, so keep the parsed form instead of re-verifying its signature each time.
+   */
+  private csrOf(r: RequestRecord): ParsedCsr {
+    let csr = this.#csrs.get(r.id);
+    if (!csr) {
+      csr = parseCsr(r.csr);
+      if (this.#csrs.size >= 10_000) this.#csrs.delete(this.#csrs.keys().next().value!);
+      this.#csrs.set(r.id, csr);
+    }
+    return csr;
+  }
+
   private async render(r: RequestRecord): Promise<RequestView> {
-    const csr = parseCsr(r.csr);
+    const csr = this.csrOf(r);
     const approvals = await this.store.listApprovals(r.id);
     const approved = approvals.filter((a) => a.decision === "approve").length;
     const outcome = r.outcome ? (JSON.parse(r.outcome) as { by?: string; reason: string }) : null;
