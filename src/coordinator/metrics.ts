@@ -42,6 +42,17 @@ export class CoordinatorMetrics {
     help: "CRLs signed by the threshold",
     registers: [this.registry],
   });
+  /**
+   * Every HTTP request answered (or abandoned by its client), by method and the matched route
+   * pattern (`/api/v1/requests/:id`, never the raw URL, so the label set stays bounded;
+   * "unmatched" when no route matched). `npm run bench` divides it by certificates issued.
+   */
+  readonly httpRequests = new Counter({
+    name: "http_requests_total",
+    help: "HTTP requests received, by method and matched route pattern",
+    labelNames: ["method", "route"],
+    registers: [this.registry],
+  });
   readonly issuanceSeconds = new Histogram({
     name: "tca_issuance_seconds",
     help: "Time from request submission to issuance",

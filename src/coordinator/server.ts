@@ -49,6 +49,12 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     });
     next();
   });
+  // http_requests_total{method, route}: the matched pattern, never the raw URL (bounded labels).
+  const httpRequests = services.hooks.metrics.httpRequests;
+  app.use((req, res, next) => {
+    res.once("close", () => httpRequests.inc({ method: req.method, route: routeLabel(req) }));
+    next();
+  });
   app.use(routes(services));
   app.use((_req, res) => {
     res.status(404).type("application/problem+json").json({
@@ -76,4 +82,10 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
       await store.close();
     },
   };
+}
+
+/** The route pattern Express matched for `req` (mount path + route path), or "unmatched". */
+function routeLabel(req: express.Request): string {
+  const route = (req as { route?: { path?: unknown } }).route;
+  return typeof route?.path === "string" ? `${req.baseUrl}${route.path}` : "unmatched";
 }

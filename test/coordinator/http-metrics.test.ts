@@ -1,0 +1,69 @@
+// http_requests_total{method, route} on /metrics (issue 8, item 8): `npm run bench` divides it by the
+// certificates issued. The route label is the matched pattern, never the raw URL.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
+import { loadCaConfig } from "../../src/config/load.ts";
+import { ROOT } from "../helpers/processes.ts";
+
+/** `http_requests_total` samples as "METHOD route" → value. */
+function httpCounts(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^http_requests_total\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    out.set(`${labels.method} ${labels.route}`, Number(m[2]));
+  }
+  return out;
+}
+
+describe("http_requests_total", () => {
+  let dir: string;
+  let coordinator: RunningCoordinator;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "tca-http-metrics-"));
+    coordinator = await startCoordinator({
+      config: loadCaConfig(join(ROOT, "ca-config/ca.yaml")),
+      dbPath: join(dir, "coordinator.db"),
+      port: 0,
+      logger: pino({ level: "silent" }),
+    });
+  });
+  afterAll(async () => {
+    await coordinator?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("counts requests by method and matched route pattern, whatever their status", async () => {
+    const ids = ["00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"];
+    for (const id of ids) expect((await fetch(`${coordinator.url}/api/v1/requests/${id}`)).status).toBe(404);
+    await (await fetch(`${coordinator.url}/api/v1/health`)).text(); // 200 or 503 (no CA key yet)
+    expect((await fetch(`${coordinator.url}/no/such/path/${ids[0]}`)).status).toBe(404);
+    const unauthenticated = await fetch(`${coordinator.url}/api/v1/requests`, { method: "POST" });
+    expect(unauthenticated.status).toBe(401);
+
+    // A response's "close" may land a moment after its client read it: scrape until it shows.
+    let text = "";
+    let counts = new Map<string, number>();
+    for (let i = 0; i < 50 && (counts.get("POST /api/v1/requests") ?? 0) < 1; i++) {
+      text = await (await fetch(`${coordinator.url}/metrics`)).text();
+      counts = httpCounts(text);
+      if ((counts.get("POST /api/v1/requests") ?? 0) < 1) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(text).toContain("# TYPE http_requests_total counter");
+    expect(counts.get("GET /api/v1/requests/:id")).toBe(2);
+    expect(counts.get("GET /api/v1/health")).toBe(1);
+    expect(counts.get("GET unmatched")).toBe(1);
+    expect(counts.get("POST /api/v1/requests")).toBe(1);
+    // Raw URLs never become labels: the label set stays bounded.
+    for (const id of ids) expect(text).not.toContain(id);
+    expect(text).not.toContain("/no/such/path");
+
+    const again = httpCounts(await (await fetch(`${coordinator.url}/metrics`)).text());
+    expect(again.get("GET /metrics")).toBeGreaterThanOrEqual(1);
+  });
+});
