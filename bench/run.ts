@@ -1,96 +1,712 @@
-// `npm run bench`: what one certificate costs in the parts that scale with volume — the threshold
-// signature (CPU per certificate, by t-of-n), building the TBS, and parsing a CSR. Speed targets are
-// measured here, never asserted in tests. Prints a table; `--json` for machine-readable output.
+// `npm run bench` (issue 8, item 8): what a certificate costs, end to end, through the stable HTTP
+// contract only, so it keeps working while the signing pipeline changes underneath. Sections:
+//   (a) end to end: k concurrent requesters against a local t-of-n CA (`tca dev`, agents as child
+//       processes) — certificates/s, latency percentiles, CPU ms per certificate of each process,
+//       HTTP requests per certificate (from the coordinator's http_requests_total);
+//   (b) the single-key floor (bench/floor.ts) driven by the same load generator, and the ratio;
+//   (c) per operation: x509 rows here, threshold rows from bench/threshold.ts when it exists;
+//   (d) time to a ready CA for several n (t = ⌈2n/3⌉);
+//   (e) peak RSS (VmHWM) of every process.
+// Every phase is bounded in time; slowness is reported, never waited out. Prints markdown, writes
+// JSON (bench/results/latest.json or --out). Options: see `--help` and docs/benchmarks.md.
 import "reflect-metadata";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { cpus, release, tmpdir, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
-import { randomBytes } from "node:crypto";
-import { identifierForName } from "../src/threshold/suite.ts";
-import { dkgPart1, dkgPart2, dkgPart3 } from "../src/threshold/dkg.ts";
-import { NoncePool, aggregateSignature, signShare } from "../src/threshold/sign.ts";
-import { commitmentFromWire } from "../src/threshold/encoding.ts";
-import { parseCsr } from "../src/x509/csr.ts";
-import { buildLeafTbs } from "../src/x509/leaf.ts";
-import { buildRootTbs } from "../src/x509/root.ts";
-import { assembleCertificate } from "../src/x509/assemble.ts";
-import { randomSerial } from "../src/x509/serial.ts";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { loadCaConfig } from "../src/config/load.ts";
+import { generateCsrs } from "./lib/csr.ts";
+import { startDevCa, type DevCa } from "./lib/dev-ca.ts";
+import { HttpClient, parsePrometheus, type Sample } from "./lib/http.ts";
+import { runLoad, type LoadResult } from "./lib/load.ts";
+import {
+  cpuMsBetween,
+  installCleanup,
+  peakRssMiB,
+  snapshot,
+  spawnGroup,
+  stopGroup,
+  statusKiB,
+  type ProcSnapshot,
+} from "./lib/procs.ts";
+import { recordsTable, table } from "./lib/report.ts";
+import { x509Rows, type OpRow } from "./lib/x509-ops.ts";
 
-interface Row {
-  case: string;
-  iterations: number;
-  msPerOp: number;
-  opsPerSecond: number;
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, "..");
+const COORDINATOR = "tca dev (coordinator)";
+const FLOOR = "floor server";
+
+// ---- options -------------------------------------------------------------------------------
+
+const HELP = `npm run bench -- [options]
+  --quick                 smoke run: --certs 6 --concurrency 1,4 --max-seconds 30 --dkg 3
+  --certs N               certificates per phase at concurrency >= 64 (default 2000); lower
+                          levels use min(N, 100) at 1 and min(N, 1000) up to 16
+  --concurrency LIST      concurrent requesters per phase (default 1,16,64,256)
+  --custodians N          end-to-end CA size (default 5)
+  --threshold T           end-to-end CA threshold (default 3)
+  --max-seconds S         bound on each load phase (default 120)
+  --ready-seconds S       bound on each CA's start-up until healthy (default 180)
+  --dkg LIST              n values for time-to-ready (default 3,5,10; add 20 for the full set;
+                          "none" skips)
+  --skip LIST             sections to skip: e2e, floor, ops, dkg
+  --out FILE              JSON output (default bench/results/latest.json)
+  --keep                  keep the CAs' temp directories (their logs) for inspection
+`;
+
+const { values: argv } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    certs: { type: "string" },
+    concurrency: { type: "string" },
+    custodians: { type: "string", default: "5" },
+    threshold: { type: "string", default: "3" },
+    "max-seconds": { type: "string" },
+    "ready-seconds": { type: "string" },
+    dkg: { type: "string" },
+    skip: { type: "string", default: "" },
+    out: { type: "string" },
+    keep: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+if (argv.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
 }
 
-function time(name: string, iterations: number, fn: () => void): Row {
-  for (let i = 0; i < Math.min(5, iterations); i++) fn(); // warm up the JIT
-  const start = performance.now();
-  for (let i = 0; i < iterations; i++) fn();
-  const ms = (performance.now() - start) / iterations;
-  return { case: name, iterations, msPerOp: Number(ms.toFixed(3)), opsPerSecond: Math.round(1000 / ms) };
+function intList(s: string, what: string): number[] {
+  const out = s.split(",").map((x) => Number(x.trim()));
+  if (out.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`${what}: positive integers, comma-separated`);
+  return out;
+}
+function positive(s: string | undefined, fallback: number, what: string): number {
+  if (s === undefined) return fallback;
+  const n = Number(s);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${what} must be a positive number`);
+  return n;
 }
 
-function dkg(n: number, t: number) {
-  const names = Array.from({ length: n }, (_, i) => `c${i}`);
-  const parts = names.map((name) => ({ id: identifierForName(name), ...dkgPart1(identifierForName(name), t, n) }));
-  const sent = new Map(parts.map((p) => [p.id, dkgPart2(p.state, parts.filter((o) => o !== p).map((o) => o.round1))]));
-  return parts.map((p) => {
-    const others = parts.filter((o) => o !== p);
-    return dkgPart3(p.state, others.map((o) => o.round1), Object.fromEntries(others.map((o) => [o.id, sent.get(o.id)![p.id]!])));
-  });
+const quick = argv.quick;
+const opts = {
+  quick,
+  certs: positive(argv.certs, quick ? 6 : 2000, "--certs"),
+  concurrency: intList(argv.concurrency ?? (quick ? "1,4" : "1,16,64,256"), "--concurrency"),
+  custodians: positive(argv.custodians, 5, "--custodians"),
+  threshold: positive(argv.threshold, 3, "--threshold"),
+  maxSeconds: positive(argv["max-seconds"], quick ? 30 : 120, "--max-seconds"),
+  readySeconds: positive(argv["ready-seconds"], 180, "--ready-seconds"),
+  dkg:
+    (argv.dkg ?? (quick ? "3" : "3,5,10")) === "none"
+      ? []
+      : intList(argv.dkg ?? (quick ? "3" : "3,5,10"), "--dkg"),
+  skip: new Set(argv.skip.split(",").filter(Boolean)),
+  out: resolve(argv.out ?? join(HERE, "results", "latest.json")),
+  keep: argv.keep,
+};
+for (const s of opts.skip)
+  if (!["e2e", "floor", "ops", "dkg"].includes(s)) throw new Error(`--skip: unknown section ${s}`);
+
+/** Certificates for a phase at concurrency c. */
+const certsAt = (c: number) =>
+  Math.round(c === 1 ? Math.min(opts.certs, 100) : c <= 16 ? Math.min(opts.certs, 1000) : opts.certs);
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const r1 = (v: number) => Number(v.toFixed(1));
+
+// ---- helpers -------------------------------------------------------------------------------
+
+async function scrape(client: HttpClient, url: string): Promise<Sample[] | undefined> {
+  try {
+    const res = await client.request("GET", `${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    return res.status === 200 ? parsePrometheus(res.body) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-/** One certificate's FROST session among t signers: commit, sign shares, aggregate and verify. */
-function thresholdSign(keys: ReturnType<typeof dkg>, t: number, message: Uint8Array): void {
-  const signers = keys.slice(0, t);
-  const pools = signers.map((k) => new NoncePool(k.secret));
-  const wires = pools.map((p) => p.commit());
-  const list = wires.map(commitmentFromWire);
-  const shares = Object.fromEntries(signers.map((k, i) => [k.secret.identifier, signShare(k.secret, k.public, pools[i]!.take(wires[i]!)!, list, message)]));
-  aggregateSignature(signers[0]!.public, list, message, shares);
+const REQUESTER_ROUTES = new Set(["POST /api/v1/requests", "GET /api/v1/requests/:id/certificate"]);
+const BENCH_ROUTES = new Set(["GET /metrics", "GET /api/v1/health"]);
+
+interface HttpCounts {
+  total: number;
+  /** Requests by everyone but the load generator and the bench's own scrapes: custodians' traffic. */
+  custodians: number;
+  byRoute: Record<string, number>;
 }
 
-const rows: Row[] = [];
-const message = randomBytes(450); // a typical leaf TBSCertificate is 400-500 bytes
-for (const [t, n] of [[2, 3], [3, 5], [5, 9]] as const) {
-  const keys = dkg(n, t);
-  rows.push(time(`FROST sign ${t}-of-${n} (one certificate, all signers in one process)`, t === 5 ? 20 : 40, () => thresholdSign(keys, t, message)));
+function httpDelta(before: Sample[] | undefined, after: Sample[] | undefined): HttpCounts | undefined {
+  const sum = (s: Sample[]) => {
+    const m = new Map<string, number>();
+    for (const x of s)
+      if (x.name === "http_requests_total") {
+        const k = `${x.labels.method} ${x.labels.route}`;
+        m.set(k, (m.get(k) ?? 0) + x.value);
+      }
+    return m;
+  };
+  if (!before || !after) return undefined;
+  const a = sum(after);
+  if (a.size === 0) return undefined; // this coordinator does not count HTTP requests
+  const b = sum(before);
+  const byRoute: Record<string, number> = {};
+  let total = 0;
+  let custodians = 0;
+  for (const [k, v] of a) {
+    const d = v - (b.get(k) ?? 0);
+    if (d <= 0) continue;
+    byRoute[k] = d;
+    total += d;
+    if (!REQUESTER_ROUTES.has(k) && !BENCH_ROUTES.has(k)) custodians += d;
+  }
+  return { total, custodians, byRoute };
 }
-const dkgStart = performance.now();
-dkg(5, 3);
-rows.push({ case: "DKG 3-of-5 (all parties in one process)", iterations: 1, msPerOp: Number((performance.now() - dkgStart).toFixed(1)), opsPerSecond: 0 });
 
-const dir = mkdtempSync(join(tmpdir(), "tca-bench-"));
-try {
-  execFileSync("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "k"), "-out", join(dir, "csr"), "-subj", "/CN=bench.example.internal", "-addext", "subjectAltName=DNS:bench.example.internal"], { stdio: "pipe" });
-  const csrPem = readFileSync(join(dir, "csr"), "utf8");
-  const config = loadCaConfig(new URL("../ca-config/ca.yaml", import.meta.url).pathname).config;
-  const caKey = randomBytes(32);
-  const now = new Date();
-  const later = new Date(now.getTime() + 86_400_000 * 365);
-  const rootTbs = buildRootTbs({ subject: config.ca.subject, caPublicKey: caKey, serial: randomSerial(), notBefore: now, notAfter: later });
-  const caCert = assembleCertificate(rootTbs, new Uint8Array(64));
-  const csr = parseCsr(csrPem);
-  rows.push(time("parse + verify a P-256 CSR", 500, () => parseCsr(csrPem)));
-  rows.push(
-    time("build a leaf TBSCertificate", 2000, () =>
-      buildLeafTbs({ csr, profile: config.profiles.server!, caCertDer: caCert, serial: randomSerial(), notBefore: now, notAfter: new Date(now.getTime() + 86_400_000), publicUrl: config.ca.publicUrl }),
-    ),
+function backlog(samples: Sample[] | undefined): number | undefined {
+  if (!samples) return undefined;
+  const open = samples.filter(
+    (s) => s.name === "tca_requests" && (s.labels.status === "pending" || s.labels.status === "signing"),
   );
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+  return open.length ? open.reduce((n, s) => n + s.value, 0) : undefined;
 }
 
-const mem = process.memoryUsage();
-if (process.argv.includes("--json")) {
-  process.stdout.write(JSON.stringify({ rows, rssMiB: Math.round(mem.rss / 2 ** 20), heapUsedMiB: Math.round(mem.heapUsed / 2 ** 20) }, null, 2) + "\n");
-} else {
-  const w = Math.max(...rows.map((r) => r.case.length));
-  process.stdout.write(`${"case".padEnd(w)}  ${"ms/op".padStart(9)}  ${"ops/s".padStart(7)}\n`);
-  for (const r of rows) process.stdout.write(`${r.case.padEnd(w)}  ${r.msPerOp.toFixed(3).padStart(9)}  ${(r.opsPerSecond || "-").toString().padStart(7)}\n`);
-  process.stdout.write(`\nrss ${Math.round(mem.rss / 2 ** 20)} MiB, heap used ${Math.round(mem.heapUsed / 2 ** 20)} MiB (node ${process.version})\n`);
+/** Waits (bounded) until the CA has no pending or signing request left from an earlier phase. */
+async function drain(client: HttpClient, url: string, maxSeconds: number): Promise<number | undefined> {
+  const deadline = performance.now() + maxSeconds * 1000;
+  let left = backlog(await scrape(client, url));
+  while (left && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    left = backlog(await scrape(client, url));
+  }
+  return left;
+}
+
+interface PhaseResult extends LoadResult {
+  /** CPU ms per issued certificate, by process. */
+  cpuMsPerCert: Record<string, number>;
+  cpuMsPerCertTotal?: number;
+  /** CPU ms by process over the whole phase (also when nothing was issued). */
+  cpuMs: Record<string, number>;
+  http?: HttpCounts & { perCert?: number; custodiansPerCert?: number };
+  backlogBefore?: number;
+  backlogAfter?: number;
+}
+
+async function phase(o: {
+  url: string;
+  token: string;
+  pid: number;
+  rootLabel: string;
+  csrs: string[];
+  concurrency: number;
+  client: HttpClient;
+  metrics: boolean;
+}): Promise<PhaseResult> {
+  const before: ProcSnapshot = snapshot(o.pid, o.rootLabel);
+  const m0 = o.metrics ? await scrape(o.client, o.url) : undefined;
+  const load = await runLoad({
+    url: o.url,
+    token: o.token,
+    csrs: o.csrs,
+    concurrency: o.concurrency,
+    maxSeconds: opts.maxSeconds,
+  });
+  const after = snapshot(o.pid, o.rootLabel);
+  const m1 = o.metrics ? await scrape(o.client, o.url) : undefined;
+  const cpu = cpuMsBetween(before, after);
+  const cpuMs = Object.fromEntries([...cpu].map(([k, v]) => [k, r1(v)]));
+  const per = load.issued > 0;
+  const http = httpDelta(m0, m1);
+  return {
+    ...load,
+    cpuMs,
+    cpuMsPerCert: per ? Object.fromEntries([...cpu].map(([k, v]) => [k, r1(v / load.issued)])) : {},
+    cpuMsPerCertTotal: per ? r1([...cpu.values()].reduce((a, b) => a + b, 0) / load.issued) : undefined,
+    http: http && {
+      ...http,
+      perCert: per ? r1(http.total / load.issued) : undefined,
+      custodiansPerCert: per ? r1(http.custodians / load.issued) : undefined,
+    },
+    backlogBefore: backlog(m0),
+    backlogAfter: backlog(m1),
+  };
+}
+
+const mib = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [k, r1(v)]));
+
+// ---- sections ------------------------------------------------------------------------------
+
+interface E2eResult {
+  n: number;
+  t: number;
+  readySeconds?: number;
+  problem?: string;
+  warmup?: LoadResult;
+  phases: PhaseResult[];
+  peakRssMiB: Record<string, number>;
+}
+
+async function endToEnd(csrs: string[]): Promise<{ result: E2eResult; configText?: string; token?: string }> {
+  const n = opts.custodians;
+  const t = opts.threshold;
+  log(`(a) starting a ${t}-of-${n} dev CA`);
+  const ca = await startDevCa({ n, t, maxSeconds: opts.readySeconds, keepDir: opts.keep });
+  const result: E2eResult = { n, t, readySeconds: ca.readySeconds, phases: [], peakRssMiB: {} };
+  const client = new HttpClient(4);
+  try {
+    if (!ca.url || !ca.token || ca.readySeconds === undefined) {
+      result.problem = ca.problem;
+      log(`(a) CA not ready: ${ca.problem}\n${ca.output().slice(-2000)}`);
+      return { result };
+    }
+    log(`(a) ready in ${ca.readySeconds} s at ${ca.url}; warming up (agents start after the DKG)`);
+    let used = 0;
+    const take = (k: number) => csrs.slice(used, (used += k));
+    result.warmup = await runLoad({
+      url: ca.url,
+      token: ca.token,
+      csrs: take(2),
+      concurrency: 1,
+      maxSeconds: opts.maxSeconds,
+    });
+    for (const c of opts.concurrency) {
+      const left = await drain(client, ca.url, opts.maxSeconds);
+      if (left) log(`(a) ${left} requests still open from the previous phase`);
+      log(`(a) concurrency ${c}: ${certsAt(c)} certificates, at most ${opts.maxSeconds} s`);
+      const p = await phase({
+        url: ca.url,
+        token: ca.token,
+        pid: ca.pid,
+        rootLabel: COORDINATOR,
+        csrs: take(certsAt(c)),
+        concurrency: c,
+        client,
+        metrics: true,
+      });
+      log(
+        `(a) concurrency ${c}: ${p.issued}/${p.target} issued in ${p.seconds} s, ${p.certsPerSecond}/s` +
+          (p.timedOut ? " (phase time limit reached)" : ""),
+      );
+      result.phases.push(p);
+    }
+    result.peakRssMiB = mib(peakRssMiB(ca.pid, COORDINATOR));
+    return {
+      result,
+      configText: readFileSync(join(ca.dir, "ca-config.yaml"), "utf8"),
+      token: ca.token,
+    };
+  } finally {
+    client.close();
+    await ca.stop();
+  }
+}
+
+/** The dev CA's config (when the end-to-end CA ran), else one derived from ca-config/ca.yaml as tca dev does. */
+function floorConfig(
+  dir: string,
+  fromDev?: { configText?: string; token?: string },
+): { path: string; token: string } {
+  const path = join(dir, "ca-config.yaml");
+  if (fromDev?.configText && fromDev.token) {
+    writeFileSync(path, fromDev.configText);
+    return { path, token: fromDev.token };
+  }
+  const token = randomBytes(32).toString("base64url");
+  const raw = parseYaml(readFileSync(join(ROOT, "ca-config", "ca.yaml"), "utf8")) as Record<string, unknown>;
+  raw.requesters = [
+    {
+      name: "dev",
+      tokenSha256: createHash("sha256").update(token).digest("hex"),
+      profiles: ["server", "client"],
+      allowedNames: ["*"],
+    },
+  ];
+  writeFileSync(path, toYaml(raw));
+  return { path, token };
+}
+
+interface FloorResult {
+  phases: PhaseResult[];
+  peakRssMiB?: number;
+  problem?: string;
+}
+
+async function floor(csrs: string[], cfg: { path: string; token: string }): Promise<FloorResult> {
+  log("(b) starting the single-key floor server");
+  const child = spawnGroup(process.execPath, ["--import", "tsx", join(HERE, "floor-server.ts"), cfg.path]);
+  const out: FloorResult = { phases: [] };
+  const client = new HttpClient(2);
+  try {
+    const url = await new Promise<string>((res, rej) => {
+      let buf = "";
+      let err = "";
+      const timer = setTimeout(
+        () => rej(new Error(`floor server did not start: ${err.slice(-500)}`)),
+        60_000,
+      );
+      child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+      child.stdout!.on("data", (b: Buffer) => {
+        buf += b.toString();
+        const line = buf.split("\n").find((l) => l.startsWith("{"));
+        if (line) {
+          clearTimeout(timer);
+          res((JSON.parse(line) as { url: string }).url);
+        }
+      });
+      child.once("exit", (code) => rej(new Error(`floor server exited (${code}): ${err.slice(-500)}`)));
+    });
+    // Warm-up so the JIT has seen every path once before timing.
+    await runLoad({ url, token: cfg.token, csrs: csrs.slice(0, 50), concurrency: 4, maxSeconds: 30 });
+    for (const c of opts.concurrency) {
+      const p = await phase({
+        url,
+        token: cfg.token,
+        pid: child.pid!,
+        rootLabel: FLOOR,
+        csrs: csrs.slice(0, certsAt(c)),
+        concurrency: c,
+        client,
+        metrics: false,
+      });
+      log(`(b) concurrency ${c}: ${p.issued}/${p.target} issued in ${p.seconds} s, ${p.certsPerSecond}/s`);
+      out.phases.push(p);
+    }
+    const kib = statusKiB(child.pid!, "VmHWM");
+    out.peakRssMiB = kib === undefined ? undefined : r1(kib / 1024);
+  } catch (e) {
+    out.problem = (e as Error).message;
+    log(`(b) ${out.problem}`);
+  } finally {
+    client.close();
+    await stopGroup(child);
+  }
+  return out;
+}
+
+interface OpsResult {
+  x509: OpRow[];
+  threshold?: Record<string, unknown>[];
+  thresholdNote?: string;
+}
+
+async function operations(configPath: string): Promise<OpsResult> {
+  log("(c) per-operation rows");
+  const out: OpsResult = { x509: x509Rows(loadCaConfig(configPath), opts.quick) };
+  // HOOK (issue 8, item 8c): bench/threshold.ts (another change) exports thresholdRows(), the FROST
+  // rows for t = 2, 3, 5, 7 on both backends. Loaded by path so this file builds without it.
+  const thresholdModule = join(HERE, "threshold.ts");
+  if (!existsSync(thresholdModule)) {
+    out.thresholdNote = "bench/threshold.ts is not there yet: no threshold rows";
+    return out;
+  }
+  try {
+    const mod = (await import(thresholdModule)) as {
+      thresholdRows?: (o?: { quick?: boolean }) => unknown;
+    };
+    if (typeof mod.thresholdRows !== "function") {
+      out.thresholdNote = "bench/threshold.ts exports no thresholdRows()";
+      return out;
+    }
+    const rows = await mod.thresholdRows({ quick: opts.quick });
+    if (!Array.isArray(rows)) throw new Error("thresholdRows() did not return an array");
+    out.threshold = rows as Record<string, unknown>[];
+  } catch (e) {
+    out.thresholdNote = `bench/threshold.ts failed: ${(e as Error).message}`;
+  }
+  return out;
+}
+
+interface DkgRow {
+  n: number;
+  t: number;
+  readySeconds?: number;
+  firstCertificateSeconds?: number;
+  problem?: string;
+  peakRssMiB: Record<string, number>;
+}
+
+async function timeToReady(csrs: string[]): Promise<DkgRow[]> {
+  const rows: DkgRow[] = [];
+  for (const [i, n] of opts.dkg.entries()) {
+    const t = Math.max(2, Math.ceil((2 * n) / 3));
+    log(`(d) ${t}-of-${n}: time to a ready CA (at most ${opts.readySeconds} s)`);
+    const ca: DevCa = await startDevCa({ n, t, maxSeconds: opts.readySeconds, keepDir: opts.keep });
+    const row: DkgRow = { n, t, readySeconds: ca.readySeconds, peakRssMiB: {} };
+    try {
+      if (ca.url && ca.token && ca.readySeconds !== undefined) {
+        // Health says the key exists; the first certificate also needs the agents up.
+        const first = await runLoad({
+          url: ca.url,
+          token: ca.token,
+          csrs: csrs.slice(i, i + 1),
+          concurrency: 1,
+          maxSeconds: opts.maxSeconds,
+        });
+        if (first.issued === 1 && first.latencyMs.p50 !== undefined)
+          row.firstCertificateSeconds = r1(ca.readySeconds + first.latencyMs.p50 / 1000);
+        else row.problem = `no certificate within ${opts.maxSeconds} s of ready`;
+      } else {
+        row.problem = ca.problem;
+      }
+      row.peakRssMiB = mib(peakRssMiB(ca.pid, COORDINATOR));
+    } finally {
+      await ca.stop();
+    }
+    log(`(d) ${t}-of-${n}: ${row.readySeconds ?? "–"} s${row.problem ? ` (${row.problem})` : ""}`);
+    rows.push(row);
+  }
+  return rows;
+}
+
+// ---- output --------------------------------------------------------------------------------
+
+function machine() {
+  let sodium = "not loadable";
+  try {
+    createRequire(import.meta.url)("sodium-native");
+    sodium = "loadable";
+  } catch {
+    // pure-JS only
+  }
+  let commit = "unknown";
+  try {
+    commit = readFileSync(join(ROOT, ".git", "HEAD"), "utf8").trim();
+    if (commit.startsWith("ref: ")) commit = readFileSync(join(ROOT, ".git", commit.slice(5)), "utf8").trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    date: new Date().toISOString(),
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    memoryGiB: r1(totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: release(),
+    commit: commit.slice(0, 12),
+    frostBackend: process.env.TCA_FROST_BACKEND ?? "the CA's default",
+    sodiumNative: sodium,
+  };
+}
+
+function render(r: {
+  machine: ReturnType<typeof machine>;
+  options: Record<string, unknown>;
+  e2e?: E2eResult;
+  floor?: FloorResult;
+  ops?: OpsResult;
+  dkg?: DkgRow[];
+  benchPeakRssMiB: number;
+}): string {
+  const m = r.machine;
+  let s = `# tca bench — ${m.date}\n\n`;
+  s += `${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, node ${m.node}, Linux ${m.kernel}, commit ${m.commit}; `;
+  s += `FROST backend: ${m.frostBackend} (sodium-native ${m.sodiumNative} here).\n\n`;
+
+  if (r.e2e) {
+    const e = r.e2e;
+    s += `## (a) End to end: ${e.t}-of-${e.n} \`tca dev\`, agents in separate processes\n\n`;
+    s += `Ready (health 200 with the CA key) after ${e.readySeconds ?? "–"} s${e.problem ? ` — ${e.problem}` : ""}.`;
+    if (e.warmup)
+      s += ` Warm-up: ${e.warmup.issued}/${e.warmup.target} certificates, first in ${((e.warmup.latencyMs.max ?? NaN) / 1000).toFixed(1)} s.`;
+    s += "\n\n";
+    const rows = e.phases.map((p) => {
+      const agents = Object.entries(p.cpuMsPerCert).filter(([k]) => k !== COORDINATOR);
+      return [
+        p.concurrency,
+        `${p.issued}/${p.target}`,
+        p.failed,
+        p.stuck,
+        p.seconds,
+        p.certsPerSecond,
+        p.latencyMs.p50,
+        p.latencyMs.p95,
+        p.latencyMs.p99,
+        p.cpuMsPerCertTotal,
+        p.cpuMsPerCert[COORDINATOR],
+        agents.length ? r1(agents.reduce((a, [, v]) => a + v, 0) / agents.length) : undefined,
+        p.http?.perCert,
+        p.http?.custodiansPerCert,
+        [
+          p.timedOut ? "time limit" : "",
+          p.backlogBefore ? `${p.backlogBefore} open before` : "",
+          Object.entries(p.errors)
+            .map(([k, v]) => `${k}×${v}`)
+            .join(" "),
+        ]
+          .filter(Boolean)
+          .join("; "),
+      ];
+    });
+    s += table(
+      [
+        "k",
+        "issued",
+        "failed",
+        "stuck",
+        "s",
+        "certs/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "CPU ms/cert",
+        "coord.",
+        "per agent",
+        "HTTP/cert",
+        "agent HTTP/cert",
+        "notes",
+      ],
+      rows,
+    );
+    const labels = [...new Set(e.phases.flatMap((p) => Object.keys(p.cpuMsPerCert)))];
+    if (labels.length) {
+      s += `\nCPU ms per certificate by process:\n\n`;
+      s += table(
+        ["process", ...e.phases.map((p) => `k=${p.concurrency}`)],
+        labels.map((l) => [l, ...e.phases.map((p) => p.cpuMsPerCert[l])]),
+      );
+    }
+    const routes = [...new Set(e.phases.flatMap((p) => Object.keys(p.http?.byRoute ?? {})))].sort();
+    if (routes.length) {
+      s += `\nHTTP requests per certificate by route (http_requests_total):\n\n`;
+      s += table(
+        ["route", ...e.phases.map((p) => `k=${p.concurrency}`)],
+        routes.map((rt) => [
+          rt,
+          ...e.phases.map((p) =>
+            p.issued && p.http?.byRoute[rt] ? r1(p.http.byRoute[rt] / p.issued) : undefined,
+          ),
+        ]),
+      );
+    }
+    s += "\n";
+  }
+
+  if (r.floor) {
+    s += `## (b) Single-key floor: same HTTP path, one in-process Ed25519 key (bench/floor.ts)\n\n`;
+    if (r.floor.problem) s += `Floor failed: ${r.floor.problem}\n\n`;
+    s += table(
+      [
+        "k",
+        "issued",
+        "s",
+        "certs/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "CPU ms/cert",
+        "threshold ÷ floor (certs/s)",
+      ],
+      r.floor.phases.map((f) => {
+        const a = r.e2e?.phases.find((p) => p.concurrency === f.concurrency);
+        return [
+          f.concurrency,
+          `${f.issued}/${f.target}`,
+          f.seconds,
+          f.certsPerSecond,
+          f.latencyMs.p50,
+          f.latencyMs.p95,
+          f.latencyMs.p99,
+          f.cpuMsPerCertTotal,
+          a && f.certsPerSecond ? Number((a.certsPerSecond / f.certsPerSecond).toPrecision(3)) : undefined,
+        ];
+      }),
+      2,
+    );
+    s += "\n";
+  }
+
+  if (r.ops) {
+    s += `## (c) Per operation (in-process, one core)\n\n`;
+    s += table(
+      ["operation", "iterations", "ms/op", "ops/s"],
+      r.ops.x509.map((o) => [o.operation, o.iterations, o.msPerOp, o.opsPerSecond]),
+      3,
+    );
+    if (r.ops.threshold?.length) s += `\nThreshold (bench/threshold.ts):\n\n${recordsTable(r.ops.threshold)}`;
+    if (r.ops.thresholdNote) s += `\n${r.ops.thresholdNote}.\n`;
+    s += "\n";
+  }
+
+  if (r.dkg) {
+    s += `## (d) Time to a ready CA (\`tca dev\` spawn → health 200; t = ⌈2n/3⌉)\n\n`;
+    s += table(
+      ["n", "t", "ready s", "first cert s", "coord. peak MiB", "max agent peak MiB", "notes"],
+      r.dkg.map((d) => {
+        const agents = Object.entries(d.peakRssMiB)
+          .filter(([k]) => k !== COORDINATOR)
+          .map(([, v]) => v);
+        return [
+          d.n,
+          d.t,
+          d.readySeconds,
+          d.firstCertificateSeconds,
+          d.peakRssMiB[COORDINATOR],
+          agents.length ? Math.max(...agents) : undefined,
+          d.problem,
+        ];
+      }),
+    );
+    s += "\n";
+  }
+
+  s += `## (e) Peak RSS (VmHWM, read at the end of each phase before stopping the process)\n\n`;
+  const rss: [string, number | undefined][] = [
+    ...Object.entries(r.e2e?.peakRssMiB ?? {}).map(([k, v]) => [`(a) ${k}`, v] as [string, number]),
+    ["(b) floor server", r.floor?.peakRssMiB],
+    ["bench process (load generator)", r.benchPeakRssMiB],
+  ];
+  s += table(["process", "peak RSS MiB"], rss);
+  if (r.e2e && Object.keys(r.e2e.peakRssMiB).length)
+    s += `\nSum over the CA's processes: ${r1(Object.values(r.e2e.peakRssMiB).reduce((a, b) => a + b, 0))} MiB.\n`;
+  return s;
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+installCleanup();
+const started = performance.now();
+const work = mkdtempSync(join(tmpdir(), "tca-bench-run-"));
+try {
+  const caPhases = opts.skip.has("e2e") ? [] : opts.concurrency;
+  const need = 2 + caPhases.reduce((n, c) => n + certsAt(c), 0);
+  const floorNeed = Math.max(50, ...opts.concurrency.map(certsAt));
+  const total = Math.max(need, floorNeed) + opts.dkg.length;
+  log(`generating ${total} CSRs`);
+  const t0 = performance.now();
+  const csrs = generateCsrs(0, total);
+  log(`… in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const e2e = opts.skip.has("e2e") ? undefined : await endToEnd(csrs);
+  const cfg = floorConfig(work, e2e);
+  const floorResult = opts.skip.has("floor") ? undefined : await floor(csrs, cfg);
+  const ops = opts.skip.has("ops") ? undefined : await operations(cfg.path);
+  const dkg =
+    opts.skip.has("dkg") || opts.dkg.length === 0
+      ? undefined
+      : await timeToReady(csrs.slice(-opts.dkg.length));
+
+  const result = {
+    machine: machine(),
+    options: { ...opts, skip: [...opts.skip] },
+    e2e: e2e?.result,
+    floor: floorResult,
+    ops,
+    dkg,
+    benchPeakRssMiB: r1((statusKiB(process.pid, "VmHWM") ?? 0) / 1024),
+    totalSeconds: r1((performance.now() - started) / 1000),
+  };
+  process.stdout.write(render(result) + `\nTotal bench time ${result.totalSeconds} s.\n`);
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, JSON.stringify(result, null, 2) + "\n");
+  log(`JSON written to ${opts.out}`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
 }

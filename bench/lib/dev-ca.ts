@@ -1,0 +1,111 @@
+// A local CA for the bench, through the stable contract only (README "The two commands";
+// docs/benchmarks.md): `tca dev --dir DIR --port 0 --custodians N --threshold T` as its own process
+// group, its URL taken from what it prints, ready when GET /api/v1/health says the CA key exists.
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
+import { spawnGroup, stopGroup } from "./procs.ts";
+import { HttpClient } from "./http.ts";
+
+export const TCA_BIN = fileURLToPath(new URL("../../bin/tca.js", import.meta.url));
+
+export interface DevCa {
+  n: number;
+  t: number;
+  dir: string;
+  child: ChildProcess;
+  pid: number;
+  url?: string;
+  token?: string;
+  /** Seconds from spawn to a 200 health answer with the CA key present; undefined if never. */
+  readySeconds?: number;
+  /** Why it is not ready, when it is not. */
+  problem?: string;
+  /** The last output of the dev process, for diagnostics. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** True once health answers 200 and does not say the CA key is missing or initializing. */
+async function healthy(client: HttpClient, url: string): Promise<boolean> {
+  try {
+    const res = await client.request("GET", `${url}/api/v1/health`, { signal: AbortSignal.timeout(5000) });
+    if (res.status !== 200) return false;
+    const body = JSON.parse(res.body) as { status?: string; caKey?: string };
+    return body.status !== "initializing" && body.caKey !== "none";
+  } catch {
+    return false;
+  }
+}
+
+/** Spawns a fresh dev CA and waits (at most `maxSeconds`) for it to be ready. Never throws on slowness. */
+export async function startDevCa(o: {
+  n: number;
+  t: number;
+  maxSeconds: number;
+  keepDir?: boolean;
+}): Promise<DevCa> {
+  const dir = join(mkdtempSync(join(tmpdir(), "tca-bench-")), "ca");
+  const started = performance.now();
+  const child = spawnGroup(process.execPath, [
+    TCA_BIN,
+    "dev",
+    "--dir",
+    dir,
+    "--port",
+    "0",
+    "--custodians",
+    String(o.n),
+    "--threshold",
+    String(o.t),
+  ]);
+  let out = "";
+  const keep = (b: Buffer) => {
+    out = (out + b.toString()).slice(-32_768);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  let exited: string | undefined;
+  child.once("exit", (code, signal) => (exited = `tca dev exited (${signal ?? code})`));
+
+  const ca: DevCa = {
+    n: o.n,
+    t: o.t,
+    dir,
+    child,
+    pid: child.pid!,
+    output: () => out,
+    stop: async () => {
+      await stopGroup(child);
+      if (!o.keepDir) rmSync(join(dir, ".."), { recursive: true, force: true });
+    },
+  };
+  const client = new HttpClient(2);
+  const deadline = started + o.maxSeconds * 1000;
+  try {
+    while (performance.now() < deadline && !exited) {
+      ca.url ??=
+        /https?:\/\/127\.0\.0\.1:\d+/.exec(out)?.[0] ??
+        (existsSync(join(dir, "coordinator.url"))
+          ? readFileSync(join(dir, "coordinator.url"), "utf8").trim() || undefined
+          : undefined);
+      if (ca.url && (await healthy(client, ca.url))) {
+        ca.readySeconds = Number(((performance.now() - started) / 1000).toFixed(2));
+        ca.token = readFileSync(join(dir, "requester.token"), "utf8").trim();
+        return ca;
+      }
+      await sleep(100);
+    }
+    ca.problem = exited ?? `not ready after ${o.maxSeconds} s`;
+    return ca;
+  } finally {
+    client.close();
+  }
+}
