@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { parse as parseYaml } from "yaml";
 import { CaConfigSchema, type CaConfig } from "./schema.ts";
 import { ConfigError } from "./errors.ts";
+import { canonicalJson } from "../common/canonical-json.ts";
 
 /** A loaded ca-config and the digest every node compares (DESIGN §3.3: approvals sign it). */
 export interface LoadedConfig {
@@ -42,17 +43,8 @@ export function loadCaConfig(path: string): LoadedConfig {
   return parseCaConfig(text, path);
 }
 
-/** JSON with object keys sorted, so the digest does not depend on YAML layout or key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
+/** Kept here for existing importers; the function lives in the bottom layer. */
+export { canonicalJson };
 
 export function configDigest(config: CaConfig): string {
   return createHash("sha256").update(canonicalJson(config)).digest("hex");

@@ -4,7 +4,7 @@
 // says otherwise, and what an auditor reads.
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { signEd25519, verifyEd25519 } from "../common/ed25519.ts";
 import { z } from "zod";
 import { canonicalJson } from "../config/load.ts";
 import { CustodianError } from "./errors.ts";
@@ -64,7 +64,7 @@ export class Journal {
       if (
         e.seq !== i ||
         e.prev !== this.#lastHash ||
-        !ed25519.verify(Buffer.from(sig, "base64url"), Buffer.from(canonicalJson(unsigned)), this.publicKey)
+        !verifyEd25519(Buffer.from(sig, "base64url"), Buffer.from(canonicalJson(unsigned)), this.publicKey)
       ) {
         throw new CustodianError(
           "REFUSED",
@@ -111,7 +111,7 @@ export class Journal {
   ): JournalEntry {
     this.refresh();
     const unsigned = { ...e, seq: this.#entries.length, prev: this.#lastHash, at: new Date().toISOString() };
-    const sig = Buffer.from(ed25519.sign(Buffer.from(canonicalJson(unsigned)), signingSecret)).toString(
+    const sig = Buffer.from(signEd25519(signingSecret, Buffer.from(canonicalJson(unsigned)))).toString(
       "base64url",
     );
     const entry = EntrySchema.parse({ ...unsigned, sig });

@@ -1,6 +1,7 @@
 // Bodies of the DKG envelopes (DESIGN §3.4, §3.5), and the HPKE binding of round-2 shares.
 import { z } from "zod";
-import { Round1WireSchema, PublicPackageWireSchema, hexToBytes, bytesToHex } from "../threshold/encoding.ts";
+import { Round1WireSchema, PublicPackageWireSchema } from "../threshold/encoding.ts";
+import { hexToBytes, bytesToHex } from "../common/hex.ts";
 import { hpkeOpen, hpkeSeal, HPKE_DKG_SHARE_INFO } from "./hpke.ts";
 
 const hex = (bytes?: number) =>

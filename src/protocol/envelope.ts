@@ -2,9 +2,9 @@
 // canonical JSON of header + body. Receivers parse only after the signature checks, compare the
 // context they expect (type, scope, recipient, CA key id) and remember message ids (replay).
 import { randomBytes } from "node:crypto";
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { z } from "zod";
-import { canonicalJson } from "../config/load.ts";
+import { canonicalJson } from "../common/canonical-json.ts";
+import { signEd25519, verifyEd25519 } from "../common/ed25519.ts";
 import { ProtocolError } from "./errors.ts";
 
 const DOMAIN = "tca/envelope/v1\n";
@@ -89,7 +89,7 @@ export function sealEnvelope(
     body: msg.body,
   };
   const payload = Buffer.from(canonicalJson(header));
-  const signature = ed25519.sign(signedBytes(payload), signer.signingSecret);
+  const signature = signEd25519(signer.signingSecret, signedBytes(payload));
   return { payload: payload.toString("base64url"), signature: Buffer.from(signature).toString("base64url") };
 }
 
@@ -128,7 +128,7 @@ export function openEnvelope(
       `envelope sender ${JSON.stringify(sender)} is not in the roster`,
     );
   }
-  const ok = ed25519.verify(
+  const ok = verifyEd25519(
     Buffer.from(outer.data.signature, "base64url"),
     signedBytes(payload),
     Buffer.from(key, "base64url"),

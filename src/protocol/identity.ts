@@ -1,7 +1,8 @@
 // A custodian's long-term identity: an Ed25519 key that signs every message it sends (DESIGN §3.3)
 // and an X25519 key for HPKE. The public halves go into the ca-config roster.
 import { createHash, randomBytes } from "node:crypto";
-import { ed25519, x25519 } from "@noble/curves/ed25519.js";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { ed25519PublicKey } from "../common/ed25519.ts";
 
 export interface PublicIdentity {
   name: string;
@@ -24,7 +25,7 @@ export function generateIdentity(name: string): IdentitySecrets {
 export function publicIdentity(secrets: IdentitySecrets): PublicIdentity {
   return {
     name: secrets.name,
-    signingKey: b64(ed25519.getPublicKey(Buffer.from(secrets.signingSecret, "base64url"))),
+    signingKey: b64(ed25519PublicKey(Buffer.from(secrets.signingSecret, "base64url"))),
     hpkeKey: b64(x25519.getPublicKey(Buffer.from(secrets.hpkeSecret, "base64url"))),
   };
 }

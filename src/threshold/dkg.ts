@@ -5,10 +5,17 @@
 // custodian signs so that nobody proceeds on a view the others do not share.
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
-import { suite, type DKG_Round1, type DKG_Round2, type FrostPublic, type FrostSecret } from "./suite.ts";
+import {
+  suite,
+  type DKG_Round1,
+  type DKG_Round2,
+  type FrostPublic,
+  type FrostSecret,
+  type FrostSuite,
+} from "./suite.ts";
 import { ThresholdError } from "./errors.ts";
 import { bytesToHex, publicToWire, round1ToWire } from "./encoding.ts";
-import { canonicalJson } from "../config/load.ts";
+import { canonicalJson } from "../common/canonical-json.ts";
 
 type NobleDkgSecret = ReturnType<typeof suite.DKG.round1>["secret"];
 
@@ -38,16 +45,25 @@ export class DkgSecretState {
 }
 
 /** Part 1: a random polynomial of degree t-1, its commitment and proof of knowledge. */
-export function dkgPart1(identifier: string, threshold: number, participants: number) {
-  const { public: pkg, secret } = suite.DKG.round1(identifier, { min: threshold, max: participants });
+export function dkgPart1(
+  identifier: string,
+  threshold: number,
+  participants: number,
+  frost: FrostSuite = suite,
+) {
+  const { public: pkg, secret } = frost.DKG.round1(identifier, { min: threshold, max: participants });
   return { round1: pkg, state: new DkgSecretState(secret) };
 }
 
 /** Part 2: one secret share per other participant, keyed by recipient identifier. */
-export function dkgPart2(state: DkgSecretState, others: DKG_Round1[]): Record<string, Uint8Array> {
+export function dkgPart2(
+  state: DkgSecretState,
+  others: DKG_Round1[],
+  frost: FrostSuite = suite,
+): Record<string, Uint8Array> {
   let out: Record<string, DKG_Round2>;
   try {
-    out = suite.DKG.round2(state.use(), others);
+    out = frost.DKG.round2(state.use(), others);
   } catch (e) {
     throw new ThresholdError("DKG_BAD_PACKAGE", `a round-1 package is invalid: ${(e as Error).message}`, [], {
       cause: e,
@@ -60,7 +76,12 @@ export function dkgPart2(state: DkgSecretState, others: DKG_Round1[]): Record<st
  * Checks one received share against its sender's commitment on its own (RFC 9591 Appendix C.2
  * vss_verify), so that a failure names that sender rather than "some share is bad".
  */
-export function shareMatchesCommitment(recipient: string, sender: DKG_Round1, share: Uint8Array): boolean {
+export function shareMatchesCommitment(
+  recipient: string,
+  sender: DKG_Round1,
+  share: Uint8Array,
+  frost: FrostSuite = suite,
+): boolean {
   const pub: FrostPublic = {
     signers: { min: sender.commitment.length, max: sender.commitment.length },
     commitments: sender.commitment,
@@ -68,7 +89,7 @@ export function shareMatchesCommitment(recipient: string, sender: DKG_Round1, sh
   };
   const secret: FrostSecret = { identifier: recipient, signingShare: new Uint8Array(share) };
   try {
-    suite.validateSecret(secret, pub);
+    frost.validateSecret(secret, pub);
     return true;
   } catch {
     return false;
@@ -80,6 +101,7 @@ export function dkgPart3(
   state: DkgSecretState,
   others: DKG_Round1[],
   received: Record<string, Uint8Array>,
+  frost: FrostSuite = suite,
 ): { secret: FrostSecret; public: FrostPublic } {
   const me = state.use();
   const round2: DKG_Round2[] = Object.entries(received).map(([identifier, share]) => ({
@@ -87,7 +109,7 @@ export function dkgPart3(
     signingShare: new Uint8Array(share),
   }));
   try {
-    const key = suite.DKG.round3(me, others, round2);
+    const key = frost.DKG.round3(me, others, round2);
     return { secret: key.secret, public: key.public };
   } catch (e) {
     throw new ThresholdError("DKG_BAD_SHARE", `DKG round 3 failed: ${(e as Error).message}`, [], {

@@ -2,6 +2,8 @@
 // stably. Decoders check shapes; the library checks the group arithmetic.
 import { z } from "zod";
 import type { DKG_Round1, FrostPublic, NonceCommitments } from "./suite.ts";
+import { bytesToHex, hexToBytes } from "../common/hex.ts";
+import { canonicalJson } from "../common/canonical-json.ts";
 
 const hex = (len?: number) =>
   z
@@ -9,13 +11,8 @@ const hex = (len?: number) =>
     .regex(/^(?:[0-9a-f]{2})+$/, "lowercase hex")
     .refine((s) => len === undefined || s.length === len * 2, `must be ${len} bytes`);
 
-/** Strict: Buffer.from(s, "hex") silently drops an odd final digit, which would let two strings name one value. */
-export function hexToBytes(s: string): Uint8Array<ArrayBuffer> {
-  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s))
-    throw new TypeError(`not an even-length hex string: ${s.slice(0, 20)}`);
-  return new Uint8Array(Buffer.from(s, "hex"));
-}
-export const bytesToHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+/** Re-exported for existing importers; the helpers live in the bottom layer. */
+export { bytesToHex, hexToBytes };
 
 export const Round1WireSchema = z
   .object({ identifier: hex(32), commitment: z.array(hex(32)).min(1).max(64), proofOfKnowledge: hex(64) })
@@ -53,11 +50,29 @@ export const publicToWire = (p: FrostPublic): PublicPackageWire => ({
       .map(([k, v]) => [k, bytesToHex(v)]),
   ),
 });
-export const publicFromWire = (w: PublicPackageWire): FrostPublic => ({
-  signers: { min: w.min, max: w.max },
-  commitments: w.commitments.map(hexToBytes),
-  verifyingShares: Object.fromEntries(Object.entries(w.verifyingShares).map(([k, v]) => [k, hexToBytes(v)])),
-});
+const PUBLIC_CACHE_MAX = 32;
+const publicCache = new Map<string, FrostPublic>();
+
+/**
+ * Decodes a public key package. Memoized (bounded): the coordinator and every custodian decode the
+ * same package for each signature, so they get one shared, frozen object, and the native backend
+ * (native.ts) validates its points once. Callers must not modify the returned bytes.
+ */
+export function publicFromWire(w: PublicPackageWire): FrostPublic {
+  const key = canonicalJson(w);
+  const hit = publicCache.get(key);
+  if (hit) return hit;
+  const pub: FrostPublic = Object.freeze({
+    signers: Object.freeze({ min: w.min, max: w.max }),
+    commitments: Object.freeze(w.commitments.map(hexToBytes)) as Uint8Array<ArrayBuffer>[],
+    verifyingShares: Object.freeze(
+      Object.fromEntries(Object.entries(w.verifyingShares).map(([k, v]) => [k, hexToBytes(v)])),
+    ),
+  });
+  if (publicCache.size >= PUBLIC_CACHE_MAX) publicCache.delete(publicCache.keys().next().value!);
+  publicCache.set(key, pub);
+  return pub;
+}
 
 export const CommitmentWireSchema = z
   .object({ identifier: hex(32), hiding: hex(32), binding: hex(32) })

@@ -3,7 +3,13 @@
 // commitment, and is taken out of the Map before it is used, so no code path can use it twice —
 // not even for a signing package that is then refused.
 import { inspect } from "node:util";
-import { suite, type FrostPublic, type FrostSecret, type NonceCommitments } from "./suite.ts";
+import {
+  suite,
+  type FrostPublic,
+  type FrostSecret,
+  type FrostSuite,
+  type NonceCommitments,
+} from "./suite.ts";
 import { ThresholdError } from "./errors.ts";
 import { commitmentKey, commitmentToWire, type CommitmentWire } from "./encoding.ts";
 
@@ -21,13 +27,15 @@ export class NoncePool {
     private readonly secret: FrostSecret,
     private readonly ttlMs = 5 * 60_000,
     private readonly maxSize = 32,
+    /** The FROST backend (tests and the bench pick one; production uses the process's suite). */
+    private readonly frost: FrostSuite = suite,
   ) {}
 
   /** RFC 9591 §5.1 commit(): returns only the public commitment; the nonces stay here. */
   commit(now = Date.now()): CommitmentWire {
     this.expire(now);
     if (this.#entries.size >= this.maxSize) throw new ThresholdError("NONCE_UNKNOWN", "nonce pool is full");
-    const { nonces, commitments } = suite.commit(this.secret);
+    const { nonces, commitments } = this.frost.commit(this.secret);
     const wire = commitmentToWire(commitments);
     this.#entries.set(commitmentKey(wire), { nonces, expiresAt: now + this.ttlMs });
     return wire;
@@ -47,6 +55,15 @@ export class NoncePool {
       return undefined;
     }
     return entry.nonces;
+  }
+
+  /** Wipes the nonces of a commitment that will never be used (voided or used elsewhere). */
+  discard(key: string): boolean {
+    const entry = this.#entries.get(key);
+    if (!entry) return false;
+    this.#entries.delete(key);
+    wipe(entry.nonces);
+    return true;
   }
 
   get size(): number {
@@ -87,9 +104,10 @@ export function signShare(
   nonces: Nonces,
   commitments: NonceCommitments[],
   message: Uint8Array,
+  frost: FrostSuite = suite,
 ): Uint8Array {
   try {
-    return suite.signShare(secret, pub, nonces, commitments, message);
+    return frost.signShare(secret, pub, nonces, commitments, message);
   } catch (e) {
     throw new ThresholdError("SIGNING_PACKAGE_INVALID", `cannot sign: ${(e as Error).message}`, [], {
       cause: e,
@@ -106,9 +124,10 @@ export function verifySignatureShare(
   message: Uint8Array,
   identifier: string,
   share: Uint8Array,
+  frost: FrostSuite = suite,
 ): boolean {
   try {
-    return suite.verifyShare(pub, commitments, message, identifier, share);
+    return frost.verifyShare(pub, commitments, message, identifier, share);
   } catch {
     return false;
   }
@@ -124,9 +143,10 @@ export function aggregateSignature(
   commitments: NonceCommitments[],
   message: Uint8Array,
   shares: Record<string, Uint8Array>,
+  frost: FrostSuite = suite,
 ): Uint8Array {
   try {
-    return suite.aggregate(pub, commitments, message, shares);
+    return frost.aggregate(pub, commitments, message, shares);
   } catch (e) {
     const cheaters = (e as { cheaters?: unknown }).cheaters;
     if (Array.isArray(cheaters) && cheaters.length > 0) {
