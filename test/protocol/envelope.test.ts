@@ -69,13 +69,23 @@ describe("signed envelopes", () => {
   });
 
   it.each([
-    ["type", { type: "sign/commitment" as const }],
+    ["type", { type: "sign/refusal" as const }],
     ["scope", { scope: "job-2" }],
     ["recipient", { recipient: "bob" }],
     ["CA key id", { caKeyId: "b".repeat(64) }],
   ])("refuses a message replayed into another %s", (_what, expected) => {
     const env = sealEnvelope(alice, msg);
     expect(code(() => openEnvelope(env, roster, expected))).toBe("ENVELOPE_WRONG_CONTEXT" + "alice");
+  });
+
+  it("signs with RFC 8032 Ed25519 exactly as noble does, and refuses a malformed roster key", () => {
+    const env = sealEnvelope(alice, msg);
+    const signed = Buffer.concat([Buffer.from("tca/envelope/v1\n"), Buffer.from(env.payload, "base64url")]);
+    const sig = Buffer.from(env.signature, "base64url");
+    expect(Buffer.from(ed25519.sign(signed, alice.signingSecret)).equals(sig)).toBe(true);
+    expect(ed25519.verify(sig, signed, ed25519.getPublicKey(alice.signingSecret))).toBe(true);
+    const broken = new Map([["alice", Buffer.alloc(31, 1).toString("base64url")]]);
+    expect(code(() => openEnvelope(env, broken))).toBe("ENVELOPE_BAD_SIGNATURE" + "alice");
   });
 
   it("a receiver accepts each message id once", () => {
