@@ -32,6 +32,17 @@ export interface CeremonyFailure {
   culprits: string[];
 }
 
+/** One stage's messages: what `GET /api/v1/ceremonies/:id/messages?type=` answers. */
+export interface CeremonyMessages {
+  id: string;
+  type: string;
+  status: CeremonyStatus;
+  failure: CeremonyFailure | null;
+  /** Every custodian on the roster has sent this type. */
+  complete: boolean;
+  messages: unknown[];
+}
+
 export interface CeremonyView {
   id: string;
   status: CeremonyStatus;
@@ -82,6 +93,7 @@ export class CeremonyService {
         createdAt: now,
         updatedAt: now,
       });
+      this.hooks.changed();
       return this.view(id);
     });
   }
@@ -106,14 +118,53 @@ export class CeremonyService {
     };
   }
 
-  async messages(id: string, type: string): Promise<unknown[]> {
-    const c = await this.store.getCeremony(id);
-    if (!c) throw new CoordinatorError("NOT_FOUND", `no ceremony ${id}`);
-    return (await this.store.listMessages(id, type)).map((m) => JSON.parse(m.envelope) as unknown);
+  /**
+   * The signed envelopes of one type, exactly as their senders posted them. With `waitMs` this is a
+   * long-poll: it answers as soon as every custodian has sent that type or the ceremony has ended
+   * (failed or complete), else when the wait is over, so a custodian learns that a stage is
+   * complete within milliseconds and with one request.
+   */
+  async messages(
+    id: string,
+    type: string,
+    o: { waitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<CeremonyMessages> {
+    const deadline = Date.now() + (o.waitMs ?? 0);
+    for (;;) {
+      // Read the change counter before the state: a change committed after these reads bumps it,
+      // so the wait below returns at once instead of missing that change.
+      const seq = this.hooks.feed.seq;
+      const c = await this.store.getCeremony(id);
+      if (!c) throw new CoordinatorError("NOT_FOUND", `no ceremony ${id}`);
+      const rows = await this.store.listMessages(id, type);
+      const complete = rows.length >= this.#roster.size;
+      const left = deadline - Date.now();
+      if (complete || c.status === "failed" || c.status === "complete" || left <= 0 || o.signal?.aborted) {
+        return {
+          id: c.id,
+          type,
+          status: c.status,
+          failure: c.failure ? (JSON.parse(c.failure) as CeremonyFailure) : null,
+          complete,
+          messages: rows.map((m) => JSON.parse(m.envelope) as unknown),
+        };
+      }
+      await this.hooks.feed.wait(seq, left, o.signal);
+    }
   }
 
   /** Accepts one signed envelope from a custodian. */
   async receive(id: string, envelope: unknown): Promise<CeremonyView> {
+    try {
+      return await this.receiveLocked(id, envelope);
+    } finally {
+      // Wake long-polling custodians once the transaction has committed (DESIGN §3.5 stages are
+      // read from the store, so a waiter must never see the state before this message).
+      this.hooks.changed();
+    }
+  }
+
+  private async receiveLocked(id: string, envelope: unknown): Promise<CeremonyView> {
     return this.store.exclusive(async () => {
       const c = await this.store.getCeremony(id);
       if (!c) throw new CoordinatorError("NOT_FOUND", `no ceremony ${id}`);
@@ -278,6 +329,7 @@ export class CeremonyService {
       return this.fail(ceremonyId, { reason: `root signing failed: ${failure ?? "unknown"}`, culprits: [] });
     await this.store.setMeta(META_CA_CERT, Buffer.from(certificateDer).toString("base64"));
     await this.store.updateCeremony(ceremonyId, { status: "complete" });
+    this.hooks.changed();
   }
 
   private async onAbort(c: CeremonyRecord, h: EnvelopeHeader): Promise<CeremonyView> {
@@ -355,6 +407,7 @@ export class CeremonyService {
 
   private async fail(id: string, failure: CeremonyFailure): Promise<void> {
     await this.store.updateCeremony(id, { status: "failed", failure: JSON.stringify(failure) });
+    this.hooks.changed();
   }
 }
 

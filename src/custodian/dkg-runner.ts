@@ -29,6 +29,7 @@ import {
   dkgPart1,
   dkgPart2,
   dkgPart3,
+  type DkgSecretState,
   groupPublicKey,
   publicPackageHash,
   round1TranscriptHash,
@@ -49,7 +50,7 @@ import {
   type FrostSecret,
 } from "../threshold/suite.ts";
 import { canonicalJson } from "../config/load.ts";
-import { CoordinatorClient, sleep } from "./client.ts";
+import type { CoordinatorClient } from "./client.ts";
 import { CustodianError } from "./errors.ts";
 
 const CeremonyViewSchema = z.object({
@@ -60,7 +61,18 @@ const CeremonyViewSchema = z.object({
   received: z.record(z.string(), z.array(z.string())),
 });
 type CeremonyView = z.infer<typeof CeremonyViewSchema>;
-const MessagesSchema = z.object({ messages: z.array(z.unknown()) });
+const MessagesSchema = z.object({
+  status: z.string(),
+  failure: z.object({ reason: z.string(), culprits: z.array(z.string()) }).nullable(),
+  complete: z.boolean(),
+  messages: z.array(z.unknown()),
+});
+const ChangesSchema = z.object({ seq: z.number().int().min(0) });
+/**
+ * How long one long-poll may wait at the coordinator (its limit is 30 s, the client's timeout 30 s).
+ * A custodian wakes as soon as a stage completes; this only bounds an idle request.
+ */
+const LONG_POLL_SECONDS = 20;
 
 export interface DkgResult {
   ceremonyId: string;
@@ -76,7 +88,6 @@ export interface DkgOptions {
   /** A ceremony id, or "current" for the latest one. */
   ceremony: string;
   progress?: (line: string) => void;
-  pollMs?: number;
   timeoutMs?: number;
   /**
    * Test seam for fault injection: lets a test play a dishonest custodian by altering the round-2
@@ -88,14 +99,14 @@ export interface DkgOptions {
 }
 
 export class DkgRunner {
-  readonly #o: Required<Pick<DkgOptions, "pollMs" | "timeoutMs">> & DkgOptions;
+  readonly #o: Required<Pick<DkgOptions, "timeoutMs">> & DkgOptions;
   readonly #roster: Map<string, string>;
   readonly #replay = new ReplayGuard();
   readonly #me: string;
   #ceremonyId = "";
 
   constructor(o: DkgOptions) {
-    this.#o = { pollMs: 100, timeoutMs: 120_000, ...o };
+    this.#o = { timeoutMs: 120_000, ...o };
     this.#roster = rosterKeys(o.config.config.custodians);
     this.#me = o.signer.name;
     if (!this.#roster.has(this.#me))
@@ -185,42 +196,40 @@ export class DkgRunner {
     this.say("round 2 sent; checking the shares addressed to me");
 
     const r2 = await this.collect("dkg/round2", n, Round2BodySchema);
+    const opened = await Promise.all(
+      others.map(async (p) => {
+        const s = r2.get(p.name)?.shares[this.#me];
+        if (!s) return undefined;
+        return openShare(hpke.privateKey, s, {
+          ceremonyId: a.ceremonyId,
+          sender: p.name,
+          recipient: this.#me,
+        }).catch(() => undefined);
+      }),
+    );
     const received: Record<string, Uint8Array> = {};
-    for (const p of others) {
-      const s = r2.get(p.name)?.shares[this.#me];
-      let share: Uint8Array | undefined;
-      try {
-        share = s
-          ? await openShare(hpke.privateKey, s, {
-              ceremonyId: a.ceremonyId,
-              sender: p.name,
-              recipient: this.#me,
-            })
-          : undefined;
-      } catch {
-        share = undefined;
-      }
-      if (!share || !shareMatchesCommitment(myId, p.round1, share)) {
-        // Verifiable complaint: reveal this ceremony's HPKE key so anyone can re-check the share.
-        await this.send("dkg/complaint", "*", {
-          accused: p.name,
-          reason: "round-2 share does not match the sender's commitment",
-          hpkePrivateKey: bytesToHex(hpke.privateKey),
-        });
-        state.wipe();
-        throw new CustodianError(
-          "CEREMONY_FAILED",
-          `${p.name} sent me a bad round-2 share; complaint published, ceremony aborted`,
-          [p.name],
-        );
-      }
+    for (const [i, p] of others.entries()) {
+      const share = opened[i];
+      if (!share) throw await this.complain(p.name, hpke.privateKey, state);
       received[p.round1.identifier] = share;
     }
-    const key = dkgPart3(
-      state,
-      others.map((p) => p.round1),
-      received,
-    );
+    // noble's round 3 checks every received share against its sender's commitment on its own
+    // (RFC 9591 Appendix C.2 vss_verify) before it combines anything, but names nobody when one
+    // fails. So the per-sender check runs once, inside round 3, and is repeated sender by sender
+    // only to name the culprit when round 3 refuses (DESIGN §3.5): nothing is combined or
+    // confirmed from a bad share either way.
+    let key: ReturnType<typeof dkgPart3>;
+    try {
+      key = dkgPart3(
+        state,
+        others.map((p) => p.round1),
+        received,
+      );
+    } catch (e) {
+      const bad = others.find((p) => !shareMatchesCommitment(myId, p.round1, received[p.round1.identifier]!));
+      if (bad) throw await this.complain(bad.name, hpke.privateKey, state);
+      throw await this.blame(`DKG round 3 failed: ${(e as Error).message}`, []);
+    }
     hpke.privateKey.fill(0);
 
     // Part 3 confirmation: every custodian signs the hash of the whole public key package.
@@ -251,35 +260,43 @@ export class DkgRunner {
     return { ceremonyId: a.ceremonyId, secret: key.secret, public: key.public, announcement: a };
   }
 
+  /** The announced ceremony; waits on the coordinator's change feed while it does not exist yet. */
   private async waitForCeremony(): Promise<CeremonyView> {
     const deadline = Date.now() + this.#o.timeoutMs;
+    const path = `/api/v1/ceremonies/${encodeURIComponent(this.#o.ceremony)}`;
+    let seq = (await this.#o.client.get("/api/v1/changes?wait=0", ChangesSchema)).seq;
     for (;;) {
       try {
-        return await this.#o.client.get(
-          `/api/v1/ceremonies/${encodeURIComponent(this.#o.ceremony)}`,
-          CeremonyViewSchema,
-        );
+        return await this.#o.client.get(path, CeremonyViewSchema);
       } catch (e) {
         if ((e as { status?: number }).status !== 404 || Date.now() > deadline) throw e;
       }
-      await sleep(this.#o.pollMs);
+      const wait = Math.min(LONG_POLL_SECONDS, Math.ceil((deadline - Date.now()) / 1000));
+      seq = (await this.#o.client.get(`/api/v1/changes?after=${seq}&wait=${wait}`, ChangesSchema)).seq;
     }
   }
 
-  /** Polls until all n custodians sent `type`, fails fast if the ceremony failed. */
+  /**
+   * All n envelopes of `type`, each verified. One long-poll request per stage: the coordinator
+   * answers as soon as the last custodian has spoken, or at once if the ceremony failed.
+   */
   private async collect<T>(type: MessageType, n: number, body: z.ZodType<T>): Promise<Map<string, T>> {
     const deadline = Date.now() + this.#o.timeoutMs;
+    let messages: unknown[];
     for (;;) {
-      const view = await this.failIfCeremonyFailed();
-      if ((view.received[type]?.length ?? 0) >= n) break;
-      if (Date.now() > deadline)
+      const left = Math.ceil((deadline - Date.now()) / 1000);
+      if (left <= 0)
         throw new CustodianError("TIMEOUT", `timed out waiting for ${type} from all ${n} custodians`);
-      await sleep(this.#o.pollMs);
+      const res = await this.#o.client.get(
+        `/api/v1/ceremonies/${this.#ceremonyId}/messages?type=${encodeURIComponent(type)}&wait=${Math.min(LONG_POLL_SECONDS, left)}`,
+        MessagesSchema,
+      );
+      if (res.status === "failed") throw ceremonyFailed(res.failure);
+      if (res.messages.length >= n) {
+        messages = res.messages;
+        break;
+      }
     }
-    const { messages } = await this.#o.client.get(
-      `/api/v1/ceremonies/${this.#ceremonyId}/messages?type=${encodeURIComponent(type)}`,
-      MessagesSchema,
-    );
     const out = new Map<string, T>();
     for (const m of messages) {
       let h: EnvelopeHeader;
@@ -326,14 +343,30 @@ export class DkgRunner {
 
   private async failIfCeremonyFailed(): Promise<CeremonyView> {
     const view = await this.#o.client.get(`/api/v1/ceremonies/${this.#ceremonyId}`, CeremonyViewSchema);
-    if (view.status === "failed") {
-      throw new CustodianError(
-        "CEREMONY_FAILED",
-        `ceremony failed: ${view.failure?.reason ?? "unknown"}`,
-        view.failure?.culprits ?? [],
-      );
-    }
+    if (view.status === "failed") throw ceremonyFailed(view.failure);
     return view;
+  }
+
+  /**
+   * Verifiable complaint (DESIGN §3.5): reveals this ceremony's HPKE private key so that anyone can
+   * decrypt the accused's share and re-check it against the accused's commitment.
+   */
+  private async complain(
+    accused: string,
+    hpkePrivateKey: Uint8Array,
+    state: DkgSecretState,
+  ): Promise<CustodianError> {
+    state.wipe();
+    await this.send("dkg/complaint", "*", {
+      accused,
+      reason: "round-2 share does not match the sender's commitment",
+      hpkePrivateKey: bytesToHex(hpkePrivateKey),
+    });
+    return new CustodianError(
+      "CEREMONY_FAILED",
+      `${accused} sent me a bad round-2 share; complaint published, ceremony aborted`,
+      [accused],
+    );
   }
 
   private async abort(reason: string, culprits: string[]): Promise<void> {
@@ -345,6 +378,14 @@ export class DkgRunner {
     await this.abort(reason, culprits);
     return new CustodianError("CEREMONY_ABORTED", reason, culprits);
   }
+}
+
+function ceremonyFailed(failure: { reason: string; culprits: string[] } | null): CustodianError {
+  return new CustodianError(
+    "CEREMONY_FAILED",
+    `ceremony failed: ${failure?.reason ?? "unknown"}`,
+    failure?.culprits ?? [],
+  );
 }
 
 export type { DKG_Round1 };

@@ -90,8 +90,22 @@ export class CustodianHome {
     return { ...c, share };
   }
 
+  /**
+   * Re-encrypts the keystore with new contents at the scrypt cost it already has: a keystore made
+   * with a higher cost than the default keeps it, and a dev CA's keystore (createLocalCa) keeps
+   * its low one. A keystore whose cost cannot be read gets the default.
+   */
   async save(passphrase: string, contents: CustodianSecrets): Promise<void> {
-    await writeKeystore(this.keystorePath, passphrase, contents);
+    await writeKeystore(this.keystorePath, passphrase, contents, { scryptN: this.storedScryptN() });
+  }
+
+  private storedScryptN(): number | undefined {
+    try {
+      const n = (JSON.parse(readFileSync(this.keystorePath, "utf8")) as { kdf?: { N?: unknown } }).kdf?.N;
+      return typeof n === "number" ? n : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   config(path?: string): LoadedConfig {

@@ -8,10 +8,21 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { parseCaConfig, type LoadedConfig } from "../config/load.ts";
 import { CustodianHome } from "../custodian/home.ts";
+import { MIN_SCRYPT_N } from "../custodian/keystore.ts";
 import { tokenHash } from "../coordinator/http/auth.ts";
 
 export const EXAMPLE_CONFIG = fileURLToPath(new URL("../../ca-config/ca.yaml", import.meta.url));
 const NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"];
+
+/**
+ * scrypt cost of a local (dev) CA's keystores: the lowest the keystore accepts (2^14, about 70 ms)
+ * instead of the default 2^17 (about 0.5 s per unlock, paid by every custodian process of `tca dev`
+ * at creation, ceremony and agent start). A local CA keeps each passphrase in a file beside its
+ * keystore (custodians/NAME/passphrase), so a costlier KDF would protect nothing there. Only
+ * createLocalCa uses it; `tca custodian init` has no way to ask for it, and CustodianHome.save
+ * keeps a keystore at the cost it was made with.
+ */
+export const DEV_KEYSTORE_SCRYPT_N = MIN_SCRYPT_N;
 
 export interface LocalCaLayout {
   dir: string;
@@ -52,14 +63,18 @@ export async function createLocalCa(o: {
     throw new Error(`threshold must be between 2 and ${o.custodians}`);
   const layout = layoutOf(o.dir, custodianNames(o.custodians));
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
-  const roster = [];
-  for (const c of layout.custodians) {
-    mkdirSync(c.home, { recursive: true, mode: 0o700 });
-    const passphrase = randomBytes(24).toString("base64url");
-    writeFileSync(c.passphraseFile, passphrase + "\n", { mode: 0o600 });
-    const id = await new CustodianHome(c.home).init(c.name, passphrase);
-    roster.push({ name: id.name, signingKey: id.signingKey, hpkeKey: id.hpkeKey });
-  }
+  // scrypt runs on libuv's thread pool, so the n keystores are made in parallel.
+  const roster = await Promise.all(
+    layout.custodians.map(async (c) => {
+      mkdirSync(c.home, { recursive: true, mode: 0o700 });
+      const passphrase = randomBytes(24).toString("base64url");
+      writeFileSync(c.passphraseFile, passphrase + "\n", { mode: 0o600 });
+      const id = await new CustodianHome(c.home).init(c.name, passphrase, {
+        scryptN: DEV_KEYSTORE_SCRYPT_N,
+      });
+      return { name: id.name, signingKey: id.signingKey, hpkeKey: id.hpkeKey };
+    }),
+  );
   const adminToken = randomBytes(32).toString("base64url");
   const requesterToken = randomBytes(32).toString("base64url");
   writeFileSync(layout.adminTokenPath, adminToken + "\n", { mode: 0o600 });

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CoordinatorClient, sleep } from "../../custodian/client.ts";
+import { CoordinatorClient } from "../../custodian/client.ts";
 import { printResult, progress, runCommand, UsageError } from "../output.ts";
 import { CustodianError } from "../../custodian/errors.ts";
 
+const Changes = z.object({ seq: z.number().int().min(0) });
 const View = z.object({
   id: z.string(),
   status: z.string(),
@@ -61,8 +62,13 @@ export function registerCeremony(program: Command): void {
     );
 }
 
+/**
+ * Follows a ceremony until it completes or fails, printing each change of stage. It sleeps on the
+ * coordinator's change feed (GET /api/v1/changes long-poll), so it sees each step as it happens.
+ */
 export async function waitForCeremony(client: CoordinatorClient, id: string): Promise<z.infer<typeof View>> {
   let last = "";
+  let seq = (await client.get("/api/v1/changes?wait=0", Changes)).seq;
   for (;;) {
     const v = await client.get(`/api/v1/ceremonies/${id}`, View);
     const line = `${v.status}: round1 ${v.received["dkg/round1"]?.length ?? 0}, round2 ${v.received["dkg/round2"]?.length ?? 0}, confirmed ${v.received["dkg/confirm"]?.length ?? 0} of ${v.announcement.custodians.length}`;
@@ -75,6 +81,6 @@ export async function waitForCeremony(client: CoordinatorClient, id: string): Pr
         `ceremony failed: ${v.failure?.reason}`,
         v.failure?.culprits ?? [],
       );
-    await sleep(200);
+    seq = (await client.get(`/api/v1/changes?after=${seq}&wait=20`, Changes)).seq;
   }
 }

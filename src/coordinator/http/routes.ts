@@ -19,6 +19,9 @@ const CeremonyMessageType = z.enum([
   "dkg/complaint",
   "dkg/abort",
 ]);
+const CeremonyMessagesQuery = z
+  .object({ type: CeremonyMessageType, wait: z.coerce.number().min(0).max(30).default(0) })
+  .strict();
 const Name = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
 
 export function routes(s: CoordinatorServices): Router {
@@ -84,11 +87,22 @@ export function routes(s: CoordinatorServices): Router {
   r.get("/api/v1/ceremonies/:id", async (req, res) => {
     res.json(await s.ceremonies.view(String(req.params.id)));
   });
+  // Long-poll with ?wait=S: answers once every custodian sent `type` or the ceremony ended.
   r.get("/api/v1/ceremonies/:id/messages", async (req, res) => {
-    const type = CeremonyMessageType.safeParse(req.query.type);
-    if (!type.success)
-      throw new CoordinatorError("BAD_REQUEST", "query parameter type must name a DKG message type");
-    res.json({ messages: await s.ceremonies.messages(String(req.params.id), type.data) });
+    const q = CeremonyMessagesQuery.safeParse(req.query);
+    if (!q.success)
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        "query parameter type must name a DKG message type, and wait be 0-30 seconds",
+      );
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    res.json(
+      await s.ceremonies.messages(String(req.params.id), q.data.type, {
+        waitMs: q.data.wait * 1000,
+        signal: gone.signal,
+      }),
+    );
   });
   r.post("/api/v1/ceremonies/:id/messages", json, requireJson, async (req, res) => {
     res.status(202).json(await s.ceremonies.receive(String(req.params.id), req.body));
