@@ -770,17 +770,44 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["ceremonies"],
         operationId: "listCeremonyMessages",
         summary: "The signed DKG messages of one type (round-2 shares are HPKE ciphertext)",
+        description:
+          "With `wait`, a long-poll: answers as soon as every custodian has sent this type or the ceremony has ended, else after `wait` seconds.",
         parameters: [
           uuidParam("ceremony"),
           { name: "type", in: "query", required: true, schema: { type: "string", enum: DKG_MESSAGE_TYPES } },
+          {
+            name: "wait",
+            in: "query",
+            required: false,
+            schema: { type: "number", minimum: 0, maximum: 30, default: 0 },
+          },
         ],
         responses: {
           "200": {
             description: "messages",
             content: jsonContent({
               type: "object",
-              required: ["messages"],
-              properties: { messages: { type: "array", items: ref("SignedEnvelope") } },
+              required: ["id", "type", "status", "failure", "complete", "messages"],
+              properties: {
+                id: { type: "string", format: "uuid" },
+                type: { type: "string", enum: DKG_MESSAGE_TYPES },
+                status: { type: "string", enum: CEREMONY_STATUSES },
+                failure: {
+                  oneOf: [
+                    {
+                      type: "object",
+                      required: ["reason", "culprits"],
+                      properties: {
+                        reason: { type: "string" },
+                        culprits: { type: "array", items: { type: "string" } },
+                      },
+                    },
+                    { type: "null" },
+                  ],
+                },
+                complete: { type: "boolean", description: "every custodian has sent this type" },
+                messages: { type: "array", items: ref("SignedEnvelope") },
+              },
             }),
           },
           ...problems(400, 404),
