@@ -215,13 +215,15 @@ const IDENTITY = ed25519.Point.ZERO.toBytes();
 /** A prime-order point plus a point of order 8: on the curve, canonical, but not torsion-free. */
 const mixedOrder = ed25519.Point.BASE.multiply(12345n).add(ed25519.Point.fromBytes(ORDER8)).toBytes();
 
-const invalid: [string, Uint8Array][] = [
-  ["identity", IDENTITY],
-  ["small order (8)", ORDER8],
-  ["with a torsion component", mixedOrder],
-  ["off the curve", offCurve],
-  ...nonCanonical.map((b, i): [string, Uint8Array] => [`non-canonical #${i}`, b]),
-];
+const invalid: [string, Uint8Array<ArrayBuffer>][] = (
+  [
+    ["identity", IDENTITY],
+    ["small order (8)", ORDER8],
+    ["with a torsion component", mixedOrder],
+    ["off the curve", offCurve],
+    ...nonCanonical.map((b, i): [string, Uint8Array] => [`non-canonical #${i}`, b]),
+  ] as [string, Uint8Array][]
+).map(([what, b]) => [what, Uint8Array.from(b)]);
 
 describe.each(FROST_BACKENDS)("%s backend refuses invalid group elements", (backend) => {
   const s = suites[backend];
