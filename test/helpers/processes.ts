@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** Runs the compiled dist/, which test/global-setup.ts builds from the current sources first. */
 export const TCA_BIN = join(ROOT, "bin/tca.js");
 export const FIXTURE_PASSPHRASE = "fixture passphrase";
 export const EXAMPLE_ADMIN_TOKEN = "example-admin-token-change-me";
