@@ -334,8 +334,8 @@ export function nativeSigningOps(sodium: SodiumEd25519): SigningOps {
     const q = new Uint8Array(32);
     if (k === 0n) return Uint8Array.from(IDENTITY);
     const n = Fn.toBytes(k);
-    // Points reaching here are validated prime-order points and 0 < k < L: the result is never the
-    // identity, so a failure means a bug, not an edge case.
+    // With 0 < k < L and a prime-order point the result is never the identity, so libsodium fails
+    // only when `point` is not a canonical prime-order point: the caller treats that as invalid.
     sodium.crypto_scalarmult_ed25519_noclamp(q, n, point);
     return q;
   }
@@ -359,7 +359,10 @@ export function nativeSigningOps(sodium: SodiumEd25519): SigningOps {
     if (!(msg instanceof Uint8Array)) throw new Error("msg: expected Uint8Array");
     const list: ParsedCommitment[] = commitmentList.map((c) => {
       const { x, idBytes } = parseIdentifier(c?.identifier);
-      if (!isElement(c.hiding) || !isElement(c.binding)) throw new Error("invalid commitment point");
+      // The binding point is validated by its scalar multiplication below (libsodium refuses
+      // anything but a canonical prime-order point), so only the hiding point is checked here.
+      if (!isElement(c.hiding) || !(c.binding instanceof Uint8Array) || c.binding.length !== 32)
+        throw new Error("invalid commitment point");
       return { id: c.identifier, x, idBytes, hiding: c.hiding, binding: c.binding };
     });
     list.sort((a, b) => (a.x < b.x ? -1 : a.x > b.x ? 1 : 0));
@@ -372,7 +375,13 @@ export function nativeSigningOps(sodium: SodiumEd25519): SigningOps {
     let R: Uint8Array = Uint8Array.from(IDENTITY);
     for (const c of list) {
       const rho = H1(Buffer.concat([rhoPrefix, c.idBytes]));
-      const term = scalarMul(c.binding, rho);
+      if (rho === 0n && !isElement(c.binding)) throw new Error("invalid commitment point");
+      let term: Uint8Array;
+      try {
+        term = scalarMul(c.binding, rho);
+      } catch {
+        throw new Error("invalid commitment point");
+      }
       bindingFactors.set(c.id, rho);
       bindingTerms.set(c.id, term);
       R = add(add(R, c.hiding), term);
