@@ -20,6 +20,8 @@ import { CoordinatorError, type CoordinatorErrorCode } from "./errors.ts";
 import type { RequestRecord, RequestStatus, SigningJobRecord, Store } from "./store/types.ts";
 import type { JobEvent, SigningService } from "./signing.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
+import type { ReviewItem } from "../protocol/signing-messages.ts";
+import { z } from "zod";
 import type { CaMaterial } from "./ca-material.ts";
 
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -68,6 +70,7 @@ export interface Submission {
 export class RequestService {
   readonly #roster: Map<string, string>;
   readonly #csrs = new Map<string, ParsedCsr>();
+  readonly #clock = new MonotonicClock();
   constructor(
     private readonly store: Store,
     private readonly config: LoadedConfig,
@@ -129,9 +132,10 @@ export class RequestService {
       asCoordinatorError(e);
     }
     const id = randomUUID();
-    const now = new Date().toISOString();
-    await this.store.exclusive(() =>
-      this.store.insertRequest({
+    await this.store.exclusive(() => {
+      // Strictly increasing within the transaction order, so review cursors never skip a request.
+      const now = this.#clock.next();
+      return this.store.insertRequest({
         id,
         requester: s.requester.name,
         profile: s.profile,
@@ -147,8 +151,8 @@ export class RequestService {
         outcome: null,
         createdAt: now,
         updatedAt: now,
-      }),
-    );
+      });
+    });
     this.hooks.metrics.submitted.inc({ profile: s.profile });
     this.hooks.changed();
     return this.view(id);
@@ -169,10 +173,9 @@ export class RequestService {
     return r;
   }
 
-  /** A custodian's signed approval or rejection of one request's exact TBS. */
+  /** A custodian's signed approval or rejection of one request's exact TBS (one envelope on its own). */
   async decide(id: string, envelope: unknown): Promise<RequestView> {
-    return this.store.exclusive(async () => {
-      const r = await this.require(id);
+    await this.store.exclusive(async () => {
       let h: EnvelopeHeader;
       try {
         h = openEnvelope(envelope, this.#roster, {
@@ -181,17 +184,29 @@ export class RequestService {
           recipient: "coordinator",
           caKeyId: await this.ca.keyId(),
         });
-        if (h.recipient !== "coordinator")
-          throw new ProtocolError(
-            "ENVELOPE_WRONG_CONTEXT",
-            `approval from ${h.sender} is not addressed to the coordinator`,
-            h.sender,
-          );
       } catch (e) {
         if (e instanceof ProtocolError)
           throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
         throw e;
       }
+      await this.decideOpened(h, JSON.stringify(envelope));
+    });
+    return this.view(id);
+  }
+
+  /**
+   * An approval whose envelope signature and context were checked by the caller, inside exclusive()
+   * (the batch exchange, or decide() above).
+   */
+  async decideOpened(h: EnvelopeHeader, envelopeJson: string): Promise<void> {
+    const id = h.scope;
+    if (h.type !== "approval" || h.recipient !== "coordinator")
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        `${h.type} from ${h.sender} is not an approval for the coordinator`,
+      );
+    const r = await this.require(id);
+    {
       const st = ApprovalStatementSchema.safeParse(h.body);
       if (!st.success) throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} is malformed`);
       const a = st.data;
@@ -225,7 +240,7 @@ export class RequestService {
         decision: a.decision,
         reason: a.reason ?? null,
         expiresAt: a.expiresAt,
-        envelope: JSON.stringify(envelope),
+        envelope: envelopeJson,
         createdAt: new Date().toISOString(),
       });
       if (!inserted)
@@ -240,7 +255,7 @@ export class RequestService {
           status: "rejected",
           outcome: JSON.stringify({ by: h.sender, reason: a.reason ?? "no reason given" }),
         });
-        return this.view(id);
+        return;
       }
       const approvers = (await this.store.listApprovals(id))
         .filter((x) => x.decision === "approve" && Date.parse(x.expiresAt) > Date.now())
@@ -266,8 +281,75 @@ export class RequestService {
         });
         await this.store.updateRequest(id, { status: "signing", signingJob: job });
       }
-      return this.view(id);
-    });
+    }
+  }
+
+  /**
+   * Requests for one custodian to review, oldest first. Each pending request goes at once to t of
+   * the custodians (a ranking by request id that spreads the work evenly), and to the others once it
+   * has waited REVIEW_FALLBACK_MS or its signing job starves for signers: t reviews per certificate
+   * in the common case, and no request left waiting for a custodian that is down or says no.
+   */
+  async reviewItems(
+    custodian: string,
+    cursorText: string | null,
+    limit: number,
+    now = Date.now(),
+  ): Promise<{ items: ReviewItem[]; cursor: string }> {
+    const cursor = parseCursor(cursorText);
+    const out = new Map<string, RequestRecord>();
+    const page = 256;
+    for (let more = true; more && out.size < limit;) {
+      const rows = await this.store.listRequestsAfter("pending", cursor.p, page);
+      more = rows.length === page;
+      for (const r of rows) {
+        cursor.p = { createdAt: r.createdAt, id: r.id };
+        if (this.preferred(custodian, r.id)) out.set(r.id, r);
+        if (out.size >= limit) break;
+      }
+    }
+    const cutoff = new Date(now - REVIEW_FALLBACK_MS).toISOString();
+    for (let more = true; more && out.size < limit;) {
+      const rows = await this.store.listRequestsAfter("pending", cursor.f, page);
+      more = rows.length === page;
+      for (const r of rows) {
+        if (r.createdAt >= cutoff) {
+          more = false;
+          break;
+        }
+        cursor.f = { createdAt: r.createdAt, id: r.id };
+        if (!this.preferred(custodian, r.id)) out.set(r.id, r);
+        if (out.size >= limit) break;
+      }
+    }
+    for (const id of this.signing.starvedSubjects(REVIEW_FALLBACK_MS, now)) {
+      if (out.size >= limit) break;
+      const r = await this.store.getRequest(id);
+      if (r?.status === "signing") out.set(r.id, r);
+    }
+    const items = [...out.values()].map((r): ReviewItem => ({
+      id: r.id,
+      requester: r.requester,
+      profile: r.profile,
+      csr: Buffer.from(r.csr).toString("base64"),
+      serial: r.serial,
+      notBefore: r.notBefore,
+      notAfter: r.notAfter,
+      tbs: Buffer.from(r.tbs).toString("hex"),
+      tbsSha256: r.tbsSha256,
+      status: r.status as ReviewItem["status"],
+      createdAt: r.createdAt,
+    }));
+    return { items, cursor: JSON.stringify(cursor) };
+  }
+
+  /** Whether this custodian is among the t that review a request first. */
+  private preferred(custodian: string, requestId: string): boolean {
+    const rank = (name: string) => createHash("sha256").update(`${requestId}/${name}`).digest("hex");
+    const mine = rank(custodian);
+    let before = 0;
+    for (const c of this.config.config.custodians) if (c.name !== custodian && rank(c.name) < mine) before++;
+    return before < this.config.config.threshold;
   }
 
   /** Signing job ended: assemble, parse again, verify against the CA key, then release. */
@@ -400,6 +482,34 @@ export class RequestService {
       signing,
       createdAt: r.createdAt,
     };
+  }
+}
+
+/** How long a request waits for its preferred reviewers before every custodian is shown it. */
+export const REVIEW_FALLBACK_MS = 3_000;
+
+type Cursor = { p: { createdAt: string; id: string } | null; f: { createdAt: string; id: string } | null };
+const CursorSchema = z
+  .object({
+    p: z.object({ createdAt: z.string().max(40), id: z.string().max(40) }).nullable(),
+    f: z.object({ createdAt: z.string().max(40), id: z.string().max(40) }).nullable(),
+  })
+  .strict();
+function parseCursor(text: string | null): Cursor {
+  if (!text) return { p: null, f: null };
+  try {
+    return CursorSchema.parse(JSON.parse(text));
+  } catch {
+    throw new CoordinatorError("BAD_REQUEST", "reviewCursor is not a cursor this coordinator gave out");
+  }
+}
+
+/** ISO times that strictly increase in this process, even within one millisecond. */
+class MonotonicClock {
+  #last = 0;
+  next(): string {
+    this.#last = Math.max(Date.now(), this.#last + 1);
+    return new Date(this.#last).toISOString();
   }
 }
 

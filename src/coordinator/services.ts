@@ -14,6 +14,7 @@ import type { CaMaterial } from "./ca-material.ts";
 import { openEnvelope, rosterKeys } from "../protocol/envelope.ts";
 import { CoordinatorError } from "./errors.ts";
 import { RevocationService } from "./revocation.ts";
+import { ExchangeService } from "./exchange.ts";
 
 export interface CoordinatorServices {
   config: LoadedConfig;
@@ -23,6 +24,7 @@ export interface CoordinatorServices {
   requests: RequestService;
   hooks: CoordinatorHooks;
   revocations: RevocationService;
+  exchange: ExchangeService;
   caPublicKey(): Promise<Uint8Array | null>;
   caCertificate(): Promise<Uint8Array | null>;
   health(): Promise<Record<string, unknown>>;
@@ -39,14 +41,19 @@ export function createServices(
   config: LoadedConfig,
   opts: ServiceOptions = {},
 ): CoordinatorServices {
-  const caPublicKey = async (): Promise<Uint8Array | null> => {
+  // The CA key is read on every request and every exchange: parse and hash it once per value.
+  let caKey: { raw: string; publicKey: Uint8Array; keyId: string } | undefined;
+  const caKeyOf = async () => {
     const raw = await store.getMeta(META_CA_KEY);
-    return raw ? groupPublicKey(publicFromWire(PublicPackageWireSchema.parse(JSON.parse(raw)))) : null;
+    if (!raw) return undefined;
+    if (caKey?.raw !== raw) {
+      const publicKey = groupPublicKey(publicFromWire(PublicPackageWireSchema.parse(JSON.parse(raw))));
+      caKey = { raw, publicKey, keyId: createHash("sha256").update(ed25519Spki(publicKey)).digest("hex") };
+    }
+    return caKey;
   };
-  const caKeyId = async (): Promise<string | null> => {
-    const pk = await caPublicKey();
-    return pk ? createHash("sha256").update(ed25519Spki(pk)).digest("hex") : null;
-  };
+  const caPublicKey = async (): Promise<Uint8Array | null> => (await caKeyOf())?.publicKey ?? null;
+  const caKeyId = async (): Promise<string | null> => (await caKeyOf())?.keyId ?? null;
   const hooks = new CoordinatorHooks(
     store,
     config.config.custodians.map((c) => c.name),
@@ -87,6 +94,7 @@ export function createServices(
     requests,
     hooks,
     revocations,
+    exchange: new ExchangeService(store, config, signing, requests, hooks),
     caPublicKey,
     caCertificate,
     heartbeat: (envelope) => {

@@ -1,23 +1,28 @@
-// Signing sessions (RFC 9591 §5 from the coordinator's seat). One job signs one TBS. Each attempt
-// collects fresh commitments from eligible custodians, forms a signing package from the first t,
-// gathers t shares, aggregates and verifies. A bad share names its sender, who is excluded; a signer
-// that goes quiet (crash, SIGKILL) makes the attempt time out; either way the next attempt starts
-// with fresh commitments, and no commitment is ever put in a second package (DESIGN §3.6, §3.7).
+// Signing sessions (RFC 9591 §5 from the coordinator's seat; docs/signing-pipeline.md). One job signs
+// one TBS. Custodian processes offer commitments ahead of time; as soon as a job has t eligible
+// approvers with open offers, the coordinator forms the signing package from one offer of each, and
+// the signers answer with their shares in their next exchange: one round trip per signature.
+//
+// Liveness rules: an offer is used by the first package that names it, even if that package is then
+// refused (DESIGN §3.6); when an attempt moves on (a bad share, a refusal, a silent signer, a
+// withdrawal) its commitments are void and the next attempt takes fresh offers; no commitment is ever
+// put in a second package. A bad share names its sender, who is excluded from the job (DESIGN §3.7).
 import { randomUUID } from "node:crypto";
 import type { LoadedConfig } from "../config/load.ts";
-import { openEnvelope, rosterKeys, type EnvelopeHeader } from "../protocol/envelope.ts";
-import { ProtocolError } from "../protocol/errors.ts";
+import type { EnvelopeHeader } from "../protocol/envelope.ts";
 import {
-  CommitmentBodySchema,
+  OfferBodySchema,
   RefusalBodySchema,
   ShareBodySchema,
   SigningPackageSchema,
   WithdrawBodySchema,
   type SigningJobView,
   type SigningPackage,
+  type SigningTask,
 } from "../protocol/signing-messages.ts";
 import {
   commitmentFromWire,
+  commitmentKey,
   hexToBytes,
   publicFromWire,
   PublicPackageWireSchema,
@@ -26,18 +31,19 @@ import { aggregateSignature } from "../threshold/sign.ts";
 import { ThresholdError } from "../threshold/errors.ts";
 import { identifierForName, isGroupElement, isScalar, type FrostPublic } from "../threshold/suite.ts";
 import { CoordinatorError } from "./errors.ts";
-import type { SigningJobRecord, Store } from "./store/types.ts";
+import type { OfferRecord, SigningJobRecord, Store } from "./store/types.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
+import { storedBody } from "./stored-envelope.ts";
 
 export interface JobEvent {
   at: string;
-  kind: "commitment" | "package" | "share" | "bad-share" | "refusal" | "timeout" | "signed" | "failed";
+  kind: "package" | "share" | "bad-share" | "refusal" | "timeout" | "withdrawn" | "signed" | "failed";
   custodian?: string;
   detail?: string;
 }
 
 export interface NewJob {
-  kind: string;
+  kind: "root" | "leaf" | "crl";
   subjectRef: string;
   tbs: Uint8Array;
   params: Record<string, unknown>;
@@ -51,31 +57,66 @@ export type JobCompletion = (
   failure?: string,
 ) => Promise<void>;
 
+/** An offer is used only if it outlives the share timeout by this much. */
+const OFFER_MARGIN_MS = 5_000;
+/** A custodian process not heard from for this long is not picked for new packages. */
+const LIVE_MS = 45_000;
+/** Most jobs one pass of package forming looks at. */
+const FORM_BATCH = 512;
+
 export class SigningService {
-  readonly #roster: Map<string, string>;
   readonly #completions = new Map<string, JobCompletion>();
+  /** When each custodian process last spoke (in-memory: after a restart, processes must speak again). */
+  readonly #lastSeen = new Map<string, number>();
+  /** Jobs that have waited for a package, since when: their requests are shown to more custodians. */
+  readonly #starved = new Map<string, number>();
+  #pub: { raw: string; pub: FrostPublic } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #kickPending = false;
 
   constructor(
     private readonly store: Store,
     private readonly config: LoadedConfig,
     private readonly opts: { shareTimeoutMs: number; caKeyId: () => Promise<string | null> },
     private readonly hooks: CoordinatorHooks,
-  ) {
-    this.#roster = rosterKeys(config.config.custodians);
+  ) {}
+
+  get threshold(): number {
+    return this.config.config.threshold;
+  }
+  get caKeyId(): Promise<string | null> {
+    return this.opts.caKeyId();
   }
 
   onComplete(kind: string, fn: JobCompletion): void {
     this.#completions.set(kind, fn);
   }
 
-  /** Re-forms sessions whose signers went quiet. */
+  /** Re-forms sessions whose signers went quiet, and forms packages that are waiting for offers. */
   startTimer(intervalMs = 250): void {
     this.#timer = setInterval(() => void this.expireStale().catch(() => undefined), intervalMs);
     this.#timer.unref();
   }
   stopTimer(): void {
     if (this.#timer) clearInterval(this.#timer);
+  }
+
+  /** Forms packages soon, in a transaction of its own (for changes made outside an exchange). */
+  kick(): void {
+    if (this.#kickPending) return;
+    this.#kickPending = true;
+    setImmediate(() => {
+      this.#kickPending = false;
+      void this.store.exclusive(() => this.formPackages()).catch(() => undefined);
+    });
+  }
+
+  seen(custodian: string, instance: string, at = Date.now()): void {
+    this.#lastSeen.set(`${custodian}/${instance}`, at);
+  }
+
+  gone(custodian: string, instance: string): void {
+    this.#lastSeen.delete(`${custodian}/${instance}`);
   }
 
   async createJob(j: NewJob): Promise<string> {
@@ -97,53 +138,37 @@ export class SigningService {
       createdAt: now,
       updatedAt: now,
     });
+    this.kick();
     this.hooks.changed();
     return id;
   }
 
-  /** Lets a custodian who approved after the job started take part (not run inside exclusive()). */
+  /** Lets a custodian who approved after the job started take part. */
   async addEligible(jobId: string, custodian: string): Promise<void> {
     const j = await this.store.getSigningJob(jobId);
     if (!j || j.eligible.includes(custodian)) return;
     await this.store.updateSigningJob(jobId, { eligible: [...j.eligible, custodian] });
+    this.kick();
   }
 
   /** Stops a job for good, e.g. when a custodian rejects the request it signs. */
   async cancel(jobId: string, reason: string): Promise<void> {
     const j = await this.store.getSigningJob(jobId);
     if (!j || j.status !== "signing") return;
+    await this.voidAttempt(j);
     await this.store.updateSigningJob(jobId, {
       status: "failed",
       signingPackage: null,
-      events: addEvent(j, { kind: "failed", detail: reason }),
+      events: addEvent(j.events, { kind: "failed", detail: reason }),
     });
-  }
-
-  async listFor(custodian: string): Promise<SigningJobView[]> {
-    const jobs = await this.store.listSigningJobs("signing");
-    const out: SigningJobView[] = [];
-    for (const j of jobs)
-      if (j.eligible.includes(custodian) && !j.excluded.includes(custodian)) out.push(await this.view(j));
-    return out;
   }
 
   async get(id: string): Promise<SigningJobView> {
     const j = await this.store.getSigningJob(id);
     if (!j) throw new CoordinatorError("NOT_FOUND", `no signing job ${id}`);
-    return this.view(j);
-  }
-
-  async record(id: string): Promise<SigningJobRecord | undefined> {
-    return this.store.getSigningJob(id);
-  }
-
-  private async view(j: SigningJobRecord): Promise<SigningJobView> {
-    const committed = (await this.store.listMessages(j.id, "sign/commitment", j.attempt)).map(
-      (m) => m.sender,
-    );
     return {
       id: j.id,
-      kind: j.kind,
+      kind: j.kind as SigningJobView["kind"],
       subjectRef: j.subjectRef,
       status: j.status,
       attempt: j.attempt,
@@ -151,85 +176,144 @@ export class SigningService {
       params: JSON.parse(j.params) as Record<string, unknown>,
       eligible: j.eligible,
       excluded: j.excluded,
-      committed,
-      signingPackage: j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null,
+      signingPackage: packageOf(j),
     };
   }
 
-  async receive(jobId: string, envelope: unknown): Promise<SigningJobView> {
-    return this.store.exclusive(async () => {
-      const j = await this.store.getSigningJob(jobId);
-      if (!j) throw new CoordinatorError("NOT_FOUND", `no signing job ${jobId}`);
-      let h: EnvelopeHeader;
-      try {
-        h = openEnvelope(envelope, this.#roster, {
-          scope: jobId,
-          type: ["sign/commitment", "sign/share", "sign/refusal", "sign/withdraw"],
-          recipient: "coordinator",
-          caKeyId: await this.opts.caKeyId(),
-        });
-      } catch (e) {
-        if (e instanceof ProtocolError)
-          throw new CoordinatorError("BAD_REQUEST", e.message, { culprit: e.culprit });
-        throw e;
-      }
-      if (j.status !== "signing")
-        throw new CoordinatorError("CONFLICT", `signing job ${jobId} is ${j.status}`);
-      if (!j.eligible.includes(h.sender))
-        throw new CoordinatorError("FORBIDDEN", `${h.sender} is not a signer for this job`);
-      if (j.excluded.includes(h.sender))
-        throw new CoordinatorError("FORBIDDEN", `${h.sender} was excluded from this job`);
-      const attempt = (h.body as { attempt?: unknown })?.attempt;
-      if (attempt !== j.attempt)
-        throw new CoordinatorError(
-          "CONFLICT",
-          `attempt ${String(attempt)} is over; the job is at attempt ${j.attempt}`,
-        );
-      this.hooks.heard(h.sender, h.type);
-      // Validate before storing: a malformed message must change nothing (DESIGN §3.10).
-      this.validate(j, h);
-      if (h.type === "sign/withdraw") await this.onWithdraw(j, h);
-      else {
-        await this.storeMessage(h, envelope, j.attempt);
-        if (h.type === "sign/commitment") await this.onCommitment(j, h);
-        else if (h.type === "sign/share") await this.onShare(j, h);
-        else await this.onRefusal(j, h);
-      }
-      this.hooks.changed();
-      return this.get(jobId);
-    });
+  async record(id: string): Promise<SigningJobRecord | undefined> {
+    return this.store.getSigningJob(id);
   }
 
-  private validate(j: SigningJobRecord, h: EnvelopeHeader): void {
-    const fail = (why: string): never => {
-      throw new CoordinatorError("BAD_REQUEST", `${h.type} from ${h.sender} ${why}`, { culprit: h.sender });
-    };
-    if (h.recipient !== "coordinator") fail("is not addressed to the coordinator");
-    if ((h.body as { jobId?: unknown } | null)?.jobId !== j.id) fail("names another job");
-    if (h.type === "sign/commitment") {
-      const b = CommitmentBodySchema.safeParse(h.body);
-      if (!b.success) return fail("is malformed");
-      const c = b.data.commitment;
-      if (c.identifier !== identifierForName(h.sender)) fail("carries another custodian's identifier");
+  /** Request ids whose jobs have waited for a package longer than `forMs`: more approvers may help. */
+  starvedSubjects(forMs: number, now = Date.now()): Set<string> {
+    return new Set([...this.#starved].filter(([, since]) => now - since >= forMs).map(([ref]) => ref));
+  }
+
+  // ---- what a custodian process sends (inside the exchange's transaction) ----
+
+  /** `sign/offer`: stores the commitments as open offers of this process. */
+  async receiveOffer(h: EnvelopeHeader): Promise<void> {
+    const b = OfferBodySchema.safeParse(h.body);
+    if (!b.success) throw bad(h, "is malformed");
+    const me = identifierForName(h.sender);
+    for (const c of b.data.commitments) {
+      if (c.identifier !== me) throw bad(h, "carries another custodian's identifier");
       if (!isGroupElement(hexToBytes(c.hiding)) || !isGroupElement(hexToBytes(c.binding)))
-        fail("carries a commitment that is not a valid group element");
-    } else if (h.type === "sign/share") {
-      const b = ShareBodySchema.safeParse(h.body);
-      if (!b.success) return fail("is malformed");
-      if (!isScalar(hexToBytes(b.data.share))) fail("carries a share that is not a canonical scalar");
-      const pkg = j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;
-      if (!pkg || !pkg.signers.includes(h.sender)) {
-        throw new CoordinatorError("CONFLICT", `${h.sender} is not in the current signing package`, {
-          culprit: h.sender,
-        });
-      }
-    } else {
-      const schema = h.type === "sign/refusal" ? RefusalBodySchema : WithdrawBodySchema;
-      if (!schema.safeParse(h.body).success) fail("is malformed");
+        throw bad(h, "carries a commitment that is not a valid group element");
+    }
+    if (Date.parse(b.data.expiresAt) > Date.now() + 15 * 60_000)
+      throw bad(h, "expires more than 15 minutes from now");
+    if (h.scope !== b.data.instance) throw bad(h, "names another process than its scope");
+    if (b.data.supersede) await this.dropInstances(h.sender, (i) => i !== b.data.instance, "restarted");
+    const offeredAt = new Date().toISOString();
+    await this.store.insertOffers(
+      b.data.commitments.map((c) => ({
+        commitmentKey: commitmentKey(c),
+        custodian: h.sender,
+        instance: b.data.instance,
+        identifier: c.identifier,
+        hiding: c.hiding,
+        binding: c.binding,
+        expiresAt: b.data.expiresAt,
+        offeredAt,
+        state: "offered",
+        jobId: null,
+        attempt: null,
+      })),
+    );
+  }
+
+  /** `sign/withdraw`: the process can no longer use these commitments (or any of its own). */
+  async receiveWithdraw(h: EnvelopeHeader): Promise<void> {
+    const b = WithdrawBodySchema.safeParse(h.body);
+    if (!b.success) throw bad(h, "is malformed");
+    if (h.scope !== b.data.instance) throw bad(h, "names another process than its scope");
+    const keys = b.data.commitments ? new Set(b.data.commitments) : undefined;
+    await this.dropInstances(h.sender, (i) => i === b.data.instance, "withdrew", keys);
+  }
+
+  /**
+   * Voids open offers of some of a custodian's processes and re-forms the attempts whose package
+   * holds one of their commitments unanswered — only those: a custodian cannot reset a job it is not
+   * in, and an attempt is re-formed once (the next one names no voided commitment).
+   */
+  private async dropInstances(
+    custodian: string,
+    which: (instance: string) => boolean,
+    why: string,
+    only?: Set<string>,
+  ): Promise<void> {
+    const mine = (await this.store.listOffersOf(custodian, ["offered", "in-package"])).filter(
+      (o) => which(o.instance) && (!only || only.has(o.commitmentKey)),
+    );
+    await this.store.setOfferState(
+      mine.filter((o) => o.state === "offered").map((o) => o.commitmentKey),
+      "void",
+    );
+    for (const o of mine.filter((x) => x.state === "in-package")) {
+      const j = o.jobId ? await this.store.getSigningJob(o.jobId) : undefined;
+      if (!j || j.status !== "signing" || j.attempt !== o.attempt) continue;
+      const events = addEvent(j.events, {
+        kind: "withdrawn",
+        custodian,
+        detail: `${custodian} ${why}: its commitment for attempt ${j.attempt} is gone`,
+      });
+      await this.nextAttempt(j, events, []);
     }
   }
 
-  private async storeMessage(h: EnvelopeHeader, envelope: unknown, attempt: number): Promise<void> {
+  /** `sign/share`: one signer's share for the current attempt; the last one completes the job. */
+  async receiveShare(h: EnvelopeHeader, envelopeJson: string): Promise<void> {
+    const b = ShareBodySchema.safeParse(h.body);
+    if (!b.success) throw bad(h, "is malformed");
+    if (!isScalar(hexToBytes(b.data.share))) throw bad(h, "carries a share that is not a canonical scalar");
+    const { j, slot } = await this.slotFor(h, b.data.jobId, b.data.attempt);
+    await this.storeMessage(h, envelopeJson, j.attempt);
+    await this.store.setOfferState([slot.commitmentKey], "answered");
+    this.hooks.heard(h.sender, h.type);
+    const members = await this.store.listOffersInJob(j.id, j.attempt);
+    if (members.some((m) => m.state !== "answered")) return;
+    await this.aggregate(j);
+  }
+
+  /** `sign/refusal`: the custodian will not sign this job; it is excluded and the job re-forms. */
+  async receiveRefusal(h: EnvelopeHeader, envelopeJson: string): Promise<void> {
+    const b = RefusalBodySchema.safeParse(h.body);
+    if (!b.success) throw bad(h, "is malformed");
+    const { j } = await this.slotFor(h, b.data.jobId, b.data.attempt);
+    await this.storeMessage(h, envelopeJson, j.attempt);
+    this.hooks.metrics.signingFailures.inc({ custodian: h.sender, kind: "refusal" });
+    const events = addEvent(j.events, { kind: "refusal", custodian: h.sender, detail: b.data.reason });
+    await this.nextAttempt(j, events, [h.sender]);
+  }
+
+  /** The job and this sender's place in its current package, or a 4xx saying why not. */
+  private async slotFor(
+    h: EnvelopeHeader,
+    jobId: string,
+    attempt: number,
+  ): Promise<{ j: SigningJobRecord; slot: OfferRecord }> {
+    const j = await this.store.getSigningJob(jobId);
+    if (!j) throw new CoordinatorError("NOT_FOUND", `no signing job ${jobId}`);
+    if (j.status !== "signing") throw new CoordinatorError("CONFLICT", `signing job ${jobId} is ${j.status}`);
+    if (attempt !== j.attempt)
+      throw new CoordinatorError(
+        "CONFLICT",
+        `attempt ${attempt} is over; the job is at attempt ${j.attempt}`,
+      );
+    const slot = (await this.store.listOffersInJob(j.id, j.attempt)).find((o) => o.custodian === h.sender);
+    if (!slot || slot.state !== "in-package")
+      throw new CoordinatorError(
+        "CONFLICT",
+        slot
+          ? `${h.sender} already answered attempt ${attempt}`
+          : `${h.sender} is not in the current signing package`,
+        { culprit: h.sender },
+      );
+    return { j, slot };
+  }
+
+  private async storeMessage(h: EnvelopeHeader, envelopeJson: string, attempt: number): Promise<void> {
     const ok = await this.store.insertMessage({
       id: h.id,
       scope: h.scope,
@@ -237,7 +321,7 @@ export class SigningService {
       sender: h.sender,
       recipient: h.recipient,
       attempt,
-      envelope: JSON.stringify(envelope),
+      envelope: envelopeJson,
       receivedAt: new Date().toISOString(),
     });
     if (!ok)
@@ -247,59 +331,32 @@ export class SigningService {
       );
   }
 
-  private async onCommitment(j: SigningJobRecord, h: EnvelopeHeader): Promise<void> {
-    const body = CommitmentBodySchema.safeParse(h.body);
-    if (!body.success || body.data.commitment.identifier !== identifierForName(h.sender)) {
-      throw new CoordinatorError(
-        "BAD_REQUEST",
-        `commitment from ${h.sender} is malformed or carries another identifier`,
-      );
-    }
-    const events = addEvent(j, { kind: "commitment", custodian: h.sender });
-    if (j.signingPackage) return this.store.updateSigningJob(j.id, { events });
-    const commitments = await this.openAll(j.id, "sign/commitment", j.attempt);
-    const t = this.config.config.threshold;
-    if (commitments.length < t) return this.store.updateSigningJob(j.id, { events });
-    const chosen = commitments.slice(0, t);
-    const pkg: SigningPackage = {
-      attempt: j.attempt,
-      signers: chosen.map((c) => c.sender),
-      commitments: chosen.map((c) => CommitmentBodySchema.parse(c.body).commitment),
-      formedAt: new Date().toISOString(),
-    };
-    await this.store.updateSigningJob(j.id, {
-      signingPackage: JSON.stringify(pkg),
-      events: pushEvent(events, {
-        kind: "package",
-        detail: `attempt ${pkg.attempt}: signers ${pkg.signers.join(", ")}; commitments ${pkg.commitments.map((c) => c.hiding.slice(0, 16)).join(", ")}`,
-      }),
-    });
-  }
-
-  private async onShare(j: SigningJobRecord, h: EnvelopeHeader): Promise<void> {
-    const body = ShareBodySchema.safeParse(h.body);
-    if (!body.success) throw new CoordinatorError("BAD_REQUEST", `share from ${h.sender} is malformed`);
-    const pkg = j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;
-    if (!pkg || !pkg.signers.includes(h.sender))
-      throw new CoordinatorError("CONFLICT", `${h.sender} is not in the current signing package`);
-    let events = addEvent(j, { kind: "share", custodian: h.sender });
-    const shares = await this.openAll(j.id, "sign/share", j.attempt);
-    if (shares.length < pkg.signers.length) return this.store.updateSigningJob(j.id, { events });
-    const pub = await this.publicPackage();
-    const list = pkg.commitments.map(commitmentFromWire);
-    const byId = Object.fromEntries(
-      shares.map((s) => [identifierForName(s.sender), hexToBytes(ShareBodySchema.parse(s.body).share)]),
-    );
+  /** RFC 9591 §5.3: aggregate and verify once; on failure, name the signers whose shares are bad. */
+  private async aggregate(j: SigningJobRecord): Promise<void> {
+    const pkg = packageOf(j)!;
+    const shares = (await this.store.listMessages(j.id, "sign/share", j.attempt)).map((m) => ({
+      sender: m.sender,
+      share: ShareBodySchema.parse(storedBody(m.envelope)).share,
+    }));
+    const byId = Object.fromEntries(shares.map((s) => [identifierForName(s.sender), hexToBytes(s.share)]));
+    let events = j.events;
     try {
-      const signature = aggregateSignature(pub, list, j.tbs, byId);
-      events = pushEvent(events, { kind: "signed" });
+      const signature = aggregateSignature(
+        await this.publicPackage(),
+        pkg.commitments.map(commitmentFromWire),
+        j.tbs,
+        byId,
+      );
+      events = addEvent(events, { kind: "signed" });
       await this.store.updateSigningJob(j.id, { status: "done", signature, events });
+      this.#starved.delete(j.subjectRef);
+      this.hooks.changed();
       try {
         await this.complete({ ...j, status: "done", signature, events }, signature);
       } catch (e) {
         // The signature exists: never roll it back (the TBS would be signed again). Record why
         // publishing failed instead.
-        const ev = pushEvent(events, {
+        const ev = addEvent(events, {
           kind: "failed",
           detail: `signed, but publishing failed: ${(e as Error).message}`,
         });
@@ -309,17 +366,14 @@ export class SigningService {
       if (!(e instanceof ThresholdError)) throw e;
       if (e.culprits.length === 0) {
         // Nobody to blame (e.g. a malformed package): start over with fresh commitments.
-        return this.nextAttempt(
-          j,
-          pushEvent(events, { kind: "failed", detail: `aggregation failed: ${e.message}` }),
-          [],
-        );
+        events = addEvent(events, { kind: "failed", detail: `aggregation failed: ${e.message}` });
+        return this.nextAttempt(j, events, []);
       }
       const culprits = shares
         .filter((s) => e.culprits.includes(identifierForName(s.sender)))
         .map((s) => s.sender);
       for (const c of culprits) {
-        events = pushEvent(events, {
+        events = addEvent(events, {
           kind: "bad-share",
           custodian: c,
           detail: "signature share does not verify",
@@ -330,47 +384,23 @@ export class SigningService {
     }
   }
 
-  private async onRefusal(j: SigningJobRecord, h: EnvelopeHeader): Promise<void> {
-    const body = RefusalBodySchema.safeParse(h.body);
-    if (!body.success) throw new CoordinatorError("BAD_REQUEST", `refusal from ${h.sender} is malformed`);
-    const events = addEvent(j, { kind: "refusal", custodian: h.sender, detail: body.data.reason });
-    this.hooks.metrics.signingFailures.inc({ custodian: h.sender, kind: "refusal" });
-    await this.nextAttempt(j, events, [h.sender]);
-  }
-
-  /**
-   * A custodian that is shutting down (SIGTERM) gives back its commitment for the current attempt,
-   * so the session re-forms now rather than after the share timeout. It is not excluded: after a
-   * restart it can take part again with fresh nonces.
-   */
-  private async onWithdraw(j: SigningJobRecord, h: EnvelopeHeader): Promise<void> {
-    const committed = (await this.store.listMessages(j.id, "sign/commitment", j.attempt)).some(
-      (m) => m.sender === h.sender,
-    );
-    if (!committed) return;
-    const events = addEvent(j, {
-      kind: "timeout",
-      custodian: h.sender,
-      detail: `${h.sender} withdrew (shutting down)`,
-    });
-    await this.store.updateSigningJob(j.id, { attempt: j.attempt + 1, signingPackage: null, events });
-  }
-
+  /** Voids the current attempt's commitments and starts the next (or fails if too few remain). */
   private async nextAttempt(j: SigningJobRecord, events: string, exclude: string[]): Promise<void> {
+    await this.voidAttempt(j);
     const excluded = [...new Set([...j.excluded, ...exclude])];
-    // Fail only when too few custodians are left who could still take part; otherwise wait for
-    // fresh commitments (and, for a leaf, for further approvers).
-    const remaining = [...this.#roster.keys()].filter((c) => !excluded.includes(c));
-    if (remaining.length < this.config.config.threshold) {
-      const failure = `only ${remaining.length} custodians remain who have not been excluded, ${this.config.config.threshold} are needed`;
-      const ev = pushEvent(events, { kind: "failed", detail: failure });
+    const remaining = this.config.config.custodians.map((c) => c.name).filter((c) => !excluded.includes(c));
+    if (remaining.length < this.threshold) {
+      const failure = `only ${remaining.length} custodians remain who have not been excluded, ${this.threshold} are needed`;
+      const ev = addEvent(events, { kind: "failed", detail: failure });
       await this.store.updateSigningJob(j.id, {
         status: "failed",
         excluded,
         events: ev,
         signingPackage: null,
       });
+      this.#starved.delete(j.subjectRef);
       await this.complete({ ...j, status: "failed", excluded, events: ev }, null, failure);
+      this.hooks.changed();
       return;
     }
     await this.store.updateSigningJob(j.id, {
@@ -379,24 +409,116 @@ export class SigningService {
       excluded,
       events,
     });
+    this.kick();
+    this.hooks.changed();
+  }
+
+  private async voidAttempt(j: SigningJobRecord): Promise<void> {
+    const open = (await this.store.listOffersInJob(j.id, j.attempt)).filter((o) => o.state === "in-package");
+    await this.store.setOfferState(
+      open.map((o) => o.commitmentKey),
+      "void",
+    );
+  }
+
+  // ---- forming packages ----
+
+  /**
+   * Gives every job that waits for a package t signers, one open offer each, from live processes of
+   * eligible custodians that have not been excluded. Load spreads to whoever holds the most offers.
+   * Runs inside exclusive(), so an offer lands in one package at most.
+   */
+  async formPackages(now = Date.now()): Promise<number> {
+    const jobs = await this.store.listJobsAwaitingPackage(FORM_BATCH);
+    if (jobs.length === 0) return 0;
+    const validAfter = new Date(now + this.opts.shareTimeoutMs + OFFER_MARGIN_MS).toISOString();
+    const open = new Map<string, OfferRecord[]>();
+    for (const o of await this.store.listOpenOffers(validAfter)) {
+      if (now - (this.#lastSeen.get(`${o.custodian}/${o.instance}`) ?? 0) > LIVE_MS) continue;
+      const list = open.get(o.custodian) ?? [];
+      list.push(o);
+      open.set(o.custodian, list);
+    }
+    let formed = 0;
+    for (const j of jobs) {
+      const candidates = j.eligible.filter((c) => !j.excluded.includes(c) && (open.get(c)?.length ?? 0) > 0);
+      if (candidates.length < this.threshold) {
+        if (!this.#starved.has(j.subjectRef)) this.#starved.set(j.subjectRef, now);
+        continue;
+      }
+      // Most open offers first; ties broken at random so no custodian is always first.
+      const chosen = candidates
+        .map((c) => ({ c, n: open.get(c)!.length, r: Math.random() }))
+        .sort((a, b) => b.n - a.n || a.r - b.r)
+        .slice(0, this.threshold)
+        .map((x) => open.get(x.c)!.shift()!)
+        .sort((a, b) => (a.identifier < b.identifier ? -1 : 1)); // RFC 9591 §4.3: ordered by identifier
+      const pkg: SigningPackage = {
+        attempt: j.attempt,
+        signers: chosen.map((o) => o.custodian),
+        commitments: chosen.map((o) => ({ identifier: o.identifier, hiding: o.hiding, binding: o.binding })),
+        formedAt: new Date(now).toISOString(),
+      };
+      await this.store.setOfferState(
+        chosen.map((o) => o.commitmentKey),
+        "in-package",
+        { jobId: j.id, attempt: j.attempt },
+      );
+      await this.store.updateSigningJob(j.id, {
+        signingPackage: JSON.stringify(pkg),
+        events: addEvent(j.events, {
+          kind: "package",
+          detail: `attempt ${pkg.attempt}: signers ${pkg.signers.join(", ")}`,
+        }),
+      });
+      this.#starved.delete(j.subjectRef);
+      formed++;
+    }
+    if (formed > 0) this.hooks.changed();
+    return formed;
+  }
+
+  /** The signing tasks waiting for this custodian process: packages naming its commitments, unanswered. */
+  async tasksFor(custodian: string, instance: string, limit: number): Promise<SigningTask[]> {
+    const slots = await this.store.listOffersOf(custodian, ["in-package"], instance);
+    const out: SigningTask[] = [];
+    for (const s of slots) {
+      if (out.length >= limit) break;
+      const j = s.jobId ? await this.store.getSigningJob(s.jobId) : undefined;
+      const pkg = j && packageOf(j);
+      if (!j || !pkg || j.status !== "signing" || j.attempt !== s.attempt) continue;
+      out.push({
+        id: j.id,
+        kind: j.kind as SigningTask["kind"],
+        subjectRef: j.subjectRef,
+        attempt: j.attempt,
+        tbs: Buffer.from(j.tbs).toString("hex"),
+        params: JSON.parse(j.params) as Record<string, unknown>,
+        signingPackage: pkg,
+      });
+    }
+    return out;
+  }
+
+  /** Keys of this process's offers that are still open. */
+  async openOfferKeys(custodian: string, instance: string): Promise<string[]> {
+    return (await this.store.listOffersOf(custodian, ["offered"], instance)).map((o) => o.commitmentKey);
   }
 
   /** A package whose signers have not all answered in time is dropped; a new attempt begins. */
   async expireStale(now = Date.now()): Promise<void> {
     await this.store.exclusive(async () => {
-      for (const j of await this.store.listSigningJobs("signing")) {
-        if (!j.signingPackage) continue;
-        const pkg = SigningPackageSchema.parse(JSON.parse(j.signingPackage));
+      for (const j of await this.store.listJobsWithPackage()) {
+        const pkg = packageOf(j)!;
         if (now - Date.parse(pkg.formedAt) < this.opts.shareTimeoutMs) continue;
-        const answered = new Set(
-          (await this.store.listMessages(j.id, "sign/share", j.attempt)).map((m) => m.sender),
-        );
-        const silent = pkg.signers.filter((s) => !answered.has(s));
-        const events = addEvent(j, { kind: "timeout", detail: `no share from ${silent.join(", ")}` });
+        const members = await this.store.listOffersInJob(j.id, j.attempt);
+        const silent = members.filter((m) => m.state === "in-package").map((m) => m.custodian);
         for (const c of silent) this.hooks.metrics.signingFailures.inc({ custodian: c, kind: "timeout" });
-        await this.store.updateSigningJob(j.id, { attempt: j.attempt + 1, signingPackage: null, events });
-        this.hooks.changed();
+        const events = addEvent(j.events, { kind: "timeout", detail: `no share from ${silent.join(", ")}` });
+        await this.nextAttempt(j, events, []);
       }
+      await this.formPackages(now);
+      await this.store.purgeOffers(new Date(now - 10 * 60_000).toISOString(), new Date(now).toISOString());
     });
   }
 
@@ -405,23 +527,25 @@ export class SigningService {
     if (fn) await fn(j, signature, failure);
   }
 
-  private async openAll(jobId: string, type: string, attempt: number) {
-    return (await this.store.listMessages(jobId, type, attempt)).map((m) =>
-      openEnvelope(JSON.parse(m.envelope), this.#roster),
-    );
-  }
-
+  /** The group's public key package, parsed once per value (RFC 9591 §4.1 group info). */
   private async publicPackage(): Promise<FrostPublic> {
     const raw = await this.store.getMeta("ca.publicKeyPackage");
     if (!raw) throw new CoordinatorError("CONFLICT", "the CA has no key yet");
-    return publicFromWire(PublicPackageWireSchema.parse(JSON.parse(raw)));
+    if (this.#pub?.raw !== raw)
+      this.#pub = { raw, pub: publicFromWire(PublicPackageWireSchema.parse(JSON.parse(raw))) };
+    return this.#pub.pub;
   }
 }
 
-function addEvent(j: SigningJobRecord, e: Omit<JobEvent, "at">): string {
-  return pushEvent(j.events, e);
+function packageOf(j: SigningJobRecord): SigningPackage | null {
+  return j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;
 }
-function pushEvent(events: string, e: Omit<JobEvent, "at">): string {
+
+function bad(h: EnvelopeHeader, why: string): CoordinatorError {
+  return new CoordinatorError("BAD_REQUEST", `${h.type} from ${h.sender} ${why}`, { culprit: h.sender });
+}
+
+function addEvent(events: string, e: Omit<JobEvent, "at">): string {
   const list = JSON.parse(events) as JobEvent[];
   list.push({ at: new Date().toISOString(), ...e });
   return JSON.stringify(list);

@@ -1,18 +1,42 @@
-// `tca custodian agent`: a custodian that runs unattended. It approves what its local policy allows,
-// completes signing for what its operator approved from the CLI, signs CRLs that pass its checks,
-// says it is alive, and on SIGTERM hands back unused commitments and stops.
+// `tca custodian agent`: a custodian that runs unattended (docs/signing-pipeline.md). It keeps one
+// exchange with the coordinator going: each round sends its approvals, shares and fresh commitment
+// offers, and brings back the requests to review and the signing tasks that name it. It approves
+// what its local policy allows, signs CRLs that pass its checks, and on SIGTERM hands back unused
+// commitments and stops. One request's or one job's problem is logged with its id and never stops
+// the loop.
 import type { Logger } from "pino";
 import { z } from "zod";
 import { sealEnvelope } from "../protocol/envelope.ts";
-import { sleep } from "./client.ts";
+import type { ReviewItem, SigningTask } from "../protocol/signing-messages.ts";
+import { failedResults } from "./exchange.ts";
 import { evaluatePolicy, type Policy } from "./policy.ts";
-import { reviewRequest, type CustodianSession } from "./session.ts";
+import type { CustodianSession, Review } from "./session.ts";
 
 const HEARTBEAT_MS = 15_000;
+const MAX_CONSIDERED = 100_000;
+
+export interface AgentCounters {
+  approved: number;
+  skipped: number;
+  signed: number;
+  refused: number;
+  lost: number;
+  itemErrors: number;
+  loopErrors: number;
+}
 
 export class CustodianAgent {
   readonly #considered = new Set<string>();
   #lastHeartbeat = 0;
+  readonly counters: AgentCounters = {
+    approved: 0,
+    skipped: 0,
+    signed: 0,
+    refused: 0,
+    lost: 0,
+    itemErrors: 0,
+    loopErrors: 0,
+  };
 
   constructor(
     private readonly session: CustodianSession,
@@ -21,87 +45,140 @@ export class CustodianAgent {
     private readonly opts: { waitSeconds?: number } = {},
   ) {}
 
-  /** Runs until `signal` aborts; then withdraws open commitments and returns. */
+  /** Runs until `signal` aborts; then withdraws its commitments and returns. */
   async run(signal: AbortSignal): Promise<void> {
     const s = this.session;
     this.log.info(
       {
         custodian: s.signer.name,
         coordinator: s.client.baseUrl,
+        instance: s.participant.instance,
         rules: this.policy.autoApprove.map((r) => r.name),
       },
       "agent started",
     );
-    let seq = 0;
+    let backoff = 250;
     while (!signal.aborted) {
       try {
         await this.heartbeat();
-        await this.tick();
-        seq = await this.waitForChange(seq, signal);
+        await this.round(signal);
+        backoff = 250;
       } catch (e) {
         if (signal.aborted) break;
-        this.log.warn({ err: (e as Error).message }, "agent loop error; retrying");
-        await sleep(1000);
+        this.counters.loopErrors++;
+        this.log.warn({ err: (e as Error).message }, "exchange failed; retrying");
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5_000);
       }
     }
-    const withdrawn = await s.participant.withdrawAll();
+    await s.link.close();
     s.close();
-    this.log.info({ withdrawn }, "agent stopped");
+    this.log.info({ ...this.counters }, "agent stopped");
   }
 
-  /** One pass: decide on new pending requests, then advance every signing job this custodian is in. */
-  async tick(): Promise<void> {
+  /** One exchange: send what is queued, then sign the tasks and review the requests it brings. */
+  async round(signal?: AbortSignal): Promise<void> {
     const s = this.session;
-    for (const r of await s.listRequests("pending")) {
-      if (this.#considered.has(r.id) || s.journal.decisionOn(r.id)) continue;
-      this.#considered.add(r.id);
-      const review = await reviewRequest(s.client, s.home, s.config, r.id);
-      const decision = evaluatePolicy(this.policy, review);
-      const ctx = {
-        request: r.id,
-        requester: r.requester,
-        profile: r.profile,
-        subject: review.tbs.subject,
-        sans: review.tbs.sans.map((x) => x.value),
-        tbsSha256: r.tbsSha256,
-      };
-      if (!decision.approve) {
-        this.log.info({ ...ctx, decision: "skip", reason: decision.reason }, "request left for a person");
-        continue;
-      }
-      await s.decide(review, "approve", { validForMs: this.policy.approvalValidityHours * 3_600_000 });
-      this.log.info({ ...ctx, decision: "approve", reason: decision.reason }, "request approved by policy");
+    const wait = s.link.queued > 0 ? 0 : (this.opts.waitSeconds ?? 10);
+    const res = await s.link.round({ wait, review: true, ...(signal ? { signal } : {}) });
+    for (const f of failedResults(res.results)) {
+      this.counters.itemErrors++;
+      this.log.warn(
+        { id: f.id, type: f.type, status: f.status, detail: f.detail },
+        "coordinator refused an item",
+      );
     }
-    for (const job of await s.participant.jobs()) {
-      if (job.kind === "crl" && !this.policy.signCrls) continue;
-      const outcome = await s.participant.step(job);
-      if (outcome === "signed")
-        this.log.info(
-          { job: job.id, kind: job.kind, subject: job.subjectRef, attempt: job.attempt },
-          "signature share sent",
-        );
-      if (outcome === "refused")
-        this.log.warn(
-          { job: job.id, kind: job.kind, subject: job.subjectRef, reason: s.refusals().get(job.subjectRef) },
-          "refused to sign",
-        );
+    // Signing first: those tasks hold other custodians' commitments and wait on this one.
+    await this.sign(res.tasks);
+    this.review(res.requests);
+  }
+
+  private async sign(tasks: SigningTask[]): Promise<void> {
+    // A CRL task this agent's policy does not sign is refused, so the job goes on without it.
+    const outcomes = await this.session.signTasks(tasks, (t) =>
+      t.kind === "crl" && !this.policy.signCrls
+        ? "this custodian's agent policy does not sign CRLs"
+        : undefined,
+    );
+    for (const o of outcomes) {
+      const ctx = { job: o.task.id, kind: o.task.kind, subject: o.task.subjectRef, attempt: o.task.attempt };
+      if (o.kind === "signed") {
+        this.counters.signed++;
+        // Leaf shares are the volume: logged at debug; CRL and root shares are events worth a line.
+        if (o.task.kind === "leaf") this.log.debug(ctx, "signature share sent");
+        else this.log.info(ctx, "signature share sent");
+      } else if (o.kind === "refused") {
+        this.counters.refused++;
+        this.log.warn({ ...ctx, reason: o.reason }, "refused to sign");
+      } else {
+        this.counters.lost++;
+        this.log.info(ctx, "package names a commitment this process no longer holds; handed back");
+      }
     }
   }
 
-  private async waitForChange(after: number, signal: AbortSignal): Promise<number> {
-    const wait = this.opts.waitSeconds ?? 10;
-    const url = new URL(`/api/v1/changes?after=${after}&wait=${wait}`, this.session.client.baseUrl);
-    try {
-      const res = await fetch(url, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout((wait + 10) * 1000)]),
-      });
-      const body = z.object({ seq: z.number() }).parse(await res.json());
-      // A coordinator restart resets its counter: start over rather than wait for a number never reached.
-      return body.seq < after ? 0 : body.seq;
-    } catch (e) {
-      if (signal.aborted) return after;
-      throw e;
+  /** Decides on each new request once; approvals leave in the next round (journaled first). */
+  private review(items: ReviewItem[]): void {
+    const s = this.session;
+    const approve: Review<ReviewItem>[] = [];
+    for (const item of items) {
+      if (this.#considered.has(item.id)) continue;
+      this.remember(item.id);
+      try {
+        if (s.journal.decisionOn(item.id)) continue;
+        const review = s.reviewItem(item);
+        const decision = evaluatePolicy(this.policy, review);
+        const ctx = {
+          request: item.id,
+          requester: item.requester,
+          profile: item.profile,
+          subject: review.tbs.subject,
+          sans: review.tbs.sans.map((x) => x.value),
+          tbsSha256: item.tbsSha256,
+        };
+        if (!decision.approve) {
+          this.counters.skipped++;
+          this.log.info({ ...ctx, decision: "skip", reason: decision.reason }, "request left for a person");
+          continue;
+        }
+        approve.push(review);
+        this.log.debug(
+          { ...ctx, decision: "approve", reason: decision.reason },
+          "request approved by policy",
+        );
+      } catch (e) {
+        this.counters.itemErrors++;
+        this.log.warn({ request: item.id, err: (e as Error).message }, "could not review request");
+      }
     }
+    if (approve.length === 0) return;
+    const validForMs = this.policy.approvalValidityHours * 3_600_000;
+    try {
+      s.link.send(
+        ...s.approvals(
+          approve.map((review) => ({ review, decision: "approve" as const })),
+          { validForMs },
+        ),
+      );
+      this.counters.approved += approve.length;
+    } catch {
+      // One refusal (e.g. a serial already signed) spoils a batch: decide one by one instead.
+      for (const review of approve) {
+        try {
+          s.link.send(...s.approvals([{ review, decision: "approve" }], { validForMs }));
+          this.counters.approved++;
+        } catch (err) {
+          this.counters.itemErrors++;
+          this.log.warn({ request: review.request.id, err: (err as Error).message }, "will not approve");
+        }
+      }
+    }
+  }
+
+  private remember(id: string): void {
+    if (this.#considered.size >= MAX_CONSIDERED)
+      this.#considered.delete(this.#considered.values().next().value!);
+    this.#considered.add(id);
   }
 
   private async heartbeat(): Promise<void> {

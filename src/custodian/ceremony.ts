@@ -4,7 +4,8 @@ import { createHash, X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
 import { DkgRunner, type DkgOptions } from "./dkg-runner.ts";
-import { CoordinatorClient, sleep } from "./client.ts";
+import { CoordinatorClient } from "./client.ts";
+import { ExchangeLink } from "./exchange.ts";
 import { CustodianHome, type CustodianSecrets } from "./home.ts";
 import { SigningParticipant } from "./signer.ts";
 import { rootTbsDeriver } from "./root-check.ts";
@@ -81,7 +82,6 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
 
   // Root: any t of the n sign; each re-derives the TBS from its own ca-config.
   const participant = new SigningParticipant(
-    client,
     signer,
     {
       secret: result.secret,
@@ -91,8 +91,8 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
       roster: o.config.config.custodians.map((c) => c.name),
     },
     { root: rootTbsDeriver(o.config, result.ceremonyId, caPublicKey) },
-    { onRefused: (_job, reason) => say(`refused to sign the root: ${reason}`) },
   );
+  const link = new ExchangeLink(client, signer.name, participant);
   const deadline = Date.now() + (o.timeoutMs ?? 120_000);
   const Status = z
     .object({
@@ -110,16 +110,18 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
           `ceremony failed: ${c.failure?.reason}`,
           c.failure?.culprits ?? [],
         );
-      for (const job of await participant.jobs()) {
-        if (job.kind !== "root") continue;
-        const outcome = await participant.step(job);
-        if (outcome === "signed") say("root signature share sent");
-      }
       if (Date.now() > deadline)
         throw new CustodianError("TIMEOUT", "timed out waiting for the root certificate");
-      await sleep(100);
+      const res = await link.round({ wait: 1, review: false });
+      const batch = await participant.signTasks(res.tasks.filter((t) => t.kind === "root"));
+      link.send(...batch.envelopes);
+      for (const out of batch.outcomes) {
+        if (out.kind === "signed") say("root signature share sent");
+        if (out.kind === "refused") say(`refused to sign the root: ${out.reason}`);
+      }
     }
   } finally {
+    await link.close();
     participant.close();
   }
   const pem = await fetchText(`${o.coordinatorUrl}/ca.pem`);

@@ -2,15 +2,21 @@
 import type { z } from "zod";
 import { CustodianError } from "./errors.ts";
 
+export interface CallOptions {
+  token?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 export class CoordinatorClient {
   constructor(readonly baseUrl: string) {}
 
-  async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
-    return this.call("GET", path, undefined, schema);
+  async get<T>(path: string, schema: z.ZodType<T>, o: CallOptions = {}): Promise<T> {
+    return this.call("GET", path, undefined, schema, o);
   }
 
-  async post<T>(path: string, body: unknown, schema: z.ZodType<T>, token?: string): Promise<T> {
-    return this.call("POST", path, body, schema, token);
+  async post<T>(path: string, body: unknown, schema: z.ZodType<T>, o: CallOptions | string = {}): Promise<T> {
+    return this.call("POST", path, body, schema, typeof o === "string" ? { token: o } : o);
   }
 
   private async call<T>(
@@ -18,7 +24,7 @@ export class CoordinatorClient {
     path: string,
     body: unknown,
     schema: z.ZodType<T>,
-    token?: string,
+    { token, timeoutMs = 30_000, signal }: CallOptions,
   ): Promise<T> {
     let res: Response;
     try {
@@ -30,7 +36,9 @@ export class CoordinatorClient {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
+        signal: signal
+          ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+          : AbortSignal.timeout(timeoutMs),
       });
     } catch (e) {
       throw new CustodianError(

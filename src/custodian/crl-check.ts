@@ -3,7 +3,7 @@
 // (threshold-signed, so verified against the CA key) — and the dates are within policy.
 import type { LoadedConfig } from "../config/load.ts";
 import { CrlParamsSchema } from "../protocol/crl-params.ts";
-import type { SigningJobView } from "../protocol/signing-messages.ts";
+import type { SigningTask } from "../protocol/signing-messages.ts";
 import { buildCrlTbs, readCrl, verifyCrlSignature, type RevocationReason } from "../x509/crl.ts";
 import type { Journal } from "./journal.ts";
 import { refuse, type TbsDeriver } from "./signer.ts";
@@ -36,7 +36,7 @@ export function crlTbsDeriver(
   published: () => Promise<PublishedCrl | undefined>,
   now = () => Date.now(),
 ): TbsDeriver {
-  return async (job: SigningJobView) => {
+  return async (job: SigningTask) => {
     const parsed = CrlParamsSchema.safeParse(job.params);
     if (!parsed.success) refuse("CRL job parameters are malformed");
     const p = parsed.data;

@@ -28,6 +28,7 @@ const EntrySchema = z
   })
   .strict();
 export type JournalEntry = z.infer<typeof EntrySchema>;
+export type NewEntry = Omit<JournalEntry, "seq" | "prev" | "at" | "sig">;
 
 const MAX_ATTEMPTS_SIGNED = 8;
 const GENESIS = "0".repeat(64);
@@ -71,7 +72,7 @@ export class Journal {
           `journal ${this.path} is broken at line ${i + 1}: refusing to sign until it is restored`,
         );
       }
-      this.#entries.push(e);
+      this.#add(e);
       this.#lastHash = lineHash(line);
     }
     this.#readBytes = Buffer.byteLength(text);
@@ -101,50 +102,77 @@ export class Journal {
     }
   }
 
-  append(signingSecret: Uint8Array, e: Omit<JournalEntry, "seq" | "prev" | "at" | "sig">): JournalEntry {
-    return this.locked(() => this.appendUnlocked(signingSecret, e));
+  append(signingSecret: Uint8Array, e: NewEntry): JournalEntry {
+    return this.appendMany(signingSecret, [e])[0]!;
   }
 
-  private appendUnlocked(
-    signingSecret: Uint8Array,
-    e: Omit<JournalEntry, "seq" | "prev" | "at" | "sig">,
-  ): JournalEntry {
-    this.refresh();
-    const unsigned = { ...e, seq: this.#entries.length, prev: this.#lastHash, at: new Date().toISOString() };
-    const sig = Buffer.from(signEd25519(signingSecret, Buffer.from(canonicalJson(unsigned)))).toString(
-      "base64url",
-    );
-    const entry = EntrySchema.parse({ ...unsigned, sig });
-    const line = JSON.stringify(entry);
-    appendFileSync(this.path, line + "\n", { mode: 0o600 });
-    this.#entries.push(entry);
-    this.#lastHash = lineHash(line);
-    this.#readBytes += Buffer.byteLength(line) + 1;
-    return entry;
+  /** Appends several entries under one lock and one write (a batch of approvals or shares). */
+  appendMany(signingSecret: Uint8Array, list: readonly NewEntry[]): JournalEntry[] {
+    if (list.length === 0) return [];
+    return this.locked(() => {
+      this.refresh();
+      const out: JournalEntry[] = [];
+      const lines: string[] = [];
+      let seq = this.#entries.length;
+      let prev = this.#lastHash;
+      for (const e of list) {
+        const unsigned = { ...e, seq: seq++, prev, at: new Date().toISOString() };
+        const sig = Buffer.from(signEd25519(signingSecret, Buffer.from(canonicalJson(unsigned)))).toString(
+          "base64url",
+        );
+        const entry = EntrySchema.parse({ ...unsigned, sig });
+        const line = JSON.stringify(entry);
+        prev = lineHash(line);
+        out.push(entry);
+        lines.push(line);
+      }
+      const text = lines.map((l) => l + "\n").join("");
+      appendFileSync(this.path, text, { mode: 0o600 });
+      for (const e of out) this.#add(e);
+      this.#lastHash = prev;
+      this.#readBytes += Buffer.byteLength(text);
+      return out;
+    });
+  }
+
+  /** Entries by what lookups ask for: a journal of many thousand entries is searched in O(1). */
+  readonly #approvals = new Map<string, JournalEntry[]>();
+  readonly #signatures = new Map<string, JournalEntry[]>();
+  readonly #crls = new Map<string, JournalEntry[]>();
+  #lastCrl: JournalEntry | undefined;
+  #add(e: JournalEntry): void {
+    this.#entries.push(e);
+    const push = (m: Map<string, JournalEntry[]>, k: string) => {
+      const l = m.get(k);
+      if (l) l.push(e);
+      else m.set(k, [e]);
+    };
+    if (e.kind === "approval") push(this.#approvals, e.requestId);
+    else if (e.kind === "signature") push(this.#signatures, e.serial ?? "");
+    else if (e.kind === "crl") {
+      push(this.#crls, e.crlNumber ?? "0");
+      if (!this.#lastCrl || BigInt(e.crlNumber ?? "0") > BigInt(this.#lastCrl.crlNumber ?? "0"))
+        this.#lastCrl = e;
+    }
   }
 
   /** This custodian's unexpired approval of exactly this TBS, if any. */
   approvalFor(requestId: string, tbsSha256: string, now = Date.now()): JournalEntry | undefined {
     this.refresh();
-    return this.#entries.find(
-      (e) =>
-        e.kind === "approval" &&
-        e.decision === "approve" &&
-        e.requestId === requestId &&
-        e.tbsSha256 === tbsSha256 &&
-        Date.parse(e.expiresAt ?? "") > now,
+    return (this.#approvals.get(requestId) ?? []).find(
+      (e) => e.decision === "approve" && e.tbsSha256 === tbsSha256 && Date.parse(e.expiresAt ?? "") > now,
     );
   }
 
   decisionOn(requestId: string): JournalEntry | undefined {
     this.refresh();
-    return this.#entries.find((e) => e.kind === "approval" && e.requestId === requestId);
+    return this.#approvals.get(requestId)?.[0];
   }
 
   /** Whether this custodian has signed a certificate with this serial (in any job). */
   hasSignedSerial(serial: string): boolean {
     this.refresh();
-    return this.#entries.some((e) => e.kind === "signature" && e.serial === serial);
+    return (this.#signatures.get(serial)?.length ?? 0) > 0;
   }
 
   /**
@@ -154,7 +182,7 @@ export class Journal {
    */
   serialConflict(serial: string, tbsSha256: string, jobId: string): string | undefined {
     this.refresh();
-    const prior = this.#entries.filter((e) => e.kind === "signature" && e.serial === serial);
+    const prior = this.#signatures.get(serial) ?? [];
     if (prior.some((e) => e.tbsSha256 !== tbsSha256 || e.jobId !== jobId))
       return `I have already signed serial ${serial} for another TBS or signing job`;
     if (prior.length >= MAX_ATTEMPTS_SIGNED)
@@ -165,9 +193,7 @@ export class Journal {
   /** The highest-numbered CRL this custodian has signed, with its revoked serials. */
   lastCrl(): { number: bigint; serials: string[]; jobId?: string; tbsSha256: string } | undefined {
     this.refresh();
-    let best: JournalEntry | undefined;
-    for (const e of this.#entries)
-      if (e.kind === "crl" && (!best || BigInt(e.crlNumber ?? "0") > BigInt(best.crlNumber ?? "0"))) best = e;
+    const best = this.#lastCrl;
     return best
       ? {
           number: BigInt(best.crlNumber ?? "0"),
@@ -181,7 +207,7 @@ export class Journal {
   /** Signing the same CRL number again is allowed only for the same bytes in the same job (a re-formed session). */
   crlConflict(crlNumber: bigint, tbsSha256: string, jobId: string): string | undefined {
     this.refresh();
-    const prior = this.#entries.filter((e) => e.kind === "crl" && e.crlNumber === crlNumber.toString());
+    const prior = this.#crls.get(crlNumber.toString()) ?? [];
     if (prior.some((e) => e.tbsSha256 !== tbsSha256 || e.jobId !== jobId))
       return `I have already signed CRL number ${crlNumber} with other contents`;
     return undefined;

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import type { LoadedConfig } from "../config/load.ts";
 import { LeafParamsSchema, type LeafParams } from "../protocol/approval.ts";
-import type { SigningJobView } from "../protocol/signing-messages.ts";
+import type { SigningTask } from "../protocol/signing-messages.ts";
 import { hexToBytes } from "../threshold/encoding.ts";
 import { parseCsr } from "../x509/csr.ts";
 import { checkRequest, checkValidity } from "../x509/policy.ts";
@@ -67,13 +67,42 @@ export function deriveLeafTbs(
   return tbs;
 }
 
+/**
+ * TBS bytes this custodian derived itself when it reviewed a request, kept so that signing compares
+ * bytes instead of deriving a second time. Bounded; a miss (a restart, another process) derives again.
+ */
+export class DerivedTbsCache {
+  readonly #map = new Map<string, { params: string; tbs: Uint8Array }>();
+  constructor(private readonly max = 20_000) {}
+  put(p: LeafParams, tbs: Uint8Array): void {
+    if (this.#map.size >= this.max) this.#map.delete(this.#map.keys().next().value!);
+    this.#map.set(p.requestId, { params: paramsKey(p), tbs });
+  }
+  /** The bytes derived for exactly these parameters (every field must match what was reviewed). */
+  get(p: LeafParams): Uint8Array | undefined {
+    const hit = this.#map.get(p.requestId);
+    return hit && hit.params === paramsKey(p) ? hit.tbs : undefined;
+  }
+  delete(requestId: string): void {
+    this.#map.delete(requestId);
+  }
+}
+const paramsKey = (p: LeafParams) =>
+  [p.requestId, p.requester, p.profile, p.csr, p.serial, p.notBefore, p.notAfter].join("\n");
+
 /** At signing time: the same derivation, plus this custodian's own unexpired approval of these bytes. */
-export function leafTbsDeriver(config: LoadedConfig, caCertDer: Uint8Array, journal: Journal): TbsDeriver {
-  return (job: SigningJobView) => {
+export function leafTbsDeriver(
+  config: LoadedConfig,
+  caCertDer: Uint8Array,
+  journal: Journal,
+  cache?: DerivedTbsCache,
+): TbsDeriver {
+  return (job: SigningTask) => {
     const p = LeafParamsSchema.safeParse(job.params);
     if (!p.success) refuse("leaf job parameters are malformed");
     if (job.subjectRef !== p.data.requestId) refuse("leaf job names another request than its parameters");
-    const tbs = deriveLeafTbs(config, caCertDer, p.data);
+    const tbs = cache?.get(p.data) ?? deriveLeafTbs(config, caCertDer, p.data);
+    cache?.delete(p.data.requestId);
     const hash = sha256Hex(tbs);
     if (!journal.approvalFor(p.data.requestId, hash))
       refuse(`I have no unexpired approval of TBS ${hash.slice(0, 16)}… for request ${p.data.requestId}`);

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import type { Review } from "./session.ts";
+import type { Review, ReviewSubject } from "./session.ts";
 import { grantCovers } from "../x509/policy.ts";
 import { ConfigError } from "../config/errors.ts";
 
@@ -58,7 +58,7 @@ export function loadPolicy(path: string): Policy {
 export type PolicyDecision = { approve: true; reason: string } | { approve: false; reason: string };
 
 /** Why a rule does not match, or undefined if it does. */
-function ruleMismatch(rule: PolicyRule, r: Review): string | undefined {
+function ruleMismatch(rule: PolicyRule, r: Review<ReviewSubject>): string | undefined {
   const q = r.request;
   if (!rule.profiles.includes(q.profile)) return `profile ${q.profile} not in [${rule.profiles.join(", ")}]`;
   if (rule.requesters && !rule.requesters.includes(q.requester))
@@ -77,7 +77,7 @@ function ruleMismatch(rule: PolicyRule, r: Review): string | undefined {
   return undefined;
 }
 
-export function evaluatePolicy(policy: Policy, review: Review): PolicyDecision {
+export function evaluatePolicy(policy: Policy, review: Review<ReviewSubject>): PolicyDecision {
   if (review.problem) return { approve: false, reason: `not approvable: ${review.problem}` };
   const misses: string[] = [];
   for (const rule of policy.autoApprove) {

@@ -2,7 +2,7 @@
 // from its own ca-config and the group key it computed in the DKG, bounding the coordinator's
 // choices of serial and validity (DESIGN §3.2), and lints the result.
 import type { LoadedConfig } from "../config/load.ts";
-import { RootParamsSchema, type SigningJobView } from "../protocol/signing-messages.ts";
+import { RootParamsSchema, type SigningTask } from "../protocol/signing-messages.ts";
 import { hexToBytes } from "../threshold/encoding.ts";
 import { buildRootTbs } from "../x509/root.ts";
 import { checkSerial } from "../x509/serial.ts";
@@ -19,7 +19,7 @@ export function rootTbsDeriver(
   caPublicKey: Uint8Array,
   now = () => Date.now(),
 ): TbsDeriver {
-  return (job: SigningJobView) => {
+  return (job: SigningTask) => {
     const p = RootParamsSchema.safeParse(job.params);
     if (!p.success) refuse("root job parameters are malformed");
     const { serial, notBefore, notAfter } = p.data;

@@ -5,7 +5,8 @@ import { inspect } from "node:util";
 import { join } from "node:path";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
-import { sealEnvelope, type Signer } from "../protocol/envelope.ts";
+import { sealEnvelope, type SignedEnvelope, type Signer } from "../protocol/envelope.ts";
+import type { ReviewItem, SigningTask } from "../protocol/signing-messages.ts";
 import {
   APPROVAL_DOMAIN,
   RequestViewSchema,
@@ -19,19 +20,23 @@ import { commonNames } from "../x509/names.ts";
 import { readTbs } from "../x509/tbs-read.ts";
 import { BUILDER_VERSION } from "../x509/leaf.ts";
 import { fromPem } from "../x509/der.ts";
-import { CoordinatorClient, sleep } from "./client.ts";
+import { CoordinatorClient } from "./client.ts";
 import { CustodianError } from "./errors.ts";
 import type { CustodianHome } from "./home.ts";
-import { Journal } from "./journal.ts";
-import { deriveLeafTbs, leafTbsDeriver, sha256Hex } from "./leaf-check.ts";
-import { SigningParticipant, type SigningEvents } from "./signer.ts";
+import { Journal, type NewEntry } from "./journal.ts";
+import { DerivedTbsCache, deriveLeafTbs, leafTbsDeriver, sha256Hex } from "./leaf-check.ts";
+import { SigningParticipant, type SigningHooks, type TaskOutcome } from "./signer.ts";
+import { ExchangeLink } from "./exchange.ts";
 import { crlTbsDeriver, fetchPublishedCrl } from "./crl-check.ts";
 import { CrlParamsSchema } from "../protocol/crl-params.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { ed25519PublicKey } from "../common/ed25519.ts";
 
-export interface Review {
-  request: RequestView;
+/** What a custodian needs of a request to judge it: from a full view (CLI) or a review item (agent). */
+export type ReviewSubject = Pick<RequestView, "id" | "requester" | "profile" | "serial" | "tbsSha256">;
+
+export interface Review<R extends ReviewSubject = RequestView> {
+  request: R;
   tbs: TbsDescription;
   /** Every CN of the derived subject (name policy must see all of them). */
   commonNames: string[];
@@ -56,24 +61,57 @@ export async function reviewRequest(
   id: string,
 ): Promise<Review> {
   const request = await client.get(`/api/v1/requests/${encodeURIComponent(id)}`, RequestViewSchema);
-  const params = leafParamsOf(request);
+  return judge(config, caCertificateOf(home), request, leafParamsOf(request), request.tbs).review;
+}
+
+/**
+ * Re-derives a request's TBS from the CSR and this custodian's own ca-config (DESIGN §3.2) and
+ * compares it with the coordinator's bytes. Returns the review and the derived bytes.
+ */
+export function judge<R extends ReviewSubject>(
+  config: LoadedConfig,
+  caCert: Uint8Array,
+  request: R,
+  params: LeafParams,
+  coordinatorTbsHex: string,
+): { review: Review<R>; derived?: Uint8Array } {
   let problem: string | undefined;
-  let tbs: Uint8Array = hexToBytes(request.tbs);
+  let tbs: Uint8Array = hexToBytes(coordinatorTbsHex);
+  let derived: Uint8Array | undefined;
   try {
-    const mine = deriveLeafTbs(config, caCertificateOf(home), params, { checkNotBefore: true });
-    if (sha256Hex(mine) !== request.tbsSha256 || Buffer.from(mine).toString("hex") !== request.tbs) {
+    const mine = deriveLeafTbs(config, caCert, params, { checkNotBefore: true });
+    if (sha256Hex(mine) !== request.tbsSha256 || Buffer.from(mine).toString("hex") !== coordinatorTbsHex) {
       problem =
         "the coordinator's TBS differs from the one this custodian derived from the CSR and its own ca-config";
-    }
+    } else derived = mine;
     tbs = mine;
   } catch (e) {
     problem = (e as Error).message;
   }
+  let review: Review<R>;
+  try {
+    review = {
+      request,
+      tbs: describeTbs(tbs),
+      commonNames: commonNames(readTbs(tbs).subjectDer),
+      ...(problem ? { problem } : {}),
+    };
+  } catch (e) {
+    // The coordinator's bytes do not even parse: nothing to show but the problem.
+    throw new CustodianError("REFUSED", `request ${request.id}: ${problem ?? (e as Error).message}`);
+  }
+  return { review, ...(derived ? { derived } : {}) };
+}
+
+export function leafParamsOfItem(r: ReviewItem): LeafParams {
   return {
-    request,
-    tbs: describeTbs(tbs),
-    commonNames: commonNames(readTbs(tbs).subjectDer),
-    ...(problem ? { problem } : {}),
+    requestId: r.id,
+    requester: r.requester,
+    profile: r.profile,
+    csr: r.csr,
+    serial: r.serial,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
   };
 }
 
@@ -94,8 +132,12 @@ export class CustodianSession {
   readonly #refused = new Map<string, string>();
   readonly journal: Journal;
   readonly participant: SigningParticipant;
+  readonly link: ExchangeLink;
   readonly signer: Signer;
   readonly caKeyId: string;
+  readonly caCert: Uint8Array;
+  /** TBS bytes this process derived when it reviewed a request: signing compares, never re-derives. */
+  readonly derived = new DerivedTbsCache();
 
   private constructor(
     readonly client: CoordinatorClient,
@@ -103,14 +145,15 @@ export class CustodianSession {
     readonly config: LoadedConfig,
     signer: Signer,
     share: NonNullable<Awaited<ReturnType<CustodianHome["open"]>>["share"]>,
-    events: SigningEvents,
+    hooks: SigningHooks,
+    role: "agent" | "cli",
   ) {
     this.signer = signer;
     this.caKeyId = share.caKeyId;
-    this.journal = new Journal(join(home.dir, "journal.jsonl"), ed25519.getPublicKey(signer.signingSecret));
+    this.journal = new Journal(join(home.dir, "journal.jsonl"), ed25519PublicKey(signer.signingSecret));
     const caCert = caCertificateOf(home);
+    this.caCert = caCert;
     this.participant = new SigningParticipant(
-      client,
       signer,
       {
         secret: { identifier: share.identifier, signingShare: hexToBytes(share.signingShare) },
@@ -120,44 +163,22 @@ export class CustodianSession {
         roster: config.config.custodians.map((c) => c.name),
       },
       {
-        leaf: leafTbsDeriver(config, caCert, this.journal),
+        leaf: leafTbsDeriver(config, caCert, this.journal, this.derived),
         crl: crlTbsDeriver(config, caCert, this.journal, () =>
           fetchPublishedCrl(client.baseUrl, readCaCert(caCert).publicKeyRaw),
         ),
       },
       {
-        ...events,
-        onRefused: (job, reason) => {
-          this.#refused.set(job.subjectRef, reason);
-          events.onRefused?.(job, reason);
-        },
-        beforeShare: async (job) => {
-          if (job.kind === "crl") {
-            const c = CrlParamsSchema.parse(job.params);
-            this.journal.append(signer.signingSecret, {
-              kind: "crl",
-              requestId: job.subjectRef,
-              tbsSha256: sha256Hex(hexToBytes(job.tbs)),
-              crlNumber: c.crlNumber,
-              serials: c.entries.map((e) => e.serial),
-              jobId: job.id,
-              attempt: job.attempt,
-            });
-            return events.beforeShare?.(job);
-          }
-          const p = job.params as { requestId?: string; serial?: string };
-          this.journal.append(signer.signingSecret, {
-            kind: "signature",
-            requestId: String(p.requestId),
-            tbsSha256: sha256Hex(hexToBytes(job.tbs)),
-            serial: String(p.serial),
-            jobId: job.id,
-            attempt: job.attempt,
-          });
-          await events.beforeShare?.(job);
+        ...hooks,
+        // Journal first: what this custodian signs is on its own record before anyone sees a share.
+        beforeRelease: async (tasks) => {
+          this.journal.appendMany(signer.signingSecret, tasks.map(journalEntryFor));
+          await hooks.beforeRelease?.(tasks);
         },
       },
+      role === "agent",
     );
+    this.link = new ExchangeLink(client, signer.name, this.participant);
   }
 
   static async open(o: {
@@ -165,7 +186,8 @@ export class CustodianSession {
     passphrase: string;
     coordinatorUrl: string;
     config: LoadedConfig;
-    events?: SigningEvents;
+    hooks?: SigningHooks;
+    role?: "agent" | "cli";
   }): Promise<CustodianSession> {
     const secrets = await o.home.open(o.passphrase);
     if (!secrets.share)
@@ -183,52 +205,83 @@ export class CustodianSession {
       o.config,
       signer,
       secrets.share,
-      o.events ?? {},
+      o.hooks ?? {},
+      o.role ?? "cli",
     );
   }
 
-  /** Posts a signed approval or rejection of the exact TBS this custodian derived. */
+  /** Reviews a request delivered by the exchange; remembers the derived bytes for signing. */
+  reviewItem(item: ReviewItem): Review<ReviewItem> {
+    const params = leafParamsOfItem(item);
+    const { review, derived } = judge(this.config, this.caCert, item, params, item.tbs);
+    if (derived) this.derived.put(params, derived);
+    return review;
+  }
+
+  /**
+   * Signed approvals or rejections of the exact TBS this custodian derived, journaled (one write)
+   * before they leave. Refuses, for all of them, if any cannot be given.
+   */
+  approvals(
+    decisions: { review: Review<ReviewSubject>; decision: "approve" | "reject" }[],
+    opts: { reason?: string; validForMs?: number } = {},
+  ): SignedEnvelope[] {
+    const now = new Date();
+    const statements: ApprovalStatement[] = [];
+    for (const { review, decision } of decisions) {
+      if (decision === "approve" && this.journal.hasSignedSerial(review.request.serial)) {
+        throw new CustodianError(
+          "REFUSED",
+          `will not approve request ${review.request.id}: I have already signed serial ${review.request.serial}`,
+        );
+      }
+      if (decision === "approve" && review.problem)
+        throw new CustodianError(
+          "REFUSED",
+          `will not approve request ${review.request.id}: ${review.problem}`,
+        );
+      statements.push({
+        domain: APPROVAL_DOMAIN,
+        caKeyId: this.caKeyId,
+        requestId: review.request.id,
+        tbsSha256: review.request.tbsSha256,
+        configDigest: this.config.digest,
+        builderVersion: BUILDER_VERSION,
+        decision,
+        ...(opts.reason ? { reason: opts.reason } : {}),
+        issuedAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + (opts.validForMs ?? 24 * 3_600_000)).toISOString(),
+      });
+    }
+    // Journal first: what this custodian approved is on its own record before anyone else sees it.
+    this.journal.appendMany(
+      this.signer.signingSecret,
+      statements.map((st) => ({
+        kind: "approval" as const,
+        requestId: st.requestId,
+        tbsSha256: st.tbsSha256,
+        decision: st.decision,
+        expiresAt: st.expiresAt,
+      })),
+    );
+    return statements.map((st) =>
+      sealEnvelope(this.signer, {
+        type: "approval",
+        recipient: "coordinator",
+        scope: st.requestId,
+        caKeyId: this.caKeyId,
+        body: st,
+      }),
+    );
+  }
+
+  /** Posts one signed approval or rejection (a person at the CLI) and returns the request's view. */
   async decide(
-    review: Review,
+    review: Review<ReviewSubject>,
     decision: "approve" | "reject",
     opts: { reason?: string; validForMs?: number } = {},
   ): Promise<RequestView> {
-    if (decision === "approve" && this.journal.hasSignedSerial(review.request.serial)) {
-      throw new CustodianError(
-        "REFUSED",
-        `will not approve request ${review.request.id}: I have already signed serial ${review.request.serial}`,
-      );
-    }
-    if (decision === "approve" && review.problem)
-      throw new CustodianError("REFUSED", `will not approve request ${review.request.id}: ${review.problem}`);
-    const now = new Date();
-    const statement: ApprovalStatement = {
-      domain: APPROVAL_DOMAIN,
-      caKeyId: this.caKeyId,
-      requestId: review.request.id,
-      tbsSha256: review.request.tbsSha256,
-      configDigest: this.config.digest,
-      builderVersion: BUILDER_VERSION,
-      decision,
-      ...(opts.reason ? { reason: opts.reason } : {}),
-      issuedAt: now.toISOString(),
-      expiresAt: new Date(now.getTime() + (opts.validForMs ?? 24 * 3_600_000)).toISOString(),
-    };
-    // Journal first: what this custodian approved is on its own record before anyone else sees it.
-    this.journal.append(this.signer.signingSecret, {
-      kind: "approval",
-      requestId: statement.requestId,
-      tbsSha256: statement.tbsSha256,
-      decision,
-      expiresAt: statement.expiresAt,
-    });
-    const env = sealEnvelope(this.signer, {
-      type: "approval",
-      recipient: "coordinator",
-      scope: review.request.id,
-      caKeyId: this.caKeyId,
-      body: statement,
-    });
+    const [env] = this.approvals([{ review, decision }], opts);
     return this.client.post(
       `/api/v1/requests/${encodeURIComponent(review.request.id)}/approvals`,
       env,
@@ -236,50 +289,65 @@ export class CustodianSession {
     );
   }
 
+  /** One exchange round's signing work: signs what it may, queues the answers for the next round. */
+  async signTasks(
+    tasks: readonly SigningTask[],
+    decline?: (task: SigningTask) => string | undefined,
+  ): Promise<TaskOutcome[]> {
+    const batch = await this.participant.signTasks(tasks, decline);
+    this.link.send(...batch.envelopes);
+    for (const o of batch.outcomes) if (o.kind === "refused") this.#refused.set(o.task.subjectRef, o.reason);
+    return batch.outcomes;
+  }
+
   /**
-   * Stays online for these requests: takes part in their signing sessions until each is issued,
-   * rejected or failed. `progress` gets a line whenever something changes.
+   * Stays online for these requests: offers commitments and signs what names them until each is
+   * issued, rejected or failed. `progress` gets a line whenever something changes.
    */
   async signUntilDone(
     ids: string[],
     progress: (line: string) => void,
-    opts: { timeoutMs?: number; pollMs?: number } = {},
+    opts: { timeoutMs?: number } = {},
   ): Promise<RequestView[]> {
     const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
     const last = new Map<string, string>();
-    for (;;) {
-      const views = await Promise.all(
-        ids.map((id) => this.client.get(`/api/v1/requests/${encodeURIComponent(id)}`, RequestViewSchema)),
-      );
-      for (const v of views) {
-        const approved = v.approvals.filter((a) => a.decision === "approve").length;
-        const line =
-          v.status === "pending"
-            ? `${approved} of ${v.threshold} approvals…`
-            : v.status === "signing"
-              ? `${approved} of ${v.threshold} approvals; signing…`
-              : v.status === "issued"
-                ? `issued: serial ${v.serial}`
-                : v.status === "rejected"
-                  ? `rejected by ${v.rejection?.by}: ${v.rejection?.reason}`
-                  : `failed: ${v.failure}`;
-        if (last.get(v.id) !== line) progress(`${v.id}: ${line}`);
-        last.set(v.id, line);
+    try {
+      for (;;) {
+        const views = await Promise.all(
+          ids.map((id) => this.client.get(`/api/v1/requests/${encodeURIComponent(id)}`, RequestViewSchema)),
+        );
+        for (const v of views) {
+          const approved = v.approvals.filter((a) => a.decision === "approve").length;
+          const line =
+            v.status === "pending"
+              ? `${approved} of ${v.threshold} approvals…`
+              : v.status === "signing"
+                ? `${approved} of ${v.threshold} approvals; signing…`
+                : v.status === "issued"
+                  ? `issued: serial ${v.serial}`
+                  : v.status === "rejected"
+                    ? `rejected by ${v.rejection?.by}: ${v.rejection?.reason}`
+                    : `failed: ${v.failure}`;
+          if (last.get(v.id) !== line) progress(`${v.id}: ${line}`);
+          last.set(v.id, line);
+        }
+        for (const [id, reason] of this.#refused) {
+          if (last.get(id) !== `refused: ${reason}`) progress(`${id}: I refused to sign: ${reason}`);
+          last.set(id, `refused: ${reason}`);
+        }
+        // Done when every request has finished, or this custodian refused to take part in it.
+        const open = views.filter(
+          (v) => (v.status === "pending" || v.status === "signing") && !this.#refused.has(v.id),
+        );
+        if (open.length === 0) return views;
+        if (Date.now() > deadline)
+          throw new CustodianError("TIMEOUT", `gave up waiting for ${open.map((v) => v.id).join(", ")}`);
+        const wait = Math.max(0, Math.min(5, (deadline - Date.now()) / 1000));
+        const res = await this.link.round({ wait, review: false });
+        await this.signTasks(res.tasks);
       }
-      for (const [id, reason] of this.#refused) {
-        if (last.get(id) !== `refused: ${reason}`) progress(`${id}: I refused to sign: ${reason}`);
-        last.set(id, `refused: ${reason}`);
-      }
-      // Done when every request has finished, or this custodian refused to take part in it.
-      const open = views.filter(
-        (v) => (v.status === "pending" || v.status === "signing") && !this.#refused.has(v.id),
-      );
-      if (open.length === 0) return views;
-      const jobs = await this.participant.jobs();
-      for (const job of jobs) if (ids.includes(job.subjectRef)) await this.participant.step(job);
-      if (Date.now() > deadline)
-        throw new CustodianError("TIMEOUT", `gave up waiting for ${open.map((v) => v.id).join(", ")}`);
-      await sleep(opts.pollMs ?? 150);
+    } finally {
+      await this.link.close();
     }
   }
 
@@ -304,4 +372,30 @@ export class CustodianSession {
   close(): void {
     this.participant.close();
   }
+}
+
+/** The journal line for a signature share about to be released (DESIGN §2: the custodian's own log). */
+function journalEntryFor(task: SigningTask): NewEntry {
+  const tbsSha256 = sha256Hex(hexToBytes(task.tbs));
+  if (task.kind === "crl") {
+    const c = CrlParamsSchema.parse(task.params);
+    return {
+      kind: "crl",
+      requestId: task.subjectRef,
+      tbsSha256,
+      crlNumber: c.crlNumber,
+      serials: c.entries.map((e) => e.serial),
+      jobId: task.id,
+      attempt: task.attempt,
+    };
+  }
+  const p = task.params as { requestId?: string; serial?: string };
+  return {
+    kind: "signature",
+    requestId: String(p.requestId ?? task.subjectRef),
+    tbsSha256,
+    serial: String(p.serial),
+    jobId: task.id,
+    attempt: task.attempt,
+  };
 }

@@ -1,38 +1,58 @@
-// A custodian's part in signing sessions. It signs only bytes it re-derived itself and found equal
-// to what the coordinator proposes (DESIGN §3.2); nonces come from the memory-only pool and are taken
-// out before anything else is checked, so a commitment serves one package at most (DESIGN §3.6).
+// A custodian process's part in signing (docs/signing-pipeline.md). It offers commitments ahead of
+// time from its memory-only nonce pool, and signs the tasks whose package names one of them. It
+// signs only bytes it derived itself and found equal to what the coordinator proposes (DESIGN §3.2).
+// The nonce is taken out of the pool before anything about the package is checked, so a commitment
+// serves one package at most, even a refused one (DESIGN §3.6); a restarted process has none.
+import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
-import { z } from "zod";
-import { sealEnvelope, type Signer } from "../protocol/envelope.ts";
-import { SigningJobViewSchema, type SigningJobView } from "../protocol/signing-messages.ts";
+import { sealEnvelope, type SignedEnvelope, type Signer } from "../protocol/envelope.ts";
+import { MAX_OFFERED, type SigningTask } from "../protocol/signing-messages.ts";
 import { NoncePool, signShare } from "../threshold/sign.ts";
-import { bytesToHex, commitmentFromWire, hexToBytes } from "../threshold/encoding.ts";
+import { bytesToHex, commitmentFromWire, commitmentKey, hexToBytes } from "../threshold/encoding.ts";
 import { identifierForName, type FrostPublic, type FrostSecret } from "../threshold/suite.ts";
-import type { CoordinatorClient } from "./client.ts";
 import { CustodianError } from "./errors.ts";
 
-/** Re-derives the TBS a job should sign from the custodian's own inputs, or throws REFUSED. */
-export type TbsDeriver = (job: SigningJobView) => Uint8Array | Promise<Uint8Array>;
+/** Re-derives the TBS a task should sign from the custodian's own inputs, or throws REFUSED. */
+export type TbsDeriver = (task: SigningTask) => Uint8Array | Promise<Uint8Array>;
 
-export type StepOutcome = "idle" | "committed" | "signed" | "refused" | "finished";
+/** How long an offered commitment lives (DESIGN §3.6: within minutes). */
+const OFFER_TTL_MS = 5 * 60_000;
+/** Offers are announced as expiring this much before the nonces do, so no package outlives them. */
+const OFFER_EXPIRY_MARGIN_MS = 30_000;
+const MAX_HANDLED = 100_000;
 
-export interface SigningEvents {
-  onRefused?(job: SigningJobView, reason: string): void;
-  onSigned?(job: SigningJobView): void;
-  /** Runs after the share is computed and before it is sent: the custodian's journal entry. */
-  beforeShare?(job: SigningJobView): void | Promise<void>;
+export type TaskOutcome =
+  | { kind: "signed"; task: SigningTask }
+  | { kind: "refused"; task: SigningTask; reason: string }
+  | { kind: "lost"; task: SigningTask }; // the package names a commitment this process no longer holds
+
+export interface SignedBatch {
+  /** Shares, refusals and at most one withdrawal, to send in the next exchange. */
+  envelopes: SignedEnvelope[];
+  outcomes: TaskOutcome[];
+}
+
+export interface SigningHooks {
+  /**
+   * Runs once per batch, after the shares are computed and before any is sent: the custodian's
+   * journal entries for what it is about to release.
+   */
+  beforeRelease?(signed: SigningTask[]): void | Promise<void>;
   /** Test seam: lets a test play a custodian that sends a wrong share. The CLI never sets it. */
-  tamperShare?(share: Uint8Array): Uint8Array;
+  tamperShare?(task: SigningTask, share: Uint8Array): Uint8Array;
 }
 
 export class SigningParticipant {
+  /** This process: its nonces die with it. */
+  readonly instance = randomBytes(16).toString("hex");
   readonly #pool: NoncePool;
-  readonly #committed = new Map<string, number>();
+  /** Keys of commitments offered to the coordinator and not yet seen in a task. */
+  readonly #offered = new Set<string>();
   readonly #handled = new Set<string>();
   readonly #me: string;
+  #batch = 0;
 
   constructor(
-    private readonly client: CoordinatorClient,
     private readonly signer: Signer,
     private readonly key: {
       secret: FrostSecret;
@@ -41,96 +61,147 @@ export class SigningParticipant {
       threshold: number;
       roster: string[];
     },
-    private readonly derivers: Record<string, TbsDeriver>,
-    private readonly events: SigningEvents = {},
+    private readonly derivers: Partial<Record<SigningTask["kind"], TbsDeriver>>,
+    private readonly hooks: SigningHooks = {},
+    /**
+     * An agent (the custodian's one long-running process) voids the open offers of the processes it
+     * replaces when it starts; a person's CLI beside a running agent must not.
+     */
+    private readonly supersede = false,
   ) {
-    this.#pool = new NoncePool(key.secret);
+    this.#pool = new NoncePool(key.secret, OFFER_TTL_MS, MAX_OFFERED);
     this.#me = signer.name;
   }
 
-  async jobs(): Promise<SigningJobView[]> {
-    const r = await this.client.get(
-      `/api/v1/signing/jobs?custodian=${encodeURIComponent(this.#me)}`,
-      z.object({ jobs: z.array(SigningJobViewSchema) }),
-    );
-    return r.jobs;
+  /** Tops the pool up to `target` fresh commitments; the envelope that offers them, if any. */
+  offer(target = MAX_OFFERED): SignedEnvelope | undefined {
+    const n = Math.min(target, MAX_OFFERED) - this.#pool.size;
+    if (n <= 0) return undefined;
+    const now = Date.now();
+    const commitments = Array.from({ length: n }, () => this.#pool.commit(now));
+    for (const c of commitments) this.#offered.add(commitmentKey(c));
+    return this.seal("sign/offer", {
+      instance: this.instance,
+      batch: this.#batch++,
+      supersede: this.supersede && this.#batch === 1,
+      commitments,
+      expiresAt: new Date(now + OFFER_TTL_MS - OFFER_EXPIRY_MARGIN_MS).toISOString(),
+    });
   }
 
-  async job(id: string): Promise<SigningJobView> {
-    return this.client.get(`/api/v1/signing/jobs/${encodeURIComponent(id)}`, SigningJobViewSchema);
-  }
-
-  /** Advances one job by at most one message. */
-  async step(job: SigningJobView): Promise<StepOutcome> {
-    if (job.status !== "signing" || job.excluded.includes(this.#me) || !job.eligible.includes(this.#me))
-      return "finished";
-    const pkg = job.signingPackage;
-    const slot = `${job.id}/${job.attempt}`;
-    if (pkg && pkg.attempt === job.attempt && pkg.signers.includes(this.#me)) {
-      if (this.#handled.has(slot)) return "idle";
-      this.#handled.add(slot);
-      return this.signPackage(job);
+  /**
+   * Lines the pool up with the coordinator's answer: a commitment it no longer lists as open, and
+   * that no task names, was used in a package this process will never see, or voided: its nonces
+   * are wiped now rather than at expiry, so the pool always has room for fresh offers.
+   */
+  sync(open: readonly string[], tasks: readonly SigningTask[]): number {
+    const keep = new Set(open);
+    for (const t of tasks) for (const c of t.signingPackage.commitments) keep.add(commitmentKey(c));
+    let released = 0;
+    for (const key of [...this.#offered]) {
+      if (keep.has(key)) continue;
+      this.#offered.delete(key);
+      if (this.#pool.discard(key)) released++;
     }
-    if (pkg || this.#committed.get(job.id) === job.attempt || job.committed.includes(this.#me)) return "idle";
-    // Check before committing, so a job we would refuse does not hold the others up.
-    const reason = await this.refusalReason(job);
-    if (reason) return this.refuse(job, reason);
-    const commitment = this.#pool.commit();
-    this.#committed.set(job.id, job.attempt);
-    await this.send(job, "sign/commitment", { jobId: job.id, attempt: job.attempt, commitment });
-    return "committed";
+    return released;
   }
 
-  private async signPackage(job: SigningJobView): Promise<StepOutcome> {
-    const pkg = job.signingPackage!;
-    const mine = pkg.commitments.find((c) => c.identifier === this.key.secret.identifier);
-    // Take the nonces out first: whatever happens next, this commitment is used up.
-    const nonces = mine ? this.#pool.take(mine) : undefined;
-    if (!nonces) return "idle"; // not our commitment (or already used, or from before a restart): never sign
+  /** Signs what it may of these tasks; one task's problem never stops the others. */
+  async signTasks(
+    tasks: readonly SigningTask[],
+    decline?: (task: SigningTask) => string | undefined,
+  ): Promise<SignedBatch> {
+    const envelopes: SignedEnvelope[] = [];
+    const outcomes: TaskOutcome[] = [];
+    const lost: string[] = [];
+    const ready: { task: SigningTask; share: Uint8Array }[] = [];
+    for (const task of tasks) {
+      const slot = `${task.id}/${task.attempt}`;
+      if (this.#handled.has(slot)) continue;
+      this.remember(slot);
+      const mine = task.signingPackage.commitments.find((c) => c.identifier === this.key.secret.identifier);
+      // Take the nonces out first: whatever happens next, this commitment is used up.
+      const nonces = mine ? this.#pool.take(mine) : undefined;
+      if (mine) this.#offered.delete(commitmentKey(mine));
+      if (!nonces) {
+        // Not ours to sign (expired, from before a restart, or never ours): give it back, never sign.
+        if (mine) lost.push(commitmentKey(mine));
+        outcomes.push({ kind: "lost", task });
+        continue;
+      }
+      try {
+        const reason = decline?.(task) ?? this.packageProblem(task) ?? (await this.derivationProblem(task));
+        if (reason) {
+          for (const n of [nonces.hiding, nonces.binding]) n.fill(0);
+          envelopes.push(this.refusal(task, reason));
+          outcomes.push({ kind: "refused", task, reason });
+          continue;
+        }
+        const share = signShare(
+          this.key.secret,
+          this.key.public,
+          nonces,
+          task.signingPackage.commitments.map(commitmentFromWire),
+          hexToBytes(task.tbs),
+        );
+        ready.push({ task, share: this.hooks.tamperShare ? this.hooks.tamperShare(task, share) : share });
+      } catch (e) {
+        // A package noble cannot sign (bad points, a wrong commitment for us): refuse, never retry it.
+        for (const n of [nonces.hiding, nonces.binding]) n.fill(0);
+        const reason = `the signing package is invalid: ${(e as Error).message}`;
+        envelopes.push(this.refusal(task, reason));
+        outcomes.push({ kind: "refused", task, reason });
+      }
+    }
+    if (ready.length > 0) {
+      // The nonces are spent (signShare zeroed them): waiting for the journal cannot reuse them.
+      await this.hooks.beforeRelease?.(ready.map((r) => r.task));
+      for (const { task, share } of ready) {
+        envelopes.push(
+          this.seal(
+            "sign/share",
+            { jobId: task.id, attempt: task.attempt, share: bytesToHex(share) },
+            task.id,
+          ),
+        );
+        outcomes.push({ kind: "signed", task });
+      }
+    }
+    if (lost.length > 0)
+      envelopes.push(this.seal("sign/withdraw", { instance: this.instance, commitments: lost }));
+    return { envelopes, outcomes };
+  }
+
+  /** On shutdown: gives back every commitment of this process, so sessions re-form at once. */
+  withdrawAll(): SignedEnvelope {
+    this.#pool.clear();
+    this.#offered.clear();
+    return this.seal("sign/withdraw", { instance: this.instance });
+  }
+
+  private packageProblem(task: SigningTask): string | undefined {
+    const pkg = task.signingPackage;
     const ids = pkg.commitments.map((c) => c.identifier);
     const rosterIds = new Map(this.key.roster.map((n) => [identifierForName(n), n]));
     const problems = [
+      pkg.attempt !== task.attempt && "the signing package belongs to another attempt",
       pkg.commitments.length !== this.key.threshold &&
         `the signing package has ${pkg.commitments.length} commitments, not ${this.key.threshold}`,
       new Set(ids).size !== ids.length && "the signing package names a signer twice",
       ids.some((id) => !rosterIds.has(id)) && "the signing package names an identifier outside the roster",
       pkg.signers.join() !== ids.map((id) => rosterIds.get(id)).join() &&
         "the signing package's signer names do not match its commitments",
-    ].filter(Boolean);
-    const reason = problems[0] || (await this.refusalReason(job));
-    if (reason) {
-      for (const n of [nonces.hiding, nonces.binding]) n.fill(0);
-      return this.refuse(job, String(reason));
-    }
-    const tbs = hexToBytes(job.tbs);
-    let share: Uint8Array;
-    try {
-      share = signShare(
-        this.key.secret,
-        this.key.public,
-        nonces,
-        pkg.commitments.map(commitmentFromWire),
-        tbs,
-      );
-    } catch (e) {
-      // A package noble cannot sign (bad points, wrong commitment for us): refuse, never retry it.
-      return this.refuse(job, `the signing package is invalid: ${(e as Error).message}`);
-    }
-    // The nonces are already spent (signShare zeroed them), so waiting here cannot reuse them.
-    await this.events.beforeShare?.(job);
-    if (this.events.tamperShare) share = this.events.tamperShare(share);
-    await this.send(job, "sign/share", { jobId: job.id, attempt: job.attempt, share: bytesToHex(share) });
-    this.events.onSigned?.(job);
-    return "signed";
+    ].filter((p): p is string => typeof p === "string");
+    return problems[0];
   }
 
-  /** Re-derives the TBS and compares bytes; returns why not, or undefined if this job may be signed. */
-  private async refusalReason(job: SigningJobView): Promise<string | undefined> {
-    const derive = this.derivers[job.kind];
-    if (!derive) return `this custodian does not sign ${job.kind} jobs`;
+  /** Re-derives the TBS and compares bytes; why not, or undefined if this task may be signed. */
+  private async derivationProblem(task: SigningTask): Promise<string | undefined> {
+    const derive = this.derivers[task.kind];
+    if (!derive) return `this custodian does not sign ${task.kind} jobs`;
     try {
-      const mine = await derive(job);
-      if (bytesToHex(mine) !== job.tbs)
+      const mine = await derive(task);
+      if (bytesToHex(mine) !== task.tbs)
         return "the TBS the coordinator proposes differs from the one this custodian derived";
       return undefined;
     } catch (e) {
@@ -138,48 +209,27 @@ export class SigningParticipant {
     }
   }
 
-  private async refuse(job: SigningJobView, reason: string): Promise<StepOutcome> {
-    this.events.onRefused?.(job, reason);
-    await this.send(job, "sign/refusal", { jobId: job.id, attempt: job.attempt, reason }).catch(
-      () => undefined,
-    );
-    return "refused";
+  private refusal(task: SigningTask, reason: string): SignedEnvelope {
+    return this.seal("sign/refusal", { jobId: task.id, attempt: task.attempt, reason }, task.id);
   }
 
-  /**
-   * On shutdown: give back commitments this process made but has not signed with, so sessions
-   * re-form at once instead of waiting for the coordinator's share timeout. The nonces die here.
-   */
-  async withdrawAll(): Promise<number> {
-    let n = 0;
-    for (const [jobId, attempt] of this.#committed) {
-      if (this.#handled.has(`${jobId}/${attempt}`)) continue;
-      await this.send({ id: jobId }, "sign/withdraw", { jobId, attempt }).catch(() => undefined);
-      n++;
-    }
-    this.#committed.clear();
-    this.#pool.clear();
-    return n;
-  }
-
-  private async send(
-    job: Pick<SigningJobView, "id">,
-    type: "sign/commitment" | "sign/share" | "sign/refusal" | "sign/withdraw",
+  private seal(
+    type: "sign/offer" | "sign/share" | "sign/refusal" | "sign/withdraw",
     body: unknown,
-  ): Promise<void> {
-    const env = sealEnvelope(this.signer, {
+    scope = this.instance,
+  ): SignedEnvelope {
+    return sealEnvelope(this.signer, {
       type,
       recipient: "coordinator",
-      scope: job.id,
+      scope,
       caKeyId: this.key.caKeyId,
       body,
     });
-    try {
-      await this.client.post(`/api/v1/signing/jobs/${encodeURIComponent(job.id)}/messages`, env, z.unknown());
-    } catch (e) {
-      // A 409 means the attempt moved on while we spoke; the next poll picks up the new state.
-      if ((e as { status?: number }).status !== 409) throw e;
-    }
+  }
+
+  private remember(slot: string): void {
+    if (this.#handled.size >= MAX_HANDLED) this.#handled.delete(this.#handled.values().next().value!);
+    this.#handled.add(slot);
   }
 
   /** Holds a key share: never print it. */
@@ -196,6 +246,7 @@ export class SigningParticipant {
 
   close(): void {
     this.#pool.clear();
+    this.#offered.clear();
   }
 }
 

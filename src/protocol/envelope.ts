@@ -16,7 +16,7 @@ export const MESSAGE_TYPES = [
   "dkg/complaint",
   "dkg/confirm",
   "dkg/abort",
-  "sign/commitment",
+  "sign/offer",
   "sign/share",
   "sign/refusal",
   "sign/withdraw",

@@ -47,6 +47,7 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
             passphrase,
             coordinatorUrl: home.coordinatorUrl(o.coordinator),
             config,
+            role: "agent",
           });
           const stop = new AbortController();
           const onSignal = (sig: string) => {

@@ -11,6 +11,8 @@ import type { RevocationActor } from "../revocation.ts";
 import { openApiDocument } from "./openapi.ts";
 
 const ENVELOPE_LIMIT = "256kb";
+/** A full exchange: up to MAX_BATCH envelopes of a few KiB each. */
+const EXCHANGE_LIMIT = "4mb";
 const CeremonyMessageType = z.enum([
   "dkg/round1",
   "dkg/round1-ack",
@@ -22,11 +24,11 @@ const CeremonyMessageType = z.enum([
 const CeremonyMessagesQuery = z
   .object({ type: CeremonyMessageType, wait: z.coerce.number().min(0).max(30).default(0) })
   .strict();
-const Name = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
 
 export function routes(s: CoordinatorServices): Router {
   const r = express.Router();
   const json = express.json({ limit: ENVELOPE_LIMIT });
+  const exchangeJson = express.json({ limit: EXCHANGE_LIMIT });
   const requireJson: express.RequestHandler = (req, _res, next) => {
     if (req.body === undefined)
       throw new CoordinatorError(
@@ -108,17 +110,14 @@ export function routes(s: CoordinatorServices): Router {
     res.status(202).json(await s.ceremonies.receive(String(req.params.id), req.body));
   });
 
-  r.get("/api/v1/signing/jobs", async (req, res) => {
-    const custodian = Name.safeParse(req.query.custodian);
-    if (!custodian.success)
-      throw new CoordinatorError("BAD_REQUEST", "query parameter custodian must be a roster name");
-    res.json({ jobs: await s.signing.listFor(custodian.data) });
-  });
   r.get("/api/v1/signing/jobs/:id", async (req, res) => {
     res.json(await s.signing.get(String(req.params.id)));
   });
-  r.post("/api/v1/signing/jobs/:id/messages", json, requireJson, async (req, res) => {
-    res.status(202).json(await s.signing.receive(String(req.params.id), req.body));
+  // The custodian exchange: a batch of signed envelopes in, this custodian's work out (long-poll).
+  r.post("/api/v1/custodians/exchange", exchangeJson, requireJson, async (req, res) => {
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    res.json(await s.exchange.exchange(req.body, gone.signal));
   });
 
   // Requests: JSON {"csr": PEM, "profile": name} or a raw PEM/DER body with ?profile=.

@@ -49,4 +49,21 @@ export const MIGRATIONS: { version: number; sql: string }[] = [
     version: 4,
     sql: `CREATE UNIQUE INDEX messages_one_per_sender ON messages (scope, type, sender, attempt);`,
   },
+  {
+    // Commitments handed out ahead of time (DESIGN §3.6), and the indexes the signing pipeline
+    // reads on every exchange.
+    version: 5,
+    sql: `
+      CREATE TABLE commitment_offers (
+        commitment_key TEXT PRIMARY KEY, custodian TEXT NOT NULL, instance TEXT NOT NULL,
+        identifier TEXT NOT NULL, hiding TEXT NOT NULL, binding TEXT NOT NULL,
+        expires_at TEXT NOT NULL, offered_at TEXT NOT NULL, state TEXT NOT NULL,
+        job_id TEXT, attempt INTEGER, updated_at TEXT NOT NULL);
+      CREATE INDEX commitment_offers_state ON commitment_offers (state, custodian);
+      CREATE INDEX commitment_offers_job ON commitment_offers (job_id, attempt);
+      CREATE INDEX signing_jobs_status_created ON signing_jobs (status, created_at);
+      CREATE INDEX requests_status_created ON requests (status, created_at, id);
+      CREATE INDEX approvals_request ON approvals (request_id, created_at);
+    `,
+  },
 ];

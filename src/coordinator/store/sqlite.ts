@@ -3,6 +3,7 @@ import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.ts";
 import type { ApprovalRecord, CrlRecord, RequestRecord, RequestStatus, RevocationRecord } from "./types.ts";
 import type { CeremonyRecord, MessageRecord, SigningJobRecord, SigningJobStatus, Store } from "./types.ts";
+import type { OfferRecord, OfferState } from "./types.ts";
 
 interface JobRow {
   id: string;
@@ -28,6 +29,18 @@ export class SqliteStore implements Store {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #inExclusive = new AsyncLocalStorage<boolean>();
 
+  readonly #statements = new Map<string, Database.Statement>();
+
+  /** Statements are compiled once per process (better-sqlite3 re-parses SQL on every prepare). */
+  #prep(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
   constructor(path: string) {
     this.#db = new Database(path);
     this.#db.pragma("journal_mode = WAL");
@@ -41,8 +54,7 @@ export class SqliteStore implements Store {
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
     );
     const applied = new Set(
-      this.#db
-        .prepare("SELECT version FROM schema_migrations")
+      this.#prep("SELECT version FROM schema_migrations")
         .all()
         .map((r) => (r as { version: number }).version),
     );
@@ -50,47 +62,43 @@ export class SqliteStore implements Store {
       if (applied.has(m.version)) continue;
       this.#db.transaction(() => {
         this.#db.exec(m.sql);
-        this.#db
-          .prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-          .run(m.version, now());
+        this.#prep("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(m.version, now());
       })();
     }
   }
 
   async getMeta(key: string) {
-    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
-      { value: string } | undefined;
+    const row = this.#prep("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
     return row?.value;
   }
   async setMeta(key: string, value: string) {
-    this.#db
-      .prepare(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      )
-      .run(key, value);
+    this.#prep(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    ).run(key, value);
   }
 
   async insertCeremony(c: CeremonyRecord) {
-    this.#db
-      .prepare(
-        "INSERT INTO ceremonies (id, announcement, status, failure, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-      )
-      .run(c.id, c.announcement, c.status, c.failure, c.createdAt, c.updatedAt);
+    this.#prep(
+      "INSERT INTO ceremonies (id, announcement, status, failure, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(c.id, c.announcement, c.status, c.failure, c.createdAt, c.updatedAt);
   }
   async getCeremony(id: string) {
-    return this.toCeremony(this.#db.prepare("SELECT * FROM ceremonies WHERE id = ?").get(id));
+    return this.toCeremony(this.#prep("SELECT * FROM ceremonies WHERE id = ?").get(id));
   }
   async latestCeremony() {
     return this.toCeremony(
-      this.#db.prepare("SELECT * FROM ceremonies ORDER BY created_at DESC, rowid DESC LIMIT 1").get(),
+      this.#prep("SELECT * FROM ceremonies ORDER BY created_at DESC, rowid DESC LIMIT 1").get(),
     );
   }
   async updateCeremony(id: string, patch: Partial<Pick<CeremonyRecord, "status" | "failure">>) {
     const cur = await this.getCeremony(id);
     if (!cur) return;
-    this.#db
-      .prepare("UPDATE ceremonies SET status = ?, failure = ?, updated_at = ? WHERE id = ?")
-      .run(patch.status ?? cur.status, patch.failure === undefined ? cur.failure : patch.failure, now(), id);
+    this.#prep("UPDATE ceremonies SET status = ?, failure = ?, updated_at = ? WHERE id = ?").run(
+      patch.status ?? cur.status,
+      patch.failure === undefined ? cur.failure : patch.failure,
+      now(),
+      id,
+    );
   }
   private toCeremony(row: unknown): CeremonyRecord | undefined {
     if (!row) return undefined;
@@ -106,23 +114,19 @@ export class SqliteStore implements Store {
   }
 
   async insertMessage(m: MessageRecord) {
-    const res = this.#db
-      .prepare(
-        `INSERT INTO messages (id, scope, type, sender, recipient, attempt, envelope, received_at)
+    const res = this.#prep(
+      `INSERT INTO messages (id, scope, type, sender, recipient, attempt, envelope, received_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      )
-      .run(m.id, m.scope, m.type, m.sender, m.recipient, m.attempt, m.envelope, m.receivedAt);
+    ).run(m.id, m.scope, m.type, m.sender, m.recipient, m.attempt, m.envelope, m.receivedAt);
     return res.changes === 1;
   }
   async listMessages(scope: string, type: string, attempt?: number) {
     const rows = (
       attempt === undefined
-        ? this.#db
-            .prepare("SELECT * FROM messages WHERE scope = ? AND type = ? ORDER BY rowid")
-            .all(scope, type)
-        : this.#db
-            .prepare("SELECT * FROM messages WHERE scope = ? AND type = ? AND attempt = ? ORDER BY rowid")
-            .all(scope, type, attempt)
+        ? this.#prep("SELECT * FROM messages WHERE scope = ? AND type = ? ORDER BY rowid").all(scope, type)
+        : this.#prep(
+            "SELECT * FROM messages WHERE scope = ? AND type = ? AND attempt = ? ORDER BY rowid",
+          ).all(scope, type, attempt)
     ) as Record<string, string | number>[];
     return rows.map((r) => ({
       id: r.id as string,
@@ -137,97 +141,90 @@ export class SqliteStore implements Store {
   }
 
   async insertSigningJob(j: SigningJobRecord) {
-    this.#db
-      .prepare(
-        `INSERT INTO signing_jobs (id, kind, subject_ref, tbs, params, eligible, status, attempt, signing_package,
+    this.#prep(
+      `INSERT INTO signing_jobs (id, kind, subject_ref, tbs, params, eligible, status, attempt, signing_package,
            excluded, events, signature, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        j.id,
-        j.kind,
-        j.subjectRef,
-        Buffer.from(j.tbs),
-        j.params,
-        JSON.stringify(j.eligible),
-        j.status,
-        j.attempt,
-        j.signingPackage,
-        JSON.stringify(j.excluded),
-        j.events,
-        j.signature ? Buffer.from(j.signature) : null,
-        j.createdAt,
-        j.updatedAt,
-      );
+    ).run(
+      j.id,
+      j.kind,
+      j.subjectRef,
+      Buffer.from(j.tbs),
+      j.params,
+      JSON.stringify(j.eligible),
+      j.status,
+      j.attempt,
+      j.signingPackage,
+      JSON.stringify(j.excluded),
+      j.events,
+      j.signature ? Buffer.from(j.signature) : null,
+      j.createdAt,
+      j.updatedAt,
+    );
   }
   async getSigningJob(id: string) {
-    const row = this.#db.prepare("SELECT * FROM signing_jobs WHERE id = ?").get(id) as JobRow | undefined;
+    const row = this.#prep("SELECT * FROM signing_jobs WHERE id = ?").get(id) as JobRow | undefined;
     return row ? toJob(row) : undefined;
   }
   async listSigningJobs(status: SigningJobStatus) {
     return (
-      this.#db
-        .prepare("SELECT * FROM signing_jobs WHERE status = ? ORDER BY created_at")
-        .all(status) as JobRow[]
+      this.#prep("SELECT * FROM signing_jobs WHERE status = ? ORDER BY created_at").all(status) as JobRow[]
     ).map(toJob);
   }
   async updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>) {
     const cur = await this.getSigningJob(id);
     if (!cur) return;
     const j = { ...cur, ...patch };
-    this.#db
-      .prepare(
-        `UPDATE signing_jobs SET status = ?, attempt = ?, signing_package = ?, eligible = ?, excluded = ?, events = ?,
+    this.#prep(
+      `UPDATE signing_jobs SET status = ?, attempt = ?, signing_package = ?, eligible = ?, excluded = ?, events = ?,
            signature = ?, updated_at = ? WHERE id = ?`,
-      )
-      .run(
-        j.status,
-        j.attempt,
-        j.signingPackage,
-        JSON.stringify(j.eligible),
-        JSON.stringify(j.excluded),
-        j.events,
-        j.signature ? Buffer.from(j.signature) : null,
-        now(),
-        id,
-      );
+    ).run(
+      j.status,
+      j.attempt,
+      j.signingPackage,
+      JSON.stringify(j.eligible),
+      JSON.stringify(j.excluded),
+      j.events,
+      j.signature ? Buffer.from(j.signature) : null,
+      now(),
+      id,
+    );
   }
 
   async insertRequest(r: RequestRecord) {
-    this.#db
-      .prepare(
-        `INSERT INTO requests (id, requester, profile, csr, tbs, tbs_sha256, serial, not_before, not_after, status,
+    this.#prep(
+      `INSERT INTO requests (id, requester, profile, csr, tbs, tbs_sha256, serial, not_before, not_after, status,
            signing_job, certificate, outcome, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        r.id,
-        r.requester,
-        r.profile,
-        Buffer.from(r.csr),
-        Buffer.from(r.tbs),
-        r.tbsSha256,
-        r.serial,
-        r.notBefore,
-        r.notAfter,
-        r.status,
-        r.signingJob,
-        r.certificate ? Buffer.from(r.certificate) : null,
-        r.outcome,
-        r.createdAt,
-        r.updatedAt,
-      );
+    ).run(
+      r.id,
+      r.requester,
+      r.profile,
+      Buffer.from(r.csr),
+      Buffer.from(r.tbs),
+      r.tbsSha256,
+      r.serial,
+      r.notBefore,
+      r.notAfter,
+      r.status,
+      r.signingJob,
+      r.certificate ? Buffer.from(r.certificate) : null,
+      r.outcome,
+      r.createdAt,
+      r.updatedAt,
+    );
   }
   async getRequest(id: string) {
-    const row = this.#db.prepare("SELECT * FROM requests WHERE id = ?").get(id) as RequestRow | undefined;
+    const row = this.#prep("SELECT * FROM requests WHERE id = ?").get(id) as RequestRow | undefined;
     return row ? toRequest(row) : undefined;
   }
   async listRequests(filter: { status?: RequestStatus; limit?: number }) {
     const limit = filter.limit ?? 100;
     const rows = (
       filter.status
-        ? this.#db
-            .prepare("SELECT * FROM requests WHERE status = ? ORDER BY created_at DESC LIMIT ?")
-            .all(filter.status, limit)
-        : this.#db.prepare("SELECT * FROM requests ORDER BY created_at DESC LIMIT ?").all(limit)
+        ? this.#prep("SELECT * FROM requests WHERE status = ? ORDER BY created_at DESC LIMIT ?").all(
+            filter.status,
+            limit,
+          )
+        : this.#prep("SELECT * FROM requests ORDER BY created_at DESC LIMIT ?").all(limit)
     ) as RequestRow[];
     return rows.map(toRequest);
   }
@@ -238,27 +235,22 @@ export class SqliteStore implements Store {
     const cur = await this.getRequest(id);
     if (!cur) return;
     const r = { ...cur, ...patch };
-    this.#db
-      .prepare(
-        "UPDATE requests SET status = ?, signing_job = ?, certificate = ?, outcome = ?, updated_at = ? WHERE id = ?",
-      )
-      .run(r.status, r.signingJob, r.certificate ? Buffer.from(r.certificate) : null, r.outcome, now(), id);
+    this.#prep(
+      "UPDATE requests SET status = ?, signing_job = ?, certificate = ?, outcome = ?, updated_at = ? WHERE id = ?",
+    ).run(r.status, r.signingJob, r.certificate ? Buffer.from(r.certificate) : null, r.outcome, now(), id);
   }
   async getRequestBySerial(serial: string) {
-    const row = this.#db.prepare("SELECT * FROM requests WHERE serial = ?").get(serial) as
-      RequestRow | undefined;
+    const row = this.#prep("SELECT * FROM requests WHERE serial = ?").get(serial) as RequestRow | undefined;
     return row ? toRequest(row) : undefined;
   }
   async insertRevocation(r: RevocationRecord) {
-    const res = this.#db
-      .prepare(
-        "INSERT INTO revocations (serial, request_id, reason, revoked_at, revoked_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-      )
-      .run(r.serial, r.requestId, r.reason, r.revokedAt, r.revokedBy);
+    const res = this.#prep(
+      "INSERT INTO revocations (serial, request_id, reason, revoked_at, revoked_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    ).run(r.serial, r.requestId, r.reason, r.revokedAt, r.revokedBy);
     return res.changes === 1;
   }
   async listRevocations() {
-    const rows = this.#db.prepare("SELECT * FROM revocations ORDER BY revoked_at, serial").all() as Record<
+    const rows = this.#prep("SELECT * FROM revocations ORDER BY revoked_at, serial").all() as Record<
       string,
       string
     >[];
@@ -271,12 +263,12 @@ export class SqliteStore implements Store {
     }));
   }
   async insertCrl(c: CrlRecord) {
-    this.#db
-      .prepare("INSERT INTO crls (number, der, this_update, next_update, created_at) VALUES (?, ?, ?, ?, ?)")
-      .run(c.number, Buffer.from(c.der), c.thisUpdate, c.nextUpdate, c.createdAt);
+    this.#prep(
+      "INSERT INTO crls (number, der, this_update, next_update, created_at) VALUES (?, ?, ?, ?, ?)",
+    ).run(c.number, Buffer.from(c.der), c.thisUpdate, c.nextUpdate, c.createdAt);
   }
   async latestCrl() {
-    const r = this.#db.prepare("SELECT * FROM crls ORDER BY number DESC LIMIT 1").get() as
+    const r = this.#prep("SELECT * FROM crls ORDER BY number DESC LIMIT 1").get() as
       | { number: number; der: Buffer; this_update: string; next_update: string; created_at: string }
       | undefined;
     return r
@@ -290,25 +282,23 @@ export class SqliteStore implements Store {
       : undefined;
   }
   async countRequestsByStatus() {
-    const rows = this.#db.prepare("SELECT status, COUNT(*) AS n FROM requests GROUP BY status").all() as {
+    const rows = this.#prep("SELECT status, COUNT(*) AS n FROM requests GROUP BY status").all() as {
       status: RequestStatus;
       n: number;
     }[];
     return Object.fromEntries(rows.map((r) => [r.status, r.n])) as Partial<Record<RequestStatus, number>>;
   }
   async insertApproval(a: ApprovalRecord) {
-    const res = this.#db
-      .prepare(
-        `INSERT INTO approvals (request_id, custodian, decision, reason, expires_at, envelope, created_at)
+    const res = this.#prep(
+      `INSERT INTO approvals (request_id, custodian, decision, reason, expires_at, envelope, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      )
-      .run(a.requestId, a.custodian, a.decision, a.reason, a.expiresAt, a.envelope, a.createdAt);
+    ).run(a.requestId, a.custodian, a.decision, a.reason, a.expiresAt, a.envelope, a.createdAt);
     return res.changes === 1;
   }
   async listApprovals(requestId: string) {
-    const rows = this.#db
-      .prepare("SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, rowid")
-      .all(requestId) as Record<string, string | null>[];
+    const rows = this.#prep("SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, rowid").all(
+      requestId,
+    ) as Record<string, string | null>[];
     return rows.map((r) => ({
       requestId: r.request_id!,
       custodian: r.custodian!,
@@ -318,6 +308,116 @@ export class SqliteStore implements Store {
       envelope: r.envelope!,
       createdAt: r.created_at!,
     }));
+  }
+
+  async insertOffers(offers: OfferRecord[]) {
+    const st = this.#prep(
+      `INSERT INTO commitment_offers (commitment_key, custodian, instance, identifier, hiding, binding, expires_at,
+         offered_at, state, job_id, attempt, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    let n = 0;
+    for (const o of offers)
+      n += st.run(
+        o.commitmentKey,
+        o.custodian,
+        o.instance,
+        o.identifier,
+        o.hiding,
+        o.binding,
+        o.expiresAt,
+        o.offeredAt,
+        o.state,
+        o.jobId,
+        o.attempt,
+        now(),
+      ).changes;
+    return n;
+  }
+  async listOpenOffers(validAfter: string) {
+    return (
+      this.#prep(
+        "SELECT * FROM commitment_offers WHERE state = 'offered' AND expires_at > ? ORDER BY offered_at, commitment_key",
+      ).all(validAfter) as OfferRow[]
+    ).map(toOffer);
+  }
+  async listOffersOf(custodian: string, states: OfferState[], instance?: string) {
+    const rows = this.#prep(
+      "SELECT * FROM commitment_offers WHERE state = ? AND custodian = ? ORDER BY offered_at, commitment_key",
+    );
+    const out: OfferRecord[] = [];
+    for (const state of states)
+      for (const r of rows.all(state, custodian) as OfferRow[])
+        if (instance === undefined || r.instance === instance) out.push(toOffer(r));
+    return out;
+  }
+  async setOfferState(keys: string[], state: OfferState, job?: { jobId: string; attempt: number }) {
+    const st = job
+      ? this.#prep(
+          "UPDATE commitment_offers SET state = ?, job_id = ?, attempt = ?, updated_at = ? WHERE commitment_key = ?",
+        )
+      : this.#prep("UPDATE commitment_offers SET state = ?, updated_at = ? WHERE commitment_key = ?");
+    for (const k of keys) {
+      if (job) st.run(state, job.jobId, job.attempt, now(), k);
+      else st.run(state, now(), k);
+    }
+  }
+  async listOffersInJob(jobId: string, attempt: number) {
+    return (
+      this.#prep(
+        "SELECT * FROM commitment_offers WHERE job_id = ? AND attempt = ? ORDER BY commitment_key",
+      ).all(jobId, attempt) as OfferRow[]
+    ).map(toOffer);
+  }
+  async purgeOffers(before: string, at: string) {
+    this.#prep(
+      "DELETE FROM commitment_offers WHERE (state IN ('answered', 'void') AND updated_at < ?) OR (state = 'offered' AND expires_at < ?)",
+    ).run(before, at);
+  }
+  async listJobsAwaitingPackage(limit: number) {
+    return (
+      this.#prep(
+        "SELECT * FROM signing_jobs WHERE status = 'signing' AND signing_package IS NULL ORDER BY created_at, id LIMIT ?",
+      ).all(limit) as JobRow[]
+    ).map(toJob);
+  }
+  async listJobsWithPackage() {
+    return (
+      this.#prep(
+        "SELECT * FROM signing_jobs WHERE status = 'signing' AND signing_package IS NOT NULL ORDER BY created_at, id",
+      ).all() as JobRow[]
+    ).map(toJob);
+  }
+  async listRequestsAfter(
+    status: RequestStatus,
+    after: { createdAt: string; id: string } | null,
+    limit: number,
+  ) {
+    const rows = after
+      ? this.#prep(
+          `SELECT * FROM requests WHERE status = ? AND (created_at > ? OR (created_at = ? AND id > ?))
+           ORDER BY created_at, id LIMIT ?`,
+        ).all(status, after.createdAt, after.createdAt, after.id, limit)
+      : this.#prep("SELECT * FROM requests WHERE status = ? ORDER BY created_at, id LIMIT ?").all(
+          status,
+          limit,
+        );
+    return (rows as RequestRow[]).map(toRequest);
+  }
+
+  #savepoints = 0;
+  async item<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.#inExclusive.getStore()) throw new Error("item() called outside exclusive()");
+    const name = `item_${++this.#savepoints}`;
+    this.#db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn();
+      this.#db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (e) {
+      this.#db.exec(`ROLLBACK TO ${name}`);
+      this.#db.exec(`RELEASE ${name}`);
+      throw e;
+    }
   }
 
   /**
@@ -347,6 +447,36 @@ export class SqliteStore implements Store {
   async close() {
     this.#db.close();
   }
+}
+
+interface OfferRow {
+  commitment_key: string;
+  custodian: string;
+  instance: string;
+  identifier: string;
+  hiding: string;
+  binding: string;
+  expires_at: string;
+  offered_at: string;
+  state: OfferState;
+  job_id: string | null;
+  attempt: number | null;
+}
+
+function toOffer(r: OfferRow): OfferRecord {
+  return {
+    commitmentKey: r.commitment_key,
+    custodian: r.custodian,
+    instance: r.instance,
+    identifier: r.identifier,
+    hiding: r.hiding,
+    binding: r.binding,
+    expiresAt: r.expires_at,
+    offeredAt: r.offered_at,
+    state: r.state,
+    jobId: r.job_id,
+    attempt: r.attempt,
+  };
 }
 
 function toJob(r: JobRow): SigningJobRecord {

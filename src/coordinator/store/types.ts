@@ -44,6 +44,27 @@ export interface SigningJobRecord {
   updatedAt: string;
 }
 
+/**
+ * A commitment a custodian handed out ahead of time (DESIGN §3.6 pool). `offered` until a signing
+ * package names it; then `in-package` for that job's attempt, `answered` once its share (or refusal)
+ * arrived, or `void` when the attempt moved on, the instance withdrew, or it expired unused.
+ */
+export type OfferState = "offered" | "in-package" | "answered" | "void";
+
+export interface OfferRecord {
+  commitmentKey: string; // hiding‖binding, hex: unique for ever (a key is never offered twice)
+  custodian: string;
+  instance: string; // the custodian process that holds the nonces
+  identifier: string;
+  hiding: string;
+  binding: string;
+  expiresAt: string;
+  offeredAt: string;
+  state: OfferState;
+  jobId: string | null;
+  attempt: number | null;
+}
+
 export type RequestStatus = "pending" | "signing" | "issued" | "rejected" | "failed";
 
 export interface RequestRecord {
@@ -126,6 +147,34 @@ export interface Store {
   insertCrl(c: CrlRecord): Promise<void>;
   latestCrl(): Promise<CrlRecord | undefined>;
   countRequestsByStatus(): Promise<Partial<Record<RequestStatus, number>>>;
+
+  /** Adds offers; keys already known (offered or used before) are ignored. Returns how many were new. */
+  insertOffers(offers: OfferRecord[]): Promise<number>;
+  /** Offers still `offered` that expire after `validAfter`, oldest first. */
+  listOpenOffers(validAfter: string): Promise<OfferRecord[]>;
+  /** This custodian's offers in the given states (optionally of one instance). */
+  listOffersOf(custodian: string, states: OfferState[], instance?: string): Promise<OfferRecord[]>;
+  /** Moves offers to a state, optionally binding them to a job attempt. */
+  setOfferState(keys: string[], state: OfferState, job?: { jobId: string; attempt: number }): Promise<void>;
+  /** Every offer in a job attempt, by state (the attempt's package members). */
+  listOffersInJob(jobId: string, attempt: number): Promise<OfferRecord[]>;
+  /** Forgets finished offers older than `before` and open ones that expired. */
+  purgeOffers(before: string, now: string): Promise<void>;
+  /** Signing jobs in status `signing` that have no package yet, oldest first. */
+  listJobsAwaitingPackage(limit: number): Promise<SigningJobRecord[]>;
+  /** Signing jobs in status `signing` that have a package (in flight). */
+  listJobsWithPackage(): Promise<SigningJobRecord[]>;
+  /** Pending requests, oldest first, after a (createdAt, id) cursor. */
+  listRequestsAfter(
+    status: RequestStatus,
+    after: { createdAt: string; id: string } | null,
+    limit: number,
+  ): Promise<RequestRecord[]>;
+  /**
+   * Inside exclusive(): runs fn as one item of a batch. If fn throws, only its writes are undone
+   * (a savepoint), and the error is rethrown for the caller to report.
+   */
+  item<T>(fn: () => Promise<T>): Promise<T>;
 
   /** Runs fn alone and atomically: a mutex around a transaction that rolls back if fn throws. */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;

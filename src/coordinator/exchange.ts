@@ -1,0 +1,146 @@
+// The custodian exchange (docs/signing-pipeline.md): one POST carries a batch of signed envelopes
+// from one custodian process and answers with everything waiting for it. The batch is one
+// transaction, each envelope a savepoint inside it, so one bad item is refused with its own 4xx
+// result and changes nothing, while the rest of the batch still counts (DESIGN §3.10).
+import type { LoadedConfig } from "../config/load.ts";
+import { openEnvelope, rosterKeys, type EnvelopeHeader, type SignedEnvelope } from "../protocol/envelope.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import {
+  ExchangeRequestSchema,
+  MAX_ITEMS,
+  OfferBodySchema,
+  type ExchangeResponse,
+  type ItemResult,
+} from "../protocol/signing-messages.ts";
+import { CoordinatorError } from "./errors.ts";
+import type { CoordinatorHooks } from "./hooks.ts";
+import type { RequestService } from "./requests.ts";
+import type { SigningService } from "./signing.ts";
+import type { Store } from "./store/types.ts";
+
+export class ExchangeService {
+  readonly #roster: Map<string, string>;
+
+  constructor(
+    private readonly store: Store,
+    config: LoadedConfig,
+    private readonly signing: SigningService,
+    private readonly requests: RequestService,
+    private readonly hooks: CoordinatorHooks,
+  ) {
+    this.#roster = rosterKeys(config.config.custodians);
+  }
+
+  async exchange(raw: unknown, signal?: AbortSignal): Promise<ExchangeResponse> {
+    const parsed = ExchangeRequestSchema.safeParse(raw);
+    if (!parsed.success)
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        `invalid exchange: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`,
+      );
+    const req = parsed.data;
+    if (!this.#roster.has(req.custodian))
+      throw new CoordinatorError("BAD_REQUEST", `${req.custodian} is not in the roster`);
+    let results: ItemResult[] = [];
+    if (req.envelopes.length > 0) {
+      const caKeyId = await this.signing.caKeyId;
+      results = await this.store.exclusive(async () => {
+        const out: ItemResult[] = [];
+        for (const env of req.envelopes) out.push(await this.item(env, req.custodian, req.instance, caKeyId));
+        await this.signing.formPackages();
+        return out;
+      });
+      this.hooks.changed();
+    }
+    const deadline = Date.now() + req.wait * 1000;
+    let seq = this.hooks.feed.seq;
+    for (;;) {
+      // A process that is connected is alive. Its instance id is a random 128-bit value known only to
+      // it and to this coordinator, so nobody else can keep a dead process's offers in use.
+      this.signing.seen(req.custodian, req.instance);
+      const answer = await this.answer(req.custodian, req.instance, req.reviewCursor, req.review);
+      const busy = answer.tasks.length > 0 || answer.requests.length > 0;
+      if (signal?.aborted) this.signing.gone(req.custodian, req.instance); // it hung up: killed, or shut down
+      if (busy || Date.now() >= deadline || signal?.aborted) return { results, ...answer };
+      seq = await this.hooks.feed.wait(seq, deadline - Date.now(), signal);
+    }
+  }
+
+  private async answer(
+    custodian: string,
+    instance: string,
+    cursor: string | null,
+    review: boolean,
+  ): Promise<Omit<ExchangeResponse, "results">> {
+    // Offers before tasks: an offer that lands in a package between the two reads is then listed
+    // in both (the process keeps its nonce) rather than in neither (it would drop it).
+    const offered = await this.signing.openOfferKeys(custodian, instance);
+    const tasks = await this.signing.tasksFor(custodian, instance, MAX_ITEMS);
+    if (!review) return { tasks, requests: [], reviewCursor: cursor, offered };
+    const r = await this.requests.reviewItems(custodian, cursor, MAX_ITEMS);
+    return { tasks, requests: r.items, reviewCursor: r.cursor, offered };
+  }
+
+  private async item(
+    env: SignedEnvelope,
+    custodian: string,
+    instance: string,
+    caKeyId: string | null,
+  ): Promise<ItemResult> {
+    let h: EnvelopeHeader;
+    try {
+      h = openEnvelope(env, this.#roster, { recipient: "coordinator", caKeyId });
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      return { id: "", type: "", ok: false, status: 400, detail: e.message };
+    }
+    const result = { id: h.id, type: h.type };
+    try {
+      if (h.sender !== custodian)
+        throw new CoordinatorError("FORBIDDEN", `an envelope from ${h.sender} in ${custodian}'s exchange`);
+      const json = JSON.stringify(env);
+      await this.store.item(async () => {
+        switch (h.type) {
+          case "approval":
+            return this.requests.decideOpened(h, json);
+          case "sign/offer": {
+            const b = OfferBodySchema.safeParse(h.body);
+            if (b.success && b.data.instance !== instance)
+              throw new CoordinatorError("BAD_REQUEST", `an offer for another process than ${instance}`);
+            await this.storeOnce(h, json, b.success ? b.data.batch : 0);
+            return this.signing.receiveOffer(h);
+          }
+          case "sign/withdraw":
+            await this.storeOnce(h, json, 0, `${h.scope}/${h.id}`);
+            return this.signing.receiveWithdraw(h);
+          case "sign/share":
+            return this.signing.receiveShare(h, json);
+          case "sign/refusal":
+            return this.signing.receiveRefusal(h, json);
+          default:
+            throw new CoordinatorError("BAD_REQUEST", `${h.type} does not belong in an exchange`);
+        }
+      });
+      return { ...result, ok: true, status: 202 };
+    } catch (e) {
+      if (!(e instanceof CoordinatorError)) throw e;
+      return { ...result, ok: false, status: e.status, detail: e.message };
+    }
+  }
+
+  /** Keeps the envelope (audit) and refuses a replay of it. */
+  private async storeOnce(h: EnvelopeHeader, json: string, attempt: number, scope = h.scope): Promise<void> {
+    const ok = await this.store.insertMessage({
+      id: h.id,
+      scope,
+      type: h.type,
+      sender: h.sender,
+      recipient: h.recipient,
+      attempt,
+      envelope: json,
+      receivedAt: new Date().toISOString(),
+    });
+    if (!ok)
+      throw new CoordinatorError("CONFLICT", `${h.type} ${h.id} from ${h.sender} was already received`);
+  }
+}
