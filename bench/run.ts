@@ -196,6 +196,8 @@ interface PhaseResult extends LoadResult {
   /** CPU ms by process over the whole phase (also when nothing was issued). */
   cpuMs: Record<string, number>;
   http?: HttpCounts & { perCert?: number; custodiansPerCert?: number };
+  /** The bench process's own CPU (load generator), not counted in the CA's numbers. */
+  loadGeneratorCpuMsPerCert?: number;
   backlogBefore?: number;
   backlogAfter?: number;
 }
@@ -211,6 +213,7 @@ async function phase(o: {
   metrics: boolean;
 }): Promise<PhaseResult> {
   const before: ProcSnapshot = snapshot(o.pid, o.rootLabel);
+  const self0 = process.cpuUsage();
   const m0 = o.metrics ? await scrape(o.client, o.url) : undefined;
   const load = await runLoad({
     url: o.url,
@@ -219,6 +222,7 @@ async function phase(o: {
     concurrency: o.concurrency,
     maxSeconds: opts.maxSeconds,
   });
+  const self = process.cpuUsage(self0);
   const after = snapshot(o.pid, o.rootLabel);
   const m1 = o.metrics ? await scrape(o.client, o.url) : undefined;
   const cpu = cpuMsBetween(before, after);
@@ -235,6 +239,7 @@ async function phase(o: {
       perCert: per ? r1(http.total / load.issued) : undefined,
       custodiansPerCert: per ? r1(http.custodians / load.issued) : undefined,
     },
+    loadGeneratorCpuMsPerCert: per ? r1((self.user + self.system) / 1000 / load.issued) : undefined,
     backlogBefore: backlog(m0),
     backlogAfter: backlog(m1),
   };
@@ -249,6 +254,8 @@ interface E2eResult {
   t: number;
   readySeconds?: number;
   problem?: string;
+  /** The dev process's last output, when it died during the run. */
+  lastOutput?: string;
   warmup?: LoadResult;
   phases: PhaseResult[];
   peakRssMiB: Record<string, number>;
@@ -264,7 +271,8 @@ async function endToEnd(csrs: string[]): Promise<{ result: E2eResult; configText
   try {
     if (!ca.url || !ca.token || ca.readySeconds === undefined) {
       result.problem = ca.problem;
-      log(`(a) CA not ready: ${ca.problem}\n${ca.output().slice(-2000)}`);
+      result.lastOutput = ca.output().slice(-4000);
+      log(`(a) CA not ready: ${ca.problem}\n${result.lastOutput}`);
       return { result };
     }
     log(`(a) ready in ${ca.readySeconds} s at ${ca.url}; warming up (agents start after the DKG)`);
@@ -278,6 +286,12 @@ async function endToEnd(csrs: string[]): Promise<{ result: E2eResult; configText
       maxSeconds: opts.maxSeconds,
     });
     for (const c of opts.concurrency) {
+      if (ca.exited()) {
+        result.problem = `${ca.exited()} during the run (its last output is in the JSON)`;
+        result.lastOutput = ca.output().slice(-4000);
+        log(`(a) ${result.problem}:\n${result.lastOutput}`);
+        break;
+      }
       const left = await drain(client, ca.url, opts.maxSeconds);
       if (left) log(`(a) ${left} requests still open from the previous phase`);
       log(`(a) concurrency ${c}: ${certsAt(c)} certificates, at most ${opts.maxSeconds} s`);
@@ -513,9 +527,13 @@ function render(r: {
   if (r.e2e) {
     const e = r.e2e;
     s += `## (a) End to end: ${e.t}-of-${e.n} \`tca dev\`, agents in separate processes\n\n`;
-    s += `Ready (health 200 with the CA key) after ${e.readySeconds ?? "–"} s${e.problem ? ` — ${e.problem}` : ""}.`;
+    s += `Ready (health 200, CA key and root certificate served) after ${e.readySeconds ?? "–"} s${e.problem ? ` — ${e.problem}` : ""}.`;
     if (e.warmup)
-      s += ` Warm-up: ${e.warmup.issued}/${e.warmup.target} certificates, first in ${((e.warmup.latencyMs.max ?? NaN) / 1000).toFixed(1)} s.`;
+      s +=
+        ` Warm-up (not in the rows below): ${e.warmup.issued}/${e.warmup.target} certificates` +
+        (e.warmup.latencyMs.max !== undefined
+          ? `, slowest ${(e.warmup.latencyMs.max / 1000).toFixed(1)} s.`
+          : ".");
     s += "\n\n";
     const rows = e.phases.map((p) => {
       const agents = Object.entries(p.cpuMsPerCert).filter(([k]) => k !== COORDINATOR);
@@ -602,7 +620,8 @@ function render(r: {
         "p95 ms",
         "p99 ms",
         "CPU ms/cert",
-        "threshold ÷ floor (certs/s)",
+        "(a)/(b) certs/s",
+        "floor faster by",
       ],
       r.floor.phases.map((f) => {
         const a = r.e2e?.phases.find((p) => p.concurrency === f.concurrency);
@@ -615,7 +634,8 @@ function render(r: {
           f.latencyMs.p95,
           f.latencyMs.p99,
           f.cpuMsPerCertTotal,
-          a && f.certsPerSecond ? Number((a.certsPerSecond / f.certsPerSecond).toPrecision(3)) : undefined,
+          a && f.certsPerSecond ? (a.certsPerSecond / f.certsPerSecond).toPrecision(3) : undefined,
+          a?.certsPerSecond ? `${Math.round(f.certsPerSecond / a.certsPerSecond)}×` : undefined,
         ];
       }),
       2,

@@ -26,6 +26,8 @@ export interface DevCa {
   problem?: string;
   /** The last output of the dev process, for diagnostics. */
   output(): string;
+  /** Set once the dev process has exited ("tca dev exited (CODE or SIGNAL)"). */
+  exited(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -33,13 +35,17 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** True once health answers 200 and does not say the CA key is missing or initializing. */
+/** True once health answers 200 (not "initializing", CA key present) and the root certificate is served. */
 async function healthy(client: HttpClient, url: string): Promise<boolean> {
   try {
     const res = await client.request("GET", `${url}/api/v1/health`, { signal: AbortSignal.timeout(5000) });
     if (res.status !== 200) return false;
     const body = JSON.parse(res.body) as { status?: string; caKey?: string };
-    return body.status !== "initializing" && body.caKey !== "none";
+    if (body.status === "initializing" || body.caKey === "none") return false;
+    // Some versions answer 200 once the key exists but before the root certificate does; a CA
+    // without its certificate refuses requests, so wait for GET /ca.pem too.
+    const root = await client.request("GET", `${url}/ca.pem`, { signal: AbortSignal.timeout(5000) });
+    return root.status === 200;
   } catch {
     return false;
   }
@@ -82,6 +88,7 @@ export async function startDevCa(o: {
     child,
     pid: child.pid!,
     output: () => out,
+    exited: () => exited,
     stop: async () => {
       await stopGroup(child);
       if (!o.keepDir) rmSync(join(dir, ".."), { recursive: true, force: true });

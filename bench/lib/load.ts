@@ -2,6 +2,7 @@
 // (README; docs/benchmarks.md) and long-polling for its certificate, until every CSR is used or the
 // phase's time is up. Latency is submit → PEM chain received. Never hangs: at the deadline no new
 // request starts and every open exchange is aborted; what was reached is reported.
+import { setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
 import { HttpClient, percentile } from "./http.ts";
 
@@ -39,6 +40,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const auth = { authorization: `Bearer ${o.token}`, "content-type": "application/json" };
   const deadline = performance.now() + o.maxSeconds * 1000;
   const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // one listener per open exchange
   const timer = setTimeout(() => stop.abort(), o.maxSeconds * 1000);
   const latencies: number[] = [];
   const errors: Record<string, number> = {};

@@ -100,6 +100,7 @@ export function labelOf(pid: number, root: number, rootLabel: string): string {
     const verb = args[args.indexOf("custodian") + 1] ?? "custodian";
     return `${verb}${who}`;
   }
+  if (args[0] && basename(args[0]) === "esbuild") return `esbuild (tsx) of ${rootLabel}`;
   const script = args.find((a) => /\.(m?[jt]s)$/.test(a));
   return `${script ? basename(script) : (args[0] ?? "process")} ${pid}`;
 }
