@@ -86,14 +86,16 @@ export function makeNativePoint(sodium: SodiumEd25519) {
       this.#prime = prime;
     }
 
+    // `this`, not the class name, in code run by the static block below: tsc's ES2022 output (dist/)
+    // binds the name to the class only after the class body, so the name is undefined there.
     static #base(): NativePointImpl {
-      const p = new NativePointImpl(NoblePoint.BASE, NoblePoint.BASE.toBytes(), true);
+      const p = new this(NoblePoint.BASE, NoblePoint.BASE.toBytes(), true);
       p.#isBase = true;
       return p;
     }
     static {
-      NativePointImpl.BASE = NativePointImpl.#base();
-      NativePointImpl.ZERO = new NativePointImpl(NoblePoint.ZERO, IDENTITY, false);
+      this.BASE = this.#base();
+      this.ZERO = new this(NoblePoint.ZERO, IDENTITY, false);
     }
 
     static fromNoble(ep: EdwardsPoint): NativePointImpl {
