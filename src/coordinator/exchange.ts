@@ -25,7 +25,7 @@ export class ExchangeService {
     private readonly store: Store,
     config: LoadedConfig,
     private readonly signing: SigningService,
-    private readonly requests: RequestService,
+    private readonly requests: Pick<RequestService, "decideOpened" | "reviewItems">,
     private readonly hooks: CoordinatorHooks,
   ) {
     this.#roster = rosterKeys(config.config.custodians);

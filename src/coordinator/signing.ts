@@ -7,6 +7,7 @@
 // refused (DESIGN §3.6); when an attempt moves on (a bad share, a refusal, a silent signer, a
 // withdrawal) its commitments are void and the next attempt takes fresh offers; no commitment is ever
 // put in a second package. A bad share names its sender, who is excluded from the job (DESIGN §3.7).
+import { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { LoadedConfig } from "../config/load.ts";
 import type { EnvelopeHeader } from "../protocol/envelope.ts";
@@ -105,10 +106,12 @@ export class SigningService {
   kick(): void {
     if (this.#kickPending) return;
     this.#kickPending = true;
-    setImmediate(() => {
-      this.#kickPending = false;
-      void this.store.exclusive(() => this.formPackages()).catch(() => undefined);
-    });
+    setImmediate(
+      outsideAnyTransaction(() => {
+        this.#kickPending = false;
+        void this.store.exclusive(() => this.formPackages()).catch(() => undefined);
+      }),
+    );
   }
 
   seen(custodian: string, instance: string, at = Date.now()): void {
@@ -536,6 +539,17 @@ export class SigningService {
     return this.#pub.pub;
   }
 }
+
+/**
+ * Runs a callback in the context this module was loaded in, not in the caller's: a kick scheduled
+ * from inside exclusive() must not inherit its "inside a transaction" marker (AsyncLocalStorage
+ * follows setImmediate), or its own exclusive() would be refused as nested.
+ */
+const ROOT_SCOPE = new AsyncResource("tca.signing.kick");
+const outsideAnyTransaction =
+  (fn: () => void): (() => void) =>
+  () =>
+    ROOT_SCOPE.runInAsyncScope(fn);
 
 function packageOf(j: SigningJobRecord): SigningPackage | null {
   return j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;

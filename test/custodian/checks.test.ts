@@ -14,7 +14,7 @@ import { loadCaConfig } from "../../src/config/load.ts";
 import { Journal } from "../../src/custodian/journal.ts";
 import { crlTbsDeriver, type PublishedCrl } from "../../src/custodian/crl-check.ts";
 import { sha256Hex } from "../../src/custodian/leaf-check.ts";
-import type { SigningJobView } from "../../src/protocol/signing-messages.ts";
+import type { SigningTask } from "../../src/protocol/signing-messages.ts";
 import { ROOT } from "../helpers/processes.ts";
 
 const dirs: string[] = [];
@@ -45,13 +45,12 @@ function crlJob(
   number: number,
   serials: string[],
   o: { thisUpdate?: Date; hours?: number } = {},
-): SigningJobView {
+): SigningTask {
   const thisUpdate = new Date(Math.floor((o.thisUpdate ?? new Date()).getTime() / 1000) * 1000);
   return {
     id,
     kind: "crl",
     subjectRef: `crl-${number}`,
-    status: "signing",
     attempt: 0,
     tbs: "",
     params: {
@@ -64,10 +63,7 @@ function crlJob(
         reason: "keyCompromise",
       })),
     },
-    eligible: [],
-    excluded: [],
-    committed: [],
-    signingPackage: null,
+    signingPackage: { attempt: 0, signers: [], commitments: [], formedAt: "" },
   };
 }
 const refusal = async (p: Promise<unknown>) =>

@@ -4,6 +4,12 @@
 
 import { COORDINATOR_ERROR_STATUS } from "../errors.ts";
 import { REVOCATION_REASONS } from "../../x509/crl.ts";
+import { z } from "zod";
+import {
+  ExchangeRequestSchema,
+  ExchangeResponseSchema,
+  SigningJobViewSchema,
+} from "../../protocol/signing-messages.ts";
 
 type Json = Record<string, unknown>;
 
@@ -18,6 +24,12 @@ export interface OpenApiDocument {
     responses: Record<string, Json>;
     securitySchemes: Record<string, Json>;
   };
+}
+
+/** JSON Schema from the zod schema that validates the same message (one source per wire type). */
+function fromZod(schema: z.ZodType, io: "input" | "output" = "output"): Json {
+  const { $schema: _drop, ...json } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Json;
+  return json;
 }
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
@@ -350,54 +362,10 @@ const schemas: Record<string, Json> = {
     required: ["identifier", "hiding", "binding"],
     properties: { identifier: hex(32), hiding: hex(32), binding: hex(32) },
   },
-  SigningJobView: {
-    type: "object",
-    additionalProperties: false,
-    required: [
-      "id",
-      "kind",
-      "subjectRef",
-      "status",
-      "attempt",
-      "tbs",
-      "params",
-      "eligible",
-      "excluded",
-      "committed",
-      "signingPackage",
-    ],
-    properties: {
-      id: { type: "string" },
-      kind: { type: "string", examples: ["root", "leaf"] },
-      subjectRef: { type: "string", description: "the ceremony or request this job signs for" },
-      status: { type: "string", enum: ["signing", "done", "failed"] },
-      attempt: { type: "integer", minimum: 0 },
-      tbs: { ...hex(), description: "the bytes to sign (TBSCertificate DER), hex" },
-      params: {
-        type: "object",
-        additionalProperties: true,
-        description: "what a custodian needs to re-derive the TBS itself",
-      },
-      eligible: { type: "array", items: { type: "string" } },
-      excluded: { type: "array", items: { type: "string" } },
-      committed: { type: "array", items: { type: "string" } },
-      signingPackage: {
-        oneOf: [
-          {
-            type: "object",
-            required: ["attempt", "signers", "commitments", "formedAt"],
-            properties: {
-              attempt: { type: "integer", minimum: 0 },
-              signers: { type: "array", items: { type: "string" } },
-              commitments: { type: "array", items: ref("Commitment") },
-              formedAt: { type: "string", format: "date-time" },
-            },
-          },
-          { type: "null" },
-        ],
-      },
-    },
-  },
+  // Written once, as zod schemas in protocol/signing-messages.ts; generated here.
+  SigningJobView: fromZod(SigningJobViewSchema),
+  ExchangeRequest: fromZod(ExchangeRequestSchema, "input"),
+  ExchangeResponse: fromZod(ExchangeResponseSchema),
 };
 
 const problemResponse = (description: string): Json => ({
@@ -828,32 +796,6 @@ export const openApiDocument: OpenApiDocument = {
         },
       },
     },
-    "/api/v1/signing/jobs": {
-      get: {
-        tags: ["custodians"],
-        operationId: "listSigningJobs",
-        summary: "Open signing jobs a custodian may take part in",
-        parameters: [
-          {
-            name: "custodian",
-            in: "query",
-            required: true,
-            schema: { type: "string", pattern: NAME_PATTERN },
-          },
-        ],
-        responses: {
-          "200": {
-            description: "jobs",
-            content: jsonContent({
-              type: "object",
-              required: ["jobs"],
-              properties: { jobs: { type: "array", items: ref("SigningJobView") } },
-            }),
-          },
-          ...problems(400),
-        },
-      },
-    },
     "/api/v1/signing/jobs/{id}": {
       get: {
         tags: ["custodians"],
@@ -866,19 +808,20 @@ export const openApiDocument: OpenApiDocument = {
         },
       },
     },
-    "/api/v1/signing/jobs/{id}/messages": {
+    "/api/v1/custodians/exchange": {
       post: {
         tags: ["custodians"],
-        operationId: "postSigningMessage",
-        summary: "A custodian's signed commitment, signature share or refusal",
-        parameters: [idParam("signing job")],
-        requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
+        operationId: "exchange",
+        summary: "A custodian process's batch of signed envelopes in, its work out (long-poll)",
+        description:
+          "Carries approvals, commitment offers, signature shares, refusals and withdrawals, each a " +
+          "signed envelope judged on its own (see results). Answers with the signing tasks whose " +
+          "package names this process's commitments, the requests for it to review, and which of its " +
+          "offers are still open; with wait > 0 it holds the answer until there is work or wait runs out.",
+        requestBody: { required: true, content: jsonContent(ref("ExchangeRequest")) },
         responses: {
-          "202": {
-            description: "accepted; the job as it now stands",
-            content: jsonContent(ref("SigningJobView")),
-          },
-          ...problems(400, 403, 404, 409, 413, 415),
+          "200": { description: "this process's work", content: jsonContent(ref("ExchangeResponse")) },
+          ...problems(400, 413, 415),
         },
       },
     },
