@@ -274,8 +274,10 @@ export class SigningService {
     await this.storeMessage(h, envelopeJson, j.attempt);
     await this.store.setOfferState([slot.commitmentKey], "answered");
     this.hooks.heard(h.sender, h.type);
+    j.events = addEvent(j.events, { kind: "share", custodian: h.sender });
     const members = await this.store.listOffersInJob(j.id, j.attempt);
-    if (members.some((m) => m.state !== "answered")) return;
+    if (members.some((m) => m.state !== "answered"))
+      return this.store.updateSigningJob(j.id, { events: j.events });
     await this.aggregate(j);
   }
 

@@ -205,10 +205,10 @@ describe("a coordinator that changes the TBS after approval gets no share", () =
     // A man-in-the-middle coordinator for alice only: it rewrites the signing jobs she is shown.
     const { url: proxyUrl, server: proxy } = await startRewritingProxy(
       ca.url,
-      rewriteJson<{ jobs: { subjectRef: string; tbs: string; params: Params }[] }>(
-        "/api/v1/signing/jobs?",
+      rewriteJson<{ tasks: { subjectRef: string; tbs: string; params: Params }[] }>(
+        "/api/v1/custodians/exchange",
         (json) => {
-          for (const job of json.jobs) {
+          for (const job of json.tasks) {
             const v = variants[byId.get(job.subjectRef) ?? ""];
             if (!v) continue;
             const m = v.mutate(job.params);
@@ -216,6 +216,7 @@ describe("a coordinator that changes the TBS after approval gets no share", () =
             job.tbs = m.tbs;
           }
         },
+        "POST",
       ),
     );
     servers.push(proxy);

@@ -213,24 +213,28 @@ describe("agents, revocation, metrics", () => {
     };
     const { url: proxyUrl, server: proxy } = await startRewritingProxy(
       ca.url,
-      rewriteJson<{ jobs: { kind: string; tbs: string; params: P }[] }>("/api/v1/signing/jobs?", (json) => {
-        for (const job of json.jobs.filter((j) => j.kind === "crl")) {
-          job.params.entries = job.params.entries.filter((e) => e.serial !== svc.serial);
-          job.tbs = bytesToHex(
-            buildCrlTbs({
-              caCertDer: caDer,
-              crlNumber: BigInt(job.params.crlNumber),
-              thisUpdate: new Date(job.params.thisUpdate),
-              nextUpdate: new Date(job.params.nextUpdate),
-              entries: job.params.entries.map((e) => ({
-                serial: e.serial,
-                revokedAt: new Date(e.revokedAt),
-                reason: e.reason as RevocationReason,
-              })),
-            }),
-          );
-        }
-      }),
+      rewriteJson<{ tasks: { kind: string; tbs: string; params: P }[] }>(
+        "/api/v1/custodians/exchange",
+        (json) => {
+          for (const job of json.tasks.filter((j) => j.kind === "crl")) {
+            job.params.entries = job.params.entries.filter((e) => e.serial !== svc.serial);
+            job.tbs = bytesToHex(
+              buildCrlTbs({
+                caCertDer: caDer,
+                crlNumber: BigInt(job.params.crlNumber),
+                thisUpdate: new Date(job.params.thisUpdate),
+                nextUpdate: new Date(job.params.nextUpdate),
+                entries: job.params.entries.map((e) => ({
+                  serial: e.serial,
+                  revokedAt: new Date(e.revokedAt),
+                  reason: e.reason as RevocationReason,
+                })),
+              }),
+            );
+          }
+        },
+        "POST",
+      ),
     );
     servers.push(proxy);
     const revoke = await fetch(`${ca.url}/api/v1/certificates/${web.serial}/revoke`, {

@@ -1,6 +1,7 @@
-// DESIGN §3.10 and §3.6 at the coordinator: malformed or misdirected signing messages get a 4xx and
-// change nothing; one commitment per custodian per attempt; replays are refused; issuance still
-// completes afterwards. Messages are crafted with a real custodian's identity and key share.
+// DESIGN §3.10 and §3.6 at the coordinator's exchange: malformed or misdirected signing messages get
+// a 4xx result and change nothing, replays are refused, and issuance still completes afterwards
+// around commitments no process holds nonces for. Messages are crafted with a real custodian's
+// identity and key share.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { Sandbox } from "../helpers/processes.ts";
@@ -13,7 +14,9 @@ import {
   requestView,
   type DevCa,
 } from "../helpers/dev-ca.ts";
+import { randomBytes } from "node:crypto";
 import { sealEnvelope, type MessageType, type SignedEnvelope } from "../../src/protocol/envelope.ts";
+import type { ExchangeResponse } from "../../src/protocol/signing-messages.ts";
 import { CustodianHome } from "../../src/custodian/home.ts";
 import { NoncePool } from "../../src/threshold/sign.ts";
 import { hexToBytes } from "../../src/threshold/encoding.ts";
@@ -56,83 +59,98 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => sb.cleanup());
 
-async function post(env: SignedEnvelope): Promise<{ status: number; detail: string }> {
-  const res = await fetch(`${ca.url}/api/v1/signing/jobs/${jobId}/messages`, {
+const INSTANCE = randomBytes(16).toString("hex");
+let batch = 0;
+
+async function exchange(envelopes: SignedEnvelope[], o: { custodian?: string; instance?: string } = {}) {
+  const res = await fetch(`${ca.url}/api/v1/custodians/exchange`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify(env),
+    body: JSON.stringify({
+      custodian: o.custodian ?? "alice",
+      instance: o.instance ?? INSTANCE,
+      envelopes,
+      wait: 0,
+      review: false,
+    }),
   });
-  const body = (await res.json()) as { detail?: string };
-  return { status: res.status, detail: body.detail ?? "" };
+  return { status: res.status, body: (await res.json()) as ExchangeResponse & { detail?: string } };
+}
+async function item(env: SignedEnvelope): Promise<{ status: number; detail: string }> {
+  const r = await exchange([env]);
+  expect(r.status).toBe(200);
+  return { status: r.body.results[0]!.status, detail: r.body.results[0]!.detail ?? "" };
 }
 const seal = (type: MessageType, body: unknown, o: { recipient?: string; scope?: string } = {}) =>
   sealEnvelope(alice, {
     type,
     recipient: o.recipient ?? "coordinator",
-    scope: o.scope ?? jobId,
+    scope: o.scope ?? INSTANCE,
     caKeyId,
     body,
   });
-async function committed(): Promise<string[]> {
-  return ((await (await fetch(`${ca.url}/api/v1/signing/jobs/${jobId}`)).json()) as { committed: string[] })
-    .committed;
+const offer = (commitments: unknown[], o: { instance?: string } = {}) => ({
+  instance: o.instance ?? INSTANCE,
+  batch: batch++,
+  supersede: false,
+  commitments,
+  expiresAt: new Date(Date.now() + 60_000).toISOString(),
+});
+/** Keys of this test's offers the coordinator holds open. */
+async function open(): Promise<string[]> {
+  return (await exchange([])).body.offered;
 }
 
-describe("signing messages at the coordinator", () => {
+describe("signing messages at the coordinator's exchange", () => {
   it.each([
     [
       "a commitment that is not a group element",
-      () => ({ jobId, attempt: 0, commitment: { ...pool.commit(), hiding: "ff".repeat(32) } }),
+      () => offer([{ ...pool.commit(), hiding: "ff".repeat(32) }]),
       /not a valid group element/,
     ],
     [
       "a commitment with another custodian's identifier",
-      () => ({ jobId, attempt: 0, commitment: { ...pool.commit(), identifier: identifierForName("bob") } }),
+      () => offer([{ ...pool.commit(), identifier: identifierForName("bob") }]),
       /another custodian's identifier/,
     ],
     [
-      "a commitment naming another job",
-      () => ({ jobId: "00000000-0000-4000-8000-000000000000", attempt: 0, commitment: pool.commit() }),
-      /names another job/,
+      "an offer for another process",
+      () => offer([pool.commit()], { instance: "0".repeat(32) }),
+      /another process/,
     ],
-    ["a malformed body", () => ({ jobId, attempt: 0, commitment: "nope" }), /is malformed/],
+    ["a malformed body", () => ({ instance: INSTANCE, commitments: "nope" }), /is malformed/],
   ])("refuses %s and stores nothing", async (_what, body, detail) => {
-    const r = await post(seal("sign/commitment", body()));
+    const r = await item(seal("sign/offer", body()));
     expect(r.status).toBe(400);
     expect(r.detail).toMatch(detail);
-    expect(await committed()).not.toContain("alice");
+    expect(await open()).toEqual([]);
   });
 
-  it("refuses a message addressed to someone else, and a share from outside the package", async () => {
-    expect(
-      (
-        await post(
-          seal("sign/commitment", { jobId, attempt: 0, commitment: pool.commit() }, { recipient: "bob" }),
-        )
-      ).status,
-    ).toBe(400);
-    expect((await post(seal("sign/share", { jobId, attempt: 0, share: "00".repeat(32) }))).status).toBe(409);
-    expect(await committed()).not.toContain("alice");
+  it("refuses a message addressed to someone else, another custodian's envelope, and a share from outside the package", async () => {
+    expect((await item(seal("sign/offer", offer([pool.commit()]), { recipient: "bob" }))).status).toBe(400);
+    const share = seal("sign/share", { jobId, attempt: 0, share: "00".repeat(32) }, { scope: jobId });
+    expect((await item(share)).status).toBe(409);
+    const asBob = await exchange([seal("sign/offer", offer([pool.commit()]))], { custodian: "bob" });
+    expect(asBob.body.results[0]).toMatchObject({ ok: false, status: 403 });
+    expect(await open()).toEqual([]);
   });
 
-  it("takes one commitment per custodian per attempt, and refuses a replay", async () => {
-    const env = seal("sign/commitment", { jobId, attempt: 0, commitment: pool.commit() });
-    expect((await post(env)).status).toBe(202);
-    expect(await committed()).toContain("alice");
-    expect((await post(env)).status).toBe(409);
-    expect(
-      (await post(seal("sign/commitment", { jobId, attempt: 0, commitment: pool.commit() }))).status,
-    ).toBe(409);
-    // Not even under another recipient field: one commitment per custodian per attempt.
-    const star = seal(
-      "sign/commitment",
-      { jobId, attempt: 0, commitment: pool.commit() },
-      { recipient: "*" },
-    );
-    expect((await post(star)).status).toBe(400);
+  it("refuses a malformed exchange with a problem document", async () => {
+    const r = await exchange([], { instance: "not-hex" });
+    expect(r.status).toBe(400);
+    expect(r.body.detail).toMatch(/instance/);
+    expect((await exchange([], { custodian: "mallory" })).status).toBe(400);
   });
 
-  it("issuance still completes: the session re-forms around the commitment no process holds nonces for", async () => {
+  it("keeps an offer once, and refuses its replay", async () => {
+    const env = seal("sign/offer", offer([pool.commit(), pool.commit()]));
+    expect((await item(env)).status).toBe(202);
+    expect(await open()).toHaveLength(2);
+    expect((await item(env)).status).toBe(409);
+    expect(await open()).toHaveLength(2);
+  });
+
+  it("issuance still completes: the session re-forms around commitments no process answers for", async () => {
     const a = custodianCli(sb, ca, "alice", ["sign", requestId]);
     const b = custodianCli(sb, ca, "bob", ["sign", requestId]);
 
@@ -143,8 +161,7 @@ describe("signing messages at the coordinator", () => {
       signing: { culprits: unknown[]; events: { kind: string }[] };
     };
     expect(v.status).toBe("issued");
-    // Nobody was blamed for the refused messages, and the stale package timed out rather than failing.
+    // Nobody was blamed for the refused messages.
     expect(v.signing.culprits).toEqual([]);
-    expect(v.signing.events.some((e) => e.kind === "timeout")).toBe(true);
   });
 });

@@ -28,9 +28,9 @@ export async function startRewritingProxy(
 }
 
 /** Rewrites the JSON of GET responses whose path starts with `prefix`. */
-export function rewriteJson<T>(prefix: string, fn: (json: T) => void): Rewrite {
+export function rewriteJson<T>(prefix: string, fn: (json: T) => void, method = "GET"): Rewrite {
   return (req, body) => {
-    if (req.method !== "GET" || !req.url!.startsWith(prefix)) return body;
+    if (req.method !== method || !req.url!.startsWith(prefix)) return body;
     const json = JSON.parse(body.toString()) as T;
     fn(json);
     return Buffer.from(JSON.stringify(json));
