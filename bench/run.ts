@@ -563,26 +563,27 @@ function render(r: {
           .join("; "),
       ];
     });
-    s += table(
-      [
-        "k",
-        "issued",
-        "failed",
-        "stuck",
-        "s",
-        "certs/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "CPU ms/cert",
-        "coord.",
-        "per agent",
-        "HTTP/cert",
-        "agent HTTP/cert",
-        "notes",
-      ],
-      rows,
-    );
+    if (rows.length)
+      s += table(
+        [
+          "k",
+          "issued",
+          "failed",
+          "stuck",
+          "s",
+          "certs/s",
+          "p50 ms",
+          "p95 ms",
+          "p99 ms",
+          "CPU ms/cert",
+          "coord.",
+          "per agent",
+          "HTTP/cert",
+          "agent HTTP/cert",
+          "notes",
+        ],
+        rows,
+      );
     const labels = [...new Set(e.phases.flatMap((p) => Object.keys(p.cpuMsPerCert)))];
     if (labels.length) {
       s += `\nCPU ms per certificate by process:\n\n`;
