@@ -28,6 +28,7 @@ import {
   cpuMsBetween,
   installCleanup,
   peakRssMiB,
+  removeOnExit,
   snapshot,
   spawnGroup,
   stopGroup,
@@ -695,6 +696,7 @@ function render(r: {
 installCleanup();
 const started = performance.now();
 const work = mkdtempSync(join(tmpdir(), "tca-bench-run-"));
+removeOnExit(work);
 try {
   const caPhases = opts.skip.has("e2e") ? [] : opts.concurrency;
   const need = 2 + caPhases.reduce((n, c) => n + certsAt(c), 0);

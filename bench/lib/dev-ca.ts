@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { spawnGroup, stopGroup } from "./procs.ts";
+import { removeOnExit, spawnGroup, stopGroup } from "./procs.ts";
 import { HttpClient } from "./http.ts";
 
 export const TCA_BIN = fileURLToPath(new URL("../../bin/tca.js", import.meta.url));
@@ -59,6 +59,7 @@ export async function startDevCa(o: {
   keepDir?: boolean;
 }): Promise<DevCa> {
   const dir = join(mkdtempSync(join(tmpdir(), "tca-bench-")), "ca");
+  if (!o.keepDir) removeOnExit(join(dir, ".."));
   const started = performance.now();
   const child = spawnGroup(process.execPath, [
     TCA_BIN,

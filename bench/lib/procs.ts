@@ -3,7 +3,7 @@
 // /proc/PID/status, the process tree from each stat's ppid. Every child is spawned in its own
 // process group (detached) so that one kill(-pgid) stops it and everything it started.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename } from "node:path";
 
 let ticksPerSecond: number | undefined;
@@ -144,6 +144,12 @@ export function peakRssMiB(root: number, rootLabel: string): Map<string, number>
 // ---- process groups ------------------------------------------------------------------------
 
 const groups = new Set<number>();
+const tempDirs = new Set<string>();
+
+/** Removes `dir` when the bench exits, however it exits (after its processes are killed). */
+export function removeOnExit(dir: string): void {
+  tempDirs.add(dir);
+}
 let cleanupInstalled = false;
 
 function groupAlive(pgid: number): boolean {
@@ -169,6 +175,7 @@ export function installCleanup(): void {
   cleanupInstalled = true;
   process.on("exit", () => {
     for (const g of groups) killGroupNow(g, "SIGKILL");
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   });
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
     process.once(sig, () => {
