@@ -58,11 +58,18 @@ export class ExchangeService {
       // A process that is connected is alive. Its instance id is a random 128-bit value known only to
       // it and to this coordinator, so nobody else can keep a dead process's offers in use.
       this.signing.seen(req.custodian, req.instance);
-      const answer = await this.answer(req.custodian, req.instance, req.reviewCursor, req.review);
+      const { wakeAt, ...answer } = await this.answer(
+        req.custodian,
+        req.instance,
+        req.reviewCursor,
+        req.review,
+      );
       const busy = answer.tasks.length > 0 || answer.requests.length > 0;
       if (signal?.aborted) this.signing.gone(req.custodian, req.instance); // it hung up: killed, or shut down
       if (busy || Date.now() >= deadline || signal?.aborted) return { results, ...answer };
-      seq = await this.hooks.feed.wait(seq, deadline - Date.now(), signal);
+      // Wake on a change, or when a request waiting for its first reviewers becomes this one's too.
+      const until = Math.min(deadline, wakeAt ?? deadline);
+      seq = await this.hooks.feed.wait(seq, Math.max(10, until - Date.now()), signal);
     }
   }
 
@@ -71,14 +78,20 @@ export class ExchangeService {
     instance: string,
     cursor: string | null,
     review: boolean,
-  ): Promise<Omit<ExchangeResponse, "results">> {
+  ): Promise<Omit<ExchangeResponse, "results"> & { wakeAt?: number }> {
     // Offers before tasks: an offer that lands in a package between the two reads is then listed
     // in both (the process keeps its nonce) rather than in neither (it would drop it).
     const offered = await this.signing.openOfferKeys(custodian, instance);
     const tasks = await this.signing.tasksFor(custodian, instance, MAX_ITEMS);
     if (!review) return { tasks, requests: [], reviewCursor: cursor, offered };
     const r = await this.requests.reviewItems(custodian, cursor, MAX_ITEMS);
-    return { tasks, requests: r.items, reviewCursor: r.cursor, offered };
+    return {
+      tasks,
+      requests: r.items,
+      reviewCursor: r.cursor,
+      offered,
+      ...(r.wakeAt !== undefined ? { wakeAt: r.wakeAt } : {}),
+    };
   }
 
   private async item(

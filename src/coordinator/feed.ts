@@ -5,6 +5,8 @@ import { EventEmitter } from "node:events";
 
 export class ChangeFeed {
   #seq = 0;
+  #keyedSeq = 0;
+  readonly #keyed = new Map<string, number>();
   readonly #events = new EventEmitter();
 
   constructor() {
@@ -38,6 +40,40 @@ export class ChangeFeed {
       };
       const timer = setTimeout(done, waitMs);
       this.#events.on("change", done);
+      signal?.addEventListener("abort", done);
+    });
+  }
+
+  /**
+   * Announces that one thing (say, a request) reached an end state. Waiters for that key alone
+   * wake: a requester long-polling its certificate is not woken by every other change.
+   */
+  notify(key: string): void {
+    setImmediate(() => {
+      this.#keyed.delete(key); // re-insert: the Map's order is the eviction order
+      this.#keyed.set(key, (this.#keyedSeq += 1));
+      if (this.#keyed.size > 10_000) this.#keyed.delete(this.#keyed.keys().next().value!);
+      this.#events.emit(`key:${key}`);
+    });
+  }
+
+  /** A marker to pass to waitFor: read it before looking at the thing's state. */
+  mark(key: string): number {
+    return this.#keyed.get(key) ?? 0;
+  }
+
+  /** Resolves once `key` was notified after `mark`, or after `waitMs`. */
+  waitFor(key: string, mark: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.mark(key) > mark || waitMs <= 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#events.off(`key:${key}`, done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.#events.on(`key:${key}`, done);
       signal?.addEventListener("abort", done);
     });
   }

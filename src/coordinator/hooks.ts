@@ -16,6 +16,11 @@ export class CoordinatorHooks {
   changed(): void {
     this.feed.bump();
   }
+  /** A request reached issued, rejected or failed (wakes the requester waiting for it). */
+  finished(requestId: string): void {
+    this.feed.bump();
+    this.feed.notify(`request:${requestId}`);
+  }
   heard(custodian: string, via: string): void {
     this.contacts.seen(custodian, via);
   }

@@ -18,7 +18,7 @@ import { toPem } from "../x509/der.ts";
 import { bytesToHex } from "../threshold/encoding.ts";
 import { CoordinatorError, type CoordinatorErrorCode } from "./errors.ts";
 import type { RequestRecord, RequestStatus, SigningJobRecord, Store } from "./store/types.ts";
-import type { JobEvent, SigningService } from "./signing.ts";
+import { STARVED_MS, type JobEvent, type SigningService } from "./signing.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
 import type { ReviewItem } from "../protocol/signing-messages.ts";
 import { z } from "zod";
@@ -255,6 +255,7 @@ export class RequestService {
           status: "rejected",
           outcome: JSON.stringify({ by: h.sender, reason: a.reason ?? "no reason given" }),
         });
+        this.hooks.finished(id);
         return;
       }
       const approvers = (await this.store.listApprovals(id))
@@ -295,7 +296,7 @@ export class RequestService {
     cursorText: string | null,
     limit: number,
     now = Date.now(),
-  ): Promise<{ items: ReviewItem[]; cursor: string }> {
+  ): Promise<{ items: ReviewItem[]; cursor: string; wakeAt?: number }> {
     const cursor = parseCursor(cursorText);
     const out = new Map<string, RequestRecord>();
     const page = 256;
@@ -309,11 +310,14 @@ export class RequestService {
       }
     }
     const cutoff = new Date(now - REVIEW_FALLBACK_MS).toISOString();
+    let wakeAt: number | undefined;
     for (let more = true; more && out.size < limit;) {
       const rows = await this.store.listRequestsAfter("pending", cursor.f, page);
       more = rows.length === page;
       for (const r of rows) {
         if (r.createdAt >= cutoff) {
+          // Not yet for everyone: the caller's long-poll should end when it is.
+          wakeAt = Date.parse(r.createdAt) + REVIEW_FALLBACK_MS;
           more = false;
           break;
         }
@@ -340,7 +344,7 @@ export class RequestService {
       status: r.status as ReviewItem["status"],
       createdAt: r.createdAt,
     }));
-    return { items, cursor: JSON.stringify(cursor) };
+    return { items, cursor: JSON.stringify(cursor), ...(wakeAt !== undefined ? { wakeAt } : {}) };
   }
 
   /** Whether this custodian is among the t that review a request first. */
@@ -361,6 +365,7 @@ export class RequestService {
         status: "failed",
         outcome: JSON.stringify({ reason: failure ?? "signing failed" }),
       });
+      this.hooks.finished(r.id);
       return;
     }
     const pk = await this.ca.publicKey();
@@ -378,6 +383,7 @@ export class RequestService {
         status: "failed",
         outcome: JSON.stringify({ reason: "assembled certificate does not verify" }),
       });
+      this.hooks.finished(r.id);
       return;
     }
     await this.store.updateRequest(r.id, { status: "issued", certificate: cert });
@@ -386,16 +392,19 @@ export class RequestService {
       { profile: r.profile },
       (Date.now() - Date.parse(r.createdAt)) / 1000,
     );
-    this.hooks.changed();
+    this.hooks.finished(r.id);
   }
 
   /** The PEM chain, leaf first. With `waitMs`, waits that long for a pending request to finish. */
   async certificateChain(id: string, waitMs = 0, signal?: AbortSignal): Promise<string> {
+    // Wait for this request's own end, not for every change: many requesters may be waiting.
+    const key = `request:${id}`;
+    let mark = this.hooks.feed.mark(key);
     let r = await this.require(id);
     const deadline = Date.now() + waitMs;
-    let seq = this.hooks.feed.seq;
     while ((r.status === "pending" || r.status === "signing") && Date.now() < deadline && !signal?.aborted) {
-      seq = await this.hooks.feed.wait(seq, deadline - Date.now(), signal);
+      await this.hooks.feed.waitFor(key, mark, deadline - Date.now(), signal);
+      mark = this.hooks.feed.mark(key);
       r = await this.require(id);
     }
     if (r.status !== "issued" || !r.certificate)
@@ -486,7 +495,7 @@ export class RequestService {
 }
 
 /** How long a request waits for its preferred reviewers before every custodian is shown it. */
-export const REVIEW_FALLBACK_MS = 3_000;
+export const REVIEW_FALLBACK_MS = STARVED_MS;
 
 type Cursor = { p: { createdAt: string; id: string } | null; f: { createdAt: string; id: string } | null };
 const CursorSchema = z

@@ -62,6 +62,8 @@ export type JobCompletion = (
 const OFFER_MARGIN_MS = 5_000;
 /** A custodian process not heard from for this long is not picked for new packages. */
 const LIVE_MS = 45_000;
+/** How long a job waits for a package before its request is shown to every custodian. */
+export const STARVED_MS = 3_000;
 /** Most jobs one pass of package forming looks at. */
 const FORM_BATCH = 512;
 
@@ -74,6 +76,7 @@ export class SigningService {
   #pub: { raw: string; pub: FrostPublic } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #kickPending = false;
+  #tickMs = 250;
 
   constructor(
     private readonly store: Store,
@@ -95,6 +98,7 @@ export class SigningService {
 
   /** Re-forms sessions whose signers went quiet, and forms packages that are waiting for offers. */
   startTimer(intervalMs = 250): void {
+    this.#tickMs = intervalMs;
     this.#timer = setInterval(() => void this.expireStale().catch(() => undefined), intervalMs);
     this.#timer.unref();
   }
@@ -473,7 +477,7 @@ export class SigningService {
         signingPackage: JSON.stringify(pkg),
         events: addEvent(j.events, {
           kind: "package",
-          detail: `attempt ${pkg.attempt}: signers ${pkg.signers.join(", ")}`,
+          detail: `attempt ${pkg.attempt}: signers ${pkg.signers.join(", ")}; commitments ${pkg.commitments.map((c) => c.hiding.slice(0, 16)).join(", ")}`,
         }),
       });
       this.#starved.delete(j.subjectRef);
@@ -513,16 +517,32 @@ export class SigningService {
   /** A package whose signers have not all answered in time is dropped; a new attempt begins. */
   async expireStale(now = Date.now()): Promise<void> {
     await this.store.exclusive(async () => {
-      for (const j of await this.store.listJobsWithPackage()) {
-        const pkg = packageOf(j)!;
-        if (now - Date.parse(pkg.formedAt) < this.opts.shareTimeoutMs) continue;
+      for (const listed of await this.store.listJobsWithPackage()) {
+        const j = await this.store.getSigningJob(listed.id); // an earlier iteration may have re-formed it
+        const pkg = j && j.status === "signing" ? packageOf(j) : null;
+        if (!j || !pkg || now - Date.parse(pkg.formedAt) < this.opts.shareTimeoutMs) continue;
         const members = await this.store.listOffersInJob(j.id, j.attempt);
-        const silent = members.filter((m) => m.state === "in-package").map((m) => m.custodian);
-        for (const c of silent) this.hooks.metrics.signingFailures.inc({ custodian: c, kind: "timeout" });
-        const events = addEvent(j.events, { kind: "timeout", detail: `no share from ${silent.join(", ")}` });
+        const silent = members.filter((m) => m.state === "in-package");
+        for (const m of silent)
+          this.hooks.metrics.signingFailures.inc({ custodian: m.custodian, kind: "timeout" });
+        const events = addEvent(j.events, {
+          kind: "timeout",
+          detail: `no share from ${silent.map((m) => m.custodian).join(", ")}`,
+        });
         await this.nextAttempt(j, events, []);
+        // A process silent past the share timeout is stuck or dead: no more packages for it until it
+        // speaks again, and its other unanswered packages re-form now rather than each time out.
+        for (const m of silent) {
+          this.gone(m.custodian, m.instance);
+          await this.dropInstances(m.custodian, (i) => i === m.instance, "was silent past the share timeout");
+        }
       }
       await this.formPackages(now);
+      // A job that just crossed the starvation threshold is shown to more custodians: wake them.
+      const crossed = [...this.#starved.values()].some(
+        (since) => now - since >= STARVED_MS && now - since < STARVED_MS + this.#tickMs,
+      );
+      if (crossed) this.hooks.changed();
       await this.store.purgeOffers(new Date(now - 10 * 60_000).toISOString(), new Date(now).toISOString());
     });
   }

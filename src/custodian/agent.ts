@@ -142,10 +142,7 @@ export class CustodianAgent {
           continue;
         }
         approve.push(review);
-        this.log.debug(
-          { ...ctx, decision: "approve", reason: decision.reason },
-          "request approved by policy",
-        );
+        this.log.info({ ...ctx, decision: "approve", reason: decision.reason }, "request approved by policy");
       } catch (e) {
         this.counters.itemErrors++;
         this.log.warn({ request: item.id, err: (e as Error).message }, "could not review request");

@@ -221,10 +221,14 @@ describe("a coordinator that changes the TBS after approval gets no share", () =
     );
     servers.push(proxy);
 
-    const bob = custodianCli(sb, ca, "bob", ["approve", ...ids, "--yes", "--no-wait"]);
-    expect(await bob.exited, bob.stderr).toBe(0);
+    // bob approves and stays online to sign, so signing packages form; alice sees them through
+    // the tampering proxy.
+    const bob = custodianCli(sb, ca, "bob", ["approve", ...ids, "--yes"]);
+    await bob.waitFor(new RegExp(`${ids.at(-1)}: approved`));
     const alice = custodianCli(sb, ca, "alice", ["approve", ...ids, "--yes", "--coordinator", proxyUrl]);
     expect(await alice.exited).toBe(3);
+    bob.kill("SIGTERM");
+    await bob.exited;
     for (const [id, name] of byId) {
       const v = await view(id);
       expect(v.status, name).not.toBe("issued");
