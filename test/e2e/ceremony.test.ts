@@ -7,6 +7,8 @@ import { Sandbox, ROOT, FIXTURE_PASSPHRASE, EXAMPLE_ADMIN_TOKEN } from "../helpe
 import { openssl } from "../helpers/openssl.ts";
 import { readKeystore } from "../../src/custodian/keystore.ts";
 import { KeyShareSchema } from "../../src/custodian/home.ts";
+import { createLocalCa } from "../../src/dev/local-ca.ts";
+import { createServer, type AddressInfo } from "node:net";
 
 const sb = new Sandbox();
 afterAll(() => sb.cleanup());
@@ -100,4 +102,29 @@ describe("key ceremony, one process per custodian", () => {
     dev.kill("SIGTERM");
     expect(await dev.exited).toBe(0);
   });
+
+  it("`tca dev` stops at once, naming the custodian, when a custodian's ceremony process fails", async () => {
+    // A local CA whose database has no key yet, and one custodian whose passphrase file is wrong.
+    const dir = join(sb.tempDir(), "dev");
+    const port = await freePort();
+    await createLocalCa({ dir, custodians: 3, threshold: 2, publicUrl: `http://127.0.0.1:${port}` });
+    writeFileSync(join(dir, "coordinator.db"), "");
+    writeFileSync(join(dir, "custodians", "bob", "passphrase"), "not bob's passphrase\n");
+    const dev = sb.tca(["dev", "--dir", dir, "--no-agents"]);
+    // Without the check, alice and carol would wait for bob's round 1 until they time out.
+    expect(await dev.exited).toBe(1);
+    expect(dev.stderr).toMatch(/custodian bob's ceremony process stopped \(exit code \d\).*passphrase/);
+    expect(readFileSync(join(dir, "logs", "bob-dkg.log"), "utf8")).toMatch(/passphrase/);
+  });
 });
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => res(port));
+    });
+  });
+}

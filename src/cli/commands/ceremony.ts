@@ -66,11 +66,15 @@ export function registerCeremony(program: Command): void {
  * Follows a ceremony until it completes or fails, printing each change of stage. It sleeps on the
  * coordinator's change feed (GET /api/v1/changes long-poll), so it sees each step as it happens.
  */
-export async function waitForCeremony(client: CoordinatorClient, id: string): Promise<z.infer<typeof View>> {
+export async function waitForCeremony(
+  client: CoordinatorClient,
+  id: string,
+  signal?: AbortSignal,
+): Promise<z.infer<typeof View>> {
   let last = "";
-  let seq = (await client.get("/api/v1/changes?wait=0", Changes)).seq;
+  let seq = (await client.get("/api/v1/changes?wait=0", Changes, { signal })).seq;
   for (;;) {
-    const v = await client.get(`/api/v1/ceremonies/${id}`, View);
+    const v = await client.get(`/api/v1/ceremonies/${id}`, View, { signal });
     const line = `${v.status}: round1 ${v.received["dkg/round1"]?.length ?? 0}, round2 ${v.received["dkg/round2"]?.length ?? 0}, confirmed ${v.received["dkg/confirm"]?.length ?? 0} of ${v.announcement.custodians.length}`;
     if (line !== last) progress(line);
     last = line;
@@ -81,6 +85,6 @@ export async function waitForCeremony(client: CoordinatorClient, id: string): Pr
         `ceremony failed: ${v.failure?.reason}`,
         v.failure?.culprits ?? [],
       );
-    seq = (await client.get(`/api/v1/changes?after=${seq}&wait=20`, Changes)).seq;
+    seq = (await client.get(`/api/v1/changes?after=${seq}&wait=20`, Changes, { signal })).seq;
   }
 }

@@ -14,7 +14,7 @@ import {
   localCaExists,
   writeDevPolicies,
 } from "../../dev/local-ca.ts";
-import { mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { CoordinatorClient } from "../../custodian/client.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
 import { waitForCeremony } from "./ceremony.ts";
@@ -31,6 +31,20 @@ interface DevOpts {
   reset?: boolean;
   shareTimeout: string;
   agents: boolean;
+}
+
+function readLastLine(path: string): string {
+  try {
+    return (
+      readFileSync(path, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .pop() ?? ""
+    );
+  } catch {
+    return "";
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -100,16 +114,16 @@ async function runDev(o: DevOpts): Promise<void> {
   });
   writeFileSync(join(dir, "coordinator.url"), coordinator.url + "\n");
   const children = new Set<ChildProcess>();
-  const shutdown = () => {
+  const stopAll = async () => {
     const exits = [...children].map(
       (c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r))),
     );
     for (const c of children) c.kill("SIGTERM");
     // Agents hand back their commitments on SIGTERM; give them a moment before the coordinator goes.
-    void Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5000))])
-      .then(() => coordinator.close())
-      .then(() => process.exit(0));
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5000))]);
+    await coordinator.close();
   };
+  const shutdown = () => void stopAll().then(() => process.exit(0));
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
   progress(`coordinator: ${coordinator.url}`);
@@ -124,9 +138,13 @@ async function runDev(o: DevOpts): Promise<void> {
       adminToken,
     );
     progress(`key ceremony ${started.id}: ${layout.custodians.length} custodian processes`);
+    mkdirSync(join(dir, "logs"), { recursive: true });
+    // One `tca custodian dkg` process per custodian, all at once: each holds only its own share.
     const exits = layout.custodians.map(
       (c) =>
-        new Promise<number>((res) => {
+        new Promise<{ name: string; code: number; log: string }>((res) => {
+          const log = join(dir, "logs", `${c.name}-dkg.log`);
+          const fd = openSync(log, "a");
           const child = spawn(
             process.execPath,
             [
@@ -142,16 +160,38 @@ async function runDev(o: DevOpts): Promise<void> {
               "--passphrase-file",
               c.passphraseFile,
             ],
-            {
-              stdio: ["ignore", "ignore", process.env.TCA_DEV_VERBOSE ? "inherit" : "ignore"],
-            },
+            { stdio: ["ignore", "ignore", process.env.TCA_DEV_VERBOSE ? "inherit" : fd] },
           );
+          closeSync(fd);
           children.add(child);
-          child.on("exit", (code) => (children.delete(child), res(code ?? 1)));
+          child.on("exit", (code) => (children.delete(child), res({ name: c.name, code: code ?? 1, log })));
         }),
     );
-    await waitForCeremony(client, started.id);
-    const codes = await Promise.all(exits);
+    // A custodian process that stops before the ceremony is over would leave the others waiting for
+    // its messages until they time out: stop at once and say which one, and why.
+    const stopped = new Promise<never>((_, reject) => {
+      for (const e of exits) {
+        void e.then(({ name, code, log }) => {
+          if (code === 0) return;
+          const last = readLastLine(log);
+          reject(
+            new Error(
+              `custodian ${name}'s ceremony process stopped (exit code ${code})${last ? `: ${last}` : ""} (log: ${log})`,
+            ),
+          );
+        });
+      }
+    });
+    const following = new AbortController();
+    try {
+      await Promise.race([waitForCeremony(client, started.id, following.signal), stopped]);
+    } catch (e) {
+      following.abort(); // its pending long-poll would hold the coordinator's close() open
+      await stopAll();
+      throw e;
+    }
+    stopped.catch(() => undefined);
+    const codes = (await Promise.all(exits)).map((x) => x.code);
     if (codes.some((c) => c !== 0)) progress(`warning: custodian exit codes ${codes.join(", ")}`);
   }
   const url = coordinator.url;
