@@ -66,9 +66,29 @@ export function expectTag(t: Tlv | undefined, tag: number, what: string): Tlv {
 /** Decodes an OBJECT IDENTIFIER's content octets to dotted text. */
 export function decodeOid(t: Tlv): string {
   expectTag(t, TAG.OID, "OBJECT IDENTIFIER");
+  const c = t.value;
+  // Arcs below 2^45 add up exactly in a double; larger ones take the BigInt path below.
+  const arcs: number[] = [];
+  let v = 0;
+  for (let i = 0; i < c.length; i++) {
+    if (v >= 2 ** 45) return decodeOidBig(c);
+    const b = c[i]!;
+    v = v * 128 + (b & 0x7f);
+    if (!(b & 0x80)) {
+      arcs.push(v);
+      v = 0;
+    }
+  }
+  if (arcs.length === 0) throw new DerReadError("empty OBJECT IDENTIFIER");
+  const first = arcs[0]!;
+  const head = first < 80 ? `${Math.floor(first / 40)}.${first % 40}` : `2.${first - 80}`;
+  return arcs.length === 1 ? head : `${head}.${arcs.slice(1).join(".")}`;
+}
+
+function decodeOidBig(c: Uint8Array): string {
   const arcs: bigint[] = [];
   let v = 0n;
-  for (const b of t.value) {
+  for (const b of c) {
     v = (v << 7n) | BigInt(b & 0x7f);
     if (!(b & 0x80)) {
       arcs.push(v);
@@ -79,6 +99,29 @@ export function decodeOid(t: Tlv): string {
   if (first === undefined) throw new DerReadError("empty OBJECT IDENTIFIER");
   const head = first < 80n ? [first / 40n, first % 40n] : [2n, first - 80n];
   return [...head, ...arcs].join(".");
+}
+
+/**
+ * Dotted text of OBJECT IDENTIFIER content octets that are in the plain form every decoder reads
+ * alike (non-empty, each arc minimal and below 2^28, none cut short); undefined otherwise.
+ */
+export function simpleOid(c: Uint8Array): string | undefined {
+  if (c.length === 0 || c[c.length - 1]! & 0x80) return undefined;
+  let out = "";
+  let v = 0;
+  let len = 0;
+  for (let i = 0; i < c.length; i++) {
+    const b = c[i]!;
+    if (len === 0 && b === 0x80) return undefined; // non-minimal arc
+    if (++len > 4) return undefined;
+    v = v * 128 + (b & 0x7f);
+    if (b & 0x80) continue;
+    if (out === "") out = v < 40 ? `0.${v}` : v < 80 ? `1.${v - 40}` : `2.${v - 80}`;
+    else out += `.${v}`;
+    v = 0;
+    len = 0;
+  }
+  return out;
 }
 
 /** Runs `fn`, turning any DER decoding failure into an X509Error with `code`. */

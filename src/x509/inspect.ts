@@ -4,8 +4,8 @@
 import { createHash } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { AuthorityInfoAccessSyntax, CRLDistributionPoints, NameConstraints } from "@peculiar/asn1-x509";
-import { toArrayBuffer, toHex } from "./der.ts";
-import { withDerErrors } from "./der-read.ts";
+import { TAG, toArrayBuffer, toHex } from "./der.ts";
+import { children, readDer, simpleOid, withDerErrors, type Tlv } from "./der-read.ts";
 import { derToName } from "./names.ts";
 import { EKU_OIDS, EXTENSION_NAMES, KEY_USAGE_BITS, OID } from "./oids.ts";
 import {
@@ -49,6 +49,96 @@ const EKU_NAMES: Record<string, string> = Object.fromEntries(
   Object.entries(EKU_OIDS).map(([k, v]) => [v, k]),
 );
 
+const uris = (names: Array<{ uniformResourceIdentifier?: string }> | undefined) =>
+  (names ?? []).flatMap((n) => (n.uniformResourceIdentifier ? [n.uniformResourceIdentifier] : []));
+
+/**
+ * The URIs of GeneralNames that are all non-empty ASCII uniformResourceIdentifiers ([6]), or
+ * undefined for any other content (then @peculiar/asn1-x509 reads the extension).
+ */
+function plainUris(names: readonly Tlv[]): string[] | undefined {
+  const out: string[] = [];
+  for (const n of names) {
+    if (n.tag !== 0x86 || n.value.length === 0) return undefined;
+    for (const b of n.value) if (b >= 0x80) return undefined;
+    out.push(Buffer.from(n.value.buffer, n.value.byteOffset, n.value.byteLength).toString("latin1"));
+  }
+  return out;
+}
+
+/** Runs `fn` over strict DER; undefined when the shape is not the plain one it expects. */
+function fastShape<T>(fn: () => T | undefined): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CRLDistributionPoints (RFC 5280 §4.2.1.13) -> fullName URIs, in order. The plain shape tca writes
+ * (each DistributionPoint only a distributionPoint [0] holding fullName [0] of URIs) is read
+ * directly; anything else is parsed by @peculiar/asn1-x509 as before.
+ */
+export function crlDpUris(value: Uint8Array): string[] {
+  const fast = fastShape(() => {
+    const top = readDer(value);
+    if (top.tag !== TAG.SEQUENCE) return undefined;
+    const points = children(top);
+    if (points.length === 0) return undefined;
+    const out: string[] = [];
+    for (const dp of points) {
+      if (dp.tag !== TAG.SEQUENCE) return undefined;
+      const [dpn, ...rest] = children(dp);
+      if (!dpn || rest.length || dpn.tag !== 0xa0) return undefined;
+      const [full, ...more] = children(dpn);
+      if (!full || more.length || full.tag !== 0xa0) return undefined;
+      const uris = plainUris(children(full));
+      if (!uris || uris.length === 0) return undefined;
+      out.push(...uris);
+    }
+    return out;
+  });
+  return (
+    fast ??
+    AsnConvert.parse(toArrayBuffer(value), CRLDistributionPoints).flatMap((p) =>
+      uris(p.distributionPoint?.fullName),
+    )
+  );
+}
+
+/**
+ * AuthorityInfoAccess (RFC 5280 §4.2.2.1) -> caIssuers URIs, in order. AccessDescriptions that are
+ * a plain OID and a URI are read directly; anything else is parsed by @peculiar/asn1-x509 as before.
+ */
+export function caIssuerUris(value: Uint8Array): string[] {
+  const fast = fastShape(() => {
+    const top = readDer(value);
+    if (top.tag !== TAG.SEQUENCE) return undefined;
+    const descs = children(top);
+    if (descs.length === 0) return undefined;
+    const out: string[] = [];
+    for (const ad of descs) {
+      if (ad.tag !== TAG.SEQUENCE) return undefined;
+      const parts = children(ad);
+      if (parts.length !== 2 || parts[0]!.tag !== TAG.OID) return undefined;
+      const method = simpleOid(parts[0]!.value);
+      const location = plainUris([parts[1]!]);
+      if (method === undefined || !location) return undefined;
+      if (method === OID.caIssuers) out.push(...location);
+    }
+    return out;
+  });
+  return (
+    fast ??
+    uris(
+      AsnConvert.parse(toArrayBuffer(value), AuthorityInfoAccessSyntax)
+        .filter((a) => a.accessMethod === OID.caIssuers)
+        .map((a) => a.accessLocation),
+    )
+  );
+}
+
 export function describeTbs(tbsDer: Uint8Array): TbsDescription {
   return withDerErrors("TBS_MALFORMED", "The TBSCertificate", () => {
     const t = readTbs(tbsDer);
@@ -62,8 +152,6 @@ export function describeTbs(tbsDer: Uint8Array): TbsDescription {
     const ski = ext(OID.subjectKeyIdentifier);
     const aki = ext(OID.authorityKeyIdentifier);
     const akiId = aki && readAkiKeyId(aki);
-    const uris = (names: Array<{ uniformResourceIdentifier?: string }> | undefined) =>
-      (names ?? []).flatMap((n) => (n.uniformResourceIdentifier ? [n.uniformResourceIdentifier] : []));
     const crldp = ext(OID.cRLDistributionPoints);
     const aia = ext(OID.authorityInfoAccess);
     const ncv = ext(OID.nameConstraints);
@@ -79,18 +167,8 @@ export function describeTbs(tbsDer: Uint8Array): TbsDescription {
       isCA: bcv.ca,
       keyUsage: ku ? readKeyUsageBits(ku).map((b) => KU_NAMES[b] ?? `bit${b}`) : [],
       extKeyUsage: eku ? readEku(eku).map((o) => EKU_NAMES[o] ?? o) : [],
-      crlDistributionPoints: crldp
-        ? AsnConvert.parse(toArrayBuffer(crldp), CRLDistributionPoints).flatMap((p) =>
-            uris(p.distributionPoint?.fullName),
-          )
-        : [],
-      caIssuers: aia
-        ? uris(
-            AsnConvert.parse(toArrayBuffer(aia), AuthorityInfoAccessSyntax)
-              .filter((a) => a.accessMethod === OID.caIssuers)
-              .map((a) => a.accessLocation),
-          )
-        : [],
+      crlDistributionPoints: crldp ? crlDpUris(crldp) : [],
+      caIssuers: aia ? caIssuerUris(aia) : [],
       extensions: t.extensions.map((e) => ({
         oid: e.oid,
         name: EXTENSION_NAMES[e.oid] ?? "unknown",

@@ -1,5 +1,12 @@
 // Classifying subject public keys into ca-config's KeyType names (DESIGN §4: RSA 2048-4096,
 // ECDSA P-256/P-384/P-521, Ed25519, Ed448).
+//
+// Loading an SPKI with node:crypto (which checks, e.g., that an EC point lies on its curve) is
+// the most expensive step of reading a certificate request, and one request's key is read several
+// times: when its CSR is parsed, by the pre-sign lint and by the inspector. Successful loads are
+// therefore remembered by the exact SPKI bytes (a bounded map; the same bytes always load to the
+// same key), and a key's [type, bits] by its KeyObject. Failures are never remembered: a key that
+// does not load is tried, and refused, every time.
 import { createPublicKey, type KeyObject } from "node:crypto";
 import type { KeyType } from "../config/schema.ts";
 import { X509Error } from "./errors.ts";
@@ -10,8 +17,18 @@ const CURVES: Record<string, [KeyType, number]> = {
   secp521r1: ["ec-p521", 521],
 };
 
+const typeCache = new WeakMap<KeyObject, readonly [KeyType, number]>();
+
 /** [type, bits]: RSA modulus bits; curve size for EC; 256 for Ed25519, 448 for Ed448. */
 export function keyTypeOf(key: KeyObject): [KeyType, number] {
+  const hit = typeCache.get(key);
+  if (hit) return [hit[0], hit[1]];
+  const r = classify(key);
+  typeCache.set(key, r);
+  return [r[0], r[1]];
+}
+
+function classify(key: KeyObject): [KeyType, number] {
   const d = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
     case "rsa":
@@ -19,7 +36,7 @@ export function keyTypeOf(key: KeyObject): [KeyType, number] {
       return ["rsa", d.modulusLength ?? 0];
     case "ec": {
       const c = CURVES[d.namedCurve ?? ""];
-      if (c) return c;
+      if (c) return [c[0], c[1]];
       throw new X509Error(
         "KEY_TYPE_NOT_ALLOWED",
         `The CSR's key is on curve ${d.namedCurve ?? "(unnamed)"}; tca accepts P-256, P-384 and P-521.`,
@@ -39,10 +56,29 @@ export function keyTypeOf(key: KeyObject): [KeyType, number] {
   }
 }
 
+/** How many successfully loaded SPKIs are remembered (oldest forgotten first). */
+export const SPKI_CACHE_MAX = 512;
+const loaded = new Map<string, KeyObject>();
+
+/**
+ * createPublicKey of a DER SubjectPublicKeyInfo, remembered by its exact bytes. Throws node's own
+ * error when the key does not load (callers word it for their context).
+ */
+export function publicKeyFromSpki(spkiDer: Uint8Array): KeyObject {
+  const view = Buffer.from(spkiDer.buffer, spkiDer.byteOffset, spkiDer.byteLength);
+  const id = view.toString("latin1"); // one char per byte: distinct bytes, distinct keys
+  const hit = loaded.get(id);
+  if (hit) return hit;
+  const key = createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
+  if (loaded.size >= SPKI_CACHE_MAX) loaded.delete(loaded.keys().next().value!);
+  loaded.set(id, key);
+  return key;
+}
+
 /** Loads a DER SPKI with node:crypto; throws KEY_INVALID naming why. */
 export function loadSpki(spkiDer: Uint8Array): KeyObject {
   try {
-    return createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
+    return publicKeyFromSpki(spkiDer);
   } catch (e) {
     throw new X509Error(
       "KEY_INVALID",

@@ -1,8 +1,8 @@
 // Lint rules on the TBSCertificate's own fields (RFC 5280 §4.1.2), in a fixed order.
-import { createPublicKey } from "node:crypto";
 import { bytesEqual } from "./der.ts";
 import { ED25519_ALG_ID } from "./tbs.ts";
 import { usesUtcTime } from "./time.ts";
+import { publicKeyFromSpki } from "./keys.ts";
 import type { ParsedTbs } from "./tbs-read.ts";
 
 /** The caller's view of the CA (see lint.ts). */
@@ -84,7 +84,7 @@ export const FIELD_RULES: ReadonlyArray<readonly [string, Rule]> = [
     "e_spki_invalid",
     (t) => {
       try {
-        createPublicKey({ key: Buffer.from(t.spkiDer), format: "der", type: "spki" });
+        publicKeyFromSpki(t.spkiDer);
         return undefined;
       } catch (e) {
         return `the subject public key cannot be loaded: ${(e as Error).message}`;
