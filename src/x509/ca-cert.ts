@@ -20,7 +20,31 @@ export interface CaCertInfo {
   publicKeyRaw: Uint8Array;
 }
 
+/** The last few CA certificates read (each builder and custodian check reads the same one). */
+const recent: Array<{ der: Buffer; info: CaCertInfo }> = [];
+
+/** Copies every byte array so no caller can alter what is remembered. */
+const copyInfo = (i: CaCertInfo): CaCertInfo => ({
+  ...i,
+  subjectDer: i.subjectDer.slice(),
+  ski: i.ski.slice(),
+  notBefore: new Date(i.notBefore.getTime()),
+  notAfter: new Date(i.notAfter.getTime()),
+  spkiDer: i.spkiDer.slice(),
+  publicKeyRaw: i.publicKeyRaw.slice(),
+});
+
 export function readCaCert(caCertDer: Uint8Array): CaCertInfo {
+  const view = Buffer.from(caCertDer.buffer, caCertDer.byteOffset, caCertDer.byteLength);
+  const hit = recent.find((r) => r.der.equals(view));
+  if (hit) return copyInfo(hit.info);
+  const info = readCaCertOnce(caCertDer);
+  if (recent.length >= 4) recent.shift();
+  recent.push({ der: Buffer.from(view), info: copyInfo(info) });
+  return info;
+}
+
+function readCaCertOnce(caCertDer: Uint8Array): CaCertInfo {
   const { tbs } = splitCertificate(caCertDer);
   const t = withDerErrors("CERT_MALFORMED", "The CA certificate's TBSCertificate", () => readTbs(tbs));
   const skiExt = t.extensions.find((e) => e.oid === OID.subjectKeyIdentifier);

@@ -110,8 +110,18 @@ function encodeLength(n: number): Uint8Array {
 
 /** One TLV with a single-byte tag. */
 export function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = concat(content);
-  return concat([Uint8Array.of(tag), encodeLength(body.length), body]);
+  let n = 0;
+  for (const c of content) n += c.length;
+  const len = encodeLength(n);
+  const out = new Uint8Array(1 + len.length + n);
+  out[0] = tag;
+  out.set(len, 1);
+  let o = 1 + len.length;
+  for (const c of content) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
 }
 
 export const seq = (...items: Uint8Array[]): Uint8Array => tlv(TAG.SEQUENCE, ...items);
@@ -136,8 +146,19 @@ export function smallInteger(n: number): Uint8Array {
   return tlv(TAG.INTEGER, Uint8Array.from(bytes));
 }
 
-/** OBJECT IDENTIFIER from dotted text (X.690 §8.19). */
+const oidCache = new Map<string, Uint8Array>();
+
+/** OBJECT IDENTIFIER from dotted text (X.690 §8.19). Encodings are remembered (a fresh copy each call). */
 export function oid(dotted: string): Uint8Array {
+  let der = oidCache.get(dotted);
+  if (!der) {
+    der = encodeOid(dotted);
+    if (oidCache.size < 1024) oidCache.set(dotted, der);
+  }
+  return der.slice();
+}
+
+function encodeOid(dotted: string): Uint8Array {
   const arcs = dotted.split(".").map((a) => {
     if (!/^\d+$/.test(a)) throw new RangeError(`bad OID ${dotted}`);
     return BigInt(a);

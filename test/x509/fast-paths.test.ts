@@ -21,6 +21,11 @@ import { caIssuerUris, crlDpUris } from "../../src/x509/inspect.ts";
 import { keyTypeOf, loadSpki, publicKeyFromSpki } from "../../src/x509/keys.ts";
 import { crlDistributionPoint, authorityInfoAccess } from "../../src/x509/extensions.ts";
 import { OID } from "../../src/x509/oids.ts";
+import { readCaCert } from "../../src/x509/ca-cert.ts";
+import { buildRootTbs } from "../../src/x509/root.ts";
+import { assembleCertificate } from "../../src/x509/assemble.ts";
+import { randomSerial } from "../../src/x509/serial.ts";
+import { testCaKey } from "./helpers.ts";
 
 /** mulberry32: a small seeded PRNG so failures reproduce. */
 function prng(seed: number): () => number {
@@ -294,5 +299,41 @@ describe("SPKI loading", () => {
     bad[bad.length - 1] = bad[bad.length - 1]! ^ 0x01; // the point leaves the curve
     for (let i = 0; i < 2; i++) expect(() => loadSpki(bad)).toThrow(/KEY_INVALID|cannot be loaded/);
     expect(() => publicKeyFromSpki(spki.subarray(0, spki.length - 1))).toThrow();
+  });
+});
+
+describe("remembered encodings and CA certificates", () => {
+  it("oid() hands out a fresh copy each time", () => {
+    const a = oid(OID.subjectAltName);
+    a[2] = 0xff;
+    expect(Buffer.from(oid(OID.subjectAltName)).toString("hex")).toBe("0603551d11");
+  });
+
+  it("readCaCert gives equal answers for equal bytes that callers cannot alter, and tells certificates apart", () => {
+    const cert = (subject: string) => {
+      const ca = testCaKey();
+      const now = new Date("2026-01-01T00:00:00Z");
+      const tbs = buildRootTbs({
+        subject,
+        caPublicKey: ca.raw,
+        serial: randomSerial(),
+        notBefore: now,
+        notAfter: new Date(now.getTime() + 86_400_000),
+      });
+      return assembleCertificate(tbs, ca.sign(tbs));
+    };
+    const a = cert("CN=Root A");
+    const b = cert("CN=Root B");
+    const first = readCaCert(a);
+    const want = { ...first, subjectDer: first.subjectDer.slice(), ski: first.ski.slice() };
+    const again = readCaCert(Uint8Array.from(a));
+    expect(again).toEqual(want);
+    again.subjectDer[5] = 0;
+    again.ski[0] = 0;
+    again.notAfter.setTime(0);
+    expect(readCaCert(a)).toEqual(want);
+    expect(derToName(readCaCert(b).subjectDer)).toBe("CN=Root B");
+    expect(readCaCert(b).skiHex).not.toBe(want.skiHex);
+    expect(() => readCaCert(a.subarray(0, a.length - 1))).toThrow(); // failures are never remembered
   });
 });
