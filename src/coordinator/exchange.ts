@@ -41,22 +41,35 @@ export class ExchangeService {
     const req = parsed.data;
     if (!this.#roster.has(req.custodian))
       throw new CoordinatorError("BAD_REQUEST", `${req.custodian} is not in the roster`);
+    // A process that is connected is alive (and may be in the packages formed below). Its instance
+    // id is a random 128-bit value known only to it and to this coordinator, so nobody else can keep
+    // a dead process's offers in use.
+    this.signing.seen(req.custodian, req.instance);
     let results: ItemResult[] = [];
     if (req.envelopes.length > 0) {
+      // Signatures and senders are checked before the transaction: the write lock is held only for
+      // envelopes that are this custodian's, so junk cannot hold up everyone's writes.
       const caKeyId = await this.signing.caKeyId;
+      const opened = req.envelopes.map((env) => this.open(env, req.custodian, caKeyId));
       results = await this.store.exclusive(async () => {
         const out: ItemResult[] = [];
-        for (const env of req.envelopes) out.push(await this.item(env, req.custodian, req.instance, caKeyId));
-        await this.signing.formPackages();
+        for (const o of opened) out.push("header" in o ? await this.item(o.header, o.json, req.instance) : o);
+        if (out.some((r) => r.ok)) await this.signing.formPackages();
         return out;
       });
-      this.hooks.changed();
+      for (const r of results) {
+        const result = r.ok ? "accepted" : r.status >= 500 ? "error" : "refused";
+        this.hooks.metrics.exchangeItems.inc({
+          custodian: req.custodian,
+          type: r.type || "unreadable",
+          result,
+        });
+      }
+      if (results.some((r) => r.ok)) this.hooks.changed();
     }
     const deadline = Date.now() + req.wait * 1000;
     let seq = this.hooks.feed.seq;
     for (;;) {
-      // A process that is connected is alive. Its instance id is a random 128-bit value known only to
-      // it and to this coordinator, so nobody else can keep a dead process's offers in use.
       this.signing.seen(req.custodian, req.instance);
       const { wakeAt, ...answer } = await this.answer(
         req.custodian,
@@ -94,12 +107,12 @@ export class ExchangeService {
     };
   }
 
-  private async item(
+  /** Checks an envelope's signature, context and sender; the header, or the item's 4xx result. */
+  private open(
     env: SignedEnvelope,
     custodian: string,
-    instance: string,
     caKeyId: string | null,
-  ): Promise<ItemResult> {
+  ): { header: EnvelopeHeader; json: string } | ItemResult {
     let h: EnvelopeHeader;
     try {
       h = openEnvelope(env, this.#roster, { recipient: "coordinator", caKeyId });
@@ -107,11 +120,21 @@ export class ExchangeService {
       if (!(e instanceof ProtocolError)) throw e;
       return { id: "", type: "", ok: false, status: 400, detail: e.message };
     }
+    if (h.sender !== custodian)
+      return {
+        id: h.id,
+        type: h.type,
+        ok: false,
+        status: 403,
+        detail: `an envelope from ${h.sender} in ${custodian}'s exchange`,
+      };
+    return { header: h, json: JSON.stringify(env) };
+  }
+
+  /** One envelope, in a savepoint of the batch's transaction: a refusal undoes only its own writes. */
+  private async item(h: EnvelopeHeader, json: string, instance: string): Promise<ItemResult> {
     const result = { id: h.id, type: h.type };
     try {
-      if (h.sender !== custodian)
-        throw new CoordinatorError("FORBIDDEN", `an envelope from ${h.sender} in ${custodian}'s exchange`);
-      const json = JSON.stringify(env);
       await this.store.item(async () => {
         switch (h.type) {
           case "approval":
@@ -136,8 +159,10 @@ export class ExchangeService {
       });
       return { ...result, ok: true, status: 202 };
     } catch (e) {
-      if (!(e instanceof CoordinatorError)) throw e;
-      return { ...result, ok: false, status: e.status, detail: e.message };
+      if (e instanceof CoordinatorError) return { ...result, ok: false, status: e.status, detail: e.message };
+      // A fault of ours, not the sender's: this item is undone and reported, the batch goes on, and
+      // the custodian does not resend a batch that can never pass.
+      return { ...result, ok: false, status: 500, detail: "internal error while handling this item" };
     }
   }
 

@@ -19,6 +19,12 @@ export class CoordinatorMetrics {
     labelNames: ["custodian", "kind"],
     registers: [this.registry],
   });
+  readonly exchangeItems = new Counter({
+    name: "tca_exchange_items_total",
+    help: "Envelopes in custodian exchanges, by custodian, type and result (accepted, refused, error)",
+    labelNames: ["custodian", "type", "result"],
+    registers: [this.registry],
+  });
   readonly issued = new Counter({
     name: "tca_certificates_issued_total",
     help: "Certificates issued",

@@ -6,7 +6,12 @@ import type { LoadedConfig } from "../config/load.ts";
 import type { Profile, Requester } from "../config/schema.ts";
 import { openEnvelope, rosterKeys, type EnvelopeHeader } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
-import { ApprovalStatementSchema, type LeafParams, type RequestView } from "../protocol/approval.ts";
+import {
+  ApprovalStatementSchema,
+  requestState,
+  type LeafParams,
+  type RequestView,
+} from "../protocol/approval.ts";
 import { parseCsr, type ParsedCsr } from "../x509/csr.ts";
 import { checkRequest, checkValidity } from "../x509/policy.ts";
 import { X509Error, type X509ErrorCode } from "../x509/errors.ts";
@@ -163,8 +168,30 @@ export class RequestService {
     return Promise.all(rows.map((r) => this.render(r)));
   }
 
-  async view(id: string): Promise<RequestView> {
-    return this.render(await this.require(id));
+  /**
+   * A request's view. With `waitMs` and `since` (a state as `requestState` writes it), waits that
+   * long for the state to differ from `since` — a long-poll for progress lines and the outcome.
+   */
+  async view(
+    id: string,
+    o: { waitMs?: number; since?: string; signal?: AbortSignal } = {},
+  ): Promise<RequestView> {
+    const key = `request:${id}`;
+    let mark = this.hooks.feed.mark(key);
+    let v = await this.render(await this.require(id));
+    const deadline = Date.now() + (o.waitMs ?? 0);
+    while (
+      o.since !== undefined &&
+      requestState(v) === o.since &&
+      (v.status === "pending" || v.status === "signing") &&
+      Date.now() < deadline &&
+      !o.signal?.aborted
+    ) {
+      await this.hooks.feed.waitFor(key, mark, deadline - Date.now(), o.signal);
+      mark = this.hooks.feed.mark(key);
+      v = await this.render(await this.require(id));
+    }
+    return v;
   }
 
   private async require(id: string): Promise<RequestRecord> {
@@ -246,6 +273,7 @@ export class RequestService {
       if (!inserted)
         throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
       this.hooks.heard(h.sender, "approval");
+      this.hooks.feed.notify(`request:${id}`); // a requester long-polling this request sees the count move
       this.hooks.metrics.approvals.inc({ custodian: h.sender, decision: a.decision });
       this.hooks.changed();
       if (a.decision === "reject") {
@@ -296,6 +324,7 @@ export class RequestService {
     cursorText: string | null,
     limit: number,
     now = Date.now(),
+    viewer?: string,
   ): Promise<{ items: ReviewItem[]; cursor: string; wakeAt?: number }> {
     const cursor = parseCursor(cursorText);
     const out = new Map<string, RequestRecord>();
@@ -326,7 +355,7 @@ export class RequestService {
         if (out.size >= limit) break;
       }
     }
-    for (const id of this.signing.starvedSubjects(REVIEW_FALLBACK_MS, now)) {
+    for (const id of this.signing.starvedFor(viewer ?? custodian, REVIEW_FALLBACK_MS, now)) {
       if (out.size >= limit) break;
       const r = await this.store.getRequest(id);
       if (r?.status === "signing") out.set(r.id, r);

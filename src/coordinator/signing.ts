@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import type { LoadedConfig } from "../config/load.ts";
 import type { EnvelopeHeader } from "../protocol/envelope.ts";
 import {
+  MAX_OFFERED,
   OfferBodySchema,
   RefusalBodySchema,
   ShareBodySchema,
@@ -64,6 +65,8 @@ const OFFER_MARGIN_MS = 5_000;
 const LIVE_MS = 45_000;
 /** How long a job waits for a package before its request is shown to every custodian. */
 export const STARVED_MS = 3_000;
+/** Withdrawals or silences after which a custodian is left out of a job. */
+const MAX_STRIKES = 2;
 /** Most jobs one pass of package forming looks at. */
 const FORM_BATCH = 512;
 
@@ -72,7 +75,7 @@ export class SigningService {
   /** When each custodian process last spoke (in-memory: after a restart, processes must speak again). */
   readonly #lastSeen = new Map<string, number>();
   /** Jobs that have waited for a package, since when: their requests are shown to more custodians. */
-  readonly #starved = new Map<string, number>();
+  readonly #starved = new Map<string, { since: number; shownTo: Set<string> }>();
   #pub: { raw: string; pub: FrostPublic } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #kickPending = false;
@@ -162,6 +165,7 @@ export class SigningService {
   async cancel(jobId: string, reason: string): Promise<void> {
     const j = await this.store.getSigningJob(jobId);
     if (!j || j.status !== "signing") return;
+    this.#starved.delete(j.subjectRef);
     await this.voidAttempt(j);
     await this.store.updateSigningJob(jobId, {
       status: "failed",
@@ -191,9 +195,18 @@ export class SigningService {
     return this.store.getSigningJob(id);
   }
 
-  /** Request ids whose jobs have waited for a package longer than `forMs`: more approvers may help. */
-  starvedSubjects(forMs: number, now = Date.now()): Set<string> {
-    return new Set([...this.#starved].filter(([, since]) => now - since >= forMs).map(([ref]) => ref));
+  /**
+   * Request ids whose jobs have waited for a package longer than `forMs` (more approvers may help),
+   * each given once to each viewer (a custodian process).
+   */
+  starvedFor(viewer: string, forMs: number, now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const [ref, s] of this.#starved) {
+      if (now - s.since < forMs || s.shownTo.has(viewer)) continue;
+      s.shownTo.add(viewer);
+      out.push(ref);
+    }
+    return out;
   }
 
   // ---- what a custodian process sends (inside the exchange's transaction) ----
@@ -212,6 +225,18 @@ export class SigningService {
       throw bad(h, "expires more than 15 minutes from now");
     if (h.scope !== b.data.instance) throw bad(h, "names another process than its scope");
     if (b.data.supersede) await this.dropInstances(h.sender, (i) => i !== b.data.instance, "restarted");
+    // A process holds at most MAX_OFFERED open offers (DESIGN §3.6), a custodian twice that over
+    // its processes: no one can crowd the others out of packages by offering more.
+    const open = await this.store.listOffersOf(h.sender, ["offered"]);
+    const ofInstance = open.filter((o) => o.instance === b.data.instance).length;
+    if (
+      ofInstance + b.data.commitments.length > MAX_OFFERED ||
+      open.length + b.data.commitments.length > 2 * MAX_OFFERED
+    )
+      throw new CoordinatorError(
+        "CONFLICT",
+        `${h.sender} already holds ${ofInstance} open offers in this process (${open.length} in all); at most ${MAX_OFFERED} per process`,
+      );
     const offeredAt = new Date().toISOString();
     await this.store.insertOffers(
       b.data.commitments.map((c) => ({
@@ -265,7 +290,7 @@ export class SigningService {
         custodian,
         detail: `${custodian} ${why}: its commitment for attempt ${j.attempt} is gone`,
       });
-      await this.nextAttempt(j, events, []);
+      await this.nextAttempt(j, events, struckOut(events, [custodian]));
     }
   }
 
@@ -274,6 +299,7 @@ export class SigningService {
     const b = ShareBodySchema.safeParse(h.body);
     if (!b.success) throw bad(h, "is malformed");
     if (!isScalar(hexToBytes(b.data.share))) throw bad(h, "carries a share that is not a canonical scalar");
+    if (h.scope !== b.data.jobId) throw bad(h, "names another job than its scope");
     const { j, slot } = await this.slotFor(h, b.data.jobId, b.data.attempt);
     await this.storeMessage(h, envelopeJson, j.attempt);
     await this.store.setOfferState([slot.commitmentKey], "answered");
@@ -289,6 +315,7 @@ export class SigningService {
   async receiveRefusal(h: EnvelopeHeader, envelopeJson: string): Promise<void> {
     const b = RefusalBodySchema.safeParse(h.body);
     if (!b.success) throw bad(h, "is malformed");
+    if (h.scope !== b.data.jobId) throw bad(h, "names another job than its scope");
     const { j } = await this.slotFor(h, b.data.jobId, b.data.attempt);
     await this.storeMessage(h, envelopeJson, j.attempt);
     this.hooks.metrics.signingFailures.inc({ custodian: h.sender, kind: "refusal" });
@@ -452,13 +479,15 @@ export class SigningService {
     for (const j of jobs) {
       const candidates = j.eligible.filter((c) => !j.excluded.includes(c) && (open.get(c)?.length ?? 0) > 0);
       if (candidates.length < this.threshold) {
-        if (!this.#starved.has(j.subjectRef)) this.#starved.set(j.subjectRef, now);
+        if (!this.#starved.has(j.subjectRef))
+          this.#starved.set(j.subjectRef, { since: now, shownTo: new Set() });
         continue;
       }
-      // Most open offers first; ties broken at random so no custodian is always first.
+      // At random among those who can sign now: the load spreads, and nobody can make itself
+      // first in every package.
       const chosen = candidates
-        .map((c) => ({ c, n: open.get(c)!.length, r: Math.random() }))
-        .sort((a, b) => b.n - a.n || a.r - b.r)
+        .map((c) => ({ c, r: Math.random() }))
+        .sort((a, b) => a.r - b.r)
         .slice(0, this.threshold)
         .map((x) => open.get(x.c)!.shift()!)
         .sort((a, b) => (a.identifier < b.identifier ? -1 : 1)); // RFC 9591 §4.3: ordered by identifier
@@ -525,11 +554,21 @@ export class SigningService {
         const silent = members.filter((m) => m.state === "in-package");
         for (const m of silent)
           this.hooks.metrics.signingFailures.inc({ custodian: m.custodian, kind: "timeout" });
-        const events = addEvent(j.events, {
-          kind: "timeout",
-          detail: `no share from ${silent.map((m) => m.custodian).join(", ")}`,
-        });
-        await this.nextAttempt(j, events, []);
+        let events = j.events;
+        for (const m of silent)
+          events = addEvent(events, {
+            kind: "timeout",
+            custodian: m.custodian,
+            detail: `no share from ${m.custodian}`,
+          });
+        await this.nextAttempt(
+          j,
+          events,
+          struckOut(
+            events,
+            silent.map((m) => m.custodian),
+          ),
+        );
         // A process silent past the share timeout is stuck or dead: no more packages for it until it
         // speaks again, and its other unanswered packages re-form now rather than each time out.
         for (const m of silent) {
@@ -540,8 +579,9 @@ export class SigningService {
       await this.formPackages(now);
       // A job that just crossed the starvation threshold is shown to more custodians: wake them.
       const crossed = [...this.#starved.values()].some(
-        (since) => now - since >= STARVED_MS && now - since < STARVED_MS + this.#tickMs,
+        ({ since }) => now - since >= STARVED_MS && now - since < STARVED_MS + this.#tickMs,
       );
+      for (const [key, at] of this.#lastSeen) if (now - at > LIVE_MS) this.#lastSeen.delete(key);
       if (crossed) this.hooks.changed();
       await this.store.purgeOffers(new Date(now - 10 * 60_000).toISOString(), new Date(now).toISOString());
     });
@@ -575,6 +615,20 @@ const outsideAnyTransaction =
 
 function packageOf(j: SigningJobRecord): SigningPackage | null {
   return j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;
+}
+
+/**
+ * Custodians that have now cost this job MAX_STRIKES attempts by withdrawing or going silent: they
+ * are left out of it, so one custodian cannot keep a job re-forming (and push the honest signers
+ * towards their own cap on attempts).
+ */
+function struckOut(events: string, who: string[]): string[] {
+  const list = JSON.parse(events) as JobEvent[];
+  return who.filter(
+    (c) =>
+      list.filter((e) => (e.kind === "withdrawn" || e.kind === "timeout") && e.custodian === c).length >=
+      MAX_STRIKES,
+  );
 }
 
 function bad(h: EnvelopeHeader, why: string): CoordinatorError {

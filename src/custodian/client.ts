@@ -6,6 +6,13 @@ export interface CallOptions {
   token?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Whether a request may be sent again after its connection was reset (GETs, and idempotent POSTs). */
+  retryOnReset?: boolean;
+}
+
+function isConnectionReset(e: unknown): boolean {
+  const cause = (e as { cause?: { code?: string } } | undefined)?.cause;
+  return ["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"].includes(cause?.code ?? "");
 }
 
 export class CoordinatorClient {
@@ -24,27 +31,32 @@ export class CoordinatorClient {
     path: string,
     body: unknown,
     schema: z.ZodType<T>,
-    { token, timeoutMs = 30_000, signal }: CallOptions,
+    { token, timeoutMs = 30_000, signal, retryOnReset = method === "GET" }: CallOptions,
   ): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: {
-          accept: "application/json",
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: signal
-          ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
-          : AbortSignal.timeout(timeoutMs),
-      });
-    } catch (e) {
-      throw new CustodianError(
-        "COORDINATOR_UNREACHABLE",
-        `cannot reach the coordinator at ${this.baseUrl}: ${(e as Error).message}`,
-      );
+    let res: Response | undefined;
+    for (let attempt = 0; !res; attempt++) {
+      try {
+        res = await fetch(new URL(path, this.baseUrl), {
+          method,
+          headers: {
+            accept: "application/json",
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: signal
+            ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+            : AbortSignal.timeout(timeoutMs),
+        });
+      } catch (e) {
+        // A kept-alive connection the server closed just as this request went out: send it once
+        // more on a fresh connection, if sending twice is harmless.
+        if (retryOnReset && attempt === 0 && !signal?.aborted && isConnectionReset(e)) continue;
+        throw new CustodianError(
+          "COORDINATOR_UNREACHABLE",
+          `cannot reach the coordinator at ${this.baseUrl}: ${(e as Error).message}`,
+        );
+      }
     }
     const text = await res.text();
     let json: unknown;

@@ -28,7 +28,9 @@ export type ExchangeTransport = (
 ) => Promise<ExchangeResponse>;
 
 export function httpTransport(client: CoordinatorClient): ExchangeTransport {
-  return (body, o) => client.post("/api/v1/custodians/exchange", body, ExchangeResponseSchema, o);
+  // Re-sending an exchange is harmless: every envelope in it is refused the second time.
+  return (body, o) =>
+    client.post("/api/v1/custodians/exchange", body, ExchangeResponseSchema, { ...o, retryOnReset: true });
 }
 
 export class ExchangeLink {
@@ -55,7 +57,7 @@ export class ExchangeLink {
 
   async round(o: RoundOptions = {}): Promise<ExchangeResponse> {
     const offer = this.participant.offer();
-    if (offer) this.#queue.push(offer);
+    if (offer) this.#queue.unshift(offer); // first, so it is in this round's batch with its nonces
     const batch = this.#queue.slice(0, MAX_BATCH);
     const wait = this.#queue.length > MAX_BATCH ? 0 : (o.wait ?? 0);
     const res = await this.#transport(

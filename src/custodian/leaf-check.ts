@@ -72,8 +72,9 @@ export function deriveLeafTbs(
  * bytes instead of deriving a second time. Bounded; a miss (a restart, another process) derives again.
  */
 export class DerivedTbsCache {
+  /** Keyed by request id; holds a hash of the parameters (not the CSR itself) and the TBS. */
   readonly #map = new Map<string, { params: string; tbs: Uint8Array }>();
-  constructor(private readonly max = 20_000) {}
+  constructor(private readonly max = 5_000) {}
   put(p: LeafParams, tbs: Uint8Array): void {
     if (this.#map.size >= this.max) this.#map.delete(this.#map.keys().next().value!);
     this.#map.set(p.requestId, { params: paramsKey(p), tbs });
@@ -88,7 +89,11 @@ export class DerivedTbsCache {
   }
 }
 const paramsKey = (p: LeafParams) =>
-  [p.requestId, p.requester, p.profile, p.csr, p.serial, p.notBefore, p.notAfter].join("\n");
+  sha256Hex(
+    new TextEncoder().encode(
+      [p.requestId, p.requester, p.profile, p.csr, p.serial, p.notBefore, p.notAfter].join("\n"),
+    ),
+  );
 
 /** At signing time: the same derivation, plus this custodian's own unexpired approval of these bytes. */
 export function leafTbsDeriver(

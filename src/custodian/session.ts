@@ -171,9 +171,9 @@ export class CustodianSession {
       {
         ...hooks,
         // Journal first: what this custodian signs is on its own record before anyone sees a share.
-        beforeRelease: async (tasks) => {
-          this.journal.appendMany(signer.signingSecret, tasks.map(journalEntryFor));
-          await hooks.beforeRelease?.(tasks);
+        beforeShare: async (task) => {
+          this.journal.append(signer.signingSecret, journalEntryFor(task));
+          await hooks.beforeShare?.(task);
         },
       },
       role === "agent",
@@ -214,9 +214,11 @@ export class CustodianSession {
   reviewItem(item: ReviewItem): Review<ReviewItem> {
     const params = leafParamsOfItem(item);
     const { review, derived } = judge(this.config, this.caCert, item, params, item.tbs);
-    if (derived) this.derived.put(params, derived);
+    if (derived) this.#derivedFor.set(review, { params, tbs: derived });
     return review;
   }
+  /** Derived bytes of reviews not yet decided; kept for signing only once approved. */
+  readonly #derivedFor = new WeakMap<object, { params: LeafParams; tbs: Uint8Array }>();
 
   /**
    * Signed approvals or rejections of the exact TBS this custodian derived, journaled (one write)
@@ -252,6 +254,10 @@ export class CustodianSession {
         issuedAt: now.toISOString(),
         expiresAt: new Date(now.getTime() + (opts.validForMs ?? 24 * 3_600_000)).toISOString(),
       });
+    }
+    for (const { review, decision } of decisions) {
+      const d = this.#derivedFor.get(review);
+      if (d && decision === "approve") this.derived.put(d.params, d.tbs);
     }
     // Journal first: what this custodian approved is on its own record before anyone else sees it.
     this.journal.appendMany(

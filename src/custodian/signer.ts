@@ -34,10 +34,10 @@ export interface SignedBatch {
 
 export interface SigningHooks {
   /**
-   * Runs once per batch, after the shares are computed and before any is sent: the custodian's
-   * journal entries for what it is about to release.
+   * Runs for each share after it is computed, before the next task is checked and before any share
+   * is sent: the custodian's journal entry for what it is about to release.
    */
-  beforeRelease?(signed: SigningTask[]): void | Promise<void>;
+  beforeShare?(task: SigningTask): void | Promise<void>;
   /** Test seam: lets a test play a custodian that sends a wrong share. The CLI never sets it. */
   tamperShare?(task: SigningTask, share: Uint8Array): Uint8Array;
 }
@@ -106,7 +106,12 @@ export class SigningParticipant {
     return released;
   }
 
-  /** Signs what it may of these tasks; one task's problem never stops the others. */
+  /**
+   * Signs what it may of these tasks; one task's problem never stops the others. Each share is
+   * journaled before the next task is checked, so the checks that read the journal (a serial signed
+   * for other bytes, a CRL number that does not increase, the attempt cap) see the tasks earlier in
+   * the same batch too (DESIGN §3.2, §3.9).
+   */
   async signTasks(
     tasks: readonly SigningTask[],
     decline?: (task: SigningTask) => string | undefined,
@@ -114,7 +119,10 @@ export class SigningParticipant {
     const envelopes: SignedEnvelope[] = [];
     const outcomes: TaskOutcome[] = [];
     const lost: string[] = [];
-    const ready: { task: SigningTask; share: Uint8Array }[] = [];
+    const refuse = (task: SigningTask, reason: string) => {
+      envelopes.push(this.refusal(task, reason));
+      outcomes.push({ kind: "refused", task, reason });
+    };
     for (const task of tasks) {
       const slot = `${task.id}/${task.attempt}`;
       if (this.#handled.has(slot)) continue;
@@ -129,43 +137,40 @@ export class SigningParticipant {
         outcomes.push({ kind: "lost", task });
         continue;
       }
+      let share: Uint8Array;
       try {
         const reason = decline?.(task) ?? this.packageProblem(task) ?? (await this.derivationProblem(task));
         if (reason) {
           for (const n of [nonces.hiding, nonces.binding]) n.fill(0);
-          envelopes.push(this.refusal(task, reason));
-          outcomes.push({ kind: "refused", task, reason });
+          refuse(task, reason);
           continue;
         }
-        const share = signShare(
+        share = signShare(
           this.key.secret,
           this.key.public,
           nonces,
           task.signingPackage.commitments.map(commitmentFromWire),
           hexToBytes(task.tbs),
         );
-        ready.push({ task, share: this.hooks.tamperShare ? this.hooks.tamperShare(task, share) : share });
       } catch (e) {
         // A package noble cannot sign (bad points, a wrong commitment for us): refuse, never retry it.
         for (const n of [nonces.hiding, nonces.binding]) n.fill(0);
-        const reason = `the signing package is invalid: ${(e as Error).message}`;
-        envelopes.push(this.refusal(task, reason));
-        outcomes.push({ kind: "refused", task, reason });
+        refuse(task, `the signing package is invalid: ${(e as Error).message}`);
+        continue;
       }
-    }
-    if (ready.length > 0) {
-      // The nonces are spent (signShare zeroed them): waiting for the journal cannot reuse them.
-      await this.hooks.beforeRelease?.(ready.map((r) => r.task));
-      for (const { task, share } of ready) {
-        envelopes.push(
-          this.seal(
-            "sign/share",
-            { jobId: task.id, attempt: task.attempt, share: bytesToHex(share) },
-            task.id,
-          ),
-        );
-        outcomes.push({ kind: "signed", task });
+      try {
+        // The nonces are spent (signShare zeroed them): waiting for the journal cannot reuse them.
+        await this.hooks.beforeShare?.(task);
+      } catch (e) {
+        // Not on this custodian's own record: the share never leaves.
+        refuse(task, `cannot record the signature in my journal: ${(e as Error).message}`);
+        continue;
       }
+      if (this.hooks.tamperShare) share = this.hooks.tamperShare(task, share);
+      envelopes.push(
+        this.seal("sign/share", { jobId: task.id, attempt: task.attempt, share: bytesToHex(share) }, task.id),
+      );
+      outcomes.push({ kind: "signed", task });
     }
     if (lost.length > 0)
       envelopes.push(this.seal("sign/withdraw", { instance: this.instance, commitments: lost }));

@@ -83,3 +83,11 @@ export const RequestViewSchema = z
   })
   .strict();
 export type RequestView = z.infer<typeof RequestViewSchema>;
+
+/**
+ * A request's visible state for long-polls (GET /api/v1/requests/{id}?since=STATE&wait=S): its
+ * status and how many decisions it has, e.g. `pending/1`.
+ */
+export function requestState(v: Pick<RequestView, "status" | "approvals">): string {
+  return `${v.status}/${v.approvals.length}`;
+}

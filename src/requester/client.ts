@@ -36,9 +36,12 @@ export class RequesterClient {
     return parse(SubmittedSchema, await res.text(), "POST /api/v1/requests");
   }
 
-  async view(id: string): Promise<RequestView> {
-    const path = `/api/v1/requests/${encodeURIComponent(id)}`;
-    return parse(RequestViewSchema, await (await this.call("GET", path)).text(), `GET ${path}`);
+  /** The request; with `since` and `wait`, the coordinator answers once its state differs (long-poll). */
+  async view(id: string, o: { since?: string; waitSeconds?: number } = {}): Promise<RequestView> {
+    const base = `/api/v1/requests/${encodeURIComponent(id)}`;
+    const q = o.since && o.waitSeconds ? `?since=${encodeURIComponent(o.since)}&wait=${o.waitSeconds}` : "";
+    const res = await this.call("GET", base + q, undefined, false, (o.waitSeconds ?? 0) * 1000);
+    return parse(RequestViewSchema, await res.text(), `GET ${base}`);
   }
 
   /** The PEM chain, leaf first. */
@@ -46,7 +49,13 @@ export class RequesterClient {
     return (await this.call("GET", `/api/v1/requests/${encodeURIComponent(id)}/certificate`)).text();
   }
 
-  private async call(method: string, path: string, body?: unknown, auth = false): Promise<Response> {
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    auth = false,
+    extraMs = 0,
+  ): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
@@ -57,7 +66,7 @@ export class RequesterClient {
           ...(auth && this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(this.timeoutMs + extraMs),
       });
     } catch (e) {
       const cause = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;

@@ -1,7 +1,8 @@
-// Waiting for a request to finish. All of the waiting lives here, so a long-poll endpoint can
-// replace the polling later without touching callers.
+// Waiting for a request to finish: a long-poll on the request's state (the coordinator answers as
+// soon as an approval arrives or the status changes), so progress shows at once and nothing polls.
 import type { RequestView } from "../protocol/approval.ts";
 import type { RequesterClient } from "./client.ts";
+import { requestState } from "../protocol/approval.ts";
 import { RequesterError } from "./errors.ts";
 
 export const FINAL = ["issued", "rejected", "failed"] as const;
@@ -10,6 +11,7 @@ export type FinalStatus = (typeof FINAL)[number];
 export interface WaitOptions {
   /** 0 = no limit. */
   timeoutMs: number;
+  /** Pause before retrying after network trouble. */
   intervalMs?: number;
   /** Called with a line each time the state visibly changes. */
   onProgress?: (line: string) => void;
@@ -32,6 +34,9 @@ export function describeState(v: RequestView): string {
   }
 }
 
+/** Seconds one long-poll may last (the coordinator allows up to 60). */
+const LONG_POLL_S = 25;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((res) => {
     const t = setTimeout(res, ms);
@@ -52,9 +57,13 @@ export async function waitForRequest(
   let last = "";
   let lastView: RequestView | undefined;
   let troubled = false;
+  let since: string | undefined;
   for (;;) {
     try {
-      const view = await client.view(id);
+      const left = deadline === Infinity ? LONG_POLL_S : Math.floor((deadline - Date.now()) / 1000);
+      const waitSeconds = Math.max(0, Math.min(LONG_POLL_S, left));
+      const view = await client.view(id, since && waitSeconds > 0 ? { since, waitSeconds } : {});
+      since = requestState(view);
       lastView = view;
       troubled = false;
       const line = describeState(view);
@@ -73,11 +82,11 @@ export async function waitForRequest(
       if (Date.now() >= deadline) throw e;
     }
     if (o.signal?.aborted) throw new RequesterError("TIMEOUT", `stopped waiting for request ${id}`);
-    if (Date.now() + interval > deadline)
+    if (Date.now() + (troubled ? interval : 1000) > deadline)
       throw new RequesterError(
         "TIMEOUT",
         `request ${id} is still ${lastView ? describeState(lastView).replace(/…$/, "") : "not finished"} after ${Math.round(o.timeoutMs / 1000)} s`,
       );
-    await sleep(interval, o.signal);
+    if (troubled) await sleep(interval, o.signal);
   }
 }

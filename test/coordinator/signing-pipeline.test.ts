@@ -20,7 +20,12 @@ import { SigningParticipant, type SigningHooks } from "../../src/custodian/signe
 import { ExchangeLink } from "../../src/custodian/exchange.ts";
 import { publicToWire, hexToBytes } from "../../src/threshold/encoding.ts";
 import { groupPublicKey } from "../../src/threshold/dkg.ts";
-import { sealEnvelope, type SignedEnvelope } from "../../src/protocol/envelope.ts";
+import {
+  openEnvelope as openWith,
+  rosterKeys,
+  sealEnvelope,
+  type SignedEnvelope,
+} from "../../src/protocol/envelope.ts";
 import { inMemoryDkg } from "../helpers/dkg.ts";
 
 const NAMES = ["alice", "bob", "carol", "dave", "erin"];
@@ -43,6 +48,8 @@ function config(): LoadedConfig {
   }));
   return parseCaConfig(toYaml(doc));
 }
+
+const openEnvelope = (e: SignedEnvelope) => openWith(e, rosterKeys(config().config.custodians));
 
 interface Custodian {
   name: string;
@@ -325,5 +332,110 @@ describe("signing pipeline", () => {
     expect(r2.results).toEqual([expect.objectContaining({ ok: false, status: 409 })]);
     expect(r2.results[0]!.detail).toMatch(/not in the current signing package/);
     expect((await job(j!.id)).status).toBe("signing");
+  });
+
+  it("caps the open offers of a process, so nobody can crowd the others out of packages", async () => {
+    const bob = custodians.get("bob")!;
+    await round(bob); // 32 offered
+    const more = new SigningParticipant(
+      { name: "bob", signingSecret: identities.get("bob")! },
+      {
+        secret: dkg[1]!.key.secret,
+        public: dkg[1]!.key.public,
+        caKeyId: KEY_ID,
+        threshold: T,
+        roster: NAMES,
+      },
+      {},
+    );
+    // A second batch of offers under bob's first process id (sealed by bob: a malicious custodian).
+    const extra = sealEnvelope(
+      { name: "bob", signingSecret: identities.get("bob")! },
+      {
+        type: "sign/offer",
+        recipient: "coordinator",
+        scope: bob.participant.instance,
+        caKeyId: KEY_ID,
+        body: {
+          instance: bob.participant.instance,
+          batch: 99,
+          supersede: false,
+          commitments: (openEnvelope(more.offer(4)!).body as { commitments: unknown[] }).commitments,
+          expiresAt: new Date(Date.now() + 60_000).toISOString(),
+        },
+      },
+    );
+    const res = await exchange.exchange({
+      custodian: "bob",
+      instance: bob.participant.instance,
+      envelopes: [extra],
+      wait: 0,
+    });
+    expect(res.results[0]).toMatchObject({
+      ok: false,
+      status: 409,
+      detail: expect.stringMatching(/at most 32/),
+    });
+    expect(res.offered).toHaveLength(32);
+  });
+
+  it("leaves a custodian out of a job after it cost the job two attempts", async () => {
+    // Exactly t approvers: alice is in every package until she is left out.
+    const [j] = await createJobs(1, ["alice", "bob", "carol"]);
+    // alice keeps offering and withdrawing (a new process each time, as a flapping agent would).
+    for (let i = 0; i < 4 && !(await job(j!.id)).excluded.includes("alice"); i++) {
+      const alice = custodian("alice", {}, false);
+      custodians.set("alice", alice);
+      const order = [alice, ...["bob", "carol"].map((n) => custodians.get(n)!)];
+      for (const c of order) await round(c);
+      const rec = await job(j!.id);
+      if (rec.signingPackage?.includes('"alice"'))
+        await exchange.exchange({
+          custodian: "alice",
+          instance: alice.participant.instance,
+          envelopes: [alice.participant.withdrawAll()],
+          wait: 0,
+        });
+    }
+    const rec = await job(j!.id);
+    const withdrawn = (await events(j!.id)).filter((e) => e.kind === "withdrawn" && e.custodian === "alice");
+    expect(withdrawn.length).toBeGreaterThanOrEqual(2);
+    expect(rec.excluded).toEqual(["alice"]);
+    // A fourth custodian approves later, and the others finish it.
+    await signing.addEligible(j!.id, "dave");
+    await runUntilDone(
+      [j!.id],
+      20,
+      ["bob", "carol", "dave"].map((n) => custodians.get(n)!),
+    );
+    expect(finished.get(j!.id)!.failure).toBeUndefined();
+  });
+
+  it("refuses a share whose envelope names another job than its body", async () => {
+    const [a, b] = await createJobs(2);
+    for (const c of custodians.values()) await round(c);
+    const rec = await job(a!.id);
+    const signer = JSON.parse(rec.signingPackage!).signers[0] as string;
+    const env = sealEnvelope(
+      { name: signer, signingSecret: identities.get(signer)! },
+      {
+        type: "sign/share",
+        recipient: "coordinator",
+        scope: b!.id,
+        caKeyId: KEY_ID,
+        body: { jobId: a!.id, attempt: rec.attempt, share: "01".padEnd(64, "0") },
+      },
+    );
+    const res = await exchange.exchange({
+      custodian: signer,
+      instance: custodians.get(signer)!.participant.instance,
+      envelopes: [env],
+      wait: 0,
+    });
+    expect(res.results[0]).toMatchObject({
+      ok: false,
+      status: 400,
+      detail: expect.stringMatching(/another job/),
+    });
   });
 });

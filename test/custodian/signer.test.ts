@@ -138,14 +138,14 @@ describe("SigningParticipant nonce discipline", () => {
       task(0, c3!, tbs, "job-c"),
     ]);
     expect(r.outcomes.map((o) => [o.task.id, o.kind])).toEqual([
-      ["job-bad", "refused"],
       ["job-a", "signed"],
+      ["job-bad", "refused"],
       ["job-c", "signed"],
     ]);
     expect(types(r.envelopes).sort()).toEqual(["sign/refusal", "sign/share", "sign/share"]);
   });
 
-  it("journals a batch once, before any share leaves", async () => {
+  it("journals each share before the next task is checked, and before any share leaves", async () => {
     const order: string[] = [];
     const p = new SigningParticipant(
       { name: "alice", signingSecret: aliceSecret },
@@ -157,12 +157,64 @@ describe("SigningParticipant nonce discipline", () => {
         roster: ["alice", "bob", "carol"],
       },
       { leaf: () => Buffer.from(tbs, "hex") },
-      { beforeRelease: (tasks) => void order.push(`journal ${tasks.map((t) => t.id).join(",")}`) },
+      { beforeShare: (t) => void order.push(`journal ${t.id}`) },
     );
     const [c1, c2] = offered(p);
     const r = await p.signTasks([task(0, c1!, tbs, "j1"), task(0, c2!, tbs, "j2")]);
     order.push(...types(r.envelopes));
-    expect(order).toEqual(["journal j1,j2", "sign/share", "sign/share"]);
+    expect(order).toEqual(["journal j1", "journal j2", "sign/share", "sign/share"]);
+  });
+
+  it("a check sees the journal entries of the tasks before it in the same batch", async () => {
+    // Stand-in for the journal's serial check: two tasks for one serial in one batch get one share.
+    const recorded = new Set<string>();
+    const p = new SigningParticipant(
+      { name: "alice", signingSecret: aliceSecret },
+      {
+        secret: keys[0]!.secret,
+        public: keys[0]!.public,
+        caKeyId: "a".repeat(64),
+        threshold: 2,
+        roster: ["alice", "bob", "carol"],
+      },
+      {
+        leaf: () => {
+          if (recorded.has("serial-1"))
+            throw new Error("I have already signed serial serial-1 for another TBS");
+          return Buffer.from(tbs, "hex");
+        },
+      },
+      { beforeShare: () => void recorded.add("serial-1") },
+    );
+    const [c1, c2] = offered(p);
+    const r = await p.signTasks([task(0, c1!, tbs, "j1"), task(0, c2!, tbs, "j2")]);
+    expect(r.outcomes.map((o) => o.kind)).toEqual(["signed", "refused"]);
+    expect(types(r.envelopes)).toEqual(["sign/share", "sign/refusal"]);
+  });
+
+  it("a share whose journal entry cannot be written never leaves", async () => {
+    const p = new SigningParticipant(
+      { name: "alice", signingSecret: aliceSecret },
+      {
+        secret: keys[0]!.secret,
+        public: keys[0]!.public,
+        caKeyId: "a".repeat(64),
+        threshold: 2,
+        roster: ["alice", "bob", "carol"],
+      },
+      { leaf: () => Buffer.from(tbs, "hex") },
+      {
+        beforeShare: () => {
+          throw new Error("journal is locked by another process");
+        },
+      },
+    );
+    const r = await p.signTasks([task(0, offered(p)[0]!)]);
+    expect(types(r.envelopes)).toEqual(["sign/refusal"]);
+    expect(r.outcomes[0]).toMatchObject({
+      kind: "refused",
+      reason: expect.stringMatching(/journal is locked/),
+    });
   });
 
   it("never prints its key share", () => {

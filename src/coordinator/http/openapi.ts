@@ -656,7 +656,14 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["requests"],
         operationId: "getRequest",
         summary: "A request: status, approvals, TBS and who rejected it",
-        parameters: [uuidParam("request")],
+        description:
+          "With `since` (the state last seen, as `status/decisions`, e.g. `pending/1`) and `wait`, " +
+          "answers as soon as the state differs, or after `wait` seconds (long-poll).",
+        parameters: [
+          uuidParam("request"),
+          { name: "wait", in: "query", schema: { type: "number", minimum: 0, maximum: 60, default: 0 } },
+          { name: "since", in: "query", schema: { type: "string", pattern: "^[a-z]{1,10}/\\d{1,3}$" } },
+        ],
         responses: {
           "200": { description: "the request", content: jsonContent(ref("RequestView")) },
           ...problems(404),

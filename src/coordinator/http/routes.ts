@@ -173,7 +173,18 @@ export function routes(s: CoordinatorServices): Router {
     res.json({ requests: await s.requests.list(status.data) });
   });
   r.get("/api/v1/requests/:id", async (req, res) => {
-    res.json(await s.requests.view(String(req.params.id)));
+    const q = ViewQuery.safeParse(req.query);
+    if (!q.success)
+      throw new CoordinatorError("BAD_REQUEST", "wait must be 0-60 seconds and since a state like pending/1");
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    res.json(
+      await s.requests.view(String(req.params.id), {
+        waitMs: q.data.wait * 1000,
+        ...(q.data.since !== undefined ? { since: q.data.since } : {}),
+        signal: gone.signal,
+      }),
+    );
   });
   r.get("/api/v1/requests/:id/certificate", async (req, res) => {
     const wait = WaitQuery.safeParse(req.query);
@@ -211,6 +222,15 @@ function revocationActor(req: express.Request, s: CoordinatorServices): Revocati
 
 const REQUEST_LIMIT = "64kb";
 const WaitQuery = z.object({ wait: z.coerce.number().min(0).max(60).default(0) }).strict();
+const ViewQuery = z
+  .object({
+    wait: z.coerce.number().min(0).max(60).default(0),
+    since: z
+      .string()
+      .regex(/^[a-z]{1,10}\/\d{1,3}$/)
+      .optional(),
+  })
+  .strict();
 const ChangesQuery = z
   .object({
     after: z.coerce.number().int().min(0).default(0),
