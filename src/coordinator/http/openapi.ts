@@ -28,7 +28,8 @@ export interface OpenApiDocument {
 
 /** JSON Schema from the zod schema that validates the same message (one source per wire type). */
 function fromZod(schema: z.ZodType, io: "input" | "output" = "output"): Json {
-  const { $schema: _drop, ...json } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Json;
+  const json = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Json;
+  delete json.$schema;
   return json;
 }
 
