@@ -332,13 +332,35 @@ export class DkgRunner {
       caKeyId: null,
       body,
     });
-    try {
-      await this.#o.client.post(`/api/v1/ceremonies/${this.#ceremonyId}/messages`, env, z.unknown());
-    } catch (e) {
-      // Refused because the ceremony already failed: report why it failed, not the refusal.
-      if ((e as { status?: number }).status === 409) await this.failIfCeremonyFailed();
-      throw e;
+    const path = `/api/v1/ceremonies/${this.#ceremonyId}/messages`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#o.client.post(path, env, z.unknown());
+        return;
+      } catch (e) {
+        const err = e as CustodianError & { status?: number };
+        // A connection reset loses the answer, not necessarily the message: send the same signed
+        // envelope again (the coordinator stores each envelope once).
+        if (err.code === "COORDINATOR_UNREACHABLE" && attempt < 3) continue;
+        if (err.status === 409) {
+          // Refused because the ceremony already failed: report why it failed, not the refusal.
+          await this.failIfCeremonyFailed();
+          // Refused as a repeat: fine if what the coordinator holds is this very envelope.
+          if (attempt > 1 && (await this.holds(type, env))) return;
+        }
+        throw e;
+      }
     }
+  }
+
+  /** Whether the coordinator stores exactly this envelope (after a send whose answer was lost). */
+  private async holds(type: MessageType, env: unknown): Promise<boolean> {
+    const { messages } = await this.#o.client.get(
+      `/api/v1/ceremonies/${this.#ceremonyId}/messages?type=${encodeURIComponent(type)}`,
+      MessagesSchema,
+    );
+    const mine = canonicalJson(env);
+    return messages.some((m) => canonicalJson(m) === mine);
   }
 
   private async failIfCeremonyFailed(): Promise<CeremonyView> {

@@ -1,7 +1,8 @@
 // Issue 3, done-when 3: a cheating custodian is named; a coordinator that alters a round-1 package
 // for one recipient is detected; a coordinator announcing another roster or threshold is refused.
 import { afterAll, describe, expect, it } from "vitest";
-import type { Server } from "node:http";
+import { createServer, request, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, ROOT, FIXTURE_PASSPHRASE, EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
@@ -60,6 +61,32 @@ async function tamperingProxy(target: string): Promise<string> {
   });
   servers.push(server);
   return url;
+}
+
+/**
+ * Forwards to the coordinator, but for the first request of each kind `drop` picks, cuts the
+ * connection once the coordinator has answered: the message is stored, the sender never hears so.
+ */
+async function droppingProxy(target: string, drop: (req: IncomingMessage) => boolean): Promise<string> {
+  const dropped = new Set<string>();
+  const server = createServer((req, res) => {
+    const up = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (upRes) => {
+      const key = `${req.method} ${req.url}`;
+      if (drop(req) && !dropped.has(key)) {
+        dropped.add(key);
+        upRes.resume();
+        upRes.on("end", () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 describe("ceremony faults fail closed and name the culprit", () => {
@@ -144,6 +171,21 @@ describe("ceremony faults fail closed and name the culprit", () => {
     const state = await ceremonyState(url, id);
     expect(state.status).toBe("failed");
     expect(state.failure!.reason).toMatch(/^bob aborted: .*altered/);
+  });
+
+  it("a custodian whose connection drops after the coordinator stored its message sends it again, and the ceremony completes", async () => {
+    const dir = sb.tempDir();
+    const { url } = await sb.serve(EXAMPLE, join(dir, "db.sqlite"));
+    const flaky = await droppingProxy(url, (req) => req.method === "POST" && req.url!.includes("/messages"));
+    const homes = sb.fixtureHomes(EXAMPLE);
+    const id = await startCeremony(url);
+    const alice = dkgProcess(homes.alice, flaky, id);
+    const bob = dkgProcess(homes.bob, url, id);
+    const carol = dkgProcess(homes.carol, url, id);
+    expect(await alice.exited, alice.stderr).toBe(0);
+    expect(await bob.exited, bob.stderr).toBe(0);
+    expect(await carol.exited, carol.stderr).toBe(0);
+    expect((await ceremonyState(url, id)).status).toBe("complete");
   });
 
   for (const variant of [
