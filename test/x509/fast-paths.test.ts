@@ -3,7 +3,7 @@
 // plain node:crypto load did: same text, same values, same refusals. Differential tests over
 // seeded random and mutated inputs, with @peculiar as the oracle.
 import "reflect-metadata";
-import { generateKeyPairSync } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Name } from "@peculiar/x509";
 import { AsnConvert } from "@peculiar/asn1-schema";
@@ -335,5 +335,116 @@ describe("remembered encodings and CA certificates", () => {
     expect(derToName(readCaCert(b).subjectDer)).toBe("CN=Root B");
     expect(readCaCert(b).skiHex).not.toBe(want.skiHex);
     expect(() => readCaCert(a.subarray(0, a.length - 1))).toThrow(); // failures are never remembered
+  });
+});
+
+describe("SPKI import through JWK for the plain shapes", () => {
+  const der = (spki: Uint8Array) => createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+  const view = (k: KeyObject) => ({
+    type: k.asymmetricKeyType,
+    details: k.asymmetricKeyDetails,
+    spki: Buffer.from(k.export({ format: "der", type: "spki" })).toString("hex"),
+  });
+  const same = (spki: Uint8Array) => {
+    const want = outcome(() => view(der(spki)));
+    const gotErr = outcome(() => view(publicKeyFromSpki(spki)));
+    expect(gotErr, Buffer.from(spki).toString("hex")).toEqual(want);
+    if (!want.ok) {
+      let a = "";
+      let b = "";
+      try {
+        der(spki);
+      } catch (e) {
+        a = (e as Error).message;
+      }
+      try {
+        loadSpki(spki);
+      } catch (e) {
+        b = (e as Error).message;
+      }
+      expect(b).toContain(a); // the refusal is worded as the DER import words it
+    }
+  };
+  const spkiOf = (k: KeyObject) => new Uint8Array(k.export({ format: "der", type: "spki" }));
+  const rsa = (n: Uint8Array, e: Uint8Array) =>
+    seq(
+      seq(oid(OID.rsaEncryption), tlv(TAG.NULL)),
+      tlv(TAG.BIT_STRING, Uint8Array.of(0), seq(tlv(TAG.INTEGER, n), tlv(TAG.INTEGER, e))),
+    );
+
+  it("loads the same key (type, details, SPKI, signatures) as the DER import, and refuses what it refuses", () => {
+    const data = Buffer.from("to be signed");
+    for (const [kind, opts, hash] of [
+      ["rsa", { modulusLength: 2048 }, "sha256"],
+      ["rsa", { modulusLength: 3072, publicExponent: 3 }, "sha256"],
+      ["ec", { namedCurve: "P-256" }, "sha256"],
+      ["ec", { namedCurve: "P-384" }, "sha384"],
+      ["ed25519", {}, null],
+      ["ed448", {}, null],
+    ] as const) {
+      const { publicKey, privateKey } = generateKeyPairSync(kind as "rsa", opts as { modulusLength: number });
+      const spki = spkiOf(publicKey);
+      same(spki);
+      const sig = sign(hash, data, privateKey);
+      expect(verify(hash, data, publicKeyFromSpki(spki), sig)).toBe(true);
+    }
+    const r = prng(5);
+    const { publicKey: ec } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const ecSpki = spkiOf(ec);
+    const rsaJwk = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });
+    const n = new Uint8Array(Buffer.from(rsaJwk.n!, "base64url"));
+    const cases: Uint8Array[] = [
+      rsa(Uint8Array.of(0, ...n), Uint8Array.of(1)), // e = 1
+      rsa(Uint8Array.of(0, ...n), Uint8Array.of(0)), // e = 0
+      rsa(Uint8Array.of(3), Uint8Array.of(1, 0, 1)), // n = 3
+      rsa(Uint8Array.of(0, 0, ...n), Uint8Array.of(1, 0, 1)), // non-minimal n
+      rsa(Uint8Array.of(...n), Uint8Array.of(1, 0, 1)), // negative n
+      rsa(Uint8Array.of(0, ...n), Uint8Array.of(0xff)), // negative e
+      Uint8Array.of(...ecSpki.subarray(0, 27), ...new Uint8Array(64)), // the point (0, 0)
+      Uint8Array.of(...ecSpki.subarray(0, 27), ...new Uint8Array(64).fill(0xff)), // coordinates past p
+      Uint8Array.of(
+        0x30,
+        0x2a,
+        0x30,
+        0x05,
+        0x06,
+        0x03,
+        0x2b,
+        0x65,
+        0x70,
+        0x03,
+        0x21,
+        0x00,
+        ...new Uint8Array(32),
+      ),
+      Uint8Array.of(
+        0x30,
+        0x2a,
+        0x30,
+        0x05,
+        0x06,
+        0x03,
+        0x2b,
+        0x65,
+        0x70,
+        0x03,
+        0x21,
+        0x01,
+        ...new Uint8Array(32),
+      ),
+    ];
+    for (let i = 0; i < 200; i++) {
+      const m = Uint8Array.from(ecSpki);
+      const at = Math.floor(r() * m.length);
+      m[at] = m[at]! ^ (1 << Math.floor(r() * 8));
+      cases.push(m);
+    }
+    for (let i = 0; i < 100; i++) {
+      const m = rsa(Uint8Array.of(0, ...n), Uint8Array.of(1, 0, 1));
+      const at = i % 2 ? Math.floor(r() * 40) : Math.floor(r() * m.length);
+      m[at] = m[at]! ^ (1 << Math.floor(r() * 8));
+      cases.push(m);
+    }
+    for (const c of cases) same(c);
   });
 });
