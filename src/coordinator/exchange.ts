@@ -17,6 +17,7 @@ import type { CoordinatorHooks } from "./hooks.ts";
 import type { RequestService } from "./requests.ts";
 import type { SigningService } from "./signing.ts";
 import type { Store } from "./store/types.ts";
+import { storeEnvelope } from "./stored-envelope.ts";
 
 export class ExchangeService {
   readonly #roster: Map<string, string>;
@@ -143,11 +144,11 @@ export class ExchangeService {
             const b = OfferBodySchema.safeParse(h.body);
             if (b.success && b.data.instance !== instance)
               throw new CoordinatorError("BAD_REQUEST", `an offer for another process than ${instance}`);
-            await this.storeOnce(h, json, b.success ? b.data.batch : 0);
+            await storeEnvelope(this.store, h, json, b.success ? b.data.batch : 0);
             return this.signing.receiveOffer(h);
           }
           case "sign/withdraw":
-            await this.storeOnce(h, json, 0, `${h.scope}/${h.id}`);
+            await storeEnvelope(this.store, h, json, 0, `${h.scope}/${h.id}`);
             return this.signing.receiveWithdraw(h);
           case "sign/share":
             return this.signing.receiveShare(h, json);
@@ -164,21 +165,5 @@ export class ExchangeService {
       // the custodian does not resend a batch that can never pass.
       return { ...result, ok: false, status: 500, detail: "internal error while handling this item" };
     }
-  }
-
-  /** Keeps the envelope (audit) and refuses a replay of it. */
-  private async storeOnce(h: EnvelopeHeader, json: string, attempt: number, scope = h.scope): Promise<void> {
-    const ok = await this.store.insertMessage({
-      id: h.id,
-      scope,
-      type: h.type,
-      sender: h.sender,
-      recipient: h.recipient,
-      attempt,
-      envelope: json,
-      receivedAt: new Date().toISOString(),
-    });
-    if (!ok)
-      throw new CoordinatorError("CONFLICT", `${h.type} ${h.id} from ${h.sender} was already received`);
   }
 }

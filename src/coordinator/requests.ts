@@ -176,20 +176,33 @@ export class RequestService {
     id: string,
     o: { waitMs?: number; since?: string; signal?: AbortSignal } = {},
   ): Promise<RequestView> {
+    const waiting = (v: RequestView) => o.since !== undefined && requestState(v) === o.since;
+    return this.whileOpen(id, async () => this.render(await this.require(id)), waiting, o);
+  }
+
+  /**
+   * Reads a request, and while `still(value)` holds and the request is open, waits for this
+   * request's own notifications (not every change: many requesters may be waiting) up to `waitMs`.
+   */
+  private async whileOpen<T extends { status: RequestStatus }>(
+    id: string,
+    read: () => Promise<T>,
+    still: (value: T) => boolean,
+    o: { waitMs?: number; signal?: AbortSignal },
+  ): Promise<T> {
     const key = `request:${id}`;
     let mark = this.hooks.feed.mark(key);
-    let v = await this.render(await this.require(id));
+    let v = await read();
     const deadline = Date.now() + (o.waitMs ?? 0);
     while (
-      o.since !== undefined &&
-      requestState(v) === o.since &&
+      still(v) &&
       (v.status === "pending" || v.status === "signing") &&
       Date.now() < deadline &&
       !o.signal?.aborted
     ) {
       await this.hooks.feed.waitFor(key, mark, deadline - Date.now(), o.signal);
       mark = this.hooks.feed.mark(key);
-      v = await this.render(await this.require(id));
+      v = await read();
     }
     return v;
   }
@@ -426,16 +439,15 @@ export class RequestService {
 
   /** The PEM chain, leaf first. With `waitMs`, waits that long for a pending request to finish. */
   async certificateChain(id: string, waitMs = 0, signal?: AbortSignal): Promise<string> {
-    // Wait for this request's own end, not for every change: many requesters may be waiting.
-    const key = `request:${id}`;
-    let mark = this.hooks.feed.mark(key);
-    let r = await this.require(id);
-    const deadline = Date.now() + waitMs;
-    while ((r.status === "pending" || r.status === "signing") && Date.now() < deadline && !signal?.aborted) {
-      await this.hooks.feed.waitFor(key, mark, deadline - Date.now(), signal);
-      mark = this.hooks.feed.mark(key);
-      r = await this.require(id);
-    }
+    const r = await this.whileOpen(
+      id,
+      () => this.require(id),
+      () => true,
+      {
+        waitMs,
+        ...(signal ? { signal } : {}),
+      },
+    );
     if (r.status !== "issued" || !r.certificate)
       throw new CoordinatorError(
         "CONFLICT",

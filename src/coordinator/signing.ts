@@ -35,7 +35,7 @@ import { identifierForName, isGroupElement, isScalar, type FrostPublic } from ".
 import { CoordinatorError } from "./errors.ts";
 import type { OfferRecord, SigningJobRecord, Store } from "./store/types.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
-import { storedBody } from "./stored-envelope.ts";
+import { storeEnvelope, storedBody } from "./stored-envelope.ts";
 
 export interface JobEvent {
   at: string;
@@ -301,7 +301,7 @@ export class SigningService {
     if (!isScalar(hexToBytes(b.data.share))) throw bad(h, "carries a share that is not a canonical scalar");
     if (h.scope !== b.data.jobId) throw bad(h, "names another job than its scope");
     const { j, slot } = await this.slotFor(h, b.data.jobId, b.data.attempt);
-    await this.storeMessage(h, envelopeJson, j.attempt);
+    await storeEnvelope(this.store, h, envelopeJson, j.attempt);
     await this.store.setOfferState([slot.commitmentKey], "answered");
     this.hooks.heard(h.sender, h.type);
     j.events = addEvent(j.events, { kind: "share", custodian: h.sender });
@@ -317,7 +317,7 @@ export class SigningService {
     if (!b.success) throw bad(h, "is malformed");
     if (h.scope !== b.data.jobId) throw bad(h, "names another job than its scope");
     const { j } = await this.slotFor(h, b.data.jobId, b.data.attempt);
-    await this.storeMessage(h, envelopeJson, j.attempt);
+    await storeEnvelope(this.store, h, envelopeJson, j.attempt);
     this.hooks.metrics.signingFailures.inc({ custodian: h.sender, kind: "refusal" });
     const events = addEvent(j.events, { kind: "refusal", custodian: h.sender, detail: b.data.reason });
     await this.nextAttempt(j, events, [h.sender]);
@@ -347,24 +347,6 @@ export class SigningService {
         { culprit: h.sender },
       );
     return { j, slot };
-  }
-
-  private async storeMessage(h: EnvelopeHeader, envelopeJson: string, attempt: number): Promise<void> {
-    const ok = await this.store.insertMessage({
-      id: h.id,
-      scope: h.scope,
-      type: h.type,
-      sender: h.sender,
-      recipient: h.recipient,
-      attempt,
-      envelope: envelopeJson,
-      receivedAt: new Date().toISOString(),
-    });
-    if (!ok)
-      throw new CoordinatorError(
-        "CONFLICT",
-        `${h.sender} already sent ${h.type} for attempt ${attempt} (or this is a replay)`,
-      );
   }
 
   /** RFC 9591 §5.3: aggregate and verify once; on failure, name the signers whose shares are bad. */

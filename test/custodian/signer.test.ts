@@ -8,7 +8,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { identifierForName } from "../../src/threshold/suite.ts";
 import { NoncePool } from "../../src/threshold/sign.ts";
 import { commitmentKey, type CommitmentWire } from "../../src/threshold/encoding.ts";
-import { SigningParticipant } from "../../src/custodian/signer.ts";
+import { SigningParticipant, type SigningHooks } from "../../src/custodian/signer.ts";
 import { MAX_OFFERED, type SigningTask } from "../../src/protocol/signing-messages.ts";
 import { openEnvelope, type SignedEnvelope } from "../../src/protocol/envelope.ts";
 import { inMemoryDkg } from "../helpers/dkg.ts";
@@ -18,7 +18,11 @@ const aliceSecret = randomBytes(32);
 const roster = new Map([["alice", Buffer.from(ed25519.getPublicKey(aliceSecret)).toString("base64url")]]);
 const tbs = randomBytes(200).toString("hex");
 
-function participant(derive: (t: SigningTask) => Uint8Array = () => Buffer.from(tbs, "hex")) {
+function participantFrom(
+  derivers: Partial<Record<SigningTask["kind"], (t: SigningTask) => Uint8Array>>,
+  hooks: SigningHooks = {},
+  supersede = false,
+) {
   return new SigningParticipant(
     { name: "alice", signingSecret: aliceSecret },
     {
@@ -28,8 +32,18 @@ function participant(derive: (t: SigningTask) => Uint8Array = () => Buffer.from(
       threshold: 2,
       roster: ["alice", "bob", "carol"],
     },
-    { leaf: derive },
+    derivers,
+    hooks,
+    supersede,
   );
+}
+
+function participant(
+  derive: (t: SigningTask) => Uint8Array = () => Buffer.from(tbs, "hex"),
+  hooks: SigningHooks = {},
+  supersede = false,
+) {
+  return participantFrom({ leaf: derive }, hooks, supersede);
 }
 const open = (e: SignedEnvelope) => openEnvelope(e, roster);
 const offered = (p: SigningParticipant): CommitmentWire[] =>
@@ -67,19 +81,7 @@ describe("SigningParticipant nonce discipline", () => {
   });
 
   it("the first offer of an agent voids its predecessors' offers; a CLI's never does", () => {
-    const agent = new SigningParticipant(
-      { name: "alice", signingSecret: aliceSecret },
-      {
-        secret: keys[0]!.secret,
-        public: keys[0]!.public,
-        caKeyId: "a".repeat(64),
-        threshold: 2,
-        roster: ["alice"],
-      },
-      {},
-      {},
-      true,
-    );
+    const agent = participantFrom({}, {}, true);
     expect((open(agent.offer()!).body as { supersede: boolean }).supersede).toBe(true);
     agent.sync([], []);
     expect((open(agent.offer()!).body as { supersede: boolean }).supersede).toBe(false);
@@ -147,15 +149,7 @@ describe("SigningParticipant nonce discipline", () => {
 
   it("journals each share before the next task is checked, and before any share leaves", async () => {
     const order: string[] = [];
-    const p = new SigningParticipant(
-      { name: "alice", signingSecret: aliceSecret },
-      {
-        secret: keys[0]!.secret,
-        public: keys[0]!.public,
-        caKeyId: "a".repeat(64),
-        threshold: 2,
-        roster: ["alice", "bob", "carol"],
-      },
+    const p = participantFrom(
       { leaf: () => Buffer.from(tbs, "hex") },
       { beforeShare: (t) => void order.push(`journal ${t.id}`) },
     );
@@ -168,15 +162,7 @@ describe("SigningParticipant nonce discipline", () => {
   it("a check sees the journal entries of the tasks before it in the same batch", async () => {
     // Stand-in for the journal's serial check: two tasks for one serial in one batch get one share.
     const recorded = new Set<string>();
-    const p = new SigningParticipant(
-      { name: "alice", signingSecret: aliceSecret },
-      {
-        secret: keys[0]!.secret,
-        public: keys[0]!.public,
-        caKeyId: "a".repeat(64),
-        threshold: 2,
-        roster: ["alice", "bob", "carol"],
-      },
+    const p = participantFrom(
       {
         leaf: () => {
           if (recorded.has("serial-1"))
@@ -193,15 +179,7 @@ describe("SigningParticipant nonce discipline", () => {
   });
 
   it("a share whose journal entry cannot be written never leaves", async () => {
-    const p = new SigningParticipant(
-      { name: "alice", signingSecret: aliceSecret },
-      {
-        secret: keys[0]!.secret,
-        public: keys[0]!.public,
-        caKeyId: "a".repeat(64),
-        threshold: 2,
-        roster: ["alice", "bob", "carol"],
-      },
+    const p = participantFrom(
       { leaf: () => Buffer.from(tbs, "hex") },
       {
         beforeShare: () => {
