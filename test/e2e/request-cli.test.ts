@@ -50,6 +50,35 @@ async function finished(p: Proc): Promise<{ code: number; stdout: string; stderr
   return { code, stdout: p.stdout, stderr: p.stderr };
 }
 
+describe("a request's state by long-poll", () => {
+  it("GET /api/v1/requests/{id}?since=STATE&wait=S answers when the state moves, not when wait runs out", async () => {
+    const csr = makeCsr(sb.tempDir(), "poll", {
+      newkey: KEY_ARGS["p-256"]!,
+      subject: "/CN=poll.example.internal",
+      sans: "DNS:poll.example.internal",
+    });
+    const submitted = await fetch(`${ca.url}/api/v1/requests`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ca.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ csr: csr.csrPem, profile: "server" }),
+    });
+    const id = ((await submitted.json()) as { id: string }).id;
+    const bad = await fetch(`${ca.url}/api/v1/requests/${id}?since=nonsense&wait=5`);
+    expect(bad.status).toBe(400);
+    const started = Date.now();
+    const poll = fetch(`${ca.url}/api/v1/requests/${id}?since=pending/0&wait=60`).then(
+      async (r) => (await r.json()) as { status: string; approvals: { custodian: string }[] },
+    );
+    const alice = custodianCli(sb, ca, "alice", ["approve", id, "--yes", "--no-wait"]);
+    expect((await finished(alice)).code, alice.stderr).toBe(0);
+    const view = await poll;
+    expect(view.status).toBe("pending");
+    expect(view.approvals.map((a) => a.custodian)).toEqual(["alice"]);
+    // Woken by the approval: far sooner than the 60 s it was allowed to wait.
+    expect(Date.now() - started).toBeLessThan(45_000);
+  });
+});
+
 describe("tca request", () => {
   it("generates a key and CSR, waits for two custodians' approvals, writes a verifiable certificate", async () => {
     const dir = sb.tempDir("tca-request-");
