@@ -113,6 +113,7 @@ export class RequestService {
     const ca = readCaCert(caDer);
     let tbs: Uint8Array;
     let csrDer: Uint8Array;
+    let parsed: ParsedCsr;
     const serial = randomSerial();
     const notBefore = new Date(Math.floor((Date.now() - BACKDATE_MS) / 1000) * 1000);
     const hours = s.validityHours ?? profile.defaultValidityHours;
@@ -121,6 +122,7 @@ export class RequestService {
     if (notAfter > ca.notAfter && s.validityHours === undefined) notAfter = ca.notAfter;
     try {
       const csr = parseCsr(s.csr, { maxBytes: MAX_CSR_BYTES });
+      parsed = csr;
       csrDer = csr.der;
       checkRequest(csr, profile, s.requester);
       checkValidity({ notBefore, notAfter, profile, caNotAfter: ca.notAfter });
@@ -160,6 +162,7 @@ export class RequestService {
     });
     this.hooks.metrics.submitted.inc({ profile: s.profile });
     this.hooks.changed();
+    this.rememberCsr(id, parsed); // the view below, and every later one, need not parse it again
     return this.view(id);
   }
 
@@ -463,12 +466,11 @@ export class RequestService {
    * poll, so keep the parsed form instead of re-verifying its signature each time.
    */
   private csrOf(r: RequestRecord): ParsedCsr {
-    let csr = this.#csrs.get(r.id);
-    if (!csr) {
-      csr = parseCsr(r.csr);
-      if (this.#csrs.size >= 10_000) this.#csrs.delete(this.#csrs.keys().next().value!);
-      this.#csrs.set(r.id, csr);
-    }
+    return this.#csrs.get(r.id) ?? this.rememberCsr(r.id, parseCsr(r.csr));
+  }
+  private rememberCsr(id: string, csr: ParsedCsr): ParsedCsr {
+    if (this.#csrs.size >= 1_000) this.#csrs.delete(this.#csrs.keys().next().value!);
+    this.#csrs.set(id, csr);
     return csr;
   }
 

@@ -2,7 +2,7 @@
 // signatureValue BIT STRING } (RFC 5280 §4.1.1). The TBS bytes that were signed are placed in
 // the certificate unchanged (DESIGN §3.8); the signature is a 64-byte PureEdDSA signature over
 // them (RFC 8410 §6), which we then check with node:crypto before anything is released.
-import { createPublicKey, verify } from "node:crypto";
+import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { TAG, bitString, bytesEqual, seq } from "./der.ts";
 import { children, expectTag, readDer, withDerErrors } from "./der-read.ts";
 import { ED25519_ALG_ID, ed25519Spki } from "./tbs.ts";
@@ -55,12 +55,20 @@ export function splitCertificate(certDer: Uint8Array): {
  * 32-byte CA key. Also requires signatureAlgorithm to be exactly id-Ed25519 without parameters
  * and the TBS's inner signature field to match it (RFC 5280 §4.1.1.2).
  */
+/** The CA key as a KeyObject, kept for the last key asked for (every issuance verifies with it). */
+let lastKey: { raw: string; key: KeyObject } | undefined;
+function verifyKey(raw32: Uint8Array): KeyObject {
+  const raw = Buffer.from(raw32).toString("hex");
+  if (lastKey?.raw !== raw)
+    lastKey = {
+      raw,
+      key: createPublicKey({ key: Buffer.from(ed25519Spki(raw32)), format: "der", type: "spki" }),
+    };
+  return lastKey.key;
+}
+
 export function verifyCertificateSignature(certDer: Uint8Array, caPublicKeyRaw32: Uint8Array): boolean {
-  const key = createPublicKey({
-    key: Buffer.from(ed25519Spki(caPublicKeyRaw32)),
-    format: "der",
-    type: "spki",
-  });
+  const key = verifyKey(caPublicKeyRaw32);
   try {
     const parts = splitCertificate(certDer);
     if (!bytesEqual(parts.sigAlg, ED25519_ALG_ID) || parts.signature.length !== 64) return false;
