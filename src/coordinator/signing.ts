@@ -529,6 +529,8 @@ export class SigningService {
   async expireStale(now = Date.now()): Promise<void> {
     await this.store.exclusive(async () => {
       for (const listed of await this.store.listJobsWithPackage()) {
+        const formed = packageOf(listed)?.formedAt;
+        if (!formed || now - Date.parse(formed) < this.opts.shareTimeoutMs) continue;
         const j = await this.store.getSigningJob(listed.id); // an earlier iteration may have re-formed it
         const pkg = j && j.status === "signing" ? packageOf(j) : null;
         if (!j || !pkg || now - Date.parse(pkg.formedAt) < this.opts.shareTimeoutMs) continue;
