@@ -98,7 +98,13 @@ export class ExchangeService {
     const offered = await this.signing.openOfferKeys(custodian, instance);
     const tasks = await this.signing.tasksFor(custodian, instance, MAX_ITEMS);
     if (!review) return { tasks, requests: [], reviewCursor: cursor, offered };
-    const r = await this.requests.reviewItems(custodian, cursor, MAX_ITEMS);
+    const r = await this.requests.reviewItems(
+      custodian,
+      cursor,
+      MAX_ITEMS,
+      Date.now(),
+      `${custodian}/${instance}`,
+    );
     return {
       tasks,
       requests: r.items,

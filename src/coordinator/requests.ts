@@ -371,8 +371,12 @@ export class RequestService {
         if (out.size >= limit) break;
       }
     }
-    for (const id of this.signing.starvedFor(viewer ?? custodian, REVIEW_FALLBACK_MS, now)) {
-      if (out.size >= limit) break;
+    for (const id of this.signing.starvedFor(
+      viewer ?? custodian,
+      REVIEW_FALLBACK_MS,
+      limit - out.size,
+      now,
+    )) {
       const r = await this.store.getRequest(id);
       if (r?.status === "signing") out.set(r.id, r);
     }

@@ -65,7 +65,9 @@ const OFFER_MARGIN_MS = 5_000;
 const LIVE_MS = 45_000;
 /** How long a job waits for a package before its request is shown to every custodian. */
 export const STARVED_MS = 3_000;
-/** Withdrawals or silences after which a custodian is left out of a job. */
+/** How often a starving request is shown again to a custodian process that has seen it. */
+const RESHOW_MS = 30_000;
+/** Withdrawals after which a custodian is left out of a job. */
 const MAX_STRIKES = 2;
 /** Most jobs one pass of package forming looks at. */
 const FORM_BATCH = 512;
@@ -75,7 +77,7 @@ export class SigningService {
   /** When each custodian process last spoke (in-memory: after a restart, processes must speak again). */
   readonly #lastSeen = new Map<string, number>();
   /** Jobs that have waited for a package, since when: their requests are shown to more custodians. */
-  readonly #starved = new Map<string, { since: number; shownTo: Set<string> }>();
+  readonly #starved = new Map<string, { since: number; shownTo: Map<string, number> }>();
   #pub: { raw: string; pub: FrostPublic } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #kickPending = false;
@@ -199,11 +201,14 @@ export class SigningService {
    * Request ids whose jobs have waited for a package longer than `forMs` (more approvers may help),
    * each given once to each viewer (a custodian process).
    */
-  starvedFor(viewer: string, forMs: number, now = Date.now()): string[] {
+  starvedFor(viewer: string, forMs: number, max: number, now = Date.now()): string[] {
     const out: string[] = [];
     for (const [ref, s] of this.#starved) {
-      if (now - s.since < forMs || s.shownTo.has(viewer)) continue;
-      s.shownTo.add(viewer);
+      if (out.length >= max) break;
+      const shown = s.shownTo.get(viewer);
+      // Once per viewer, and again every RESHOW_MS while it still starves (an answer can be lost).
+      if (now - s.since < forMs || (shown !== undefined && now - shown < RESHOW_MS)) continue;
+      s.shownTo.set(viewer, now);
       out.push(ref);
     }
     return out;
@@ -221,13 +226,20 @@ export class SigningService {
       if (!isGroupElement(hexToBytes(c.hiding)) || !isGroupElement(hexToBytes(c.binding)))
         throw bad(h, "carries a commitment that is not a valid group element");
     }
-    if (Date.parse(b.data.expiresAt) > Date.now() + 15 * 60_000)
-      throw bad(h, "expires more than 15 minutes from now");
+    // The lifetime is taken relative to the envelope's own time and counted from receipt here, so a
+    // custodian whose clock runs ahead cannot make its offers outlive its nonces.
+    const ttlMs = Date.parse(b.data.expiresAt) - Date.parse(h.issuedAt);
+    if (!(ttlMs > 0) || ttlMs > 15 * 60_000) throw bad(h, "must expire within 15 minutes of its issue");
     if (h.scope !== b.data.instance) throw bad(h, "names another process than its scope");
     if (b.data.supersede) await this.dropInstances(h.sender, (i) => i !== b.data.instance, "restarted");
     // A process holds at most MAX_OFFERED open offers (DESIGN §3.6), a custodian twice that over
     // its processes: no one can crowd the others out of packages by offering more.
-    const open = await this.store.listOffersOf(h.sender, ["offered"]);
+    const now = Date.now();
+    const open = (await this.store.listOffersOf(h.sender, ["offered"])).filter(
+      (o) =>
+        o.instance === b.data.instance ||
+        now - (this.#lastSeen.get(`${o.custodian}/${o.instance}`) ?? 0) <= LIVE_MS,
+    ); // offers of processes gone quiet do not count: they expire on their own
     const ofInstance = open.filter((o) => o.instance === b.data.instance).length;
     if (
       ofInstance + b.data.commitments.length > MAX_OFFERED ||
@@ -246,7 +258,7 @@ export class SigningService {
         identifier: c.identifier,
         hiding: c.hiding,
         binding: c.binding,
-        expiresAt: b.data.expiresAt,
+        expiresAt: new Date(Date.now() + ttlMs).toISOString(),
         offeredAt,
         state: "offered",
         jobId: null,
@@ -261,7 +273,7 @@ export class SigningService {
     if (!b.success) throw bad(h, "is malformed");
     if (h.scope !== b.data.instance) throw bad(h, "names another process than its scope");
     const keys = b.data.commitments ? new Set(b.data.commitments) : undefined;
-    await this.dropInstances(h.sender, (i) => i === b.data.instance, "withdrew", keys);
+    await this.dropInstances(h.sender, (i) => i === b.data.instance, "withdrew", keys ? { only: keys } : {});
   }
 
   /**
@@ -273,24 +285,25 @@ export class SigningService {
     custodian: string,
     which: (instance: string) => boolean,
     why: string,
-    only?: Set<string>,
+    o: { only?: Set<string>; strike?: boolean } = {},
   ): Promise<void> {
+    const { only, strike = true } = o;
     const mine = (await this.store.listOffersOf(custodian, ["offered", "in-package"])).filter(
-      (o) => which(o.instance) && (!only || only.has(o.commitmentKey)),
+      (x) => which(x.instance) && (!only || only.has(x.commitmentKey)),
     );
     await this.store.setOfferState(
       mine.filter((o) => o.state === "offered").map((o) => o.commitmentKey),
       "void",
     );
-    for (const o of mine.filter((x) => x.state === "in-package")) {
-      const j = o.jobId ? await this.store.getSigningJob(o.jobId) : undefined;
-      if (!j || j.status !== "signing" || j.attempt !== o.attempt) continue;
+    for (const slot of mine.filter((x) => x.state === "in-package")) {
+      const j = slot.jobId ? await this.store.getSigningJob(slot.jobId) : undefined;
+      if (!j || j.status !== "signing" || j.attempt !== slot.attempt) continue;
       const events = addEvent(j.events, {
-        kind: "withdrawn",
+        kind: strike ? "withdrawn" : "timeout",
         custodian,
         detail: `${custodian} ${why}: its commitment for attempt ${j.attempt} is gone`,
       });
-      await this.nextAttempt(j, events, struckOut(events, [custodian]));
+      await this.nextAttempt(j, events, strike ? struckOut(events, [custodian]) : []);
     }
   }
 
@@ -462,14 +475,15 @@ export class SigningService {
       const candidates = j.eligible.filter((c) => !j.excluded.includes(c) && (open.get(c)?.length ?? 0) > 0);
       if (candidates.length < this.threshold) {
         if (!this.#starved.has(j.subjectRef))
-          this.#starved.set(j.subjectRef, { since: now, shownTo: new Set() });
+          this.#starved.set(j.subjectRef, { since: now, shownTo: new Map() });
         continue;
       }
-      // At random among those who can sign now: the load spreads, and nobody can make itself
-      // first in every package.
+      // At random among those who can sign now (the load spreads, and nobody can make itself first
+      // in every package), those who already cost this job an attempt last.
+      const history = JSON.parse(j.events) as JobEvent[];
       const chosen = candidates
-        .map((c) => ({ c, r: Math.random() }))
-        .sort((a, b) => a.r - b.r)
+        .map((c) => ({ c, p: penalty(history, c), r: Math.random() }))
+        .sort((a, b) => a.p - b.p || a.r - b.r)
         .slice(0, this.threshold)
         .map((x) => open.get(x.c)!.shift()!)
         .sort((a, b) => (a.identifier < b.identifier ? -1 : 1)); // RFC 9591 §4.3: ordered by identifier
@@ -545,19 +559,24 @@ export class SigningService {
             custodian: m.custodian,
             detail: `no share from ${m.custodian}`,
           });
-        await this.nextAttempt(
-          j,
-          events,
-          struckOut(
-            events,
-            silent.map((m) => m.custodian),
-          ),
-        );
+        await this.nextAttempt(j, events, []);
+        // A job that keeps timing out is shown to more custodians: more approvers, more signers to
+        // choose from (nobody is excluded for silence).
+        const timeouts = (JSON.parse(events) as JobEvent[]).filter((e) => e.kind === "timeout").length;
+        if (timeouts >= 2 && !this.#starved.has(j.subjectRef))
+          this.#starved.set(j.subjectRef, { since: now - STARVED_MS, shownTo: new Map() });
         // A process silent past the share timeout is stuck or dead: no more packages for it until it
         // speaks again, and its other unanswered packages re-form now rather than each time out.
         for (const m of silent) {
           this.gone(m.custodian, m.instance);
-          await this.dropInstances(m.custodian, (i) => i === m.instance, "was silent past the share timeout");
+          await this.dropInstances(
+            m.custodian,
+            (i) => i === m.instance,
+            "was silent past the share timeout",
+            {
+              strike: false,
+            },
+          );
         }
       }
       await this.formPackages(now);
@@ -602,17 +621,22 @@ function packageOf(j: SigningJobRecord): SigningPackage | null {
 }
 
 /**
- * Custodians that have now cost this job MAX_STRIKES attempts by withdrawing or going silent: they
- * are left out of it, so one custodian cannot keep a job re-forming (and push the honest signers
- * towards their own cap on attempts).
+ * Custodians that have now withdrawn from this job's packages MAX_STRIKES times (a live process
+ * saying it will not answer): they are left out of it, so one custodian cannot keep a job re-forming
+ * and push the honest signers towards their own cap on attempts. Silence is not a strike: a slow
+ * coordinator or a network blip would make it one; a silent signer is only picked last (penalty).
  */
 function struckOut(events: string, who: string[]): string[] {
   const list = JSON.parse(events) as JobEvent[];
   return who.filter(
-    (c) =>
-      list.filter((e) => (e.kind === "withdrawn" || e.kind === "timeout") && e.custodian === c).length >=
-      MAX_STRIKES,
+    (c) => list.filter((e) => e.kind === "withdrawn" && e.custodian === c).length >= MAX_STRIKES,
   );
+}
+
+/** How many attempts of this job a custodian has cost (withdrawn or silent): packages avoid them. */
+function penalty(events: JobEvent[], custodian: string): number {
+  return events.filter((e) => (e.kind === "withdrawn" || e.kind === "timeout") && e.custodian === custodian)
+    .length;
 }
 
 function bad(h: EnvelopeHeader, why: string): CoordinatorError {

@@ -110,6 +110,9 @@ export class CustodianAgent {
       } else if (o.kind === "refused") {
         this.counters.refused++;
         this.log.warn({ ...ctx, reason: o.reason }, "refused to sign");
+      } else if (o.kind === "unrecorded") {
+        this.counters.itemErrors++;
+        this.log.error({ ...ctx, err: o.reason }, "cannot journal a signature share; not sending it");
       } else {
         this.counters.lost++;
         this.log.info(ctx, "package names a commitment this process no longer holds; handed back");

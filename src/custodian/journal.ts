@@ -89,7 +89,9 @@ export class Journal {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
         // A lock older than 10 s belongs to a process that died mid-append.
-        if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 10_000) unlinkSync(lock);
+        const held = statSync(lock, { throwIfNoEntry: false });
+        if (!held) continue; // released between our attempt and this look: try again at once
+        if (Date.now() - held.mtimeMs > 10_000) unlinkSync(lock);
         if (Date.now() > deadline)
           throw new CustodianError("REFUSED", `journal ${this.path} is locked by another process`);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);

@@ -24,7 +24,8 @@ const MAX_HANDLED = 100_000;
 export type TaskOutcome =
   | { kind: "signed"; task: SigningTask }
   | { kind: "refused"; task: SigningTask; reason: string }
-  | { kind: "lost"; task: SigningTask }; // the package names a commitment this process no longer holds
+  | { kind: "lost"; task: SigningTask } // the package names a commitment this process no longer holds
+  | { kind: "unrecorded"; task: SigningTask; reason: string }; // computed, but the journal write failed
 
 export interface SignedBatch {
   /** Shares, refusals and at most one withdrawal, to send in the next exchange. */
@@ -162,8 +163,9 @@ export class SigningParticipant {
         // The nonces are spent (signShare zeroed them): waiting for the journal cannot reuse them.
         await this.hooks.beforeShare?.(task);
       } catch (e) {
-        // Not on this custodian's own record: the share never leaves.
-        refuse(task, `cannot record the signature in my journal: ${(e as Error).message}`);
+        // Not on this custodian's own record, so the share never leaves. Nor does a refusal: this is
+        // a local fault, not a judgement of the job, and the attempt re-forms after its timeout.
+        outcomes.push({ kind: "unrecorded", task, reason: (e as Error).message });
         continue;
       }
       if (this.hooks.tamperShare) share = this.hooks.tamperShare(task, share);

@@ -66,7 +66,9 @@ export class NoncePool {
     return true;
   }
 
+  /** Commitments still usable (expired ones are wiped first). */
   get size(): number {
+    this.expire(Date.now());
     return this.#entries.size;
   }
 

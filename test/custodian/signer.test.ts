@@ -188,9 +188,10 @@ describe("SigningParticipant nonce discipline", () => {
       },
     );
     const r = await p.signTasks([task(0, offered(p)[0]!)]);
-    expect(types(r.envelopes)).toEqual(["sign/refusal"]);
+    // Nothing leaves: not the share (it is on no record), nor a refusal (a local fault, not a verdict).
+    expect(r.envelopes).toEqual([]);
     expect(r.outcomes[0]).toMatchObject({
-      kind: "refused",
+      kind: "unrecorded",
       reason: expect.stringMatching(/journal is locked/),
     });
   });
