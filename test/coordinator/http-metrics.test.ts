@@ -1,13 +1,7 @@
 // http_requests_total{method, route} on /metrics (issue 8, item 8): `npm run bench` divides it by the
 // certificates issued. The route label is the matched pattern, never the raw URL.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pino from "pino";
-import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
-import { loadCaConfig } from "../../src/config/load.ts";
-import { ROOT } from "../helpers/processes.ts";
+import { describe, expect, it } from "vitest";
+import { useCoordinator } from "../helpers/coordinator.ts";
 
 /** `http_requests_total` samples as "METHOD route" → value. */
 function httpCounts(text: string): Map<string, number> {
@@ -22,21 +16,7 @@ function httpCounts(text: string): Map<string, number> {
 }
 
 describe("http_requests_total", () => {
-  let dir: string;
-  let coordinator: RunningCoordinator;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "tca-http-metrics-"));
-    coordinator = await startCoordinator({
-      config: loadCaConfig(join(ROOT, "ca-config/ca.yaml")),
-      dbPath: join(dir, "coordinator.db"),
-      port: 0,
-      logger: pino({ level: "silent" }),
-    });
-  });
-  afterAll(async () => {
-    await coordinator?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const coordinator = useCoordinator("tca-http-metrics-");
 
   it("counts requests by method and matched route pattern, whatever their status", async () => {
     const ids = ["00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"];

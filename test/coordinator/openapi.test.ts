@@ -1,17 +1,11 @@
 // The OpenAPI document (DESIGN §4) matches the routes the coordinator registers, and the
 // coordinator serves it as JSON.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pino from "pino";
+import { describe, expect, it } from "vitest";
 import { routes } from "../../src/coordinator/http/routes.ts";
 import { openApiDocument } from "../../src/coordinator/http/openapi.ts";
-import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
-import { loadCaConfig } from "../../src/config/load.ts";
 import { COORDINATOR_ERROR_STATUS } from "../../src/coordinator/errors.ts";
 import type { CoordinatorServices } from "../../src/coordinator/services.ts";
-import { ROOT } from "../helpers/processes.ts";
+import { useCoordinator } from "../helpers/coordinator.ts";
 
 const HTTP_METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -136,21 +130,7 @@ describe("OpenAPI document", () => {
 });
 
 describe("GET /api/v1/openapi.json", () => {
-  let dir: string;
-  let coordinator: RunningCoordinator;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "tca-openapi-"));
-    coordinator = await startCoordinator({
-      config: loadCaConfig(join(ROOT, "ca-config/ca.yaml")),
-      dbPath: join(dir, "coordinator.db"),
-      port: 0,
-      logger: pino({ level: "silent" }),
-    });
-  });
-  afterAll(async () => {
-    await coordinator?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const coordinator = useCoordinator("tca-openapi-");
 
   it("serves the document as JSON, unauthenticated", async () => {
     const res = await fetch(`${coordinator.url}/api/v1/openapi.json`);
