@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
+import { startSharedPostgres } from "./helpers/postgres.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const TSC = createRequire(import.meta.url).resolve("typescript/bin/tsc");
@@ -26,7 +27,14 @@ export function buildDist(): void {
   }
 }
 
-export default function setup(project: TestProject): void {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   buildDist();
   project.onTestsRerun(() => buildDist());
+  // One throwaway PostgreSQL server for the whole run; each test file creates its own database on
+  // it (test/helpers/postgres.ts). Null only outside CI when PostgreSQL is not installed.
+  const pg = await startSharedPostgres();
+  project.provide("pgAdminUrl", pg?.url ?? null);
+  return async () => {
+    await pg?.stop();
+  };
 }
