@@ -1,22 +1,62 @@
-// The custodian's HTTP client. Outbound only; every answer is parsed with a schema before use.
+// The custodian's link to the coordinator(s): a thin wrapper over the one HTTP client
+// (src/protocol/http-client.ts), which fails over between several coordinator URLs, that turns its
+// errors into CustodianErrors for the CLI's exit codes. Outbound only; every answer is parsed with a
+// schema before use.
 import type { z } from "zod";
+import { HttpClient, HttpError, type RequestOptions } from "../protocol/http-client.ts";
 import { CustodianError } from "./errors.ts";
 
 export interface CallOptions {
   token?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** Whether a request may be sent again after its connection was reset (GETs, and idempotent POSTs). */
+  /**
+   * Whether sending the request twice (again, or to another coordinator) is harmless. Default: true
+   * for GETs and for POSTs of one signed envelope (the coordinator refuses a replayed id).
+   */
+  idempotent?: boolean;
+  /** The older name of `idempotent`. */
   retryOnReset?: boolean;
 }
 
-function isConnectionReset(e: unknown): boolean {
-  const cause = (e as { cause?: { code?: string } } | undefined)?.cause;
-  return ["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"].includes(cause?.code ?? "");
+/** A signed envelope ({payload, signature}, src/protocol/envelope.ts): unique id, deduplicated. */
+function isSignedEnvelope(body: unknown): boolean {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
+  const keys = Object.keys(body);
+  const b = body as { payload?: unknown; signature?: unknown };
+  return keys.length === 2 && typeof b.payload === "string" && typeof b.signature === "string";
+}
+
+/** CustodianError with the HTTP status of a coordinator's refusal (dkg-runner reads `status`). */
+export type CoordinatorError = CustodianError & { status?: number; problemCode?: string };
+
+export function toCustodianError(e: unknown): unknown {
+  if (!(e instanceof HttpError)) return e;
+  if (e.kind === "unreachable") return new CustodianError("COORDINATOR_UNREACHABLE", e.message);
+  const err: CoordinatorError = new CustodianError("COORDINATOR_ERROR", e.message);
+  if (e.kind === "status") {
+    err.status = e.status;
+    if (e.code) err.problemCode = e.code;
+  }
+  return err;
 }
 
 export class CoordinatorClient {
-  constructor(readonly baseUrl: string) {}
+  readonly http: HttpClient;
+
+  /** One coordinator URL, several (a comma-separated list or an array), or a shared HttpClient. */
+  constructor(urls: string | readonly string[] | HttpClient) {
+    this.http = urls instanceof HttpClient ? urls : new HttpClient(urls);
+  }
+
+  /** The coordinator tried first: the one that answered last. */
+  get baseUrl(): string {
+    return this.http.baseUrl;
+  }
+
+  get urls(): readonly string[] {
+    return this.http.urls;
+  }
 
   async get<T>(path: string, schema: z.ZodType<T>, o: CallOptions = {}): Promise<T> {
     return this.call("GET", path, undefined, schema, o);
@@ -26,61 +66,39 @@ export class CoordinatorClient {
     return this.call("POST", path, body, schema, typeof o === "string" ? { token: o } : o);
   }
 
+  /** A text answer (PEM). */
+  async text(path: string, o: CallOptions = {}): Promise<string> {
+    try {
+      return await this.http.text("GET", path, { ...this.options("GET", undefined, o), accept: "*/*" });
+    } catch (e) {
+      throw toCustodianError(e);
+    }
+  }
+
   private async call<T>(
     method: string,
     path: string,
     body: unknown,
     schema: z.ZodType<T>,
-    { token, timeoutMs = 30_000, signal, retryOnReset = method === "GET" }: CallOptions,
+    o: CallOptions,
   ): Promise<T> {
-    let res: Response | undefined;
-    for (let attempt = 0; !res; attempt++) {
-      try {
-        res = await fetch(new URL(path, this.baseUrl), {
-          method,
-          headers: {
-            accept: "application/json",
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: signal
-            ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
-            : AbortSignal.timeout(timeoutMs),
-        });
-      } catch (e) {
-        // A kept-alive connection the server closed just as this request went out: send it once
-        // more on a fresh connection, if sending twice is harmless.
-        if (retryOnReset && attempt === 0 && !signal?.aborted && isConnectionReset(e)) continue;
-        throw new CustodianError(
-          "COORDINATOR_UNREACHABLE",
-          `cannot reach the coordinator at ${this.baseUrl}: ${(e as Error).message}`,
-        );
-      }
-    }
-    const text = await res.text();
-    let json: unknown;
     try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
+      return await this.http.json(method, path, schema, this.options(method, body, o));
+    } catch (e) {
+      throw toCustodianError(e);
     }
-    if (!res.ok) {
-      const detail = (json as { detail?: unknown })?.detail;
-      const err = new CustodianError(
-        "COORDINATOR_ERROR",
-        `coordinator answered ${res.status} to ${method} ${path}: ${typeof detail === "string" ? detail : text.slice(0, 200)}`,
-      );
-      (err as CustodianError & { status?: number }).status = res.status;
-      throw err;
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success)
-      throw new CustodianError(
-        "COORDINATOR_ERROR",
-        `coordinator sent an unexpected answer to ${method} ${path}`,
-      );
-    return parsed.data;
+  }
+
+  private options(method: string, body: unknown, o: CallOptions): RequestOptions {
+    const idempotent =
+      o.idempotent ?? o.retryOnReset ?? (method === "GET" || (method === "POST" && isSignedEnvelope(body)));
+    return {
+      idempotent,
+      ...(body === undefined ? {} : { body }),
+      ...(o.token ? { token: o.token } : {}),
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    };
   }
 }
 

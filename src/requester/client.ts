@@ -1,6 +1,8 @@
-// The requester's HTTP client: submit a CSR, follow a request, fetch its chain. Server errors are
-// RFC 9457 problem+json; their `detail` becomes the error message.
+// The requester's HTTP client: submit a CSR, follow a request, fetch its chain. A thin wrapper over
+// the one HTTP client (src/protocol/http-client.ts), which fails over between several coordinator
+// URLs. Server errors are RFC 9457 problem+json; their `detail` becomes the error message.
 import { z } from "zod";
+import { HttpClient, HttpError } from "../protocol/http-client.ts";
 import { RequestViewSchema, type RequestView } from "../protocol/approval.ts";
 import { RequesterError } from "./errors.ts";
 
@@ -19,12 +21,30 @@ export interface Submission {
 }
 
 export class RequesterClient {
+  readonly http: HttpClient;
+
+  /** `coordinators`: one URL, a comma-separated list or an array; the client fails over between them. */
   constructor(
-    readonly baseUrl: string,
+    coordinators: string | readonly string[],
     private readonly token?: string,
     private readonly timeoutMs = 30_000,
-  ) {}
+  ) {
+    try {
+      this.http = new HttpClient(coordinators);
+    } catch (e) {
+      throw new RequesterError("SERVER", (e as Error).message);
+    }
+  }
 
+  /** The coordinator tried first: the one that answered last. */
+  get baseUrl(): string {
+    return this.http.baseUrl;
+  }
+
+  /**
+   * Submits a CSR. Not idempotent (each POST makes a new request): it goes to another coordinator
+   * only if the first certainly did not get it (connection refused, 503).
+   */
   async submit(s: Submission): Promise<Submitted> {
     if (!this.token) throw new RequesterError("SERVER", "a requester token is needed to submit");
     const body = {
@@ -32,61 +52,56 @@ export class RequesterClient {
       profile: s.profile,
       ...(s.validityHours ? { validityHours: s.validityHours } : {}),
     };
-    const res = await this.call("POST", "/api/v1/requests", body, true);
-    return parse(SubmittedSchema, await res.text(), "POST /api/v1/requests");
+    const text = await this.call("POST", "/api/v1/requests", { body, token: this.token, idempotent: false });
+    return parse(SubmittedSchema, text, "POST /api/v1/requests");
   }
 
   /** The request; with `since` and `wait`, the coordinator answers once its state differs (long-poll). */
   async view(id: string, o: { since?: string; waitSeconds?: number } = {}): Promise<RequestView> {
     const base = `/api/v1/requests/${encodeURIComponent(id)}`;
     const q = o.since && o.waitSeconds ? `?since=${encodeURIComponent(o.since)}&wait=${o.waitSeconds}` : "";
-    const res = await this.call("GET", base + q, undefined, false, (o.waitSeconds ?? 0) * 1000);
-    return parse(RequestViewSchema, await res.text(), `GET ${base}`);
+    const text = await this.call("GET", base + q, { extraMs: (o.waitSeconds ?? 0) * 1000 });
+    return parse(RequestViewSchema, text, `GET ${base}`);
   }
 
   /** The PEM chain, leaf first. */
   async chain(id: string): Promise<string> {
-    return (await this.call("GET", `/api/v1/requests/${encodeURIComponent(id)}/certificate`)).text();
+    return this.call("GET", `/api/v1/requests/${encodeURIComponent(id)}/certificate`, {
+      accept: "application/pem-certificate-chain, application/problem+json",
+    });
   }
 
   private async call(
     method: string,
     path: string,
-    body?: unknown,
-    auth = false,
-    extraMs = 0,
-  ): Promise<Response> {
-    let res: Response;
+    o: { body?: unknown; token?: string; idempotent?: boolean; extraMs?: number; accept?: string } = {},
+  ): Promise<string> {
     try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: {
-          accept: "application/json, application/problem+json, application/pem-certificate-chain",
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(auth && this.token ? { authorization: `Bearer ${this.token}` } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs + extraMs),
+      return await this.http.text(method, path, {
+        ...(o.body === undefined ? {} : { body: o.body }),
+        ...(o.token ? { token: o.token } : {}),
+        ...(o.idempotent === undefined ? {} : { idempotent: o.idempotent }),
+        ...(o.accept ? { accept: o.accept } : {}),
+        timeoutMs: this.timeoutMs + (o.extraMs ?? 0),
       });
     } catch (e) {
-      const cause = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
-      throw new RequesterError("UNREACHABLE", `cannot reach the coordinator at ${this.baseUrl}: ${cause}`);
+      throw toRequesterError(e);
     }
-    if (res.ok) return res;
-    const text = await res.text();
-    let detail: string | undefined;
-    try {
-      const d = (JSON.parse(text) as { detail?: unknown }).detail;
-      if (typeof d === "string" && d) detail = d;
-    } catch {
-      // not problem+json: fall back to the status line
-    }
-    const message =
-      res.status < 500 && detail
-        ? detail
-        : `coordinator answered ${res.status} to ${method} ${path}${detail ? `: ${detail}` : text ? `: ${text.slice(0, 200)}` : ""}`;
-    throw new RequesterError("SERVER", message, res.status);
   }
+}
+
+/** Maps the HTTP client's one error class onto the requester's kinds (and so its exit codes). */
+export function toRequesterError(e: unknown): unknown {
+  if (!(e instanceof HttpError)) return e;
+  const created =
+    e.maybeProcessed && e.info.method === "POST" && e.info.path === "/api/v1/requests"
+      ? " — the request may have been created: check before submitting again"
+      : "";
+  if (e.kind === "unreachable") return new RequesterError("UNREACHABLE", e.message + created);
+  if (e.kind === "malformed") return new RequesterError("SERVER", e.message);
+  const status = e.status ?? 0;
+  const message = status < 500 && e.detail ? e.detail : e.message;
+  return new RequesterError("SERVER", message + created, e.status);
 }
 
 function parse<T>(schema: z.ZodType<T>, text: string, what: string): T {

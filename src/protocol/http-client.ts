@@ -1,0 +1,335 @@
+// The one HTTP client for everything that talks to a coordinator: the custodian CLI and agent, the
+// DKG runner and `tca request`. It takes several base URLs — replicas of one CA on one database —
+// and moves to the next one when a coordinator cannot be reached, without sending a message twice
+// where sending twice could matter.
+//
+// Failover rules:
+// - A connection failure (refused, reset, DNS failure, no answer in time) or a 502/503/504 (a
+//   proxy in front of a replica that is down, or a replica answering 503 while it initializes)
+//   moves on to the next URL. Any other answer, 4xx or 500 included, reached a coordinator and ends
+//   the request there.
+// - The URL that last answered is tried first next time (sticky).
+// - A request is sent to a second coordinator only when that is harmless: when it is idempotent
+//   (GETs; POSTs of signed envelopes, whose unique ids the coordinator remembers and refuses
+//   a second time: see ReplayGuard in envelope.ts),
+//   or when it was certainly not processed: the connection was refused or the name did not resolve,
+//   or the coordinator answered 503 (RFC 9110 §15.6.4: it did not handle the request). A request
+//   that was sent and whose answer was lost (reset, timeout, 502/504) is reported, never resent:
+//   the caller is told it may have been processed.
+// - A kept-alive connection the server closed just as an idempotent request went out is retried
+//   once on the same URL, on a fresh connection, before moving on.
+// Answers are JSON parsed with a zod schema, or text (PEM). Server errors are RFC 9457 problem+json;
+// their `code` and `detail` are kept on the error.
+import type { z } from "zod";
+
+/** A base URL that is not an absolute http(s) URL. */
+export class BaseUrlError extends Error {
+  override readonly name = "BaseUrlError";
+}
+
+/**
+ * Splits comma-separated lists (each argument may hold several URLs), trims, drops duplicates, and
+ * checks each is an absolute http: or https: URL.
+ */
+export function parseBaseUrls(input: string | readonly string[]): string[] {
+  const parts = (typeof input === "string" ? [input] : input)
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (parts.length === 0) throw new BaseUrlError("no coordinator URL given");
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const p of parts) {
+    let u: URL;
+    try {
+      u = new URL(p);
+    } catch {
+      throw new BaseUrlError(`"${p}" is not a URL`);
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:")
+      throw new BaseUrlError(`"${p}" is not an http:// or https:// URL`);
+    if (seen.has(u.href)) continue;
+    seen.add(u.href);
+    out.push(p);
+  }
+  return out;
+}
+
+export type HttpErrorKind =
+  /** No coordinator answered (every URL tried failed to connect, reset, or timed out). */
+  | "unreachable"
+  /** A coordinator answered with an error status. */
+  | "status"
+  /** A coordinator answered 2xx with a body that does not fit the expected schema. */
+  | "malformed";
+
+export class HttpError extends Error {
+  override readonly name = "HttpError";
+  constructor(
+    readonly kind: HttpErrorKind,
+    message: string,
+    readonly info: {
+      method: string;
+      path: string;
+      /** The base URL of the last attempt. */
+      url: string;
+      /** Every base URL tried, in order. */
+      tried: readonly string[];
+      status?: number;
+      /** The problem's stable `code` (BAD_REQUEST, NOT_FOUND, CONFLICT, …), when the answer had one. */
+      code?: string;
+      /** The problem's `detail`, when the answer had one. */
+      detail?: string;
+      /** The request went out and its answer was lost: it may have been processed (not resent). */
+      maybeProcessed?: boolean;
+    },
+  ) {
+    super(message);
+  }
+  get status(): number | undefined {
+    return this.info.status;
+  }
+  get code(): string | undefined {
+    return this.info.code;
+  }
+  get detail(): string | undefined {
+    return this.info.detail;
+  }
+  get url(): string {
+    return this.info.url;
+  }
+  get tried(): readonly string[] {
+    return this.info.tried;
+  }
+  get maybeProcessed(): boolean {
+    return this.info.maybeProcessed ?? false;
+  }
+}
+
+export interface RequestOptions {
+  /** A JSON body. */
+  body?: unknown;
+  /** Sent as `Authorization: Bearer TOKEN`. */
+  token?: string;
+  /** Per attempt (each URL gets this long). Default 30 s. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Whether sending the request twice is harmless. Default: true for GET and HEAD, false otherwise. */
+  idempotent?: boolean;
+  /** The Accept header. Default: JSON and problem+json. */
+  accept?: string;
+}
+
+export interface HttpAnswer {
+  status: number;
+  /** The base URL that answered. */
+  url: string;
+  contentType: string;
+  text: string;
+}
+
+/** Errors that happen before a request is sent: nothing reached a server. */
+const NOT_SENT = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_NONAME",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+/** A connection closed under the request: it may or may not have been processed. */
+const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+/** Statuses from a proxy whose upstream is down, or a replica not ready: try another. */
+const GATEWAY = new Set([502, 503, 504]);
+
+interface Failure {
+  code: string;
+  message: string;
+}
+
+/** Finds the system error code and a readable cause in what fetch (undici) threw. */
+function failureOf(e: unknown, timeoutMs: number): Failure {
+  const err = e as Error & { cause?: unknown };
+  if (err?.name === "TimeoutError") return { code: "TIMEOUT", message: `no answer within ${timeoutMs} ms` };
+  if (err?.name === "AbortError") return { code: "ABORTED", message: "aborted" };
+  const cause = err?.cause as
+    (Error & { code?: string; errors?: { code?: string; message?: string }[] }) | undefined;
+  // Several addresses for one name (happy eyeballs) fail together as an AggregateError.
+  const code = cause?.code ?? cause?.errors?.[0]?.code ?? "";
+  const message = cause?.message || cause?.errors?.[0]?.message || code || err?.message || String(e);
+  return { code, message };
+}
+
+function problemOf(text: string): { code?: string; detail?: string } {
+  try {
+    const p = JSON.parse(text) as { code?: unknown; detail?: unknown };
+    return {
+      ...(typeof p.code === "string" && p.code ? { code: p.code } : {}),
+      ...(typeof p.detail === "string" && p.detail ? { detail: p.detail } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+type Attempt =
+  { ok: true; answer: HttpAnswer } | { ok: false; failure: Failure; sent: boolean; aborted: boolean };
+
+export class HttpClient {
+  readonly urls: readonly string[];
+  #current = 0;
+
+  /** `urls`: one or more base URLs (comma-separated lists allowed); throws BaseUrlError. */
+  constructor(urls: string | readonly string[]) {
+    this.urls = parseBaseUrls(urls);
+  }
+
+  /** The base URL tried first: the last one that answered. */
+  get baseUrl(): string {
+    return this.urls[this.#current]!;
+  }
+
+  /** Sends a request and parses the JSON answer with `schema`. */
+  async json<T>(method: string, path: string, schema: z.ZodType<T>, o: RequestOptions = {}): Promise<T> {
+    const a = await this.request(method, path, o);
+    let json: unknown;
+    try {
+      json = a.text === "" ? undefined : JSON.parse(a.text);
+    } catch {
+      json = undefined;
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success)
+      throw new HttpError("malformed", `coordinator sent an unexpected answer to ${method} ${path}`, {
+        method,
+        path,
+        url: a.url,
+        tried: [a.url],
+        status: a.status,
+      });
+    return parsed.data;
+  }
+
+  /** Sends a request and returns the answer's body as text (PEM). */
+  async text(method: string, path: string, o: RequestOptions = {}): Promise<string> {
+    return (await this.request(method, path, o)).text;
+  }
+
+  /** Sends a request, failing over as the file's header describes; resolves only on a 2xx answer. */
+  async request(method: string, path: string, o: RequestOptions = {}): Promise<HttpAnswer> {
+    const idempotent = o.idempotent ?? (method === "GET" || method === "HEAD");
+    const n = this.urls.length;
+    const start = this.#current;
+    const tried: string[] = [];
+    let gateway: HttpAnswer | undefined;
+    let last: Failure | undefined;
+    for (let i = 0; i < n; i++) {
+      const index = (start + i) % n;
+      const url = this.urls[index]!;
+      tried.push(url);
+      const at = await this.#attempt(url, method, path, o, idempotent);
+      if (at.ok) {
+        const a = at.answer;
+        if (a.status >= 200 && a.status < 300) {
+          this.#current = index;
+          return a;
+        }
+        const err = statusError(method, path, a, tried);
+        if (!GATEWAY.has(a.status)) {
+          this.#current = index; // it answered: a coordinator is there
+          throw err;
+        }
+        // 503: not handled, safe to send elsewhere. 502/504: a proxy may have passed it on.
+        if (!idempotent && a.status !== 503) throw withMaybeProcessed(err);
+        gateway = a;
+        continue;
+      }
+      const info = { method, path, url, tried: [...tried] };
+      if (at.aborted) throw new HttpError("unreachable", unreachableMessage(tried, at.failure), info);
+      last = at.failure;
+      if (!idempotent && at.sent)
+        throw new HttpError(
+          "unreachable",
+          `${unreachableMessage(tried, at.failure)}; the request was sent and may have been processed, so it was not sent to another coordinator`,
+          { ...info, maybeProcessed: true },
+        );
+    }
+    if (gateway) throw statusError(method, path, gateway, tried);
+    throw new HttpError("unreachable", unreachableMessage(tried, last!), {
+      method,
+      path,
+      url: tried[tried.length - 1]!,
+      tried,
+    });
+  }
+
+  async #attempt(
+    base: string,
+    method: string,
+    path: string,
+    o: RequestOptions,
+    idempotent: boolean,
+  ): Promise<Attempt> {
+    const timeoutMs = o.timeoutMs ?? 30_000;
+    for (let retry = 0; ; retry++) {
+      let sent = false;
+      try {
+        const timeout = AbortSignal.timeout(timeoutMs);
+        const res = await fetch(new URL(path, base), {
+          method,
+          headers: {
+            accept: o.accept ?? "application/json, application/problem+json",
+            ...(o.body === undefined ? {} : { "content-type": "application/json" }),
+            ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+          },
+          body: o.body === undefined ? undefined : JSON.stringify(o.body),
+          signal: o.signal ? AbortSignal.any([o.signal, timeout]) : timeout,
+        });
+        sent = true;
+        const text = await res.text();
+        return {
+          ok: true,
+          answer: { status: res.status, url: base, contentType: res.headers.get("content-type") ?? "", text },
+        };
+      } catch (e) {
+        const failure = failureOf(e, timeoutMs);
+        if (o.signal?.aborted) return { ok: false, failure, sent: true, aborted: true };
+        // A kept-alive connection the server closed just as this request went out: send it once
+        // more on a fresh connection, if sending twice is harmless.
+        if (!sent && idempotent && retry === 0 && RESET.has(failure.code)) continue;
+        return { ok: false, failure, sent: sent || !NOT_SENT.has(failure.code), aborted: false };
+      }
+    }
+  }
+}
+
+function unreachableMessage(tried: readonly string[], f: Failure): string {
+  return `cannot reach the coordinator (tried ${tried.join(", ")}): ${f.message}`;
+}
+
+function statusError(method: string, path: string, a: HttpAnswer, tried: readonly string[]): HttpError {
+  const p = problemOf(a.text);
+  const what = p.detail ?? a.text.slice(0, 200);
+  return new HttpError(
+    "status",
+    `coordinator answered ${a.status} to ${method} ${path}${what ? `: ${what}` : ""}`,
+    {
+      method,
+      path,
+      url: a.url,
+      tried: [...tried],
+      status: a.status,
+      ...p,
+    },
+  );
+}
+
+function withMaybeProcessed(e: HttpError): HttpError {
+  return new HttpError(
+    "status",
+    `${e.message} (the request may have been processed, so it was not sent to another coordinator)`,
+    { ...e.info, maybeProcessed: true },
+  );
+}
