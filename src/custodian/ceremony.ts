@@ -124,7 +124,7 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
     await link.close();
     participant.close();
   }
-  const pem = await fetchText(`${o.coordinatorUrl}/ca.pem`);
+  const pem = await client.text("/ca.pem");
   const der = fromPem(pem, ["CERTIFICATE"]);
   if (!verifyCertificateSignature(der, caPublicKey))
     throw new CustodianError("CEREMONY_FAILED", "the published root is not signed by the group key");
@@ -145,10 +145,4 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
     caKeyId,
     rootPem: toPem(der, "CERTIFICATE"),
   };
-}
-
-async function fetchText(url: string): Promise<string> {
-  const res = await fetch(url);
-  if (!res.ok) throw new CustodianError("COORDINATOR_ERROR", `GET ${url} answered ${res.status}`);
-  return res.text();
 }

@@ -8,6 +8,7 @@ import { readKeystore, writeKeystore, type KeystoreContents, type WriteKeystoreO
 import { CustodianError } from "./errors.ts";
 import { generateIdentity, publicIdentity, type PublicIdentity } from "../protocol/identity.ts";
 import { PublicPackageWireSchema } from "../threshold/encoding.ts";
+import { parseBaseUrls } from "../protocol/http-client.ts";
 
 export const KeyShareSchema = z
   .object({
@@ -44,20 +45,36 @@ export class CustodianHome {
     return join(this.dir, "coordinator.url");
   }
 
-  /** The coordinator this custodian took part in the ceremony with, unless told otherwise. */
-  coordinatorUrl(override?: string): string {
-    const url =
-      override ??
-      process.env.TCA_COORDINATOR ??
-      (existsSync(this.coordinatorUrlPath)
-        ? readFileSync(this.coordinatorUrlPath, "utf8").trim()
-        : undefined);
-    if (!url)
+  /**
+   * The coordinators (replicas of one CA) this custodian talks to: `override`, else
+   * $TCA_COORDINATOR, else the ones it took part in the ceremony with. Each may be a
+   * comma-separated list.
+   */
+  coordinatorUrls(override?: string | readonly string[]): string[] {
+    const env = process.env.TCA_COORDINATOR?.trim();
+    const [where, source] =
+      override !== undefined && override.length > 0
+        ? ["--coordinator", override]
+        : env
+          ? ["$TCA_COORDINATOR", env]
+          : existsSync(this.coordinatorUrlPath)
+            ? [this.coordinatorUrlPath, readFileSync(this.coordinatorUrlPath, "utf8").trim()]
+            : [undefined, undefined];
+    if (!source)
       throw new CustodianError(
         "HOME_NOT_INITIALISED",
         "no coordinator known: pass --coordinator URL or set TCA_COORDINATOR",
       );
-    return url;
+    try {
+      return parseBaseUrls(source);
+    } catch (e) {
+      throw new CustodianError("HOME_NOT_INITIALISED", `coordinator from ${where}: ${(e as Error).message}`);
+    }
+  }
+
+  /** coordinatorUrls as one comma-separated list (what CoordinatorClient takes). */
+  coordinatorUrl(override?: string | readonly string[]): string {
+    return this.coordinatorUrls(override).join(",");
   }
 
   async init(name: string, passphrase: string, opts?: WriteKeystoreOptions): Promise<PublicIdentity> {

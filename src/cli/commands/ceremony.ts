@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CoordinatorClient } from "../../custodian/client.ts";
 import { printResult, progress, runCommand, UsageError } from "../output.ts";
+import { collectUrls, COORDINATOR_FLAG, requiredCoordinatorUrls } from "../coordinators.ts";
 import { CustodianError } from "../../custodian/errors.ts";
 
 const Changes = z.object({ seq: z.number().int().min(0) });
@@ -27,13 +28,17 @@ export function registerCeremony(program: Command): void {
   cer
     .command("start")
     .description("announce a new DKG ceremony to the custodians named in ca-config")
-    .requiredOption("--coordinator <url>", "coordinator base URL")
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR)",
+      collectUrls,
+    )
     .option("--token-file <file>", "admin bearer token file (else TCA_ADMIN_TOKEN)")
     .option("--wait", "wait until the ceremony completes or fails, showing progress")
     .option("--json", "print the ceremony as JSON")
-    .action((o: { coordinator: string; tokenFile?: string; wait?: boolean; json?: boolean }) =>
+    .action((o: { coordinator?: string[]; tokenFile?: string; wait?: boolean; json?: boolean }) =>
       runCommand(async () => {
-        const client = new CoordinatorClient(o.coordinator);
+        const client = new CoordinatorClient(requiredCoordinatorUrls(o.coordinator));
         let v = await client.post("/api/v1/ceremonies", {}, View, adminToken(o.tokenFile));
         progress(
           `ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`,
@@ -45,12 +50,16 @@ export function registerCeremony(program: Command): void {
   cer
     .command("status")
     .description("show a ceremony's stage and who has spoken")
-    .requiredOption("--coordinator <url>", "coordinator base URL")
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR)",
+      collectUrls,
+    )
     .argument("[id]", "ceremony id", "current")
     .option("--json", "print as JSON")
-    .action((id: string, o: { coordinator: string; json?: boolean }) =>
+    .action((id: string, o: { coordinator?: string[]; json?: boolean }) =>
       runCommand(async () => {
-        const v = await new CoordinatorClient(o.coordinator).get(
+        const v = await new CoordinatorClient(requiredCoordinatorUrls(o.coordinator)).get(
           `/api/v1/ceremonies/${encodeURIComponent(id)}`,
           View,
         );

@@ -7,6 +7,7 @@ import { CustodianSession } from "../../custodian/session.ts";
 import { CustodianAgent } from "../../custodian/agent.ts";
 import { loadPolicy } from "../../custodian/policy.ts";
 import { runCommand } from "../output.ts";
+import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 
 export function registerCustodianAgent(cust: Command, defaultHome: () => string): void {
   cust
@@ -19,19 +20,24 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
       "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
       defaultHome(),
     )
-    .option("--coordinator <url>", "coordinator URL (default: $TCA_COORDINATOR or the one from the ceremony)")
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR or the ones from the ceremony)",
+      collectUrls,
+    )
     .option("--config <path>", "this custodian's ca-config (default: HOME/ca-config.yaml)")
     .option("--policy <file>", "auto-approval policy (default: HOME/policy.yaml)")
     .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE)")
     .action(
       (o: {
         home: string;
-        coordinator?: string;
+        coordinator?: string[];
         config?: string;
         policy?: string;
         passphraseFile?: string;
       }) =>
         runCommand(async () => {
+          const override = coordinatorUrls(o.coordinator);
           const home = new CustodianHome(resolve(o.home));
           const name = home.identity().name;
           const config = home.config(o.config);
@@ -45,7 +51,7 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
           const session = await CustodianSession.open({
             home,
             passphrase,
-            coordinatorUrl: home.coordinatorUrl(o.coordinator),
+            coordinatorUrl: home.coordinatorUrl(override),
             config,
             role: "agent",
           });

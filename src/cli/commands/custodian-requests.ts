@@ -12,12 +12,13 @@ import { CustodianSession, reviewRequest, type Review } from "../../custodian/se
 import { CustodianError } from "../../custodian/errors.ts";
 import type { RequestView } from "../../protocol/approval.ts";
 import { printResult, progress, runCommand, UsageError } from "../output.ts";
+import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 import { z } from "zod";
 import { RequestViewSchema } from "../../protocol/approval.ts";
 
 interface Common {
   home: string;
-  coordinator?: string;
+  coordinator?: string[];
   config?: string;
   passphraseFile?: string;
   json?: boolean;
@@ -32,7 +33,11 @@ function common(cmd: Command): Command {
       "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
       defaultHome(),
     )
-    .option("--coordinator <url>", "coordinator URL (default: $TCA_COORDINATOR or the one from the ceremony)")
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR or the ones from the ceremony)",
+      collectUrls,
+    )
     .option("--config <path>", "this custodian's ca-config (default: HOME/ca-config.yaml)")
     .option("--json", "print data as JSON");
 }
@@ -41,7 +46,7 @@ function context(o: Common) {
   const home = new CustodianHome(resolve(o.home));
   home.identity();
   const config = home.config(o.config);
-  const url = home.coordinatorUrl(o.coordinator);
+  const url = home.coordinatorUrl(coordinatorUrls(o.coordinator));
   return { home, config, url, client: new CoordinatorClient(url) };
 }
 

@@ -5,6 +5,7 @@ import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { identityFingerprint } from "../../protocol/identity.ts";
 import { runCeremony } from "../../custodian/ceremony.ts";
 import { printResult, progress, runCommand } from "../output.ts";
+import { collectUrls, COORDINATOR_FLAG, requiredCoordinatorUrls } from "../coordinators.ts";
 import { registerCustodianRequests, defaultHome } from "./custodian-requests.ts";
 import { registerCustodianAgent } from "./custodian-agent.ts";
 
@@ -58,14 +59,19 @@ export function registerCustodian(program: Command): void {
     .command("dkg")
     .description("take part in the key ceremony: DKG, then sign the root certificate")
     .requiredOption("--home <dir>", "custodian data directory")
-    .requiredOption("--coordinator <url>", "coordinator base URL")
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR)",
+      collectUrls,
+    )
     .option("--config <path>", "this custodian's copy of ca-config (default: HOME/ca-config.yaml)")
     .option("--ceremony <id>", "ceremony id (default: the current one)")
     .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
     .option("--timeout <seconds>", "give up after this long", "300")
     .option("--json", "print the outcome as JSON")
-    .action((o: HomeOpts & { coordinator: string; config?: string; ceremony?: string; timeout: string }) =>
+    .action((o: HomeOpts & { coordinator?: string[]; config?: string; ceremony?: string; timeout: string }) =>
       runCommand(async () => {
+        const coordinators = requiredCoordinatorUrls(o.coordinator);
         const home = new CustodianHome(resolve(o.home));
         const config = home.config(o.config);
         const passphrase = await resolvePassphrase({ passphraseFile: o.passphraseFile });
@@ -73,7 +79,7 @@ export function registerCustodian(program: Command): void {
           home,
           passphrase,
           config,
-          coordinatorUrl: o.coordinator,
+          coordinatorUrl: coordinators.join(","),
           ceremony: o.ceremony,
           progress: (l) => progress(`[${home.identity().name}] ${l}`),
           timeoutMs: Number(o.timeout) * 1000,

@@ -4,6 +4,7 @@ import { Option, type Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { EXIT, printResult, progress, runCommand, UsageError } from "../output.ts";
+import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 import { RequesterError } from "../../requester/errors.ts";
 import { OutputFileError } from "../../requester/files.ts";
 import { KEY_TYPES, sansFor, type KeyType } from "../../requester/keys.ts";
@@ -18,7 +19,7 @@ interface RequestOpts {
   certOut?: string;
   chainOut?: string;
   force?: boolean;
-  coordinator?: string;
+  coordinator?: string[];
   tokenFile?: string;
   validity?: string;
   wait: boolean;
@@ -47,7 +48,11 @@ export function registerRequest(program: Command): void {
     .option("--cert-out <file>", "where to write the certificate (default: NAME.crt)")
     .option("--chain-out <file>", "where to write the chain, leaf then root (default: NAME.chain.pem)")
     .option("--force", "overwrite existing output files")
-    .option("--coordinator <url>", "coordinator URL (default: $TCA_COORDINATOR or http://127.0.0.1:8443)")
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR or http://127.0.0.1:8443)",
+      collectUrls,
+    )
     .option("--token-file <file>", "file holding the requester token (default: the token in $TCA_TOKEN)")
     .option("--validity <hours>", "certificate validity in hours (default: the profile's)")
     .option("--no-wait", "print the request id and exit without waiting for issuance")
@@ -109,12 +114,7 @@ function options(name: string, o: RequestOpts & { san: string[] }): Parameters<t
     if (!Number.isInteger(validityHours) || validityHours <= 0)
       throw new UsageError("--validity must be a positive whole number of hours");
   }
-  const coordinator = o.coordinator ?? process.env.TCA_COORDINATOR ?? "http://127.0.0.1:8443";
-  try {
-    new URL(coordinator);
-  } catch {
-    throw new UsageError(`--coordinator: "${coordinator}" is not a URL`);
-  }
+  const coordinator = coordinatorUrls(o.coordinator, "http://127.0.0.1:8443")!.join(",");
   return {
     name,
     sans: o.san,
