@@ -138,6 +138,7 @@ const NOT_SENT = new Set([
   "ENETUNREACH",
   "EADDRNOTAVAIL",
   "UND_ERR_CONNECT_TIMEOUT",
+  "BAD_PORT",
 ]);
 /** A connection closed under the request: it may or may not have been processed. */
 const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
@@ -156,6 +157,10 @@ function failureOf(e: unknown, timeoutMs: number): Failure {
   if (err?.name === "AbortError") return { code: "ABORTED", message: "aborted" };
   const cause = err?.cause as
     (Error & { code?: string; errors?: { code?: string; message?: string }[] }) | undefined;
+  // fetch refuses the ports of its "bad port" list (Fetch Standard §2.9; 1, 25, 6000, …) before it
+  // connects: nothing was sent.
+  if (!cause?.code && cause?.message === "bad port")
+    return { code: "BAD_PORT", message: 'fetch refuses to connect to this port (a blocked "bad port")' };
   // Several addresses for one name (happy eyeballs) fail together as an AggregateError.
   const code = cause?.code ?? cause?.errors?.[0]?.code ?? "";
   const message = cause?.message || cause?.errors?.[0]?.message || code || err?.message || String(e);

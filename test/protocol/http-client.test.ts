@@ -153,6 +153,16 @@ describe("no duplicates", () => {
     expect(b.bodies).toEqual(['{"csr":"x"}']);
   });
 
+  it("treats a port fetch will not use (port 1) as a coordinator that is down: nothing was sent", async () => {
+    const b = await startServer(json(200, { ok: true, who: "b" }));
+    const client = new HttpClient(["http://127.0.0.1:1", b.url]);
+    await client.json("POST", "/api/v1/requests", Ok, { body: {} });
+    expect(b.hits).toEqual(["POST /api/v1/requests"]);
+    const e = await caught(new HttpClient("http://127.0.0.1:1").json("POST", "/p", Ok, { body: {} }));
+    expect(e.message).toMatch(/^cannot reach the coordinator \(tried http:\/\/127.0.0.1:1\): .*bad port/);
+    expect(e.maybeProcessed).toBe(false);
+  });
+
   it("sends a non-idempotent POST elsewhere after a 503, but not after a 502 or 504", async () => {
     const a = await startServer(problem(503, "UNAVAILABLE", "initializing"));
     const b = await startServer(json(200, { ok: true, who: "b" }));
