@@ -74,7 +74,7 @@ export class CeremonyService {
   }
 
   async start(): Promise<CeremonyView> {
-    return this.store.exclusive(async () => {
+    return this.store.transaction(async () => {
       if (await this.store.getMeta(META_CA_KEY))
         throw new CoordinatorError("CONFLICT", "this CA already has a key; a new ceremony would replace it");
       const latest = await this.store.latestCeremony();
@@ -165,7 +165,7 @@ export class CeremonyService {
   }
 
   private async receiveLocked(id: string, envelope: unknown): Promise<CeremonyView> {
-    return this.store.exclusive(async () => {
+    return this.store.transaction(async () => {
       const c = await this.store.getCeremony(id);
       if (!c) throw new CoordinatorError("NOT_FOUND", `no ceremony ${id}`);
       let h: EnvelopeHeader;

@@ -1,23 +1,40 @@
 // When each custodian was last heard from, by a message it signed (heartbeats, approvals, signing
-// messages). Reported by /api/v1/health. Memory only: a restarted coordinator starts blank.
-export interface Contact {
-  at: string;
-  via: string;
+// messages), on any replica. Reported by /api/v1/health. Kept in the database, written at most once
+// a second per custodian by each replica.
+import type { Store } from "./store/types.ts";
+import { outsideTransactions } from "./async-scope.ts";
+
+export interface ContactReport {
+  name: string;
+  lastContact: string | null;
+  secondsAgo: number | null;
+  via: string | null;
 }
 
 export class CustodianContacts {
-  readonly #last = new Map<string, Contact>();
-  constructor(private readonly roster: string[]) {}
+  readonly #written = new Map<string, number>();
+  constructor(
+    private readonly store: Store,
+    private readonly roster: string[],
+  ) {}
 
-  seen(name: string, via: string): void {
-    if (this.roster.includes(name)) this.#last.set(name, { at: new Date().toISOString(), via });
+  seen(name: string, via: string, now = Date.now()): void {
+    if (!this.roster.includes(name)) return;
+    if (now - (this.#written.get(name) ?? 0) < 1_000) return;
+    this.#written.set(name, now);
+    // Not part of the caller's transaction: a contact is true even if what it sent was refused.
+    outsideTransactions(
+      () =>
+        void this.store.recordContact(name, new Date(now).toISOString(), via).catch(() => {
+          this.#written.delete(name);
+        }),
+    );
   }
 
-  report(
-    now = Date.now(),
-  ): { name: string; lastContact: string | null; secondsAgo: number | null; via: string | null }[] {
+  async report(now = Date.now()): Promise<ContactReport[]> {
+    const rows = new Map((await this.store.listContacts()).map((c) => [c.custodian, c]));
     return this.roster.map((name) => {
-      const c = this.#last.get(name);
+      const c = rows.get(name);
       return {
         name,
         lastContact: c?.at ?? null,

@@ -45,14 +45,14 @@ export class ExchangeService {
     // A process that is connected is alive (and may be in the packages formed below). Its instance
     // id is a random 128-bit value known only to it and to this coordinator, so nobody else can keep
     // a dead process's offers in use.
-    this.signing.seen(req.custodian, req.instance);
+    await this.signing.seen(req.custodian, req.instance);
     let results: ItemResult[] = [];
     if (req.envelopes.length > 0) {
       // Signatures and senders are checked before the transaction: the write lock is held only for
       // envelopes that are this custodian's, so junk cannot hold up everyone's writes.
       const caKeyId = await this.signing.caKeyId;
       const opened = req.envelopes.map((env) => this.open(env, req.custodian, caKeyId));
-      results = await this.store.exclusive(async () => {
+      results = await this.store.transaction(async () => {
         const out: ItemResult[] = [];
         for (const o of opened) out.push("header" in o ? await this.item(o.header, o.json, req.instance) : o);
         if (out.some((r) => r.ok)) await this.signing.formPackages();
@@ -71,7 +71,7 @@ export class ExchangeService {
     const deadline = Date.now() + req.wait * 1000;
     let seq = this.hooks.feed.seq;
     for (;;) {
-      this.signing.seen(req.custodian, req.instance);
+      await this.signing.seen(req.custodian, req.instance);
       const { wakeAt, ...answer } = await this.answer(
         req.custodian,
         req.instance,

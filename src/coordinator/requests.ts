@@ -75,7 +75,6 @@ export interface Submission {
 export class RequestService {
   readonly #roster: Map<string, string>;
   readonly #csrs = new Map<string, ParsedCsr>();
-  readonly #clock = new MonotonicClock();
   constructor(
     private readonly store: Store,
     private readonly config: LoadedConfig,
@@ -139,10 +138,10 @@ export class RequestService {
       asCoordinatorError(e);
     }
     const id = randomUUID();
-    await this.store.exclusive(() => {
-      // Strictly increasing within the transaction order, so review cursors never skip a request.
-      const now = this.#clock.next();
-      return this.store.insertRequest({
+    const now = new Date().toISOString();
+    // Its place in the review order (seq) is given by the database as it is stored.
+    await this.store.transaction((tx) =>
+      tx.insertRequest({
         id,
         requester: s.requester.name,
         profile: s.profile,
@@ -158,8 +157,8 @@ export class RequestService {
         outcome: null,
         createdAt: now,
         updatedAt: now,
-      });
-    });
+      }),
+    );
     this.hooks.metrics.submitted.inc({ profile: s.profile });
     this.hooks.changed();
     this.rememberCsr(id, parsed); // the view below, and every later one, need not parse it again
@@ -218,7 +217,7 @@ export class RequestService {
 
   /** A custodian's signed approval or rejection of one request's exact TBS (one envelope on its own). */
   async decide(id: string, envelope: unknown): Promise<RequestView> {
-    await this.store.exclusive(async () => {
+    await this.store.transaction(async () => {
       let h: EnvelopeHeader;
       try {
         h = openEnvelope(envelope, this.#roster, {
@@ -238,7 +237,7 @@ export class RequestService {
   }
 
   /**
-   * An approval whose envelope signature and context were checked by the caller, inside exclusive()
+   * An approval whose envelope signature and context were checked by the caller, inside transaction()
    * (the batch exchange, or decide() above).
    */
   async decideOpened(h: EnvelopeHeader, envelopeJson: string): Promise<void> {
@@ -289,7 +288,7 @@ export class RequestService {
       if (!inserted)
         throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
       this.hooks.heard(h.sender, "approval");
-      this.hooks.feed.notify(`request:${id}`); // a requester long-polling this request sees the count move
+      this.hooks.moved(id); // a requester long-polling this request sees the count move
       this.hooks.metrics.approvals.inc({ custodian: h.sender, decision: a.decision });
       this.hooks.changed();
       if (a.decision === "reject") {
@@ -349,7 +348,7 @@ export class RequestService {
       const rows = await this.store.listRequestsAfter("pending", cursor.p, page);
       more = rows.length === page;
       for (const r of rows) {
-        cursor.p = { createdAt: r.createdAt, id: r.id };
+        cursor.p = r.seq;
         if (this.preferred(custodian, r.id)) out.set(r.id, r);
         if (out.size >= limit) break;
       }
@@ -366,7 +365,7 @@ export class RequestService {
           more = false;
           break;
         }
-        cursor.f = { createdAt: r.createdAt, id: r.id };
+        cursor.f = r.seq;
         if (!this.preferred(custodian, r.id)) out.set(r.id, r);
         if (out.size >= limit) break;
       }
@@ -544,28 +543,17 @@ export class RequestService {
 /** How long a request waits for its preferred reviewers before every custodian is shown it. */
 export const REVIEW_FALLBACK_MS = STARVED_MS;
 
-type Cursor = { p: { createdAt: string; id: string } | null; f: { createdAt: string; id: string } | null };
+/** Where a custodian's review stands: the last intake sequence number seen, for preferred (p) and fallback (f) reviews. */
+type Cursor = { p: number; f: number };
 const CursorSchema = z
-  .object({
-    p: z.object({ createdAt: z.string().max(40), id: z.string().max(40) }).nullable(),
-    f: z.object({ createdAt: z.string().max(40), id: z.string().max(40) }).nullable(),
-  })
+  .object({ p: z.number().int().nonnegative(), f: z.number().int().nonnegative() })
   .strict();
 function parseCursor(text: string | null): Cursor {
-  if (!text) return { p: null, f: null };
+  if (!text) return { p: 0, f: 0 };
   try {
     return CursorSchema.parse(JSON.parse(text));
   } catch {
     throw new CoordinatorError("BAD_REQUEST", "reviewCursor is not a cursor this coordinator gave out");
-  }
-}
-
-/** ISO times that strictly increase in this process, even within one millisecond. */
-class MonotonicClock {
-  #last = 0;
-  next(): string {
-    this.#last = Math.max(Date.now(), this.#last + 1);
-    return new Date(this.#last).toISOString();
   }
 }
 

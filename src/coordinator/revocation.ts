@@ -49,7 +49,7 @@ export class RevocationService {
     actor: RevocationActor,
   ): Promise<{ serial: string; reason: string; revokedAt: string }> {
     const serial = normaliseSerial(serialInput);
-    return this.store.exclusive(async () => {
+    return this.store.transaction(async () => {
       const r = await this.store.getRequestBySerial(serial);
       if (!r || r.status !== "issued")
         throw new CoordinatorError(
@@ -77,7 +77,7 @@ export class RevocationService {
     });
   }
 
-  /** Starts a CRL job, or marks that one is needed after the one in flight. Call inside exclusive(). */
+  /** Starts a CRL job, or marks that one is needed after the one in flight. Call inside transaction(). */
   async scheduleCrl(): Promise<void> {
     const caDer = await this.ca.certificate();
     if (!caDer) return;
@@ -151,14 +151,17 @@ export class RevocationService {
   }
 
   /** Re-issues the CRL when half its validity has passed (and retries after a failed CRL job). */
-  startTimer(intervalMs = 60_000): void {
+  startTimer(intervalMs = 60_000, lease?: { held(): Promise<boolean> }): void {
     this.#timer = setInterval(() => {
-      void this.store
-        .exclusive(async () => {
-          const latest = await this.store.latestCrl();
-          const half = (this.config.config.ca.crlValidityHours * 3_600_000) / 2;
-          const stale = !latest || Date.parse(latest.nextUpdate) - Date.now() < half;
-          if (stale || (await this.store.getMeta(META_CRL_DIRTY)) === "1") await this.scheduleCrl();
+      void (lease ? lease.held() : Promise.resolve(true))
+        .then((mine) => {
+          if (!mine) return;
+          return this.store.transaction(async () => {
+            const latest = await this.store.latestCrl();
+            const half = (this.config.config.ca.crlValidityHours * 3_600_000) / 2;
+            const stale = !latest || Date.parse(latest.nextUpdate) - Date.now() < half;
+            if (stale || (await this.store.getMeta(META_CRL_DIRTY)) === "1") await this.scheduleCrl();
+          });
         })
         .catch(() => undefined);
     }, intervalMs);

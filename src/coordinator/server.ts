@@ -1,17 +1,19 @@
-// `tca serve`: the coordinator process. Binds loopback by default.
+// `tca serve`: the coordinator process, one replica among any number on one database (several on
+// PostgreSQL act as one CA: docs/storage.md). Binds loopback by default.
 import express from "express";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import pino, { type Logger } from "pino";
 import type { LoadedConfig } from "../config/load.ts";
-import { SqliteStore } from "./store/sqlite.ts";
+import { openStore } from "./store/open.ts";
 import { createServices, type CoordinatorServices, type ServiceOptions } from "./services.ts";
 import { routes } from "./http/routes.ts";
 import { errorHandler } from "./http/problem.ts";
 
 export interface ServeOptions extends ServiceOptions {
   config: LoadedConfig;
-  dbPath: string;
+  /** A PostgreSQL URL, or a SQLite file (`sqlite:PATH` or a path). */
+  database: string;
   host?: string;
   port?: number;
   logger?: Logger;
@@ -25,10 +27,8 @@ export interface RunningCoordinator {
 
 export async function startCoordinator(o: ServeOptions): Promise<RunningCoordinator> {
   const log = o.logger ?? pino({ name: "tca-coordinator" });
-  const store = new SqliteStore(o.dbPath);
+  const store = await openStore(o.database);
   const services = createServices(store, o.config, o);
-  services.signing.startTimer();
-  services.revocations.startTimer();
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
@@ -66,17 +66,38 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     });
   });
   app.use(errorHandler(log));
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", () => resolve(s));
-  });
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", () => resolve(s));
+      s.once("error", reject);
+    });
+  } catch (e) {
+    await store.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    const where = `${o.host ?? "127.0.0.1"}:${o.port ?? 0}`;
+    throw new Error(
+      code === "EADDRINUSE"
+        ? `cannot listen on ${where}: the port is in use (another tca? pass --port 0 for any free port)`
+        : `cannot listen on ${where}: ${(e as Error).message}`,
+    );
+  }
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(":") ? `[${address}]` : address;
+  const url = `http://${host}:${port}`;
+  // Periodic work runs on one replica at a time: the holder of its lease.
+  await services.replica.start(url);
+  services.signing.startTimer(250, services.replica.lease("signing.tick", 3_000));
+  services.revocations.startTimer(60_000, services.replica.lease("crl.reissue", 180_000));
+  log.info({ url, replica: services.replica.id, storage: store.location }, "coordinator ready");
   return {
-    url: `http://${host}:${port}`,
+    url,
     services,
     close: async () => {
       services.signing.stopTimer();
       services.revocations.stopTimer();
+      services.replica.stop();
+      services.hooks.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await store.close();

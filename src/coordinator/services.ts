@@ -15,6 +15,7 @@ import { openEnvelope, rosterKeys } from "../protocol/envelope.ts";
 import { CoordinatorError } from "./errors.ts";
 import { RevocationService } from "./revocation.ts";
 import { ExchangeService } from "./exchange.ts";
+import { Replica, REPLICA_REPORT_MS } from "./replica.ts";
 
 export interface CoordinatorServices {
   config: LoadedConfig;
@@ -25,9 +26,12 @@ export interface CoordinatorServices {
   hooks: CoordinatorHooks;
   revocations: RevocationService;
   exchange: ExchangeService;
+  /** This process as one of the replicas on the database. */
+  replica: Replica;
   caPublicKey(): Promise<Uint8Array | null>;
   caCertificate(): Promise<Uint8Array | null>;
-  health(): Promise<Record<string, unknown>>;
+  /** Readiness: `ok` once the CA key and root exist and the database answers (503 otherwise). */
+  health(): Promise<{ ready: boolean; body: Record<string, unknown> }>;
   /** A signed "I am online" from a custodian; fresh within five minutes. */
   heartbeat(envelope: unknown): { name: string };
 }
@@ -54,6 +58,7 @@ export function createServices(
   };
   const caPublicKey = async (): Promise<Uint8Array | null> => (await caKeyOf())?.publicKey ?? null;
   const caKeyId = async (): Promise<string | null> => (await caKeyOf())?.keyId ?? null;
+  const replica = new Replica(store);
   const hooks = new CoordinatorHooks(
     store,
     config.config.custodians.map((c) => c.name),
@@ -95,6 +100,7 @@ export function createServices(
     hooks,
     revocations,
     exchange: new ExchangeService(store, config, signing, requests, hooks),
+    replica,
     caPublicKey,
     caCertificate,
     heartbeat: (envelope) => {
@@ -115,16 +121,35 @@ export function createServices(
     health: async () => {
       let database = "ok";
       try {
-        await store.getMeta("health");
+        await store.ping();
       } catch {
         database = "unavailable";
       }
+      const up = database === "ok";
+      const caKeyReady = up && (await caPublicKey().catch(() => null)) !== null;
+      const rootReady = up && (await caCertificate().catch(() => null)) !== null;
+      const now = Date.now();
+      const replicas = up ? await store.listReplicas().catch(() => []) : [];
+      const status = !up ? "degraded" : caKeyReady && rootReady ? "ok" : "initializing";
       return {
-        status: database === "ok" ? "ok" : "degraded",
-        database,
-        caKey: (await caPublicKey()) ? "ready" : "none",
-        caKeyId: await caKeyId(),
-        custodians: hooks.contacts.report(),
+        ready: status === "ok",
+        body: {
+          status,
+          database,
+          storage: { dialect: store.dialect, location: store.location },
+          caKey: caKeyReady ? "ready" : "none",
+          caKeyId: caKeyReady ? await caKeyId() : null,
+          root: rootReady ? "ready" : "none",
+          replica: replica.id,
+          replicas: replicas.map((r) => ({
+            id: r.id,
+            url: r.url,
+            startedAt: r.startedAt,
+            lastSeen: r.lastSeen,
+            live: now - Date.parse(r.lastSeen) < 3 * REPLICA_REPORT_MS,
+          })),
+          custodians: up ? await hooks.contacts.report(now).catch(() => []) : [],
+        },
       };
     },
   };

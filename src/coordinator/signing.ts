@@ -7,7 +7,6 @@
 // refused (DESIGN §3.6); when an attempt moves on (a bad share, a refusal, a silent signer, a
 // withdrawal) its commitments are void and the next attempt takes fresh offers; no commitment is ever
 // put in a second package. A bad share names its sender, who is excluded from the job (DESIGN §3.7).
-import { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { LoadedConfig } from "../config/load.ts";
 import type { EnvelopeHeader } from "../protocol/envelope.ts";
@@ -36,6 +35,7 @@ import { CoordinatorError } from "./errors.ts";
 import type { OfferRecord, SigningJobRecord, Store } from "./store/types.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
 import { storeEnvelope, storedBody } from "./stored-envelope.ts";
+import { outsideTransactions } from "./async-scope.ts";
 
 export interface JobEvent {
   at: string;
@@ -63,6 +63,8 @@ export type JobCompletion = (
 const OFFER_MARGIN_MS = 5_000;
 /** A custodian process not heard from for this long is not picked for new packages. */
 const LIVE_MS = 45_000;
+/** How often one replica records that a process spoke (liveness is judged over LIVE_MS). */
+const TOUCH_MS = 2_000;
 /** How long a job waits for a package before its request is shown to every custodian. */
 export const STARVED_MS = 3_000;
 /** How often a starving request is shown again to a custodian process that has seen it. */
@@ -74,8 +76,8 @@ const FORM_BATCH = 512;
 
 export class SigningService {
   readonly #completions = new Map<string, JobCompletion>();
-  /** When each custodian process last spoke (in-memory: after a restart, processes must speak again). */
-  readonly #lastSeen = new Map<string, number>();
+  /** When this replica last recorded each custodian process as heard from (writes are throttled). */
+  readonly #touched = new Map<string, number>();
   /** Jobs that have waited for a package, since when: their requests are shown to more custodians. */
   readonly #starved = new Map<string, { since: number; shownTo: Map<string, number> }>();
   #pub: { raw: string; pub: FrostPublic } | undefined;
@@ -101,10 +103,20 @@ export class SigningService {
     this.#completions.set(kind, fn);
   }
 
-  /** Re-forms sessions whose signers went quiet, and forms packages that are waiting for offers. */
-  startTimer(intervalMs = 250): void {
+  /**
+   * Re-forms sessions whose signers went quiet, and forms packages that are waiting for offers: on
+   * one replica at a time, the holder of the `lease` (any replica may do it; one is enough).
+   */
+  startTimer(intervalMs = 250, lease?: { held(): Promise<boolean> }): void {
     this.#tickMs = intervalMs;
-    this.#timer = setInterval(() => void this.expireStale().catch(() => undefined), intervalMs);
+    this.#timer = setInterval(
+      () =>
+        void (async () => {
+          if (lease && !(await lease.held())) return;
+          await this.expireStale();
+        })().catch(() => undefined),
+      intervalMs,
+    );
     this.#timer.unref();
   }
   stopTimer(): void {
@@ -115,20 +127,34 @@ export class SigningService {
   kick(): void {
     if (this.#kickPending) return;
     this.#kickPending = true;
-    setImmediate(
-      outsideAnyTransaction(() => {
+    setImmediate(() =>
+      outsideTransactions(() => {
         this.#kickPending = false;
-        void this.store.exclusive(() => this.formPackages()).catch(() => undefined);
+        void this.store.transaction(() => this.formPackages()).catch(() => undefined);
       }),
     );
   }
 
-  seen(custodian: string, instance: string, at = Date.now()): void {
-    this.#lastSeen.set(`${custodian}/${instance}`, at);
+  /**
+   * A custodian process spoke to this replica: recorded in the database, where every replica's
+   * package forming reads it (at most every TOUCH_MS per process from one replica).
+   */
+  async seen(custodian: string, instance: string, at = Date.now()): Promise<void> {
+    const key = `${custodian}/${instance}`;
+    if (at - (this.#touched.get(key) ?? 0) < TOUCH_MS) return;
+    this.#touched.set(key, at);
+    await outsideTransactions(() => this.store.touchProcess(custodian, instance, new Date(at).toISOString()));
   }
 
+  /** A process hung up (killed, or shut down): it is not picked for packages until it speaks again. */
   gone(custodian: string, instance: string): void {
-    this.#lastSeen.delete(`${custodian}/${instance}`);
+    this.#touched.delete(`${custodian}/${instance}`);
+    outsideTransactions(() => void this.store.dropProcess(instance).catch(() => undefined));
+  }
+
+  /** Processes heard from within LIVE_MS, by any replica, as "custodian/instance". */
+  private live(now: number): Promise<Set<string>> {
+    return this.store.liveProcesses(new Date(now - LIVE_MS).toISOString());
   }
 
   async createJob(j: NewJob): Promise<string> {
@@ -234,11 +260,9 @@ export class SigningService {
     if (b.data.supersede) await this.dropInstances(h.sender, (i) => i !== b.data.instance, "restarted");
     // A process holds at most MAX_OFFERED open offers (DESIGN §3.6), a custodian twice that over
     // its processes: no one can crowd the others out of packages by offering more.
-    const now = Date.now();
+    const live = await this.live(Date.now());
     const open = (await this.store.listOffersOf(h.sender, ["offered"])).filter(
-      (o) =>
-        o.instance === b.data.instance ||
-        now - (this.#lastSeen.get(`${o.custodian}/${o.instance}`) ?? 0) <= LIVE_MS,
+      (o) => o.instance === b.data.instance || live.has(`${o.custodian}/${o.instance}`),
     ); // offers of processes gone quiet do not count: they expire on their own
     const ofInstance = open.filter((o) => o.instance === b.data.instance).length;
     if (
@@ -457,15 +481,16 @@ export class SigningService {
   /**
    * Gives every job that waits for a package t signers, one open offer each, from live processes of
    * eligible custodians that have not been excluded. Load spreads to whoever holds the most offers.
-   * Runs inside exclusive(), so an offer lands in one package at most.
+   * Runs inside transaction(), so an offer lands in one package at most.
    */
   async formPackages(now = Date.now()): Promise<number> {
     const jobs = await this.store.listJobsAwaitingPackage(FORM_BATCH);
     if (jobs.length === 0) return 0;
     const validAfter = new Date(now + this.opts.shareTimeoutMs + OFFER_MARGIN_MS).toISOString();
     const open = new Map<string, OfferRecord[]>();
+    const live = await this.live(now);
     for (const o of await this.store.listOpenOffers(validAfter)) {
-      if (now - (this.#lastSeen.get(`${o.custodian}/${o.instance}`) ?? 0) > LIVE_MS) continue;
+      if (!live.has(`${o.custodian}/${o.instance}`)) continue;
       const list = open.get(o.custodian) ?? [];
       list.push(o);
       open.set(o.custodian, list);
@@ -541,7 +566,7 @@ export class SigningService {
 
   /** A package whose signers have not all answered in time is dropped; a new attempt begins. */
   async expireStale(now = Date.now()): Promise<void> {
-    await this.store.exclusive(async () => {
+    await this.store.transaction(async () => {
       for (const listed of await this.store.listJobsWithPackage()) {
         const formed = packageOf(listed)?.formedAt;
         if (!formed || now - Date.parse(formed) < this.opts.shareTimeoutMs) continue;
@@ -568,7 +593,8 @@ export class SigningService {
         // A process silent past the share timeout is stuck or dead: no more packages for it until it
         // speaks again, and its other unanswered packages re-form now rather than each time out.
         for (const m of silent) {
-          this.gone(m.custodian, m.instance);
+          this.#touched.delete(`${m.custodian}/${m.instance}`);
+          await this.store.dropProcess(m.instance);
           await this.dropInstances(
             m.custodian,
             (i) => i === m.instance,
@@ -584,7 +610,8 @@ export class SigningService {
       const crossed = [...this.#starved.values()].some(
         ({ since }) => now - since >= STARVED_MS && now - since < STARVED_MS + this.#tickMs,
       );
-      for (const [key, at] of this.#lastSeen) if (now - at > LIVE_MS) this.#lastSeen.delete(key);
+      for (const [key, at] of this.#touched) if (now - at > TOUCH_MS) this.#touched.delete(key);
+      await this.store.purgeProcesses(new Date(now - 2 * LIVE_MS).toISOString());
       if (crossed) this.hooks.changed();
       await this.store.purgeOffers(new Date(now - 10 * 60_000).toISOString(), new Date(now).toISOString());
     });
@@ -604,17 +631,6 @@ export class SigningService {
     return this.#pub.pub;
   }
 }
-
-/**
- * Runs a callback in the context this module was loaded in, not in the caller's: a kick scheduled
- * from inside exclusive() must not inherit its "inside a transaction" marker (AsyncLocalStorage
- * follows setImmediate), or its own exclusive() would be refused as nested.
- */
-const ROOT_SCOPE = new AsyncResource("tca.signing.kick");
-const outsideAnyTransaction =
-  (fn: () => void): (() => void) =>
-  () =>
-    ROOT_SCOPE.runInAsyncScope(fn);
 
 function packageOf(j: SigningJobRecord): SigningPackage | null {
   return j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;

@@ -47,7 +47,7 @@ async function freshCeremony(): Promise<{ url: string; id: string }> {
   await coordinator?.close();
   coordinator = await startCoordinator({
     config,
-    dbPath: join(mkdtempSync(join(dir, "db-")), "coordinator.db"),
+    database: join(mkdtempSync(join(dir, "db-")), "coordinator.db"),
     port: 0,
     logger: pino({ level: "silent" }),
   });

@@ -3,7 +3,7 @@
 // offers, batched exchanges, a bad share named and routed around while the rest of the batch
 // issues, withdrawals and restarts that re-form only what they must, and no commitment ever in two
 // packages.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,8 @@ import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { parseCaConfig, type LoadedConfig } from "../../src/config/load.ts";
-import { SqliteStore } from "../../src/coordinator/store/sqlite.ts";
+import type { Store } from "../../src/coordinator/store/types.ts";
+import { storeKinds, type StoreKind } from "../helpers/stores.ts";
 import { CoordinatorHooks } from "../../src/coordinator/hooks.ts";
 import { SigningService } from "../../src/coordinator/signing.ts";
 import { ExchangeService } from "../../src/coordinator/exchange.ts";
@@ -60,7 +61,7 @@ interface Custodian {
 }
 
 let dir: string;
-let store: SqliteStore;
+let store: Store;
 let signing: SigningService;
 let exchange: ExchangeService;
 let finished: Map<string, { signature: Uint8Array | null; failure?: string }>;
@@ -124,7 +125,7 @@ async function createJobs(n: number, eligible = NAMES): Promise<{ id: string; tb
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "tca-pipeline-"));
-  store = new SqliteStore(join(dir, "db.sqlite"));
+  store = await kind.open();
   const cfg = config();
   const hooks = new CoordinatorHooks(store, NAMES);
   signing = new SigningService(store, cfg, { shareTimeoutMs: 2_000, caKeyId: async () => KEY_ID }, hooks);
@@ -145,7 +146,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("signing pipeline", () => {
+let kind: StoreKind;
+describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name", (k) => {
+  beforeAll(() => {
+    kind = k;
+  });
   it("signs a burst of jobs with one round trip each, batched, every signature valid", async () => {
     const jobs = await createJobs(300);
     // Round 1 only offers (nothing is approved yet in this test's sense); later rounds sign.

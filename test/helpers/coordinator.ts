@@ -17,7 +17,7 @@ export function useCoordinator(prefix: string): { readonly url: string } {
     dir = mkdtempSync(join(tmpdir(), prefix));
     coordinator = await startCoordinator({
       config: loadCaConfig(EXAMPLE_CONFIG),
-      dbPath: join(dir, "coordinator.db"),
+      database: join(dir, "coordinator.db"),
       port: 0,
       logger: pino({ level: "silent" }),
     });

@@ -1,12 +1,14 @@
 import type { Command } from "commander";
 import { spawn, type ChildProcess } from "node:child_process";
-import { rmSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { resolve, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { loadCaConfig } from "../../config/load.ts";
-import { startCoordinator } from "../../coordinator/server.ts";
+import { startCoordinator, type RunningCoordinator } from "../../coordinator/server.ts";
+import { redactLocation } from "../../coordinator/store/open.ts";
+import { databaseOption } from "./serve.ts";
 import {
   createLocalCa,
   custodianNames,
@@ -31,6 +33,8 @@ interface DevOpts {
   reset?: boolean;
   shareTimeout: string;
   agents: boolean;
+  databaseUrl?: string;
+  coordinators: string;
 }
 
 function readLastLine(path: string): string {
@@ -61,12 +65,23 @@ async function freePort(): Promise<number> {
 export function registerDev(program: Command): void {
   program
     .command("dev")
-    .description("run a complete local CA: coordinator on 127.0.0.1, N custodians, DKG and root (SQLite)")
+    .description(
+      "run a complete local CA: coordinator on 127.0.0.1, N custodians, DKG and root (SQLite, or PostgreSQL with --database-url)",
+    )
     .option("--dir <dir>", "state directory", ".tca-dev")
     .option("--port <port>", "coordinator port (0 = any free port)", "8443")
     .option("--custodians <n>", "number of custodians", "3")
     .option("--threshold <t>", "signatures needed", "2")
     .option("--reset", "throw away an existing dev CA in --dir and make a new one")
+    .option(
+      "--database-url <url>",
+      "keep the coordinators' data in this PostgreSQL database instead of DIR/coordinator.db (default: $DATABASE_URL)",
+    )
+    .option(
+      "--coordinators <n>",
+      "coordinator replicas to run on the database (more than 1 needs --database-url); their URLs go to DIR/coordinators.txt",
+      "1",
+    )
     .option(
       "--no-agents",
       "do not start the custodian agents (every request then waits for `tca custodian approve`)",
@@ -87,6 +102,14 @@ async function runDev(o: DevOpts): Promise<void> {
     throw new UsageError("--custodians must be an integer from 2 to 20");
   if (!Number.isInteger(t) || t < 2 || t > n)
     throw new UsageError(`--threshold must be an integer from 2 to ${n}`);
+  const replicas = Number(o.coordinators);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 8)
+    throw new UsageError("--coordinators must be an integer from 1 to 8");
+  const databaseUrl = o.databaseUrl ?? process.env.DATABASE_URL;
+  if (replicas > 1 && !databaseUrl)
+    throw new UsageError(
+      "--coordinators above 1 needs --database-url: replicas share one PostgreSQL database (SQLite has one writer)",
+    );
   if (o.reset) rmSync(dir, { recursive: true, force: true });
 
   const reuse = localCaExists(dir);
@@ -105,14 +128,28 @@ async function runDev(o: DevOpts): Promise<void> {
   }
   const config = loadCaConfig(join(dir, "ca-config.yaml"));
   const layout = layoutOf(dir, custodianNames(config.config.custodians.length));
-  const coordinator = await startCoordinator({
-    config,
-    dbPath: layout.dbPath,
-    port,
-    shareTimeoutMs: Number(o.shareTimeout) * 1000,
-    logger: pino({ level: process.env.TCA_LOG_LEVEL ?? "warn" }, process.stderr),
-  });
+  const database = databaseOption(databaseUrl, layout.dbPath);
+  // A dev CA's key shares belong to the database its ceremony ran on: never mix them up.
+  const storagePath = join(dir, "storage");
+  const storage = redactLocation(database);
+  if (reuse && existsSync(storagePath) && readFileSync(storagePath, "utf8").trim() !== storage)
+    throw new UsageError(
+      `the dev CA in ${dir} keeps its data in ${readFileSync(storagePath, "utf8").trim()}, not ${storage}: pass the same --database-url, or --reset`,
+    );
+  writeFileSync(storagePath, storage + "\n");
+  const logger = pino({ level: process.env.TCA_LOG_LEVEL ?? "warn" }, process.stderr);
+  const shareTimeoutMs = Number(o.shareTimeout) * 1000;
+  // Replicas run in this process, each with its own store, pool and listener: one CA, several
+  // coordinators (the first on --port, the others on free ports).
+  const running: RunningCoordinator[] = [];
+  for (let i = 0; i < replicas; i++)
+    running.push(
+      await startCoordinator({ config, database, port: i === 0 ? port : 0, shareTimeoutMs, logger }),
+    );
+  const coordinator = running[0]!;
+  const urls = running.map((c) => c.url);
   writeFileSync(join(dir, "coordinator.url"), coordinator.url + "\n");
+  writeFileSync(join(dir, "coordinators.txt"), urls.join("\n") + "\n");
   const children = new Set<ChildProcess>();
   const stopAll = async () => {
     const exits = [...children].map(
@@ -121,12 +158,12 @@ async function runDev(o: DevOpts): Promise<void> {
     for (const c of children) c.kill("SIGTERM");
     // Agents hand back their commitments on SIGTERM; give them a moment before the coordinator goes.
     await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5000))]);
-    await coordinator.close();
+    for (const c of running) await c.close();
   };
   const shutdown = () => void stopAll().then(() => process.exit(0));
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
-  progress(`coordinator: ${coordinator.url}`);
+  progress(`coordinator${urls.length > 1 ? "s" : ""}: ${urls.join(", ")} (data: ${storage})`);
 
   if (!(await coordinator.services.caCertificate())) {
     const client = new CoordinatorClient(coordinator.url);
@@ -209,7 +246,7 @@ async function runDev(o: DevOpts): Promise<void> {
           "--home",
           c.home,
           "--coordinator",
-          url,
+          urls.join(","),
           "--passphrase-file",
           c.passphraseFile,
         ],
@@ -228,7 +265,8 @@ async function runDev(o: DevOpts): Promise<void> {
     [
       "",
       `tca dev CA ready: ${config.config.threshold}-of-${config.config.custodians.length}, "${config.config.ca.subject}"`,
-      `  coordinator     ${url}`,
+      `  coordinator     ${urls.join(", ")}`,
+      `  data            ${storage}`,
       `  state           ${dir}`,
       `  requester token ${layout.requesterTokenPath}`,
       "",

@@ -1,14 +1,19 @@
 import type { Command } from "commander";
 import { loadCaConfig } from "../../config/load.ts";
 import { startCoordinator } from "../../coordinator/server.ts";
-import { progress, runCommand } from "../output.ts";
+import { isPostgresUrl, redactLocation } from "../../coordinator/store/open.ts";
+import { progress, runCommand, UsageError } from "../output.ts";
 
 export function registerServe(program: Command): void {
   program
     .command("serve")
     .description("run the coordinator: HTTP API and database (holds no key material)")
     .option("--config <path>", "ca-config file", "ca-config/ca.yaml")
-    .option("--db <path>", "SQLite database file", "tca.db")
+    .option("--db <path>", "SQLite database file (the embedded default: one coordinator)", "tca.db")
+    .option(
+      "--database-url <url>",
+      "PostgreSQL URL, e.g. postgres://tca@db/tca (default: $DATABASE_URL); replicas on one database act as one CA",
+    )
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0 = any free port)", "8443")
     .option(
@@ -16,20 +21,38 @@ export function registerServe(program: Command): void {
       "re-form a signing session when a signer stays silent this long",
       "15",
     )
-    .action((o: { config: string; db: string; host: string; port: string; shareTimeout: string }) =>
-      runCommand(async () => {
-        const config = loadCaConfig(o.config);
-        const c = await startCoordinator({
-          config,
-          dbPath: o.db,
-          host: o.host,
-          port: Number(o.port),
-          shareTimeoutMs: Number(o.shareTimeout) * 1000,
-        });
-        progress(`tca coordinator listening on ${c.url}`);
-        const stop = () => void c.close().then(() => process.exit(0));
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      }),
+    .action(
+      (o: {
+        config: string;
+        db: string;
+        databaseUrl?: string;
+        host: string;
+        port: string;
+        shareTimeout: string;
+      }) =>
+        runCommand(async () => {
+          const config = loadCaConfig(o.config);
+          const c = await startCoordinator({
+            config,
+            database: databaseOption(o.databaseUrl ?? process.env.DATABASE_URL, o.db),
+            host: o.host,
+            port: Number(o.port),
+            shareTimeoutMs: Number(o.shareTimeout) * 1000,
+          });
+          progress(`tca coordinator listening on ${c.url}`);
+          const stop = () => void c.close().then(() => process.exit(0));
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+        }),
     );
+}
+
+/** The store to open: a PostgreSQL URL if one is given, else the SQLite file. */
+export function databaseOption(url: string | undefined, sqlitePath: string): string {
+  if (url === undefined || url === "") return sqlitePath;
+  if (!isPostgresUrl(url))
+    throw new UsageError(
+      `--database-url: expected a postgres:// or postgresql:// URL, got "${redactLocation(url)}" (for SQLite use --db PATH)`,
+    );
+  return url;
 }

@@ -123,8 +123,35 @@ const schemas: Record<string, Json> = {
     type: "object",
     required: ["status", "database", "caKey", "caKeyId"],
     properties: {
-      status: { type: "string", enum: ["ok", "degraded"] },
+      status: {
+        type: "string",
+        enum: ["ok", "initializing", "degraded"],
+        description: "ok: ready to issue; initializing: no CA key or root yet; degraded: database away",
+      },
       database: { type: "string", enum: ["ok", "unavailable"] },
+      storage: {
+        type: "object",
+        properties: {
+          dialect: { type: "string", enum: ["sqlite", "postgres"] },
+          location: { type: "string", description: "file, or URL without its password" },
+        },
+      },
+      root: { type: "string", enum: ["ready", "none"] },
+      replica: { type: "string", description: "id of the replica that answered" },
+      replicas: {
+        type: "array",
+        description: "every coordinator replica on this database, live if it reported in the last 15 s",
+        items: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            url: { type: "string" },
+            startedAt: { type: "string" },
+            lastSeen: { type: "string" },
+            live: { type: "boolean" },
+          },
+        },
+      },
       caKey: {
         type: "string",
         enum: ["ready", "none"],
@@ -573,8 +600,27 @@ export const openApiDocument: OpenApiDocument = {
       get: {
         tags: ["public"],
         operationId: "getHealth",
-        summary: "Coordinator health and whether the CA key exists",
-        responses: { "200": { description: "health", content: jsonContent(ref("Health")) }, ...problems() },
+        summary: "Readiness: ready to issue (200), or initializing / database away (503, same body)",
+        responses: {
+          "200": { description: "ready", content: jsonContent(ref("Health")) },
+          "503": { description: "not ready", content: jsonContent(ref("Health")) },
+        },
+      },
+    },
+    "/api/v1/health/live": {
+      get: {
+        tags: ["public"],
+        operationId: "getLiveness",
+        summary: "Liveness: the process answers (200 whatever the database or CA state)",
+        responses: {
+          "200": {
+            description: "live",
+            content: jsonContent({
+              type: "object",
+              properties: { status: { type: "string", enum: ["live"] }, replica: { type: "string" } },
+            }),
+          },
+        },
       },
     },
     "/api/v1/openapi.json": {

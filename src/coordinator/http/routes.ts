@@ -38,8 +38,14 @@ export function routes(s: CoordinatorServices): Router {
     next();
   };
 
+  // Readiness: 503 until the CA key and root exist (and while the database is away), so a load
+  // balancer sends nothing to a coordinator that cannot issue. Liveness is /api/v1/health/live.
   r.get("/api/v1/health", async (_req, res) => {
-    res.json(await s.health());
+    const h = await s.health();
+    res.status(h.ready ? 200 : 503).json(h.body);
+  });
+  r.get("/api/v1/health/live", (_req, res) => {
+    res.json({ status: "live", replica: s.replica.id });
   });
   r.get("/metrics", async (_req, res) => {
     res.type(s.hooks.metrics.registry.contentType).send(await s.hooks.metrics.registry.metrics());

@@ -1,69 +1,219 @@
-// Schema migrations, in order. Written in the SQL subset SQLite and PostgreSQL share.
-export const MIGRATIONS: { version: number; sql: string }[] = [
-  {
-    version: 1,
-    sql: `
-      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE ceremonies (
-        id TEXT PRIMARY KEY, announcement TEXT NOT NULL, status TEXT NOT NULL, failure TEXT,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-      CREATE TABLE messages (
-        id TEXT PRIMARY KEY, scope TEXT NOT NULL, type TEXT NOT NULL, sender TEXT NOT NULL,
-        recipient TEXT NOT NULL, attempt INTEGER NOT NULL, envelope TEXT NOT NULL, received_at TEXT NOT NULL,
-        UNIQUE (scope, type, sender, recipient, attempt));
-      CREATE TABLE signing_jobs (
-        id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject_ref TEXT NOT NULL, tbs BLOB NOT NULL, params TEXT NOT NULL,
-        eligible TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL, signing_package TEXT,
-        excluded TEXT NOT NULL, events TEXT NOT NULL, signature BLOB, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-      CREATE INDEX signing_jobs_status ON signing_jobs (status);
-    `,
-  },
-  {
-    version: 2,
-    sql: `
-      CREATE TABLE requests (
-        id TEXT PRIMARY KEY, requester TEXT NOT NULL, profile TEXT NOT NULL, csr BLOB NOT NULL, tbs BLOB NOT NULL,
-        tbs_sha256 TEXT NOT NULL UNIQUE, serial TEXT NOT NULL UNIQUE, not_before TEXT NOT NULL, not_after TEXT NOT NULL,
-        status TEXT NOT NULL, signing_job TEXT, certificate BLOB, outcome TEXT,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-      CREATE INDEX requests_status ON requests (status);
-      CREATE TABLE approvals (
-        request_id TEXT NOT NULL REFERENCES requests (id), custodian TEXT NOT NULL, decision TEXT NOT NULL,
-        reason TEXT, expires_at TEXT NOT NULL, envelope TEXT NOT NULL, created_at TEXT NOT NULL,
-        PRIMARY KEY (request_id, custodian));
-    `,
-  },
-  {
-    version: 3,
-    sql: `
-      CREATE TABLE revocations (
-        serial TEXT PRIMARY KEY, request_id TEXT NOT NULL REFERENCES requests (id), reason TEXT NOT NULL,
-        revoked_at TEXT NOT NULL, revoked_by TEXT NOT NULL);
-      CREATE TABLE crls (
-        number INTEGER PRIMARY KEY, der BLOB NOT NULL, this_update TEXT NOT NULL, next_update TEXT NOT NULL,
-        created_at TEXT NOT NULL);
-    `,
-  },
-  {
-    // One message per sender per stage and attempt, whatever its recipient field says.
-    version: 4,
-    sql: `CREATE UNIQUE INDEX messages_one_per_sender ON messages (scope, type, sender, attempt);`,
-  },
-  {
-    // Commitments handed out ahead of time (DESIGN §3.6), and the indexes the signing pipeline
-    // reads on every exchange.
-    version: 5,
-    sql: `
-      CREATE TABLE commitment_offers (
-        commitment_key TEXT PRIMARY KEY, custodian TEXT NOT NULL, instance TEXT NOT NULL,
-        identifier TEXT NOT NULL, hiding TEXT NOT NULL, binding TEXT NOT NULL,
-        expires_at TEXT NOT NULL, offered_at TEXT NOT NULL, state TEXT NOT NULL,
-        job_id TEXT, attempt INTEGER, updated_at TEXT NOT NULL);
-      CREATE INDEX commitment_offers_state ON commitment_offers (state, custodian);
-      CREATE INDEX commitment_offers_job ON commitment_offers (job_id, attempt);
-      CREATE INDEX signing_jobs_status_created ON signing_jobs (status, created_at);
-      CREATE INDEX requests_status_created ON requests (status, created_at, id);
-      CREATE INDEX approvals_request ON approvals (request_id, created_at);
-    `,
-  },
-];
+// Versioned schema migrations, run from code by Kysely's Migrator when a store opens (it takes a
+// lock first, so replicas starting together on one PostgreSQL migrate once). Written with the schema
+// builder; the only dialect difference is the binary type. Never edit a migration that shipped: add
+// one.
+import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+
+export type Dialect = "sqlite" | "postgres";
+
+export function migrations(dialect: Dialect): MigrationProvider {
+  const blob = dialect === "postgres" ? "bytea" : "blob";
+  const list: Record<string, Migration> = {
+    // The schema tca had before it moved to Kysely (its five hand-run steps in one), created only
+    // where missing, so a database written by an earlier tca opens unchanged.
+    "0001_initial": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("meta")
+          .ifNotExists()
+          .addColumn("key", "text", (c) => c.primaryKey())
+          .addColumn("value", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("ceremonies")
+          .ifNotExists()
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("announcement", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("failure", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .execute();
+        // Replay protection: an envelope id is stored once, and a sender has one message per stage
+        // and attempt whatever its recipient field says (DESIGN §3).
+        await db.schema
+          .createTable("messages")
+          .ifNotExists()
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("scope", "text", (c) => c.notNull())
+          .addColumn("type", "text", (c) => c.notNull())
+          .addColumn("sender", "text", (c) => c.notNull())
+          .addColumn("recipient", "text", (c) => c.notNull())
+          .addColumn("attempt", "integer", (c) => c.notNull())
+          .addColumn("envelope", "text", (c) => c.notNull())
+          .addColumn("received_at", "text", (c) => c.notNull())
+          .addUniqueConstraint("messages_scope_type_sender_recipient_attempt_key", [
+            "scope",
+            "type",
+            "sender",
+            "recipient",
+            "attempt",
+          ])
+          .execute();
+        await db.schema
+          .createIndex("messages_one_per_sender")
+          .ifNotExists()
+          .unique()
+          .on("messages")
+          .columns(["scope", "type", "sender", "attempt"])
+          .execute();
+        await db.schema
+          .createTable("signing_jobs")
+          .ifNotExists()
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("subject_ref", "text", (c) => c.notNull())
+          .addColumn("tbs", blob, (c) => c.notNull())
+          .addColumn("params", "text", (c) => c.notNull())
+          .addColumn("eligible", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("attempt", "integer", (c) => c.notNull())
+          .addColumn("signing_package", "text")
+          .addColumn("excluded", "text", (c) => c.notNull())
+          .addColumn("events", "text", (c) => c.notNull())
+          .addColumn("signature", blob)
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("signing_jobs_status_created")
+          .ifNotExists()
+          .on("signing_jobs")
+          .columns(["status", "created_at"])
+          .execute();
+        await db.schema
+          .createTable("requests")
+          .ifNotExists()
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("requester", "text", (c) => c.notNull())
+          .addColumn("profile", "text", (c) => c.notNull())
+          .addColumn("csr", blob, (c) => c.notNull())
+          .addColumn("tbs", blob, (c) => c.notNull())
+          .addColumn("tbs_sha256", "text", (c) => c.notNull().unique())
+          .addColumn("serial", "text", (c) => c.notNull().unique())
+          .addColumn("not_before", "text", (c) => c.notNull())
+          .addColumn("not_after", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("signing_job", "text")
+          .addColumn("certificate", blob)
+          .addColumn("outcome", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("requests_status_created")
+          .ifNotExists()
+          .on("requests")
+          .columns(["status", "created_at", "id"])
+          .execute();
+        await db.schema
+          .createTable("approvals")
+          .ifNotExists()
+          .addColumn("request_id", "text", (c) => c.notNull().references("requests.id"))
+          .addColumn("custodian", "text", (c) => c.notNull())
+          .addColumn("decision", "text", (c) => c.notNull())
+          .addColumn("reason", "text")
+          .addColumn("expires_at", "text", (c) => c.notNull())
+          .addColumn("envelope", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("approvals_pkey", ["request_id", "custodian"])
+          .execute();
+        await db.schema
+          .createIndex("approvals_request")
+          .ifNotExists()
+          .on("approvals")
+          .columns(["request_id", "created_at"])
+          .execute();
+        await db.schema
+          .createTable("revocations")
+          .ifNotExists()
+          .addColumn("serial", "text", (c) => c.primaryKey())
+          .addColumn("request_id", "text", (c) => c.notNull().references("requests.id"))
+          .addColumn("reason", "text", (c) => c.notNull())
+          .addColumn("revoked_at", "text", (c) => c.notNull())
+          .addColumn("revoked_by", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("crls")
+          .ifNotExists()
+          .addColumn("number", "integer", (c) => c.primaryKey())
+          .addColumn("der", blob, (c) => c.notNull())
+          .addColumn("this_update", "text", (c) => c.notNull())
+          .addColumn("next_update", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("commitment_offers")
+          .ifNotExists()
+          .addColumn("commitment_key", "text", (c) => c.primaryKey())
+          .addColumn("custodian", "text", (c) => c.notNull())
+          .addColumn("instance", "text", (c) => c.notNull())
+          .addColumn("identifier", "text", (c) => c.notNull())
+          .addColumn("hiding", "text", (c) => c.notNull())
+          .addColumn("binding", "text", (c) => c.notNull())
+          .addColumn("expires_at", "text", (c) => c.notNull())
+          .addColumn("offered_at", "text", (c) => c.notNull())
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("job_id", "text")
+          .addColumn("attempt", "integer")
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("commitment_offers_state")
+          .ifNotExists()
+          .on("commitment_offers")
+          .columns(["state", "custodian"])
+          .execute();
+        await db.schema
+          .createIndex("commitment_offers_job")
+          .ifNotExists()
+          .on("commitment_offers")
+          .columns(["job_id", "attempt"])
+          .execute();
+      },
+    },
+    // Several coordinators on one database: intake order from the database, not a clock (review
+    // cursors), and the state replicas share instead of keeping in memory.
+    "0002_replicas": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("requests").addColumn("seq", "integer").execute();
+        // Requests written before this step get their order from (created_at, id), as before.
+        await sql`UPDATE requests SET seq = (SELECT COUNT(*) FROM requests r2
+                    WHERE r2.created_at < requests.created_at
+                       OR (r2.created_at = requests.created_at AND r2.id <= requests.id))`.execute(db);
+        await db.schema.createIndex("requests_seq").unique().on("requests").column("seq").execute();
+        await db.schema
+          .createIndex("requests_status_seq")
+          .on("requests")
+          .columns(["status", "seq"])
+          .execute();
+        await db.schema
+          .createTable("custodian_processes")
+          .addColumn("instance", "text", (c) => c.primaryKey())
+          .addColumn("custodian", "text", (c) => c.notNull())
+          .addColumn("last_seen", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("custodian_contacts")
+          .addColumn("custodian", "text", (c) => c.primaryKey())
+          .addColumn("at", "text", (c) => c.notNull())
+          .addColumn("via", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("leases")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("holder", "text", (c) => c.notNull())
+          .addColumn("expires_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("replicas")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("url", "text", (c) => c.notNull())
+          .addColumn("started_at", "text", (c) => c.notNull())
+          .addColumn("last_seen", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+  return { getMigrations: async () => list };
+}

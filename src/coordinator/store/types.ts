@@ -1,6 +1,6 @@
-// The coordinator's storage, behind one small interface (smallstep's db/ habit). SQLite is the
-// embedded default; a PostgreSQL implementation goes beside it for several coordinators. Methods
-// are async so both fit. The coordinator stores only public or encrypted material.
+// The coordinator's storage, behind one small interface (smallstep's db/ habit), over SQLite (the
+// embedded default) or PostgreSQL (several coordinators as one CA): see docs/storage.md. The
+// coordinator stores only public or encrypted material.
 
 export type CeremonyStatus =
   "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
@@ -69,6 +69,8 @@ export type RequestStatus = "pending" | "signing" | "issued" | "rejected" | "fai
 
 export interface RequestRecord {
   id: string;
+  /** Intake order, given by the database when the request is stored (0 before that). */
+  seq: number;
   requester: string;
   profile: string;
   csr: Uint8Array;
@@ -130,7 +132,7 @@ export interface Store {
   listSigningJobs(status: SigningJobStatus): Promise<SigningJobRecord[]>;
   updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>): Promise<void>;
 
-  insertRequest(r: RequestRecord): Promise<void>;
+  insertRequest(r: Omit<RequestRecord, "seq">): Promise<void>;
   getRequest(id: string): Promise<RequestRecord | undefined>;
   listRequests(filter: { status?: RequestStatus; limit?: number }): Promise<RequestRecord[]>;
   updateRequest(
@@ -164,19 +166,53 @@ export interface Store {
   listJobsAwaitingPackage(limit: number): Promise<SigningJobRecord[]>;
   /** Signing jobs in status `signing` that have a package (in flight). */
   listJobsWithPackage(): Promise<SigningJobRecord[]>;
-  /** Pending requests, oldest first, after a (createdAt, id) cursor. */
-  listRequestsAfter(
-    status: RequestStatus,
-    after: { createdAt: string; id: string } | null,
-    limit: number,
-  ): Promise<RequestRecord[]>;
+  /** Requests in a status, in intake order, after the one with sequence number `afterSeq`. */
+  listRequestsAfter(status: RequestStatus, afterSeq: number, limit: number): Promise<RequestRecord[]>;
+
+  // ---- state the replicas share ----
+  /** A custodian process spoke (any replica): it counts as live for package forming. */
+  touchProcess(custodian: string, instance: string, at: string): Promise<void>;
+  /** Forgets a process (it was replaced, or went silent). */
+  dropProcess(instance: string): Promise<void>;
+  /** Processes heard from since `since`, as "custodian/instance". */
+  liveProcesses(since: string): Promise<Set<string>>;
+  purgeProcesses(before: string): Promise<void>;
+  recordContact(custodian: string, at: string, via: string): Promise<void>;
+  listContacts(): Promise<{ custodian: string; at: string; via: string }[]>;
   /**
-   * Inside exclusive(): runs fn as one item of a batch. If fn throws, only its writes are undone
+   * Takes or renews the lease on a piece of periodic work: true if `holder` holds it until
+   * `expiresAt`, false if another holder's lease is still running at `now`.
+   */
+  claimLease(name: string, holder: string, now: string, expiresAt: string): Promise<boolean>;
+  reportReplica(r: { id: string; url: string; startedAt: string; lastSeen: string }): Promise<void>;
+  listReplicas(): Promise<{ id: string; url: string; startedAt: string; lastSeen: string }[]>;
+
+  // ---- change notifications (every replica's waiters wake) ----
+  /**
+   * Announces a change to every replica's subscribers. Inside a transaction it is sent when (and
+   * only if) the transaction commits.
+   */
+  publish(topic: string): Promise<void>;
+  /** Calls fn with each topic published by any replica (this one included); returns an unsubscribe. */
+  subscribe(fn: (topic: string) => void): () => void;
+
+  // ---- transactions ----
+  /**
+   * Runs fn atomically and alone: one write transaction at a time across every replica on this
+   * database, rolled back if fn throws. fn gets the store bound to the transaction; calls made on
+   * the store from inside fn (even through other objects) run in it too.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /**
+   * Inside transaction(): runs fn as one item of a batch. If fn throws, only its writes are undone
    * (a savepoint), and the error is rethrown for the caller to report.
    */
   item<T>(fn: () => Promise<T>): Promise<T>;
 
-  /** Runs fn alone and atomically: a mutex around a transaction that rolls back if fn throws. */
-  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  readonly dialect: "sqlite" | "postgres";
+  /** Where the data lives, without credentials (for logs and /health). */
+  readonly location: string;
+  /** Answers once the database does (health). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
