@@ -148,6 +148,40 @@ describe("tca request", () => {
     expect(done.stdout + done.stderr).not.toContain(keyBody);
   });
 
+  it("fails over: with --coordinator DOWN,UP the request and both custodians' approvals go to UP", async () => {
+    const dir = sb.tempDir("tca-request-failover-");
+    const name = "failover.example.internal";
+    // Port 1: nothing listens, the connection is refused, so even the submit may go on to the next.
+    const coordinators = `http://127.0.0.1:1,${ca.url}`;
+    const req = sb.tca([
+      "request",
+      name,
+      "--token-file",
+      tokenFile,
+      "--coordinator",
+      coordinators,
+      "--json",
+      ...outputs(dir, name),
+    ]);
+    const id = (await req.waitFor(new RegExp(`request (${UUID.source}) submitted`), 30_000))[1]!;
+    const env = { TCA_COORDINATOR: coordinators };
+    const alice = custodianCli(sb, ca, "alice", ["approve", id, "--yes"], env);
+    await alice.waitFor(new RegExp(`${id}: approved`));
+    const bob = custodianCli(sb, ca, "bob", ["approve", id, "--yes"], env);
+    const done = await finished(req);
+    expect(done.code, done.stderr).toBe(0);
+    expect((await finished(bob)).code, bob.stderr).toBe(0);
+    expect((await finished(alice)).code, alice.stderr).toBe(0);
+    const result = JSON.parse(done.stdout) as Record<string, string>;
+    expect(result).toMatchObject({ id, status: "issued" });
+    expect(openssl(["verify", "-x509_strict", "-CAfile", ca.rootPath, result.certificate!])).toMatch(/: OK/);
+    // Submitted once: one request with this name.
+    const all = (await (await fetch(`${ca.url}/api/v1/requests?status=issued`)).json()) as {
+      requests: { id: string; subject: string }[];
+    };
+    expect(all.requests.filter((r) => r.subject.includes(name)).map((r) => r.id)).toEqual([id]);
+  });
+
   it("submits an openssl-made CSR as is with --no-wait: exit 0, prints the id, writes no key", async () => {
     const dir = sb.tempDir("tca-request-csr-");
     const { csr } = makeCsr(dir, "byo", {
