@@ -345,8 +345,9 @@ export class DkgRunner {
         if (err.status === 409) {
           // Refused because the ceremony already failed: report why it failed, not the refusal.
           await this.failIfCeremonyFailed();
-          // Refused as a repeat: fine if what the coordinator holds is this very envelope.
-          if (attempt > 1 && (await this.holds(type, env))) return;
+          // Refused as a repeat: fine if what the coordinator holds is this very envelope (sent
+          // again here, or by the client itself: after a reset, or to another coordinator replica).
+          if (await this.holds(type, env)) return;
         }
         throw e;
       }
