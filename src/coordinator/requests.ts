@@ -21,6 +21,7 @@ import { randomSerial } from "../x509/serial.ts";
 import { assembleCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
 import { toPem } from "../x509/der.ts";
 import { bytesToHex } from "../threshold/encoding.ts";
+import { crashPoint } from "./crash-points.ts";
 import { CoordinatorError, type CoordinatorErrorCode } from "./errors.ts";
 import type { RequestRecord, RequestStatus, SigningJobRecord, Store } from "./store/types.ts";
 import { STARVED_MS, type JobEvent, type SigningService } from "./signing.ts";
@@ -159,6 +160,7 @@ export class RequestService {
         updatedAt: now,
       }),
     );
+    crashPoint("after-intake");
     this.hooks.metrics.submitted.inc({ profile: s.profile });
     this.hooks.changed();
     this.rememberCsr(id, parsed); // the view below, and every later one, need not parse it again
@@ -248,6 +250,10 @@ export class RequestService {
         `${h.type} from ${h.sender} is not an approval for the coordinator`,
       );
     const r = await this.require(id);
+    // The very same envelope again (a client that lost the answer and resent it, perhaps to another
+    // replica): already recorded, so the answer is the same as the first time, and nothing changes.
+    const earlier = (await this.store.listApprovals(id)).find((x) => x.custodian === h.sender);
+    if (earlier && earlier.envelope === envelopeJson) return;
     {
       const st = ApprovalStatementSchema.safeParse(h.body);
       if (!st.success) throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} is malformed`);
@@ -289,6 +295,7 @@ export class RequestService {
         throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
       this.hooks.heard(h.sender, "approval");
       this.hooks.moved(id); // a requester long-polling this request sees the count move
+      this.store.afterCommit(() => crashPoint("after-approval"));
       this.hooks.metrics.approvals.inc({ custodian: h.sender, decision: a.decision });
       this.hooks.changed();
       if (a.decision === "reject") {
@@ -434,6 +441,7 @@ export class RequestService {
       this.hooks.finished(r.id);
       return;
     }
+    crashPoint("before-publish");
     await this.store.updateRequest(r.id, { status: "issued", certificate: cert });
     this.hooks.metrics.issued.inc({ profile: r.profile });
     this.hooks.metrics.issuanceSeconds.observe(

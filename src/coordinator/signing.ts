@@ -36,6 +36,7 @@ import type { OfferRecord, SigningJobRecord, Store } from "./store/types.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
 import { storeEnvelope, storedBody } from "./stored-envelope.ts";
 import { outsideTransactions } from "./async-scope.ts";
+import { crashPoint } from "./crash-points.ts";
 
 export interface JobEvent {
   at: string;
@@ -343,8 +344,10 @@ export class SigningService {
     this.hooks.heard(h.sender, h.type);
     j.events = addEvent(j.events, { kind: "share", custodian: h.sender });
     const members = await this.store.listOffersInJob(j.id, j.attempt);
-    if (members.some((m) => m.state !== "answered"))
+    if (members.some((m) => m.state !== "answered")) {
+      this.store.afterCommit(() => crashPoint("after-share"));
       return this.store.updateSigningJob(j.id, { events: j.events });
+    }
     await this.aggregate(j);
   }
 
@@ -533,7 +536,10 @@ export class SigningService {
       this.#starved.delete(j.subjectRef);
       formed++;
     }
-    if (formed > 0) this.hooks.changed();
+    if (formed > 0) {
+      this.hooks.changed();
+      this.store.afterCommit(() => crashPoint("after-package"));
+    }
     return formed;
   }
 

@@ -39,6 +39,7 @@ const MAX_PAYLOAD = 7000;
 interface TxContext {
   trx: Transaction<Database>;
   topics: Set<string>;
+  committed: (() => void)[];
   savepoints: number;
 }
 
@@ -590,14 +591,16 @@ export class SqlStore implements Store {
     if (this.#tx.getStore()) return Promise.reject(new Error("transaction() called inside a transaction"));
     const inTransaction = async (): Promise<T> => {
       const topics = new Set<string>();
+      const committed: (() => void)[] = [];
       const result = await this.#db.transaction().execute(async (trx) => {
         if (this.dialect === "postgres") await sql`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`.execute(trx);
-        const value = await this.#tx.run({ trx, topics, savepoints: 0 }, () => fn(this));
+        const value = await this.#tx.run({ trx, topics, committed, savepoints: 0 }, () => fn(this));
         // Sent with the commit, dropped with a rollback (PostgreSQL delivers NOTIFY at commit).
         if (this.#channel) for (const payload of chunks([...topics])) await notifyIn(trx, payload);
         return value;
       });
       if (!this.#channel && topics.size > 0) this.#deliver([...topics]);
+      for (const f of committed) f();
       return result;
     };
     // One transaction at a time from this process: the others wait here rather than holding a
@@ -605,6 +608,12 @@ export class SqlStore implements Store {
     const run = this.#queue.then(inTransaction, inTransaction);
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  afterCommit(fn: () => void): void {
+    const tx = this.#tx.getStore();
+    if (tx) tx.committed.push(fn);
+    else fn();
   }
 
   async item<T>(fn: () => Promise<T>): Promise<T> {

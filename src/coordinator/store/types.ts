@@ -203,6 +203,8 @@ export interface Store {
    * the store from inside fn (even through other objects) run in it too.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** Runs fn once the transaction in progress has committed (at once outside a transaction). */
+  afterCommit(fn: () => void): void;
   /**
    * Inside transaction(): runs fn as one item of a batch. If fn throws, only its writes are undone
    * (a savepoint), and the error is rethrown for the caller to report.
