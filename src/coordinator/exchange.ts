@@ -14,7 +14,7 @@ import {
 } from "../protocol/signing-messages.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
-import type { RequestService } from "./requests.ts";
+import type { RequestService } from "./requests/index.ts";
 import type { SigningService } from "./signing.ts";
 import type { Store } from "./store/types.ts";
 import { storeEnvelope } from "./stored-envelope.ts";

@@ -3,18 +3,13 @@
 // job runs at a time; revocations that arrive meanwhile go into the next one.
 import type { LoadedConfig } from "../config/load.ts";
 import type { CrlParams } from "../protocol/crl-params.ts";
-import {
-  assembleCrl,
-  buildCrlTbs,
-  verifyCrlSignature,
-  type CrlEntry,
-  type RevocationReason,
-} from "../x509/crl.ts";
+import { buildCrlTbs, REVOCATION_REASONS, type CrlEntry, type RevocationReason } from "../x509/crl.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
 import type { CaMaterial } from "./ca-material.ts";
 import type { SigningService } from "./signing.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
+import { verifySigned } from "./verify-signed.ts";
 
 const META_CRL_DIRTY = "crl.dirty";
 const META_CRL_JOB = "crl.job";
@@ -49,6 +44,8 @@ export class RevocationService {
     actor: RevocationActor,
   ): Promise<{ serial: string; reason: string; revokedAt: string }> {
     const serial = normaliseSerial(serialInput);
+    if (!(REVOCATION_REASONS as readonly string[]).includes(reason))
+      throw new CoordinatorError("BAD_REQUEST", `reason must be one of: ${REVOCATION_REASONS.join(", ")}`);
     return this.store.transaction(async () => {
       const r = await this.store.getRequestBySerial(serial);
       if (!r || r.status !== "issued")
@@ -121,26 +118,29 @@ export class RevocationService {
     await this.store.setMeta(META_CRL_DIRTY, "0");
   }
 
-  /** Signing job ended: assemble, verify, publish; start the next CRL if revocations queued up. */
+  /**
+   * Signing job ended: assemble, parse again, verify against the CA key and only then publish
+   * (DESIGN §3.8, verify-signed.ts); start the next CRL if revocations queued up.
+   */
   async onCrlSigned(job: SigningJobRecord, signature: Uint8Array | null): Promise<void> {
-    const pk = await this.ca.publicKey();
-    if (signature && pk) {
-      const der = assembleCrl(job.tbs, signature);
-      if (verifyCrlSignature(der, pk)) {
-        const p = JSON.parse(job.params) as CrlParams;
-        await this.store.insertCrl({
-          number: Number(p.crlNumber),
-          der,
-          thisUpdate: p.thisUpdate,
-          nextUpdate: p.nextUpdate,
-          createdAt: new Date().toISOString(),
-        });
-        this.hooks.metrics.crls.inc();
-      }
+    const checked = signature
+      ? verifySigned({ kind: "crl", tbs: job.tbs, signature, caPublicKey: await this.ca.publicKey() })
+      : undefined;
+    if (checked?.ok) {
+      const p = JSON.parse(job.params) as CrlParams;
+      await this.store.insertCrl({
+        number: Number(p.crlNumber),
+        der: checked.der,
+        thisUpdate: p.thisUpdate,
+        nextUpdate: p.nextUpdate,
+        createdAt: new Date().toISOString(),
+      });
+      this.hooks.metrics.crls.inc();
     }
     await this.store.setMeta(META_CRL_JOB, "");
-    // After a failed CRL job the timer retries; going again at once could loop on refusals.
-    if (!signature) return this.store.setMeta(META_CRL_DIRTY, "1");
+    // After a failed CRL job (or one whose CRL does not verify) the timer retries; going again at
+    // once could loop on refusals.
+    if (!checked?.ok) return this.store.setMeta(META_CRL_DIRTY, "1");
     if ((await this.store.getMeta(META_CRL_DIRTY)) === "1") await this.scheduleCrl();
   }
 

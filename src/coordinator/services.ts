@@ -4,11 +4,11 @@ import type { LoadedConfig } from "../config/load.ts";
 import { CeremonyService, META_CA_CERT, META_CA_KEY } from "./ceremony.ts";
 import { SigningService } from "./signing.ts";
 import type { Store } from "./store/types.ts";
-import { assembleCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
 import { publicFromWire, PublicPackageWireSchema } from "../threshold/encoding.ts";
 import { groupPublicKey } from "../threshold/dkg.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
-import { RequestService } from "./requests.ts";
+import { RequestService } from "./requests/index.ts";
+import { verifySigned } from "./verify-signed.ts";
 import { CoordinatorHooks } from "./hooks.ts";
 import type { CaMaterial } from "./ca-material.ts";
 import { openEnvelope, rosterKeys } from "../protocol/envelope.ts";
@@ -83,11 +83,14 @@ export function createServices(
   // Invariant §3.8: assemble from the exact signed bytes, parse again and verify before release.
   signing.onComplete("root", async (job, signature, failure) => {
     if (!signature) return ceremonies.onRootSigned(job.subjectRef, null, failure);
-    const pk = await caPublicKey();
-    const cert = assembleCertificate(job.tbs, signature);
-    if (!pk || !verifyCertificateSignature(cert, pk))
-      return ceremonies.onRootSigned(job.subjectRef, null, "assembled root does not verify");
-    await ceremonies.onRootSigned(job.subjectRef, cert);
+    const root = verifySigned({
+      kind: "certificate",
+      tbs: job.tbs,
+      signature,
+      caPublicKey: await caPublicKey(),
+    });
+    if (!root.ok) return ceremonies.onRootSigned(job.subjectRef, null, `root: ${root.reason}`);
+    await ceremonies.onRootSigned(job.subjectRef, root.der);
     await revocations.scheduleCrl(); // the first, empty CRL, so relying parties can check from day one
   });
 

@@ -1,0 +1,38 @@
+// Publishing: a leaf signing job has ended. The certificate is released only once it has been
+// assembled from the exact signed TBS bytes, parsed again, found to carry the request's serial and
+// verified against the CA key (DESIGN §3.8, verify-signed.ts); otherwise the request fails.
+import { crashPoint } from "../crash-points.ts";
+import type { SigningJobRecord } from "../store/types.ts";
+import { verifySigned } from "../verify-signed.ts";
+import type { RequestContext } from "./context.ts";
+
+export async function onLeafSigned(
+  ctx: RequestContext,
+  job: SigningJobRecord,
+  signature: Uint8Array | null,
+  failure?: string,
+): Promise<void> {
+  const r = await ctx.store.getRequest(job.subjectRef);
+  if (!r) return;
+  const fail = async (reason: string) => {
+    await ctx.store.updateRequest(r.id, { status: "failed", outcome: JSON.stringify({ reason }) });
+    ctx.hooks.finished(r.id);
+  };
+  if (!signature) return fail(failure ?? "signing failed");
+  const checked = verifySigned({
+    kind: "certificate",
+    tbs: r.tbs,
+    signature,
+    caPublicKey: await ctx.ca.publicKey(),
+    serial: r.serial,
+  });
+  if (!checked.ok) return fail(checked.reason);
+  crashPoint("before-publish");
+  await ctx.store.updateRequest(r.id, { status: "issued", certificate: checked.der });
+  ctx.hooks.metrics.issued.inc({ profile: r.profile });
+  ctx.hooks.metrics.issuanceSeconds.observe(
+    { profile: r.profile },
+    (Date.now() - Date.parse(r.createdAt)) / 1000,
+  );
+  ctx.hooks.finished(r.id);
+}

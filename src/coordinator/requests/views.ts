@@ -1,0 +1,146 @@
+// Views: what a requester or custodian reads about requests: one request's view (with a long-poll
+// on its state), the list, and the issued certificate's PEM chain (RFC 7468), leaf first.
+import { requestState, type RequestView } from "../../protocol/approval.ts";
+import { toPem } from "../../x509/der.ts";
+import { CoordinatorError } from "../errors.ts";
+import type { JobEvent } from "../signing.ts";
+import type { RequestRecord, RequestStatus } from "../store/types.ts";
+import { requireRequest, type RequestContext } from "./context.ts";
+
+export interface WaitOptions {
+  waitMs?: number;
+  signal?: AbortSignal;
+}
+
+export async function list(ctx: RequestContext, status?: RequestStatus): Promise<RequestView[]> {
+  const rows = await ctx.store.listRequests({ status, limit: 200 });
+  return Promise.all(rows.map((r) => render(ctx, r)));
+}
+
+/**
+ * A request's view. With `waitMs` and `since` (a state as `requestState` writes it), waits that
+ * long for the state to differ from `since` — a long-poll for progress lines and the outcome.
+ */
+export async function view(
+  ctx: RequestContext,
+  id: string,
+  o: WaitOptions & { since?: string } = {},
+): Promise<RequestView> {
+  const waiting = (v: RequestView) => o.since !== undefined && requestState(v) === o.since;
+  return whileOpen(ctx, id, async () => render(ctx, await requireRequest(ctx, id)), waiting, o);
+}
+
+/**
+ * Reads a request, and while `still(value)` holds and the request is open, waits for this
+ * request's own notifications (not every change: many requesters may be waiting) up to `waitMs`.
+ */
+export async function whileOpen<T extends { status: RequestStatus }>(
+  ctx: RequestContext,
+  id: string,
+  read: () => Promise<T>,
+  still: (value: T) => boolean,
+  o: WaitOptions,
+): Promise<T> {
+  const key = `request:${id}`;
+  let mark = ctx.hooks.feed.mark(key);
+  let v = await read();
+  const deadline = Date.now() + (o.waitMs ?? 0);
+  while (
+    still(v) &&
+    (v.status === "pending" || v.status === "signing") &&
+    Date.now() < deadline &&
+    !o.signal?.aborted
+  ) {
+    await ctx.hooks.feed.waitFor(key, mark, deadline - Date.now(), o.signal);
+    mark = ctx.hooks.feed.mark(key);
+    v = await read();
+  }
+  return v;
+}
+
+/** The PEM chain, leaf first. With `waitMs`, waits that long for a pending request to finish. */
+export async function certificateChain(
+  ctx: RequestContext,
+  id: string,
+  waitMs = 0,
+  signal?: AbortSignal,
+): Promise<string> {
+  const r = await whileOpen(
+    ctx,
+    id,
+    () => requireRequest(ctx, id),
+    () => true,
+    { waitMs, ...(signal ? { signal } : {}) },
+  );
+  if (r.status !== "issued" || !r.certificate)
+    throw new CoordinatorError(
+      "CONFLICT",
+      `request ${id} is ${r.status}; the certificate exists once it is issued`,
+      { requestStatus: r.status },
+    );
+  const ca = await ctx.ca.certificate();
+  return toPem(r.certificate, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") : "");
+}
+
+export async function render(ctx: RequestContext, r: RequestRecord): Promise<RequestView> {
+  const csr = ctx.csrs.of(r);
+  const approvals = await ctx.store.listApprovals(r.id);
+  const approved = approvals.filter((a) => a.decision === "approve").length;
+  const outcome = r.outcome ? (JSON.parse(r.outcome) as { by?: string; reason: string }) : null;
+  let signing: RequestView["signing"] = null;
+  if (r.signingJob) {
+    const job = await ctx.signing.record(r.signingJob);
+    if (job) {
+      const events = JSON.parse(job.events) as JobEvent[];
+      signing = {
+        job: job.id,
+        attempt: job.attempt,
+        culprits: events
+          .filter((e) => (e.kind === "bad-share" || e.kind === "refusal") && e.custodian)
+          .map((e) => ({
+            custodian: e.custodian!,
+            reason:
+              e.kind === "bad-share"
+                ? `invalid signature share: ${e.detail ?? ""}`.trim()
+                : `refused: ${e.detail ?? ""}`,
+          })),
+        events: events.map((e) => ({
+          at: e.at,
+          kind: e.kind,
+          ...(e.custodian ? { custodian: e.custodian } : {}),
+          ...(e.detail ? { detail: e.detail } : {}),
+        })),
+      };
+    }
+  }
+  const threshold = ctx.config.config.threshold;
+  return {
+    id: r.id,
+    status: r.status,
+    requester: r.requester,
+    profile: r.profile,
+    subject: csr.subjectString,
+    sans: csr.sans,
+    keyType: csr.keyType === "rsa" ? `rsa-${csr.keyBits}` : csr.keyType,
+    keyFingerprint: csr.keyFingerprint,
+    serial: r.serial,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    tbsSha256: r.tbsSha256,
+    tbs: Buffer.from(r.tbs).toString("hex"),
+    csr: toPem(r.csr, "CERTIFICATE REQUEST"),
+    threshold,
+    approvals: approvals.map((a) => ({
+      custodian: a.custodian,
+      decision: a.decision,
+      at: a.createdAt,
+      expiresAt: a.expiresAt,
+      reason: a.reason,
+    })),
+    missing: Math.max(0, threshold - approved),
+    rejection: r.status === "rejected" && outcome?.by ? { by: outcome.by, reason: outcome.reason } : null,
+    failure: r.status === "failed" && outcome ? outcome.reason : null,
+    signing,
+    createdAt: r.createdAt,
+  };
+}
