@@ -6,7 +6,9 @@
 //   (b) the single-key floor (bench/floor.ts) driven by the same load generator, and the ratio;
 //   (c) per operation: x509 rows here, threshold rows from bench/threshold.ts when it exists;
 //   (d) time to a ready CA for several n (t = ⌈2n/3⌉);
-//   (e) peak RSS (VmHWM) of every process.
+//   (e) peak RSS (VmHWM) of every process;
+//   (f) the same CA on PostgreSQL (a throwaway server the bench starts): one coordinator, then two
+//       replicas in the dev process with the load spread round-robin over them (issue 9).
 // Every phase is bounded in time; slowness is reported, never waited out. Prints markdown, writes
 // JSON (bench/results/latest.json or --out). Options: see `--help` and docs/benchmarks.md.
 import "reflect-metadata";
@@ -24,6 +26,7 @@ import { generateCsrs } from "./lib/csr.ts";
 import { startDevCa, type DevCa } from "./lib/dev-ca.ts";
 import { HttpClient, parsePrometheus, type Sample } from "./lib/http.ts";
 import { runLoad, type LoadResult } from "./lib/load.ts";
+import { postgresAvailable, startBenchPostgres, ticksToMs, type BenchPostgres } from "./lib/postgres.ts";
 import {
   cpuMsBetween,
   installCleanup,
@@ -35,7 +38,7 @@ import {
   statusKiB,
   type ProcSnapshot,
 } from "./lib/procs.ts";
-import { recordsTable, table } from "./lib/report.ts";
+import { recordsTable, table, type Cell } from "./lib/report.ts";
 import { x509Rows, type OpRow } from "./lib/x509-ops.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -46,7 +49,8 @@ const FLOOR = "floor server";
 // ---- options -------------------------------------------------------------------------------
 
 const HELP = `npm run bench -- [options]
-  --quick                 smoke run: --certs 6 --concurrency 1,4 --max-seconds 30 --dkg 3
+  --quick                 smoke run: --certs 6 --concurrency 1,4 --pg-concurrency 4
+                          --max-seconds 30 --dkg 3
   --certs N               certificates per phase at concurrency >= 64 (default 2000); lower
                           levels use min(N, 100) at 1 and min(N, 1000) up to 16
   --concurrency LIST      concurrent requesters per phase (default 1,16,64,256)
@@ -56,7 +60,9 @@ const HELP = `npm run bench -- [options]
   --ready-seconds S       bound on each CA's start-up until healthy (default 180)
   --dkg LIST              n values for time-to-ready (default 3,5,10; add 20 for the full set;
                           "none" skips)
-  --skip LIST             sections to skip: e2e, floor, ops, dkg
+  --pg-concurrency LIST   concurrency for the PostgreSQL rows (f) (default 16,64)
+  --skip LIST             sections to skip: e2e, pg, floor, ops, dkg
+  --only LIST             run only these sections (e.g. --only pg); not with --skip
   --out FILE              JSON output (default bench/results/latest.json)
   --keep                  keep the CAs' temp directories (their logs) for inspection
 `;
@@ -71,7 +77,9 @@ const { values: argv } = parseArgs({
     "max-seconds": { type: "string" },
     "ready-seconds": { type: "string" },
     dkg: { type: "string" },
+    "pg-concurrency": { type: "string" },
     skip: { type: "string", default: "" },
+    only: { type: "string" },
     out: { type: "string" },
     keep: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -109,12 +117,21 @@ const opts = {
     (argv.dkg ?? (quick ? "3" : "3,5,10")) === "none"
       ? []
       : intList(argv.dkg ?? (quick ? "3" : "3,5,10"), "--dkg"),
+  pgConcurrency: intList(argv["pg-concurrency"] ?? (quick ? "4" : "16,64"), "--pg-concurrency"),
   skip: new Set(argv.skip.split(",").filter(Boolean)),
   out: resolve(argv.out ?? join(HERE, "results", "latest.json")),
   keep: argv.keep,
 };
+const SECTIONS = ["e2e", "pg", "floor", "ops", "dkg"];
 for (const s of opts.skip)
-  if (!["e2e", "floor", "ops", "dkg"].includes(s)) throw new Error(`--skip: unknown section ${s}`);
+  if (!SECTIONS.includes(s)) throw new Error(`--skip: unknown section ${s} (${SECTIONS.join(", ")})`);
+if (argv.only !== undefined) {
+  if (opts.skip.size) throw new Error("--only and --skip: give one of them");
+  const only = argv.only.split(",").filter(Boolean);
+  for (const s of only)
+    if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (${SECTIONS.join(", ")})`);
+  for (const s of SECTIONS) if (!only.includes(s)) opts.skip.add(s);
+}
 
 /** Certificates for a phase at concurrency c. */
 const certsAt = (c: number) =>
@@ -197,14 +214,36 @@ interface PhaseResult extends LoadResult {
   /** CPU ms by process over the whole phase (also when nothing was issued). */
   cpuMs: Record<string, number>;
   http?: HttpCounts & { perCert?: number; custodiansPerCert?: number };
+  /**
+   * With several replicas: HTTP requests each one answered during the phase ("replica 1", …), all
+   * and the custodians' (agents') part; `byRoute` per replica is in the JSON.
+   */
+  httpByReplica?: Record<string, HttpCounts>;
+  /** The PostgreSQL server's CPU (all its processes), not in `cpuMsPerCertTotal`: rows (f) only. */
+  postgresCpuMs?: number;
+  postgresCpuMsPerCert?: number;
   /** The bench process's own CPU (load generator), not counted in the CA's numbers. */
   loadGeneratorCpuMsPerCert?: number;
   backlogBefore?: number;
   backlogAfter?: number;
 }
 
+/** Sums the HTTP counts of several replicas (each keeps its own http_requests_total). */
+function mergeHttp(counts: (HttpCounts | undefined)[]): HttpCounts | undefined {
+  const known = counts.filter((c): c is HttpCounts => c !== undefined);
+  if (known.length === 0) return undefined;
+  const byRoute: Record<string, number> = {};
+  for (const c of known) for (const [k, v] of Object.entries(c.byRoute)) byRoute[k] = (byRoute[k] ?? 0) + v;
+  return {
+    total: known.reduce((a, c) => a + c.total, 0),
+    custodians: known.reduce((a, c) => a + c.custodians, 0),
+    byRoute,
+  };
+}
+
 async function phase(o: {
-  url: string;
+  /** The coordinator, or every replica of one CA (load round-robin, HTTP counts summed). */
+  urls: string[];
   token: string;
   pid: number;
   rootLabel: string;
@@ -212,12 +251,16 @@ async function phase(o: {
   concurrency: number;
   client: HttpClient;
   metrics: boolean;
+  postgres?: BenchPostgres;
 }): Promise<PhaseResult> {
+  const scrapeAll = () => Promise.all(o.urls.map((u) => scrape(o.client, u)));
   const before: ProcSnapshot = snapshot(o.pid, o.rootLabel);
+  const pg0 = o.postgres?.cpuTicks();
   const self0 = process.cpuUsage();
-  const m0 = o.metrics ? await scrape(o.client, o.url) : undefined;
+  const m0 = o.metrics ? await scrapeAll() : undefined;
   const load = await runLoad({
-    url: o.url,
+    url: o.urls[0]!,
+    urls: o.urls,
     token: o.token,
     csrs: o.csrs,
     concurrency: o.concurrency,
@@ -225,11 +268,14 @@ async function phase(o: {
   });
   const self = process.cpuUsage(self0);
   const after = snapshot(o.pid, o.rootLabel);
-  const m1 = o.metrics ? await scrape(o.client, o.url) : undefined;
+  const pg1 = o.postgres?.cpuTicks();
+  const m1 = o.metrics ? await scrapeAll() : undefined;
   const cpu = cpuMsBetween(before, after);
   const cpuMs = Object.fromEntries([...cpu].map(([k, v]) => [k, r1(v)]));
   const per = load.issued > 0;
-  const http = httpDelta(m0, m1);
+  const perReplica = o.urls.map((_, i) => httpDelta(m0?.[i], m1?.[i]));
+  const http = mergeHttp(perReplica);
+  const pgMs = pg0 !== undefined && pg1 !== undefined ? ticksToMs(pg1 - pg0) : undefined;
   return {
     ...load,
     cpuMs,
@@ -240,9 +286,18 @@ async function phase(o: {
       perCert: per ? r1(http.total / load.issued) : undefined,
       custodiansPerCert: per ? r1(http.custodians / load.issued) : undefined,
     },
+    httpByReplica:
+      o.urls.length > 1
+        ? Object.fromEntries(
+            perReplica.map((h, i) => [`replica ${i + 1}`, h ?? { total: 0, custodians: 0, byRoute: {} }]),
+          )
+        : undefined,
+    postgresCpuMs: pgMs === undefined ? undefined : r1(pgMs),
+    postgresCpuMsPerCert: pgMs !== undefined && per ? r1(pgMs / load.issued) : undefined,
     loadGeneratorCpuMsPerCert: per ? r1((self.user + self.system) / 1000 / load.issued) : undefined,
-    backlogBefore: backlog(m0),
-    backlogAfter: backlog(m1),
+    // tca_requests is read from the shared database: any one replica tells.
+    backlogBefore: backlog(m0?.[0]),
+    backlogAfter: backlog(m1?.[0]),
   };
 }
 
@@ -251,8 +306,13 @@ const mib = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) =
 // ---- sections ------------------------------------------------------------------------------
 
 interface E2eResult {
+  /** "SQLite, 1 coordinator", "PostgreSQL, 2 replicas", … */
+  setup: string;
   n: number;
   t: number;
+  /** Coordinator replicas in the dev process (1 unless `--coordinators`). */
+  coordinators: number;
+  database: "sqlite" | "postgresql";
   readySeconds?: number;
   problem?: string;
   /** The dev process's last output, when it died during the run. */
@@ -260,44 +320,96 @@ interface E2eResult {
   warmup?: LoadResult;
   phases: PhaseResult[];
   peakRssMiB: Record<string, number>;
+  /** Rows (f): the PostgreSQL server's processes, VmHWM (shared buffers count in each). */
+  postgresPeakRssMiB?: { postmaster?: number; largestChild?: number; processes: number };
 }
 
-async function endToEnd(csrs: string[]): Promise<{ result: E2eResult; configText?: string; token?: string }> {
+/**
+ * One dev CA (t-of-n from the options), a warm-up, then one load phase per concurrency level. The
+ * section letter only labels the log lines. With `postgres`, the CA keeps its data in a fresh
+ * database of that server and runs `coordinators` replicas; the load goes to all of them.
+ */
+async function caRows(
+  csrs: string[],
+  o: {
+    section: string;
+    concurrency: number[];
+    postgres?: BenchPostgres;
+    coordinators?: number;
+  },
+): Promise<{ result: E2eResult; configText?: string; token?: string }> {
   const n = opts.custodians;
   const t = opts.threshold;
-  log(`(a) starting a ${t}-of-${n} dev CA`);
-  const ca = await startDevCa({ n, t, maxSeconds: opts.readySeconds, keepDir: opts.keep });
-  const result: E2eResult = { n, t, readySeconds: ca.readySeconds, phases: [], peakRssMiB: {} };
+  const replicas = o.coordinators ?? 1;
+  const database = o.postgres ? "postgresql" : "sqlite";
+  const setup = `${o.postgres ? "PostgreSQL" : "SQLite"}, ${replicas} ${replicas > 1 ? "replicas" : "coordinator"}`;
+  const tag = `(${o.section})`;
+  const result: E2eResult = {
+    setup,
+    n,
+    t,
+    coordinators: replicas,
+    database,
+    phases: [],
+    peakRssMiB: {},
+  };
+  let databaseUrl: string | undefined;
+  if (o.postgres) {
+    try {
+      databaseUrl = await o.postgres.database();
+    } catch (e) {
+      result.problem = `could not create a database: ${(e as Error).message}`;
+      log(`${tag} ${result.problem}`);
+      return { result };
+    }
+  }
+  log(`${tag} starting a ${t}-of-${n} dev CA (${setup})`);
+  const ca = await startDevCa({
+    n,
+    t,
+    maxSeconds: opts.readySeconds,
+    keepDir: opts.keep,
+    ...(databaseUrl ? { databaseUrl, coordinators: replicas } : {}),
+  });
+  result.readySeconds = ca.readySeconds;
   const client = new HttpClient(4);
   try {
     if (!ca.url || !ca.token || ca.readySeconds === undefined) {
       result.problem = ca.problem;
       result.lastOutput = ca.output().slice(-4000);
-      log(`(a) CA not ready: ${ca.problem}\n${result.lastOutput}`);
+      log(`${tag} CA not ready: ${ca.problem}\n${result.lastOutput}`);
       return { result };
     }
-    log(`(a) ready in ${ca.readySeconds} s at ${ca.url}; warming up (agents start after the DKG)`);
+    if (ca.urls.length !== replicas) {
+      result.problem = `${ca.urls.length} coordinator URLs in coordinators.txt, expected ${replicas}`;
+      log(`${tag} ${result.problem}`);
+      return { result };
+    }
+    log(
+      `${tag} ready in ${ca.readySeconds} s at ${ca.urls.join(", ")}; warming up (agents start after the DKG)`,
+    );
     let used = 0;
     const take = (k: number) => csrs.slice(used, (used += k));
     result.warmup = await runLoad({
       url: ca.url,
+      urls: ca.urls,
       token: ca.token,
       csrs: take(2),
       concurrency: 1,
       maxSeconds: opts.maxSeconds,
     });
-    for (const c of opts.concurrency) {
+    for (const c of o.concurrency) {
       if (ca.exited()) {
         result.problem = `${ca.exited()} during the run (its last output is in the JSON)`;
         result.lastOutput = ca.output().slice(-4000);
-        log(`(a) ${result.problem}:\n${result.lastOutput}`);
+        log(`${tag} ${result.problem}:\n${result.lastOutput}`);
         break;
       }
       const left = await drain(client, ca.url, opts.maxSeconds);
-      if (left) log(`(a) ${left} requests still open from the previous phase`);
-      log(`(a) concurrency ${c}: ${certsAt(c)} certificates, at most ${opts.maxSeconds} s`);
+      if (left) log(`${tag} ${left} requests still open from the previous phase`);
+      log(`${tag} concurrency ${c}: ${certsAt(c)} certificates, at most ${opts.maxSeconds} s`);
       const p = await phase({
-        url: ca.url,
+        urls: ca.urls,
         token: ca.token,
         pid: ca.pid,
         rootLabel: COORDINATOR,
@@ -305,14 +417,16 @@ async function endToEnd(csrs: string[]): Promise<{ result: E2eResult; configText
         concurrency: c,
         client,
         metrics: true,
+        ...(o.postgres ? { postgres: o.postgres } : {}),
       });
       log(
-        `(a) concurrency ${c}: ${p.issued}/${p.target} issued in ${p.seconds} s, ${p.certsPerSecond}/s` +
+        `${tag} concurrency ${c}: ${p.issued}/${p.target} issued in ${p.seconds} s, ${p.certsPerSecond}/s` +
           (p.timedOut ? " (phase time limit reached)" : ""),
       );
       result.phases.push(p);
     }
     result.peakRssMiB = mib(peakRssMiB(ca.pid, COORDINATOR));
+    if (o.postgres) result.postgresPeakRssMiB = o.postgres.peakRssMiB();
     return {
       result,
       configText: readFileSync(join(ca.dir, "ca-config.yaml"), "utf8"),
@@ -322,6 +436,64 @@ async function endToEnd(csrs: string[]): Promise<{ result: E2eResult; configText
     client.close();
     await ca.stop();
   }
+}
+
+async function endToEnd(csrs: string[]): Promise<{ result: E2eResult; configText?: string; token?: string }> {
+  return caRows(csrs, { section: "a", concurrency: opts.concurrency });
+}
+
+interface PgResult {
+  /** Why the section did not run (PostgreSQL not installed). */
+  problem?: string;
+  rows: E2eResult[];
+}
+
+/**
+ * (f): two dev CAs one after the other, each on a throwaway PostgreSQL server of its own (so the
+ * second starts from an empty server and each server's peak RSS is its own): one coordinator,
+ * then two replicas. The same t-of-n, CSRs and phase sizes as (a).
+ */
+async function postgresRows(csrs: string[]): Promise<PgResult> {
+  if (!postgresAvailable()) {
+    const problem = "PostgreSQL is not installed (Debian package postgresql): rows (f) skipped";
+    log(`(f) ${problem}`);
+    return { problem, rows: [] };
+  }
+  const out: PgResult = { rows: [] };
+  for (const coordinators of [1, 2]) {
+    log("(f) starting a throwaway PostgreSQL server");
+    let server: BenchPostgres;
+    try {
+      server = await startBenchPostgres();
+    } catch (e) {
+      const problem = `PostgreSQL did not start: ${(e as Error).message}`;
+      log(`(f) ${problem}`);
+      out.rows.push({
+        setup: `PostgreSQL, ${coordinators} ${coordinators > 1 ? "replicas" : "coordinator"}`,
+        n: opts.custodians,
+        t: opts.threshold,
+        coordinators,
+        database: "postgresql",
+        problem,
+        phases: [],
+        peakRssMiB: {},
+      });
+      continue;
+    }
+    if (server.pid === undefined) log("(f) postmaster not found in /proc: no PostgreSQL CPU/RSS numbers");
+    try {
+      const { result } = await caRows(csrs, {
+        section: "f",
+        concurrency: opts.pgConcurrency,
+        postgres: server,
+        coordinators,
+      });
+      out.rows.push(result);
+    } finally {
+      await server.stop();
+    }
+  }
+  return out;
 }
 
 /** The dev CA's config (when the end-to-end CA ran), else one derived from ca-config/ca.yaml as tca dev does. */
@@ -382,7 +554,7 @@ async function floor(csrs: string[], cfg: { path: string; token: string }): Prom
     await runLoad({ url, token: cfg.token, csrs: csrs.slice(0, 50), concurrency: 4, maxSeconds: 30 });
     for (const c of opts.concurrency) {
       const p = await phase({
-        url,
+        urls: [url],
         token: cfg.token,
         pid: child.pid!,
         rootLabel: FLOOR,
@@ -511,6 +683,124 @@ function machine() {
   };
 }
 
+const PHASE_HEADERS = [
+  "k",
+  "issued",
+  "failed",
+  "stuck",
+  "s",
+  "certs/s",
+  "p50 ms",
+  "p95 ms",
+  "p99 ms",
+  "CPU ms/cert",
+  "coord.",
+  "per agent",
+  "HTTP/cert",
+  "agent HTTP/cert",
+  "notes",
+];
+
+/** The cells of one load phase of a dev CA, under PHASE_HEADERS ("notes" last). */
+function phaseCells(p: PhaseResult): Cell[] {
+  const agents = Object.entries(p.cpuMsPerCert).filter(([k]) => k !== COORDINATOR);
+  return [
+    p.concurrency,
+    `${p.issued}/${p.target}`,
+    p.failed,
+    p.stuck,
+    p.seconds,
+    p.certsPerSecond,
+    p.latencyMs.p50,
+    p.latencyMs.p95,
+    p.latencyMs.p99,
+    p.cpuMsPerCertTotal,
+    p.cpuMsPerCert[COORDINATOR],
+    agents.length ? r1(agents.reduce((a, [, v]) => a + v, 0) / agents.length) : undefined,
+    p.http?.perCert,
+    p.http?.custodiansPerCert,
+    [
+      p.timedOut ? "time limit" : "",
+      p.backlogBefore ? `${p.backlogBefore} open before` : "",
+      Object.entries(p.errors)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(" "),
+    ]
+      .filter(Boolean)
+      .join("; "),
+  ];
+}
+
+/** The largest VmHWM among the PostgreSQL server's processes (each counts the shared buffers it touched). */
+function pgPeak(e: E2eResult): number | undefined {
+  const r = e.postgresPeakRssMiB;
+  const v = [r?.postmaster, r?.largestChild].filter((x): x is number => x !== undefined);
+  return v.length ? Math.max(...v) : undefined;
+}
+
+/**
+ * (f): the PostgreSQL rows beside (a)'s SQLite row at the same k, in (a)'s columns plus the
+ * PostgreSQL server's CPU and the peak RSS of the coordinator process and of PostgreSQL.
+ */
+function renderPg(pg: PgResult, sqlite: E2eResult | undefined): string {
+  let s = `## (f) PostgreSQL: 1 coordinator, then 2 replicas (load round-robin over both)
+
+`;
+  if (pg.problem)
+    return (
+      s +
+      `${pg.problem}.
+
+`
+    );
+  const first = pg.rows[0];
+  s += `${first ? `${first.t}-of-${first.n}` : ""} \`tca dev --database-url <fresh database> --coordinators R\` `;
+  s += `on a throwaway PostgreSQL server started by the bench. "CPU ms/cert" is the dev process (all `;
+  s += `its coordinators) and the agents, as in (a); "PostgreSQL" is the server's own CPU, not in it.\n\n`;
+  for (const e of pg.rows)
+    s +=
+      `- ${e.setup}: ready after ${e.readySeconds ?? "–"} s${e.problem ? ` — ${e.problem}` : ""}` +
+      (e.warmup ? `; warm-up ${e.warmup.issued}/${e.warmup.target}` : "") +
+      ".\n";
+  s += "\n";
+  const headers = [
+    "setup",
+    ...PHASE_HEADERS.slice(0, -1),
+    "PostgreSQL ms/cert",
+    "coord. peak MiB",
+    "PostgreSQL peak MiB",
+    "notes",
+  ];
+  const rows: Cell[][] = [];
+  const ks = [...new Set(pg.rows.flatMap((e) => e.phases.map((p) => p.concurrency)))];
+  for (const k of ks) {
+    const sources: [string, E2eResult | undefined][] = [
+      ["SQLite, 1 coordinator (a)", sqlite],
+      ...pg.rows.map((e) => [e.setup, e] as [string, E2eResult]),
+    ];
+    for (const [label, e] of sources) {
+      const p = e?.phases.find((x) => x.concurrency === k);
+      if (!e || !p) continue;
+      const cells = phaseCells(p);
+      const byReplica = p.httpByReplica ? Object.values(p.httpByReplica) : undefined;
+      const replicas = byReplica
+        ? `HTTP by replica ${byReplica.map((h) => h.total).join(" / ")}` +
+          ` (agents ${byReplica.map((h) => h.custodians).join(" / ")})`
+        : "";
+      rows.push([
+        label,
+        ...cells.slice(0, -1),
+        p.postgresCpuMsPerCert,
+        e.peakRssMiB[COORDINATOR],
+        pgPeak(e),
+        [cells.at(-1), replicas].filter(Boolean).join("; "),
+      ]);
+    }
+  }
+  if (rows.length) s += table(headers, rows);
+  return s + "\n";
+}
+
 function render(r: {
   machine: ReturnType<typeof machine>;
   options: Record<string, unknown>;
@@ -518,6 +808,7 @@ function render(r: {
   floor?: FloorResult;
   ops?: OpsResult;
   dkg?: DkgRow[];
+  pg?: PgResult;
   benchPeakRssMiB: number;
 }): string {
   const m = r.machine;
@@ -536,55 +827,8 @@ function render(r: {
           ? `, slowest ${(e.warmup.latencyMs.max / 1000).toFixed(1)} s.`
           : ".");
     s += "\n\n";
-    const rows = e.phases.map((p) => {
-      const agents = Object.entries(p.cpuMsPerCert).filter(([k]) => k !== COORDINATOR);
-      return [
-        p.concurrency,
-        `${p.issued}/${p.target}`,
-        p.failed,
-        p.stuck,
-        p.seconds,
-        p.certsPerSecond,
-        p.latencyMs.p50,
-        p.latencyMs.p95,
-        p.latencyMs.p99,
-        p.cpuMsPerCertTotal,
-        p.cpuMsPerCert[COORDINATOR],
-        agents.length ? r1(agents.reduce((a, [, v]) => a + v, 0) / agents.length) : undefined,
-        p.http?.perCert,
-        p.http?.custodiansPerCert,
-        [
-          p.timedOut ? "time limit" : "",
-          p.backlogBefore ? `${p.backlogBefore} open before` : "",
-          Object.entries(p.errors)
-            .map(([k, v]) => `${k}×${v}`)
-            .join(" "),
-        ]
-          .filter(Boolean)
-          .join("; "),
-      ];
-    });
-    if (rows.length)
-      s += table(
-        [
-          "k",
-          "issued",
-          "failed",
-          "stuck",
-          "s",
-          "certs/s",
-          "p50 ms",
-          "p95 ms",
-          "p99 ms",
-          "CPU ms/cert",
-          "coord.",
-          "per agent",
-          "HTTP/cert",
-          "agent HTTP/cert",
-          "notes",
-        ],
-        rows,
-      );
+    const rows = e.phases.map((p) => phaseCells(p));
+    if (rows.length) s += table(PHASE_HEADERS, rows);
     const labels = [...new Set(e.phases.flatMap((p) => Object.keys(p.cpuMsPerCert)))];
     if (labels.length) {
       s += `\nCPU ms per certificate by process:\n\n`;
@@ -682,12 +926,23 @@ function render(r: {
   s += `## (e) Peak RSS (VmHWM, read at the end of each phase before stopping the process)\n\n`;
   const rss: [string, number | undefined][] = [
     ...Object.entries(r.e2e?.peakRssMiB ?? {}).map(([k, v]) => [`(a) ${k}`, v] as [string, number]),
-    ["(b) floor server", r.floor?.peakRssMiB],
+    ...(r.floor ? [["(b) floor server", r.floor.peakRssMiB] as [string, number | undefined]] : []),
+    ...(r.pg?.rows ?? []).flatMap((e) => {
+      const agents = Object.entries(e.peakRssMiB)
+        .filter(([k]) => k !== COORDINATOR)
+        .map(([, v]) => v);
+      return [
+        [`(f) ${e.setup}: ${COORDINATOR}`, e.peakRssMiB[COORDINATOR]],
+        [`(f) ${e.setup}: largest agent`, agents.length ? Math.max(...agents) : undefined],
+        [`(f) ${e.setup}: largest PostgreSQL process`, pgPeak(e)],
+      ] as [string, number | undefined][];
+    }),
     ["bench process (load generator)", r.benchPeakRssMiB],
   ];
   s += table(["process", "peak RSS MiB"], rss);
   if (r.e2e && Object.keys(r.e2e.peakRssMiB).length)
     s += `\nSum over the CA's processes: ${r1(Object.values(r.e2e.peakRssMiB).reduce((a, b) => a + b, 0))} MiB.\n`;
+  if (r.pg) s += "\n" + renderPg(r.pg, r.e2e);
   return s;
 }
 
@@ -700,14 +955,17 @@ removeOnExit(work);
 try {
   const caPhases = opts.skip.has("e2e") ? [] : opts.concurrency;
   const need = 2 + caPhases.reduce((n, c) => n + certsAt(c), 0);
+  const pgPhases = opts.skip.has("pg") ? [] : opts.pgConcurrency;
+  const pgNeed = 2 + pgPhases.reduce((n, c) => n + certsAt(c), 0);
   const floorNeed = Math.max(50, ...opts.concurrency.map(certsAt));
-  const total = Math.max(need, floorNeed) + opts.dkg.length;
+  const total = Math.max(need, pgNeed, floorNeed) + opts.dkg.length;
   log(`generating ${total} CSRs`);
   const t0 = performance.now();
   const csrs = generateCsrs(0, total);
   log(`… in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   const e2e = opts.skip.has("e2e") ? undefined : await endToEnd(csrs);
+  const pg = opts.skip.has("pg") ? undefined : await postgresRows(csrs);
   const cfg = floorConfig(work, e2e);
   const floorResult = opts.skip.has("floor") ? undefined : await floor(csrs, cfg);
   const ops = opts.skip.has("ops") ? undefined : await operations(cfg.path);
@@ -723,6 +981,7 @@ try {
     floor: floorResult,
     ops,
     dkg,
+    pg,
     benchPeakRssMiB: r1((statusKiB(process.pid, "VmHWM") ?? 0) / 1024),
     totalSeconds: r1((performance.now() - started) / 1000),
   };

@@ -1,6 +1,9 @@
 // A local CA for the bench, through the stable contract only (README "The two commands";
 // docs/benchmarks.md): `tca dev --dir DIR --port 0 --custodians N --threshold T` as its own process
 // group, its URL taken from what it prints, ready when GET /api/v1/health says the CA key exists.
+// With `databaseUrl` it adds `--database-url URL --coordinators R`: R coordinator replicas in the
+// dev process on one PostgreSQL database, their URLs one per line in DIR/coordinators.txt, and the
+// CA is ready when every replica is.
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +21,10 @@ export interface DevCa {
   dir: string;
   child: ChildProcess;
   pid: number;
+  /** The first coordinator (the one on --port). */
   url?: string;
+  /** Every coordinator replica, from DIR/coordinators.txt (just `url` without replicas). */
+  urls: string[];
   token?: string;
   /** Seconds from spawn to a 200 health answer with the CA key present; undefined if never. */
   readySeconds?: number;
@@ -51,12 +57,39 @@ async function healthy(client: HttpClient, url: string): Promise<boolean> {
   }
 }
 
+/** Every replica is ready (health and root certificate). */
+async function allHealthy(client: HttpClient, urls: readonly string[]): Promise<boolean> {
+  for (const u of urls) if (!(await healthy(client, u))) return false;
+  return true;
+}
+
+/**
+ * The replicas' URLs from DIR/coordinators.txt once it lists `expected` of them; a dev CA without
+ * that file (one coordinator, an older tca) is just its one URL.
+ */
+function replicaUrls(dir: string, first: string | undefined, expected: number): string[] | undefined {
+  const file = join(dir, "coordinators.txt");
+  if (existsSync(file)) {
+    const urls = readFileSync(file, "utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
+    if (urls.length >= expected) return urls;
+    return undefined;
+  }
+  return expected === 1 && first ? [first] : undefined;
+}
+
 /** Spawns a fresh dev CA and waits (at most `maxSeconds`) for it to be ready. Never throws on slowness. */
 export async function startDevCa(o: {
   n: number;
   t: number;
   maxSeconds: number;
   keepDir?: boolean;
+  /** PostgreSQL instead of DIR/coordinator.db. */
+  databaseUrl?: string;
+  /** Coordinator replicas (`--coordinators`); more than one needs `databaseUrl`. */
+  coordinators?: number;
 }): Promise<DevCa> {
   const dir = join(mkdtempSync(join(tmpdir(), "tca-bench-")), "ca");
   if (!o.keepDir) removeOnExit(join(dir, ".."));
@@ -72,6 +105,8 @@ export async function startDevCa(o: {
     String(o.n),
     "--threshold",
     String(o.t),
+    ...(o.databaseUrl ? ["--database-url", o.databaseUrl] : []),
+    ...(o.coordinators !== undefined ? ["--coordinators", String(o.coordinators)] : []),
   ]);
   let out = "";
   const keep = (b: Buffer) => {
@@ -88,6 +123,7 @@ export async function startDevCa(o: {
     dir,
     child,
     pid: child.pid!,
+    urls: [],
     output: () => out,
     exited: () => exited,
     stop: async () => {
@@ -104,7 +140,9 @@ export async function startDevCa(o: {
         (existsSync(join(dir, "coordinator.url"))
           ? readFileSync(join(dir, "coordinator.url"), "utf8").trim() || undefined
           : undefined);
-      if (ca.url && (await healthy(client, ca.url))) {
+      const urls = replicaUrls(dir, ca.url, o.coordinators ?? 1);
+      if (ca.url && urls && (await allHealthy(client, urls))) {
+        ca.urls = urls;
         ca.readySeconds = Number(((performance.now() - started) / 1000).toFixed(2));
         ca.token = readFileSync(join(dir, "requester.token"), "utf8").trim();
         return ca;

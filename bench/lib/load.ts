@@ -2,12 +2,17 @@
 // (README; docs/benchmarks.md) and long-polling for its certificate, until every CSR is used or the
 // phase's time is up. Latency is submit → PEM chain received. Never hangs: at the deadline no new
 // request starts and every open exchange is aborted; what was reached is reported.
+// Against several coordinator replicas (`urls`), submissions and certificate fetches go round-robin
+// over them, each on its own rotation, as a round-robin load balancer would send them: a request's
+// certificate is often fetched from another replica than the one that took the request.
 import { setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
 import { HttpClient, percentile } from "./http.ts";
 
 export interface LoadOptions {
   url: string;
+  /** Coordinator replicas of one CA: when given (non-empty), used round-robin instead of `url`. */
+  urls?: readonly string[];
   token: string;
   csrs: readonly string[];
   concurrency: number;
@@ -45,6 +50,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   const error = (kind: string) => (errors[kind] = (errors[kind] ?? 0) + 1);
+  const targets = o.urls?.length ? o.urls : [o.url];
+  let submitTurn = 0;
+  let fetchTurn = 0;
+  const submitUrl = () => targets[submitTurn++ % targets.length]!;
+  const fetchUrl = () => targets[fetchTurn++ % targets.length]!;
   let next = 0;
   let submitted = 0;
   let failed = 0;
@@ -57,7 +67,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const started = performance.now();
       let id: string | undefined;
       try {
-        const res = await client.request("POST", `${o.url}/api/v1/requests`, {
+        const res = await client.request("POST", `${submitUrl()}/api/v1/requests`, {
           headers: auth,
           body: JSON.stringify({ csr: o.csrs[i], profile: o.profile ?? "server" }),
           signal: stop.signal,
@@ -76,7 +86,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           const asked = performance.now();
           const c = await client.request(
             "GET",
-            `${o.url}/api/v1/requests/${id}/certificate?wait=${Math.min(60, left)}`,
+            `${fetchUrl()}/api/v1/requests/${id}/certificate?wait=${Math.min(60, left)}`,
             { signal: stop.signal },
           );
           if (c.status === 200) {
