@@ -249,7 +249,9 @@ export async function makeCsr(
     name: cn ? `CN=${cn}` : "",
     keys: keys as CryptoKeyPair,
     signingAlgorithm: alg,
-    extensions: [new x509.SubjectAlternativeNameExtension(dnsNames.map((value) => ({ type: "dns", value })))],
+    extensions: [
+      new x509.SubjectAlternativeNameExtension(dnsNames.map((value) => ({ type: "dns" as const, value }))),
+    ],
   });
   return csr.toString("pem");
 }
