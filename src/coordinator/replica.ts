@@ -27,6 +27,11 @@ export class Replica {
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
   }
+  /** A replica shutting down cleanly leaves the list; a killed one shows as not live. */
+  async retire(): Promise<void> {
+    this.stop();
+    await this.store.removeReplica(this.id);
+  }
   private report(): Promise<void> {
     return this.store.reportReplica({
       id: this.id,

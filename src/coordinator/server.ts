@@ -98,8 +98,15 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
       services.revocations.stopTimer();
       services.replica.stop();
       services.hooks.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections?.();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Long-polls (agents' exchanges, requesters' waits) would hold the close for up to their wait:
+      // cut them after a moment. Their clients move to another replica and send again (DESIGN §3:
+      // envelopes are idempotent; reads are reads).
+      const cut = setTimeout(() => server.closeAllConnections(), 1_000);
+      await closed;
+      clearTimeout(cut);
+      await services.replica.retire().catch(() => undefined);
       await store.close();
     },
   };

@@ -132,7 +132,9 @@ export function createServices(
       const caKeyReady = up && (await caPublicKey().catch(() => null)) !== null;
       const rootReady = up && (await caCertificate().catch(() => null)) !== null;
       const now = Date.now();
-      const replicas = up ? await store.listReplicas().catch(() => []) : [];
+      // Replicas heard from in the last hour: a killed one shows as not live until then.
+      const since = new Date(now - 3_600_000).toISOString();
+      const replicas = up ? await store.listReplicas(since).catch(() => []) : [];
       const status = !up ? "degraded" : caKeyReady && rootReady ? "ok" : "initializing";
       return {
         ready: status === "ok",

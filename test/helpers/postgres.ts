@@ -25,6 +25,10 @@ export interface PostgresServer {
   url: string;
   /** Stops the server at once (`pg_ctl stop -m immediate`) and deletes its data directory. */
   stop(): Promise<void>;
+  /** SIGKILLs the server and all its backends, as a crash would, keeping its data directory. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same data (crash recovery) and port. */
+  restart(): Promise<void>;
 }
 
 interface Binaries {
@@ -115,6 +119,37 @@ function run(file: string, args: string[], opts: SpawnOptions): Promise<void> {
   });
 }
 
+/** Processes whose parent is `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
 /** A TCP port that was free a moment ago on 127.0.0.1 (bind port 0, read it, close). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -134,7 +169,7 @@ export function freePort(): Promise<number> {
  * on a free port of 127.0.0.1 with fsync, synchronous commit and full-page writes off. Throws
  * (naming the package) when the binaries are missing.
  */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(o: { durable?: boolean } = {}): Promise<PostgresServer> {
   const bins = findPostgresBinaries();
   if (!bins) throw new Error(MISSING);
   const account = serverAccount();
@@ -160,12 +195,15 @@ export async function startPostgres(): Promise<PostgresServer> {
     const initdbArgs = ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"];
     await run(bins.initdb, [...initdbArgs, "--no-sync", "--no-instructions"], opts);
     let port = 0;
+    let serverOpts = "";
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const serverOpts = [
+      serverOpts = [
         "-F",
         "-c fsync=off",
-        "-c synchronous_commit=off",
+        // A server the tests SIGKILL must keep what it acknowledged: commits wait for the WAL
+        // write (still no fsync: the machine itself does not crash).
+        `-c synchronous_commit=${o.durable ? "on" : "off"}`,
         "-c full_page_writes=off",
         "-c max_connections=200",
         "-c listen_addresses=127.0.0.1",
@@ -188,6 +226,26 @@ export async function startPostgres(): Promise<PostgresServer> {
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     return {
       url,
+      async kill(): Promise<void> {
+        const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+        // The postmaster and its backends at once: nothing shuts down cleanly.
+        const all = [pid, ...childrenOf(pid)];
+        for (const p of all) signal(p, "SIGKILL");
+        while (all.some(alive)) await new Promise((r) => setTimeout(r, 20));
+        // A killed postmaster may stay a zombie (nobody reaps it in a container), which the next
+        // start would take for a running server: its lock file goes, as after a reboot.
+        rmSync(join(data, "postmaster.pid"), { force: true });
+        for (const f of readdirSync(sockets)) rmSync(join(sockets, f), { force: true });
+        running = false;
+      },
+      async restart(): Promise<void> {
+        running = true;
+        try {
+          await run(bins.pgCtl, ["start", "-w", "-t", "60", "-D", data, "-l", log, "-o", serverOpts], opts);
+        } catch (e) {
+          throw new Error(`${(e as Error).message}\nserver log:\n${readFileSync(log, "utf8").slice(-3000)}`);
+        }
+      },
       async stop(): Promise<void> {
         process.removeListener("exit", stopSync);
         if (running) {

@@ -67,7 +67,13 @@ export async function startReplicatedCa(
   const gone = async (p: Proc | null | undefined, signal: NodeJS.Signals) => {
     if (!p) return;
     p.kill(signal);
+    // A clean stop takes a moment; one that hangs is a bug this file reports, then ends it anyway.
+    const late = setTimeout(() => {
+      console.error(`process did not stop on ${signal} within 15 s; killing it:\n${p.output.slice(-2000)}`);
+      p.kill("SIGKILL");
+    }, 15_000);
     await p.exited;
+    clearTimeout(late);
   };
 
   const ca: ReplicatedCa = {

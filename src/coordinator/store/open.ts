@@ -65,8 +65,11 @@ async function openSqlite(path: string): Promise<SqlStore> {
 
 async function openPostgres(url: string, o: OpenOptions): Promise<SqlStore> {
   const pool = new pg.Pool({ connectionString: url, max: o.poolSize ?? 10 });
-  // An idle connection the server dropped must not crash the process; the next query reconnects.
+  // A connection the server dropped (database restart, network) must not crash the process: idle
+  // ones are reported on the pool, checked-out ones on the client between two queries. The query
+  // that next uses it fails (and its transaction rolls back); the pool then opens a fresh one.
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
   const location = redactLocation(url);
   try {
     await pool.query("SELECT 1");

@@ -558,8 +558,16 @@ export class SqlStore implements Store {
       .onConflict((oc) => oc.column("id").doUpdateSet({ url: r.url, last_seen: r.lastSeen }))
       .execute();
   }
-  async listReplicas() {
-    const rows = await this.#q.selectFrom("replicas").selectAll().orderBy("started_at").execute();
+  async removeReplica(id: string) {
+    await this.#q.deleteFrom("replicas").where("id", "=", id).execute();
+  }
+  async listReplicas(since = "") {
+    const rows = await this.#q
+      .selectFrom("replicas")
+      .selectAll()
+      .where("last_seen", ">=", since)
+      .orderBy("started_at")
+      .execute();
     return rows.map((r) => ({ id: r.id, url: r.url, startedAt: r.started_at, lastSeen: r.last_seen }));
   }
 

@@ -185,7 +185,9 @@ export interface Store {
    */
   claimLease(name: string, holder: string, now: string, expiresAt: string): Promise<boolean>;
   reportReplica(r: { id: string; url: string; startedAt: string; lastSeen: string }): Promise<void>;
-  listReplicas(): Promise<{ id: string; url: string; startedAt: string; lastSeen: string }[]>;
+  removeReplica(id: string): Promise<void>;
+  /** Replicas that reported since `since`, oldest first. */
+  listReplicas(since?: string): Promise<{ id: string; url: string; startedAt: string; lastSeen: string }[]>;
 
   // ---- change notifications (every replica's waiters wake) ----
   /**
