@@ -225,6 +225,36 @@ export class SigningService {
   }
 
   /**
+   * Who a job in flight waits for: the signers of its package that have not answered, or, with no
+   * package yet, how many of its eligible custodians could sign now (a live process with an open
+   * offer) — fewer than t means it waits for custodians to come back.
+   */
+  async signers(
+    j: SigningJobRecord,
+    now = Date.now(),
+  ): Promise<{ available: number; missing: number; waitingFor: string[] }> {
+    const t = this.threshold;
+    if (j.status !== "signing") return { available: t, missing: 0, waitingFor: [] };
+    if (j.signingPackage) {
+      const members = await this.store.listOffersInJob(j.id, j.attempt);
+      return {
+        available: t,
+        missing: 0,
+        waitingFor: members.filter((m) => m.state === "in-package").map((m) => m.custodian),
+      };
+    }
+    const live = await this.live(now);
+    const validAfter = new Date(now + this.opts.shareTimeoutMs + OFFER_MARGIN_MS).toISOString();
+    const ready = new Set(
+      (await this.store.listOpenOffers(validAfter))
+        .filter((o) => live.has(`${o.custodian}/${o.instance}`))
+        .map((o) => o.custodian),
+    );
+    const available = j.eligible.filter((c) => !j.excluded.includes(c) && ready.has(c)).length;
+    return { available, missing: Math.max(0, t - available), waitingFor: [] };
+  }
+
+  /**
    * Request ids whose jobs have waited for a package longer than `forMs` (more approvers may help),
    * each given once to each viewer (a custodian process).
    */

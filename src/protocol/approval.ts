@@ -68,6 +68,10 @@ export const RequestViewSchema = z
       .object({
         job: z.string(),
         attempt: z.number(),
+        /** While signing: signers that could sign now, how many more are needed, whose shares are awaited. */
+        signers: z
+          .object({ available: z.number(), missing: z.number(), waitingFor: z.array(z.string()) })
+          .optional(),
         culprits: z.array(z.object({ custodian: z.string(), reason: z.string() })),
         events: z.array(
           z.object({

@@ -22,9 +22,14 @@ export interface WaitOptions {
 export function describeState(v: RequestView): string {
   switch (v.status) {
     case "pending":
-      return `pending: ${v.threshold - v.missing} of ${v.threshold} approvals…`;
-    case "signing":
+      return `pending: ${v.threshold - v.missing} of ${v.threshold} approvals, waiting for ${v.missing} more…`;
+    case "signing": {
+      const s = v.signing?.signers;
+      if (s && s.missing > 0)
+        return `signing: waiting for ${s.missing} more signer${s.missing === 1 ? "" : "s"} (${s.available} of ${v.threshold} online)…`;
+      if (s && s.waitingFor.length > 0) return `signing: waiting for shares from ${s.waitingFor.join(", ")}…`;
       return "signing…";
+    }
     case "issued":
       return `issued: serial ${v.serial}`;
     case "rejected":

@@ -2,7 +2,9 @@
 // nothing. 200 requests are submitted round-robin to two `tca serve` replicas while one of them is
 // SIGKILLed and restarted; custodian agents (separate processes) fail over between the replicas.
 // Every request ends issued exactly once: one certificate per request, no serial twice, all verify
-// with openssl, and the database agrees.
+// with openssl, and the database agrees. Then availability on the same 3-of-5 CA: two custodians
+// down, issuance continues; three down, a request waits and says how many approvals it lacks, and
+// completes when one comes back; one of the two coordinators down, issuance continues.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -13,6 +15,8 @@ import { openssl } from "../helpers/openssl.ts";
 import { hasPostgres, testDatabaseUrl } from "../helpers/postgres.ts";
 import { startReplicatedCa, type ReplicatedCa } from "../helpers/replicated-ca.ts";
 import { generateCsrs } from "../../bench/lib/csr.ts";
+import { requestState, type RequestView } from "../../src/protocol/approval.ts";
+import { describeState } from "../../src/requester/wait.ts";
 
 const TOTAL = 200;
 const sb = new Sandbox();
@@ -124,4 +128,59 @@ describe.skipIf(!enabled)("two coordinator replicas on one PostgreSQL", () => {
       await db.end();
     }
   }, 420_000);
+});
+
+async function view(id: string, i = 0): Promise<RequestView> {
+  return (await (await fetch(`${ca.urls[i]}/api/v1/requests/${id}`)).json()) as RequestView;
+}
+
+/** Long-polls a request at replica i until `done(view)` holds. */
+async function until(id: string, done: (v: RequestView) => boolean, i = 0): Promise<RequestView> {
+  let v = await view(id, i);
+  while (!done(v)) {
+    const state = encodeURIComponent(requestState(v));
+    v = (await (
+      await fetch(`${ca.urls[i]}/api/v1/requests/${id}?since=${state}&wait=20`)
+    ).json()) as RequestView;
+  }
+  return v;
+}
+
+describe.skipIf(!enabled)("availability of a 3-of-5 CA with two replicas", () => {
+  const csrs = generateCsrs(0, 4, "available");
+
+  it("issues with two custodians down", async () => {
+    await ca.stopAgent("dave");
+    await ca.stopAgent("erin");
+    const id = await submit(csrs[0]!, 0);
+    expect(id).not.toBe("ambiguous");
+    expect(await certificate(id as string, 1)).toContain("BEGIN CERTIFICATE");
+  }, 120_000);
+
+  it("with three down, a request waits and says what it lacks; it completes when one returns", async () => {
+    await ca.stopAgent("carol");
+    const id = (await submit(csrs[1]!, 1)) as string;
+    // Alice and bob approve; the third approval cannot come while carol, dave and erin are down.
+    const waiting = await until(id, (v) => v.approvals.length >= 2);
+    expect(waiting.status).toBe("pending");
+    expect(waiting.missing).toBe(1);
+    expect(describeState(waiting)).toBe("pending: 2 of 3 approvals, waiting for 1 more…");
+    await ca.startAgent("carol");
+    expect(await certificate(id, 0)).toContain("BEGIN CERTIFICATE");
+    await Promise.all([ca.startAgent("dave"), ca.startAgent("erin")]);
+  }, 180_000);
+
+  it("issues with one of the two coordinators down", async () => {
+    await ca.stopReplica(0);
+    const id = (await submit(csrs[2]!, 0)) as string; // refused by replica 0: goes to replica 1
+    const v = await until(id, (x) => x.status === "issued", 1);
+    expect(v.status).toBe("issued");
+    const health = (await (await fetch(`${ca.urls[1]}/api/v1/health`)).json()) as {
+      status: string;
+      replicas: { url: string; live: boolean }[];
+    };
+    expect(health.status).toBe("ok");
+    expect(health.replicas.some((r) => r.url === ca.urls[1] && r.live)).toBe(true);
+    await ca.startReplica(0);
+  }, 120_000);
 });

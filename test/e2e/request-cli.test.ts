@@ -102,11 +102,11 @@ describe("tca request", () => {
       if (Date.now() > deadline) throw new Error(`request ${id} never appeared pending`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    await req.waitFor(/pending: 0 of 2 approvals…/);
+    await req.waitFor(/pending: 0 of 2 approvals, waiting for 2 more…/);
 
     const alice = custodianCli(sb, ca, "alice", ["approve", id, "--yes"]);
     await alice.waitFor(new RegExp(`${id}: approved`));
-    await req.waitFor(/pending: 1 of 2 approvals…/);
+    await req.waitFor(/pending: 1 of 2 approvals, waiting for 1 more…/);
     const bob = custodianCli(sb, ca, "bob", ["approve", id, "--yes"]);
 
     const done = await finished(req);

@@ -291,6 +291,16 @@ const schemas: Record<string, Json> = {
             properties: {
               job: { type: "string" },
               attempt: { type: "integer" },
+              signers: {
+                type: "object",
+                description:
+                  "while signing: custodians able to sign now, how many more are needed (custodians offline), whose shares are awaited",
+                properties: {
+                  available: { type: "integer" },
+                  missing: { type: "integer" },
+                  waitingFor: { type: "array", items: { type: "string" } },
+                },
+              },
               culprits: {
                 type: "array",
                 items: {

@@ -95,6 +95,7 @@ export async function render(ctx: RequestContext, r: RequestRecord): Promise<Req
       signing = {
         job: job.id,
         attempt: job.attempt,
+        signers: await ctx.signing.signers(job),
         culprits: events
           .filter((e) => (e.kind === "bad-share" || e.kind === "refusal") && e.custodian)
           .map((e) => ({
