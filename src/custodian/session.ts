@@ -20,6 +20,7 @@ import { commonNames } from "../x509/names.ts";
 import { readTbs } from "../x509/tbs-read.ts";
 import { BUILDER_VERSION } from "../x509/leaf.ts";
 import { fromPem } from "../x509/der.ts";
+import { HttpClient } from "../protocol/http-client.ts";
 import { CoordinatorClient } from "./client.ts";
 import { CustodianError } from "./errors.ts";
 import type { CustodianHome } from "./home.ts";
@@ -200,7 +201,8 @@ export class CustodianSession {
       signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
     };
     return new CustodianSession(
-      new CoordinatorClient(o.coordinatorUrl),
+      // Agents run for long: each starts at a random replica, so the replicas share their load.
+      new CoordinatorClient(new HttpClient(o.coordinatorUrl, { spread: (o.role ?? "cli") === "agent" })),
       o.home,
       o.config,
       signer,

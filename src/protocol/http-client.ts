@@ -186,9 +186,14 @@ export class HttpClient {
   readonly urls: readonly string[];
   #current = 0;
 
-  /** `urls`: one or more base URLs (comma-separated lists allowed); throws BaseUrlError. */
-  constructor(urls: string | readonly string[]) {
+  /**
+   * `urls`: one or more base URLs (comma-separated lists allowed); throws BaseUrlError. With
+   * `spread`, the first URL tried is picked at random: long-running clients (custodian agents)
+   * then spread over the replicas instead of all sticking to the first one.
+   */
+  constructor(urls: string | readonly string[], o: { spread?: boolean } = {}) {
     this.urls = parseBaseUrls(urls);
+    if (o.spread) this.#current = Math.floor(Math.random() * this.urls.length);
   }
 
   /** The base URL tried first: the last one that answered. */

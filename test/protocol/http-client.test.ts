@@ -131,6 +131,17 @@ describe("failover", () => {
   });
 });
 
+describe("spread", () => {
+  it("starts long-running clients at a random URL, so they share the replicas; others at the first", () => {
+    const urls = ["http://a.example", "http://b.example", "http://c.example"];
+    const firsts = new Set(Array.from({ length: 60 }, () => new HttpClient(urls, { spread: true }).baseUrl));
+    expect(firsts.size).toBeGreaterThan(1); // all 60 on one URL: probability 3 × (1/3)^60
+    expect(new Set(Array.from({ length: 5 }, () => new HttpClient(urls).baseUrl))).toEqual(
+      new Set([urls[0]]),
+    );
+  });
+});
+
 describe("no duplicates", () => {
   it("does not resend a non-idempotent POST that reached a server which then dropped the connection", async () => {
     const a = await startServer(dropAfterBody);
