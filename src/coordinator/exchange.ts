@@ -141,6 +141,13 @@ export class ExchangeService {
   /** One envelope, in a savepoint of the batch's transaction: a refusal undoes only its own writes. */
   private async item(h: EnvelopeHeader, json: string, instance: string): Promise<ItemResult> {
     const result = { id: h.id, type: h.type };
+    // The very same envelope again: its sender lost our answer (a dropped connection, a replica
+    // that died after committing) and sent it again, perhaps to another replica. It was taken;
+    // say so again and change nothing. (Approvals check this themselves: they are kept apart.)
+    if (h.type !== "approval") {
+      const earlier = await this.store.getMessage(h.id);
+      if (earlier && earlier.envelope === json) return { ...result, ok: true, status: 202 };
+    }
     try {
       await this.store.item(async () => {
         switch (h.type) {

@@ -341,6 +341,23 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
     expect((await job(j!.id)).status).toBe("signing");
   });
 
+  it("answers an envelope sent again after a lost answer as the first time, and changes nothing", async () => {
+    const bob = custodians.get("bob")!;
+    const offer = bob.participant.offer()!;
+    const send = () =>
+      exchange.exchange({
+        custodian: "bob",
+        instance: bob.participant.instance,
+        envelopes: [offer],
+        wait: 0,
+      });
+    expect((await send()).results[0]).toMatchObject({ ok: true });
+    const open = (await store.listOffersOf("bob", ["offered"])).map((o) => o.commitmentKey);
+    expect(open.length).toBeGreaterThan(0);
+    expect((await send()).results[0]).toMatchObject({ ok: true, status: 202 }); // e.g. to another replica
+    expect((await store.listOffersOf("bob", ["offered"])).map((o) => o.commitmentKey)).toEqual(open);
+  });
+
   it("caps the open offers of a process, so nobody can crowd the others out of packages", async () => {
     const bob = custodians.get("bob")!;
     await round(bob); // 32 offered

@@ -173,6 +173,10 @@ export class SqlStore implements Store {
       .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   }
+  async getMessage(id: string) {
+    const r = await this.#q.selectFrom("messages").selectAll().where("id", "=", id).executeTakeFirst();
+    return r && toMessage(r);
+  }
   async listMessages(scope: string, type: string, attempt?: number) {
     let q = this.#q.selectFrom("messages").selectAll().where("scope", "=", scope).where("type", "=", type);
     if (attempt !== undefined) q = q.where("attempt", "=", attempt);

@@ -126,6 +126,8 @@ export interface Store {
   /** Inserts a message; false if its id was seen before or its (scope,type,sender,recipient,attempt) slot is taken. */
   insertMessage(m: MessageRecord): Promise<boolean>;
   listMessages(scope: string, type: string, attempt?: number): Promise<MessageRecord[]>;
+  /** The stored message with this envelope id, if any. */
+  getMessage(id: string): Promise<MessageRecord | undefined>;
 
   insertSigningJob(j: SigningJobRecord): Promise<void>;
   getSigningJob(id: string): Promise<SigningJobRecord | undefined>;
