@@ -3,7 +3,7 @@
 // the same public key package it starts the root signing job. It never sees a share in the clear.
 import { randomUUID, createHash } from "node:crypto";
 import { canonicalJson, type LoadedConfig } from "../config/load.ts";
-import { AnnouncementSchema, buildAnnouncement, type Announcement } from "../protocol/announcement.ts";
+import { buildAnnouncement, type Announcement } from "../protocol/announcement.ts";
 import { openEnvelope, rosterKeys, type EnvelopeHeader } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import {
@@ -19,7 +19,7 @@ import { hpkePublicFromPrivate } from "../protocol/hpke.ts";
 import { round1FromWire, hexToBytes, bytesToHex, publicFromWire } from "../threshold/encoding.ts";
 import { groupPublicKey, publicPackageHash, shareMatchesCommitment } from "../threshold/dkg.ts";
 import { identifierForName } from "../threshold/suite.ts";
-import type { CeremonyRecord, CeremonyStatus, Store } from "./store/types.ts";
+import type { CeremonyFailure, CeremonyRecord, CeremonyStatus, Store } from "./store/types.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { SigningService } from "./signing.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
@@ -27,10 +27,7 @@ import { buildRootTbs } from "../x509/root.ts";
 import { randomSerial } from "../x509/serial.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
 
-export interface CeremonyFailure {
-  reason: string;
-  culprits: string[];
-}
+export type { CeremonyFailure } from "./store/types.ts";
 
 /** One stage's messages: what `GET /api/v1/ceremonies/:id/messages?type=` answers. */
 export interface CeremonyMessages {
@@ -87,7 +84,7 @@ export class CeremonyService {
       const now = new Date().toISOString();
       await this.store.insertCeremony({
         id,
-        announcement: canonicalJson(buildAnnouncement(id, this.config)),
+        announcement: buildAnnouncement(id, this.config),
         status: "round1",
         failure: null,
         createdAt: now,
@@ -112,8 +109,8 @@ export class CeremonyService {
     return {
       id: c.id,
       status: c.status,
-      announcement: AnnouncementSchema.parse(JSON.parse(c.announcement)),
-      failure: c.failure ? (JSON.parse(c.failure) as CeremonyFailure) : null,
+      announcement: c.announcement,
+      failure: c.failure,
       received,
     };
   }
@@ -144,7 +141,7 @@ export class CeremonyService {
           id: c.id,
           type,
           status: c.status,
-          failure: c.failure ? (JSON.parse(c.failure) as CeremonyFailure) : null,
+          failure: c.failure,
           complete,
           messages: rows.map((m) => JSON.parse(m.envelope) as unknown),
         };
@@ -406,7 +403,7 @@ export class CeremonyService {
   }
 
   private async fail(id: string, failure: CeremonyFailure): Promise<void> {
-    await this.store.updateCeremony(id, { status: "failed", failure: JSON.stringify(failure) });
+    await this.store.updateCeremony(id, { status: "failed", failure });
     this.hooks.changed();
   }
 }

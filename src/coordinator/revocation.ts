@@ -11,10 +11,6 @@ import type { SigningService } from "./signing.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
 import { verifySigned } from "./verify-signed.ts";
 
-const META_CRL_DIRTY = "crl.dirty";
-const META_CRL_JOB = "crl.job";
-const META_CRL_LAST_NUMBER = "crl.lastNumber";
-
 export type RevocationActor = { kind: "admin"; name: string } | { kind: "requester"; name: string };
 
 /** Serial as stored: hex content octets. Accepts "0x", colons, upper case, with or without the sign octet. */
@@ -74,21 +70,25 @@ export class RevocationService {
     });
   }
 
-  /** Starts a CRL job, or marks that one is needed after the one in flight. Call inside transaction(). */
+  /**
+   * Starts a CRL job, or marks that one is needed after the one in flight. Call inside transaction():
+   * the CRL state (store getCrlState/setCrlState) is read and written under the one-writer lock.
+   */
   async scheduleCrl(): Promise<void> {
     const caDer = await this.ca.certificate();
     if (!caDer) return;
-    const running = await this.store.getMeta(META_CRL_JOB);
-    if (running) {
-      const job = await this.signing.record(running);
-      if (job?.status === "signing") return this.store.setMeta(META_CRL_DIRTY, "1");
+    const state = await this.store.getCrlState();
+    if (state.job) {
+      const job = await this.signing.record(state.job);
+      if (job?.status === "signing") return this.store.setCrlState({ dirty: true });
     }
-    // Never reuse a number a failed job used: custodians that signed it would refuse it again.
+    // Never reuse a number a failed job used: custodians that signed it would refuse it again
+    // (DESIGN §3.9), and numbers only grow (RFC 5280 §5.2.3).
     const latest = await this.store.latestCrl();
-    const attempted = BigInt((await this.store.getMeta(META_CRL_LAST_NUMBER)) || "0");
+    const attempted = BigInt(state.lastNumber);
     const published = BigInt(latest?.number ?? 0);
     const number = (attempted > published ? attempted : published) + 1n;
-    await this.store.setMeta(META_CRL_LAST_NUMBER, number.toString());
+    await this.store.setCrlState({ lastNumber: Number(number) });
     const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.config.ca.crlValidityHours * 3_600_000);
     const entries: CrlEntry[] = (await this.store.listRevocations()).map((r) => ({
@@ -114,8 +114,7 @@ export class RevocationService {
       params: { ...params },
       eligible: this.config.config.custodians.map((c) => c.name),
     });
-    await this.store.setMeta(META_CRL_JOB, job);
-    await this.store.setMeta(META_CRL_DIRTY, "0");
+    await this.store.setCrlState({ job, dirty: false });
   }
 
   /**
@@ -123,11 +122,12 @@ export class RevocationService {
    * (DESIGN §3.8, verify-signed.ts); start the next CRL if revocations queued up.
    */
   async onCrlSigned(job: SigningJobRecord, signature: Uint8Array | null): Promise<void> {
+    if (job.kind !== "crl") throw new Error(`signing job ${job.id} is a ${job.kind} job, not a CRL job`);
     const checked = signature
       ? verifySigned({ kind: "crl", tbs: job.tbs, signature, caPublicKey: await this.ca.publicKey() })
       : undefined;
     if (checked?.ok) {
-      const p = JSON.parse(job.params) as CrlParams;
+      const p = job.params;
       await this.store.insertCrl({
         number: Number(p.crlNumber),
         der: checked.der,
@@ -137,11 +137,11 @@ export class RevocationService {
       });
       this.hooks.metrics.crls.inc();
     }
-    await this.store.setMeta(META_CRL_JOB, "");
     // After a failed CRL job (or one whose CRL does not verify) the timer retries; going again at
     // once could loop on refusals.
-    if (!checked?.ok) return this.store.setMeta(META_CRL_DIRTY, "1");
-    if ((await this.store.getMeta(META_CRL_DIRTY)) === "1") await this.scheduleCrl();
+    if (!checked?.ok) return this.store.setCrlState({ job: null, dirty: true });
+    await this.store.setCrlState({ job: null });
+    if ((await this.store.getCrlState()).dirty) await this.scheduleCrl();
   }
 
   async currentCrl(): Promise<Uint8Array> {
@@ -160,7 +160,7 @@ export class RevocationService {
             const latest = await this.store.latestCrl();
             const half = (this.config.config.ca.crlValidityHours * 3_600_000) / 2;
             const stale = !latest || Date.parse(latest.nextUpdate) - Date.now() < half;
-            if (stale || (await this.store.getMeta(META_CRL_DIRTY)) === "1") await this.scheduleCrl();
+            if (stale || (await this.store.getCrlState()).dirty) await this.scheduleCrl();
           });
         })
         .catch(() => undefined);

@@ -15,7 +15,6 @@ import {
   OfferBodySchema,
   RefusalBodySchema,
   ShareBodySchema,
-  SigningPackageSchema,
   WithdrawBodySchema,
   type SigningJobView,
   type SigningPackage,
@@ -32,26 +31,20 @@ import { aggregateSignature } from "../threshold/sign.ts";
 import { ThresholdError } from "../threshold/errors.ts";
 import { identifierForName, isGroupElement, isScalar, type FrostPublic } from "../threshold/suite.ts";
 import { CoordinatorError } from "./errors.ts";
-import type { OfferRecord, SigningJobRecord, Store } from "./store/types.ts";
+import type { JobEvent, JobParams, OfferRecord, SigningJobRecord, Store } from "./store/types.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
 import { storeEnvelope, storedBody } from "./stored-envelope.ts";
 import { outsideTransactions } from "./async-scope.ts";
 import { crashPoint } from "./crash-points.ts";
 
-export interface JobEvent {
-  at: string;
-  kind: "package" | "share" | "bad-share" | "refusal" | "timeout" | "withdrawn" | "signed" | "failed";
-  custodian?: string;
-  detail?: string;
-}
+export type { JobEvent } from "./store/types.ts";
 
-export interface NewJob {
-  kind: "root" | "leaf" | "crl";
+/** A job to make: its kind and the parameters of that kind, what it signs, who may sign. */
+export type NewJob = JobParams & {
   subjectRef: string;
   tbs: Uint8Array;
-  params: Record<string, unknown>;
   eligible: string[];
-}
+};
 
 /** What happens when a job ends, per kind (root certificate, leaf certificate, CRL). */
 export type JobCompletion = (
@@ -162,17 +155,13 @@ export class SigningService {
     const id = randomUUID();
     const now = new Date().toISOString();
     await this.store.insertSigningJob({
+      ...j,
       id,
-      kind: j.kind,
-      subjectRef: j.subjectRef,
-      tbs: j.tbs,
-      params: JSON.stringify(j.params),
-      eligible: j.eligible,
       status: "signing",
       attempt: 0,
       signingPackage: null,
       excluded: [],
-      events: "[]",
+      events: [],
       signature: null,
       createdAt: now,
       updatedAt: now,
@@ -213,10 +202,10 @@ export class SigningService {
       status: j.status,
       attempt: j.attempt,
       tbs: Buffer.from(j.tbs).toString("hex"),
-      params: JSON.parse(j.params) as Record<string, unknown>,
+      params: j.params,
       eligible: j.eligible,
       excluded: j.excluded,
-      signingPackage: packageOf(j),
+      signingPackage: j.signingPackage,
     };
   }
 
@@ -421,7 +410,7 @@ export class SigningService {
 
   /** RFC 9591 §5.3: aggregate and verify once; on failure, name the signers whose shares are bad. */
   private async aggregate(j: SigningJobRecord): Promise<void> {
-    const pkg = packageOf(j)!;
+    const pkg = j.signingPackage!;
     const shares = (await this.store.listMessages(j.id, "sign/share", j.attempt)).map((m) => ({
       sender: m.sender,
       share: ShareBodySchema.parse(storedBody(m.envelope)).share,
@@ -473,7 +462,7 @@ export class SigningService {
   }
 
   /** Voids the current attempt's commitments and starts the next (or fails if too few remain). */
-  private async nextAttempt(j: SigningJobRecord, events: string, exclude: string[]): Promise<void> {
+  private async nextAttempt(j: SigningJobRecord, events: JobEvent[], exclude: string[]): Promise<void> {
     await this.voidAttempt(j);
     const excluded = [...new Set([...j.excluded, ...exclude])];
     const remaining = this.config.config.custodians.map((c) => c.name).filter((c) => !excluded.includes(c));
@@ -538,7 +527,7 @@ export class SigningService {
       }
       // At random among those who can sign now (the load spreads, and nobody can make itself first
       // in every package), those who already cost this job an attempt last.
-      const history = JSON.parse(j.events) as JobEvent[];
+      const history = j.events;
       const chosen = candidates
         .map((c) => ({ c, p: penalty(history, c), r: Math.random() }))
         .sort((a, b) => a.p - b.p || a.r - b.r)
@@ -557,7 +546,7 @@ export class SigningService {
         { jobId: j.id, attempt: j.attempt },
       );
       await this.store.updateSigningJob(j.id, {
-        signingPackage: JSON.stringify(pkg),
+        signingPackage: pkg,
         events: addEvent(j.events, {
           kind: "package",
           detail: `attempt ${pkg.attempt}: signers ${pkg.signers.join(", ")}; commitments ${pkg.commitments.map((c) => c.hiding.slice(0, 16)).join(", ")}`,
@@ -580,7 +569,7 @@ export class SigningService {
     for (const s of slots) {
       if (out.length >= limit) break;
       const j = s.jobId ? await this.store.getSigningJob(s.jobId) : undefined;
-      const pkg = j && packageOf(j);
+      const pkg = j?.signingPackage;
       if (!j || !pkg || j.status !== "signing" || j.attempt !== s.attempt) continue;
       out.push({
         id: j.id,
@@ -588,7 +577,7 @@ export class SigningService {
         subjectRef: j.subjectRef,
         attempt: j.attempt,
         tbs: Buffer.from(j.tbs).toString("hex"),
-        params: JSON.parse(j.params) as Record<string, unknown>,
+        params: j.params,
         signingPackage: pkg,
       });
     }
@@ -604,10 +593,10 @@ export class SigningService {
   async expireStale(now = Date.now()): Promise<void> {
     await this.store.transaction(async () => {
       for (const listed of await this.store.listJobsWithPackage()) {
-        const formed = packageOf(listed)?.formedAt;
+        const formed = listed.signingPackage?.formedAt;
         if (!formed || now - Date.parse(formed) < this.opts.shareTimeoutMs) continue;
         const j = await this.store.getSigningJob(listed.id); // an earlier iteration may have re-formed it
-        const pkg = j && j.status === "signing" ? packageOf(j) : null;
+        const pkg = j && j.status === "signing" ? j.signingPackage : null;
         if (!j || !pkg || now - Date.parse(pkg.formedAt) < this.opts.shareTimeoutMs) continue;
         const members = await this.store.listOffersInJob(j.id, j.attempt);
         const silent = members.filter((m) => m.state === "in-package");
@@ -623,7 +612,7 @@ export class SigningService {
         await this.nextAttempt(j, events, []);
         // A job that keeps timing out is shown to more custodians: more approvers, more signers to
         // choose from (nobody is excluded for silence).
-        const timeouts = (JSON.parse(events) as JobEvent[]).filter((e) => e.kind === "timeout").length;
+        const timeouts = events.filter((e) => e.kind === "timeout").length;
         if (timeouts >= 2 && !this.#starved.has(j.subjectRef))
           this.#starved.set(j.subjectRef, { since: now - STARVED_MS, shownTo: new Map() });
         // A process silent past the share timeout is stuck or dead: no more packages for it until it
@@ -668,20 +657,15 @@ export class SigningService {
   }
 }
 
-function packageOf(j: SigningJobRecord): SigningPackage | null {
-  return j.signingPackage ? SigningPackageSchema.parse(JSON.parse(j.signingPackage)) : null;
-}
-
 /**
  * Custodians that have now withdrawn from this job's packages MAX_STRIKES times (a live process
  * saying it will not answer): they are left out of it, so one custodian cannot keep a job re-forming
  * and push the honest signers towards their own cap on attempts. Silence is not a strike: a slow
  * coordinator or a network blip would make it one; a silent signer is only picked last (penalty).
  */
-function struckOut(events: string, who: string[]): string[] {
-  const list = JSON.parse(events) as JobEvent[];
+function struckOut(events: JobEvent[], who: string[]): string[] {
   return who.filter(
-    (c) => list.filter((e) => e.kind === "withdrawn" && e.custodian === c).length >= MAX_STRIKES,
+    (c) => events.filter((e) => e.kind === "withdrawn" && e.custodian === c).length >= MAX_STRIKES,
   );
 }
 
@@ -695,8 +679,7 @@ function bad(h: EnvelopeHeader, why: string): CoordinatorError {
   return new CoordinatorError("BAD_REQUEST", `${h.type} from ${h.sender} ${why}`, { culprit: h.sender });
 }
 
-function addEvent(events: string, e: Omit<JobEvent, "at">): string {
-  const list = JSON.parse(events) as JobEvent[];
-  list.push({ at: new Date().toISOString(), ...e });
-  return JSON.stringify(list);
+/** The events with one more at the end (a new array: the record read from the store is not changed). */
+function addEvent(events: JobEvent[], e: Omit<JobEvent, "at">): JobEvent[] {
+  return [...events, { at: new Date().toISOString(), ...e }];
 }

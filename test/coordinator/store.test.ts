@@ -1,14 +1,28 @@
 // The store contract, on every database tca runs on (SQLite in memory and on disk, PostgreSQL):
 // migrations, the uniqueness rules that make replays and double messages fail, transactions (one
 // writer at a time across replicas, all or nothing, savepoints per batch item), partial updates,
-// intake order, shared liveness and leases, and change notifications that follow commits.
+// intake order, shared liveness and leases, change notifications that follow commits, typed JSON
+// columns (parsed at the edge, corrupt rows refused), and the CRL state row (migration 0003).
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openStore } from "../../src/coordinator/store/open.ts";
+import Sqlite from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { isPostgresUrl, openStore } from "../../src/coordinator/store/open.ts";
+import { migrations } from "../../src/coordinator/store/migrations.ts";
+import type { Database } from "../../src/coordinator/store/schema.ts";
 import type { SqlStore } from "../../src/coordinator/store/sql-store.ts";
-import type { MessageRecord, RequestRecord, SigningJobRecord } from "../../src/coordinator/store/types.ts";
+import type {
+  CeremonyRecord,
+  JobEvent,
+  MessageRecord,
+  RequestRecord,
+  SigningJobRecord,
+} from "../../src/coordinator/store/types.ts";
+import type { SigningPackage } from "../../src/protocol/signing-messages.ts";
+import { canonicalJson } from "../../src/common/canonical-json.ts";
 import { storeKinds } from "../helpers/stores.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tca-store-"));
@@ -48,23 +62,61 @@ const request = (o: Partial<RequestRecord> = {}): Omit<RequestRecord, "seq"> => 
     ...o,
   };
 };
+const leafParams = {
+  requestId: "00000000-0000-4000-8000-000000000001",
+  requester: "svc",
+  profile: "server",
+  csr: "MIIB",
+  serial: "0a1b",
+  notBefore: "2026-01-01T00:00:00.000Z",
+  notAfter: "2026-01-02T00:00:00.000Z",
+};
 const job = (id: string): SigningJobRecord => ({
   id,
   kind: "leaf",
   subjectRef: "r1",
   tbs: new Uint8Array([0, 255, 7]),
-  params: "{}",
+  params: leafParams,
   eligible: ["alice", "bob"],
   status: "signing",
   attempt: 0,
   signingPackage: null,
   excluded: [],
-  events: "[]",
+  events: [],
   signature: null,
   createdAt: new Date().toISOString(),
   updatedAt: new Date().toISOString(),
 });
+const ceremony = (id: string): CeremonyRecord => ({
+  id,
+  announcement: {
+    ceremonyId: id,
+    threshold: 2,
+    custodians: [
+      { name: "alice", identifier: "01", signingKey: "ka", hpkeKey: "ha" },
+      { name: "bob", identifier: "02", signingKey: "kb", hpkeKey: "hb" },
+    ],
+    caSubject: "CN=Test Root",
+    rootValidityDays: 3650,
+    configDigest: "d".repeat(64),
+    createdAt: "2026-01-01T00:00:00.000Z",
+  },
+  status: "round1",
+  failure: null,
+  createdAt: "2026-01-01T00:00:00.000Z",
+  updatedAt: "2026-01-01T00:00:00.000Z",
+});
 const tick = () => new Promise((r) => setTimeout(r, 20));
+
+/** A plain Kysely connection to a store's database, to see and write its columns as stored. */
+function rawDb(location: string): Kysely<Database> {
+  return isPostgresUrl(location)
+    ? new Kysely<Database>({
+        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location, max: 2 }) }),
+      })
+    : new Kysely<Database>({ dialect: new SqliteDialect({ database: new Sqlite(location) }) });
+}
+let files = 0;
 
 describe.each(await storeKinds("store contract"))("store contract on $name", (kind) => {
   const opened: SqlStore[] = [];
@@ -171,12 +223,210 @@ describe.each(await storeKinds("store contract"))("store contract on $name", (ki
     expect(got?.status).toBe("signing");
     expect(got?.signingJob).toBe("job-1");
     await s.insertSigningJob(job("j2"));
-    await Promise.all([
-      s.updateSigningJob("j2", { attempt: 3 }),
-      s.updateSigningJob("j2", { events: "[1]" }),
-    ]);
+    const ev: JobEvent[] = [{ at: "2026-01-01T00:00:00.000Z", kind: "signed" }];
+    await Promise.all([s.updateSigningJob("j2", { attempt: 3 }), s.updateSigningJob("j2", { events: ev })]);
     const j = await s.getSigningJob("j2");
-    expect([j?.attempt, j?.events]).toEqual([3, "[1]"]);
+    expect([j?.attempt, j?.events]).toEqual([3, ev]);
+  });
+
+  /** A database this test can also reach with its own connection (a file for SQLite). */
+  const shared = async () =>
+    kind.name === "sqlite" ? join(dir, `t-${Date.now()}-${++files}.db`) : kind.location();
+
+  it("round-trips typed JSON columns: job events, package and params, request outcome, ceremony failure", async () => {
+    const location = await shared();
+    const s = await open(location);
+    const events: JobEvent[] = [
+      { at: "2026-01-01T00:00:00.000Z", kind: "package", detail: "attempt 0: signers alice, bob" },
+      { at: "2026-01-01T00:00:01.000Z", kind: "share", custodian: "bob" },
+      { at: "2026-01-01T00:00:02.000Z", kind: "withdrawn", custodian: "alice", detail: "alice withdrew" },
+    ];
+    const pkg: SigningPackage = {
+      attempt: 2,
+      signers: ["alice", "bob"],
+      commitments: [
+        { identifier: "1".repeat(64), hiding: "a".repeat(64), binding: "b".repeat(64) },
+        { identifier: "2".repeat(64), hiding: "c".repeat(64), binding: "d".repeat(64) },
+      ],
+      formedAt: "2026-01-01T00:00:00.500Z",
+    };
+    await s.insertSigningJob({ ...job("j1"), events, signingPackage: pkg });
+    const j = await s.getSigningJob("j1");
+    expect(j).toMatchObject({ kind: "leaf", params: leafParams, events, signingPackage: pkg });
+    await s.updateSigningJob("j1", { signingPackage: null, events: [...events.slice(0, 1)] });
+    expect(await s.getSigningJob("j1")).toMatchObject({ signingPackage: null, events: events.slice(0, 1) });
+    // Each kind's parameters come back as that kind's shape.
+    const root = {
+      ceremonyId: "c1",
+      serial: "01ff",
+      notBefore: leafParams.notBefore,
+      notAfter: leafParams.notAfter,
+    };
+    const crl = {
+      crlNumber: "7",
+      thisUpdate: leafParams.notBefore,
+      nextUpdate: leafParams.notAfter,
+      entries: [{ serial: "0a1b", revokedAt: leafParams.notBefore, reason: "keyCompromise" }],
+    };
+    await s.insertSigningJob({ ...job("j-root"), kind: "root", params: root });
+    await s.insertSigningJob({ ...job("j-crl"), kind: "crl", params: crl });
+    expect(await s.getSigningJob("j-root")).toMatchObject({ kind: "root", params: root });
+    expect(await s.getSigningJob("j-crl")).toMatchObject({ kind: "crl", params: crl });
+
+    const r = request();
+    await s.insertRequest(r);
+    expect((await s.getRequest(r.id))?.outcome).toBeNull();
+    await s.updateRequest(r.id, { status: "rejected", outcome: { by: "carol", reason: "not ours" } });
+    expect((await s.getRequest(r.id))?.outcome).toEqual({ by: "carol", reason: "not ours" });
+    await s.updateRequest(r.id, { outcome: { reason: "signing failed" } });
+    expect((await s.getRequest(r.id))?.outcome).toEqual({ reason: "signing failed" });
+
+    const c = ceremony("11111111-1111-4111-8111-111111111111");
+    await s.insertCeremony(c);
+    expect(await s.getCeremony(c.id)).toMatchObject({ announcement: c.announcement, failure: null });
+    await s.updateCeremony(c.id, { status: "failed", failure: { reason: "bob aborted", culprits: ["bob"] } });
+    expect((await s.latestCeremony())?.failure).toEqual({ reason: "bob aborted", culprits: ["bob"] });
+
+    // As stored: plain JSON text, as earlier versions wrote it (the announcement canonical), so a
+    // database written before this mapping reads the same.
+    const db = rawDb(location);
+    try {
+      const row = await db
+        .selectFrom("signing_jobs")
+        .selectAll()
+        .where("id", "=", "j1")
+        .executeTakeFirstOrThrow();
+      expect([row.signing_package, JSON.parse(row.events), JSON.parse(row.params)]).toEqual([
+        null,
+        events.slice(0, 1),
+        leafParams,
+      ]);
+      const cr = await db.selectFrom("ceremonies").selectAll().executeTakeFirstOrThrow();
+      expect(cr.announcement).toBe(canonicalJson(c.announcement));
+      expect(JSON.parse(cr.failure!)).toEqual({ reason: "bob aborted", culprits: ["bob"] });
+      const rr = await db
+        .selectFrom("requests")
+        .select("outcome")
+        .where("id", "=", r.id)
+        .executeTakeFirstOrThrow();
+      expect(JSON.parse(rr.outcome!)).toEqual({ reason: "signing failed" });
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("refuses to read a row whose JSON is corrupt or does not fit its schema, naming it", async () => {
+    const location = await shared();
+    const s = await open(location);
+    await s.insertSigningJob(job("j1"));
+    await s.insertSigningJob(job("j2"));
+    const r = request();
+    await s.insertRequest(r);
+    const c = ceremony("22222222-2222-4222-8222-222222222222");
+    await s.insertCeremony(c);
+    const db = rawDb(location);
+    try {
+      await db.updateTable("signing_jobs").set({ events: "[{not json" }).where("id", "=", "j1").execute();
+      await db
+        .updateTable("signing_jobs")
+        .set({ params: JSON.stringify({ ...leafParams, requestId: undefined }) })
+        .where("id", "=", "j2")
+        .execute();
+      await db.updateTable("requests").set({ outcome: '{"reason":5}' }).where("id", "=", r.id).execute();
+      await db.updateTable("ceremonies").set({ failure: '{"reason":"x"}' }).execute();
+    } finally {
+      await db.destroy();
+    }
+    await expect(s.getSigningJob("j1")).rejects.toThrow(/corrupt row.*signing_jobs\.events of j1: not JSON/);
+    await expect(s.getSigningJob("j2")).rejects.toThrow(
+      /signing_jobs\.params of j2 \(kind leaf\).*requestId/,
+    );
+    await expect(s.listSigningJobs("signing")).rejects.toThrow(/corrupt row/);
+    await expect(s.getRequest(r.id)).rejects.toThrow(/requests\.outcome of .*reason/);
+    await expect(s.getCeremony(c.id)).rejects.toThrow(/ceremonies\.failure of .*culprits/);
+  });
+
+  it("keeps the CRL state in one typed row: initial state, partial updates, rolled back with its transaction", async () => {
+    const location = await shared();
+    const s = await open(location);
+    expect(await s.getCrlState()).toEqual({ job: null, dirty: false, lastNumber: 0 });
+    await s.transaction(async (tx) => tx.setCrlState({ lastNumber: 4 }));
+    expect(await s.getCrlState()).toEqual({ job: null, dirty: false, lastNumber: 4 });
+    await s.transaction(async (tx) => tx.setCrlState({ job: "job-1", dirty: true }));
+    expect(await s.getCrlState()).toEqual({ job: "job-1", dirty: true, lastNumber: 4 });
+    await s.transaction(async (tx) => tx.setCrlState({ job: null }));
+    expect(await s.getCrlState()).toEqual({ job: null, dirty: true, lastNumber: 4 });
+    await expect(
+      s.transaction(async (tx) => {
+        await tx.setCrlState({ dirty: false, lastNumber: 5 });
+        throw new Error("undo");
+      }),
+    ).rejects.toThrow("undo");
+    expect(await s.getCrlState()).toEqual({ job: null, dirty: true, lastNumber: 4 });
+    await s.transaction(async (tx) => tx.setCrlState({}));
+    expect(await s.getCrlState()).toEqual({ job: null, dirty: true, lastNumber: 4 });
+    // One row only, the flag stored as 0/1 (SQLite has no boolean), no meta keys left behind.
+    const db = rawDb(location);
+    try {
+      expect(await db.selectFrom("crl_state").selectAll().execute()).toEqual([
+        { id: 1, job: null, dirty: 1, last_number: 4 },
+      ]);
+      await expect(
+        db.insertInto("crl_state").values({ id: 2, job: null, dirty: 0, last_number: 0 }).execute(),
+      ).rejects.toThrow();
+      await expect(db.updateTable("crl_state").set({ dirty: 2 }).execute()).rejects.toThrow();
+    } finally {
+      await db.destroy();
+    }
+    expect(await s.getMeta("crl.dirty")).toBeUndefined();
+  });
+
+  it("migration 0003 carries the CRL meta keys of a running CA into the row, and numbering never goes back", async () => {
+    // A database as tca left it at migration 0002, with the three string keys it used then.
+    const before = async (meta: Record<string, string>, published?: number) => {
+      const location = await shared();
+      const db = rawDb(location);
+      try {
+        const { error } = await new Migrator({
+          db,
+          provider: migrations(kind.name),
+        }).migrateTo("0002_replicas");
+        if (error) throw error;
+        for (const [key, value] of Object.entries(meta))
+          await db.insertInto("meta").values({ key, value }).execute();
+        if (published !== undefined)
+          await db
+            .insertInto("crls")
+            .values({
+              number: published,
+              der: Buffer.from([48, 0]),
+              this_update: "a",
+              next_update: "b",
+              created_at: "c",
+            })
+            .execute();
+        // The 0003 table does not exist yet.
+        await expect(sql`SELECT 1 FROM crl_state`.execute(db)).rejects.toThrow();
+      } finally {
+        await db.destroy();
+      }
+      return open(location);
+    };
+    const running = await before(
+      { "crl.lastNumber": "41", "crl.dirty": "1", "crl.job": "job-7", other: "kept" },
+      40,
+    );
+    expect(await running.getCrlState()).toEqual({ job: "job-7", dirty: true, lastNumber: 41 });
+    for (const key of ["crl.lastNumber", "crl.dirty", "crl.job"])
+      expect(await running.getMeta(key)).toBeUndefined();
+    expect(await running.getMeta("other")).toBe("kept");
+
+    // A finished job ("" then) is no job; a number behind the newest published CRL catches up to it.
+    const idle = await before({ "crl.lastNumber": "3", "crl.dirty": "0", "crl.job": "" }, 5);
+    expect(await idle.getCrlState()).toEqual({ job: null, dirty: false, lastNumber: 5 });
+
+    // A CA that never made a CRL starts from the initial state.
+    expect(await (await before({})).getCrlState()).toEqual({ job: null, dirty: false, lastNumber: 0 });
   });
 
   it("numbers requests in intake order, and lists them after a sequence number", async () => {

@@ -96,7 +96,7 @@ export async function decideOpened(
     if (r.signingJob) await ctx.signing.cancel(r.signingJob, `rejected by ${h.sender}`);
     await ctx.store.updateRequest(id, {
       status: "rejected",
-      outcome: JSON.stringify({ by: h.sender, reason: a.reason ?? "no reason given" }),
+      outcome: { by: h.sender, reason: a.reason ?? "no reason given" },
     });
     ctx.hooks.finished(id);
     return;

@@ -15,7 +15,7 @@ export async function onLeafSigned(
   const r = await ctx.store.getRequest(job.subjectRef);
   if (!r) return;
   const fail = async (reason: string) => {
-    await ctx.store.updateRequest(r.id, { status: "failed", outcome: JSON.stringify({ reason }) });
+    await ctx.store.updateRequest(r.id, { status: "failed", outcome: { reason } });
     ctx.hooks.finished(r.id);
   };
   if (!signature) return fail(failure ?? "signing failed");

@@ -3,7 +3,6 @@
 import { requestState, type RequestView } from "../../protocol/approval.ts";
 import { toPem } from "../../x509/der.ts";
 import { CoordinatorError } from "../errors.ts";
-import type { JobEvent } from "../signing.ts";
 import type { RequestRecord, RequestStatus } from "../store/types.ts";
 import { requireRequest, type RequestContext } from "./context.ts";
 
@@ -86,12 +85,12 @@ export async function render(ctx: RequestContext, r: RequestRecord): Promise<Req
   const csr = ctx.csrs.of(r);
   const approvals = await ctx.store.listApprovals(r.id);
   const approved = approvals.filter((a) => a.decision === "approve").length;
-  const outcome = r.outcome ? (JSON.parse(r.outcome) as { by?: string; reason: string }) : null;
+  const outcome = r.outcome;
   let signing: RequestView["signing"] = null;
   if (r.signingJob) {
     const job = await ctx.signing.record(r.signingJob);
     if (job) {
-      const events = JSON.parse(job.events) as JobEvent[];
+      const events = job.events;
       signing = {
         job: job.id,
         attempt: job.attempt,

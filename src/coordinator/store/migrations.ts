@@ -214,6 +214,30 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    // The CRL state machine moves from three string meta keys ("crl.dirty" = "1"/"0", "crl.job",
+    // "crl.lastNumber") to one typed row. The values are carried over, so a running CA keeps its CRL
+    // numbering: a CRL number never goes backwards (RFC 5280 §5.2.3), nor below one already published.
+    "0003_crl_state": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("crl_state")
+          .addColumn("id", "integer", (c) => c.primaryKey().check(sql`id = 1`))
+          .addColumn("job", "text")
+          .addColumn("dirty", "integer", (c) => c.notNull().check(sql`dirty IN (0, 1)`))
+          .addColumn("last_number", "integer", (c) => c.notNull().check(sql`last_number >= 0`))
+          .execute();
+        await sql`INSERT INTO crl_state (id, job, dirty, last_number)
+                  SELECT 1,
+                         (SELECT NULLIF(value, '') FROM meta WHERE key = 'crl.job'),
+                         COALESCE((SELECT CASE WHEN value = '1' THEN 1 ELSE 0 END
+                                     FROM meta WHERE key = 'crl.dirty'), 0),
+                         CASE WHEN t.attempted > t.published THEN t.attempted ELSE t.published END
+                    FROM (SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta
+                                            WHERE key = 'crl.lastNumber' AND value <> ''), 0) AS attempted,
+                                 COALESCE((SELECT MAX(number) FROM crls), 0) AS published) AS t`.execute(db);
+        await sql`DELETE FROM meta WHERE key IN ('crl.dirty', 'crl.job', 'crl.lastNumber')`.execute(db);
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

@@ -1,10 +1,13 @@
 // Rows as the database returns them → the records the services use. The one place that knows both
-// the column names and the domain's names; binary columns become plain Uint8Arrays here.
+// the column names and the domain's names; binary columns become plain Uint8Arrays here, JSON
+// columns typed values (json.ts), integer flags booleans.
 import type { Selectable } from "kysely";
 import type { ApprovalTable, CeremonyTable, CrlTable, MessageTable, OfferTable } from "./schema.ts";
-import type { RequestTable, RevocationTable, SigningJobTable } from "./schema.ts";
+import type { CrlStateTable, RequestTable, RevocationTable, SigningJobTable } from "./schema.ts";
 import type { ApprovalRecord, CeremonyRecord, CrlRecord, MessageRecord, OfferRecord } from "./types.ts";
-import type { RequestRecord, RevocationRecord, SigningJobRecord } from "./types.ts";
+import type { CrlState, RequestRecord, RevocationRecord, SigningJobRecord } from "./types.ts";
+import { readAnnouncement, readEvents, readFailure, readJobParams, readNames } from "./json.ts";
+import { readOutcome, readPackage } from "./json.ts";
 
 const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 /** COUNT and BIGINT arrive as strings from PostgreSQL and as numbers from SQLite. */
@@ -12,9 +15,9 @@ const int = (n: number | string | bigint): number => Number(n);
 
 export const toCeremony = (r: Selectable<CeremonyTable>): CeremonyRecord => ({
   id: r.id,
-  announcement: r.announcement,
+  announcement: readAnnouncement(r.announcement, r.id),
   status: r.status,
-  failure: r.failure,
+  failure: readFailure(r.failure, r.id),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -32,16 +35,15 @@ export const toMessage = (r: Selectable<MessageTable>): MessageRecord => ({
 
 export const toJob = (r: Selectable<SigningJobTable>): SigningJobRecord => ({
   id: r.id,
-  kind: r.kind,
+  ...readJobParams(r.kind, r.params, r.id),
   subjectRef: r.subject_ref,
   tbs: bytes(r.tbs),
-  params: r.params,
-  eligible: JSON.parse(r.eligible) as string[],
+  eligible: readNames(r.eligible, "eligible", r.id),
   status: r.status,
   attempt: int(r.attempt),
-  signingPackage: r.signing_package,
-  excluded: JSON.parse(r.excluded) as string[],
-  events: r.events,
+  signingPackage: readPackage(r.signing_package, r.id),
+  excluded: readNames(r.excluded, "excluded", r.id),
+  events: readEvents(r.events, r.id),
   signature: r.signature ? bytes(r.signature) : null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -61,7 +63,7 @@ export const toRequest = (r: Selectable<RequestTable>): RequestRecord => ({
   status: r.status,
   signingJob: r.signing_job,
   certificate: r.certificate ? bytes(r.certificate) : null,
-  outcome: r.outcome,
+  outcome: readOutcome(r.outcome, r.id),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -104,4 +106,11 @@ export const toOffer = (r: Selectable<OfferTable>): OfferRecord => ({
   state: r.state,
   jobId: r.job_id,
   attempt: r.attempt === null ? null : int(r.attempt),
+});
+
+/** SQLite has no boolean type: the flag is stored as 0 or 1 on both databases. */
+export const toCrlState = (r: Selectable<CrlStateTable>): CrlState => ({
+  job: r.job,
+  dirty: int(r.dirty) !== 0,
+  lastNumber: int(r.last_number),
 });

@@ -1,7 +1,8 @@
 // The coordinator's tables as Kysely sees them: one description for SQLite and PostgreSQL. Column
 // names are snake_case as stored; the store maps rows to the camelCase records of types.ts at its
 // edge, and only there. Binary columns are BLOB on SQLite and BYTEA on PostgreSQL; both drivers
-// hand back a Buffer. Times are ISO 8601 strings in UTC (they sort as text on both databases).
+// hand back a Buffer. JSON columns are TEXT on both (rows.ts and json.ts parse them). Times are ISO
+// 8601 strings in UTC (they sort as text on both databases).
 import type { Generated } from "kysely";
 import type { OfferState, RequestStatus, SigningJobStatus, CeremonyStatus } from "./types.ts";
 
@@ -93,6 +94,17 @@ export interface CrlTable {
   created_at: string;
 }
 
+/**
+ * The CRL state machine: exactly one row (id = 1). `dirty` is 0 or 1 (SQLite has no boolean);
+ * `job` is null when no CRL job is in flight.
+ */
+export interface CrlStateTable {
+  id: number;
+  job: string | null;
+  dirty: number;
+  last_number: number;
+}
+
 export interface OfferTable {
   commitment_key: string;
   custodian: string;
@@ -146,6 +158,7 @@ export interface Database {
   approvals: ApprovalTable;
   revocations: RevocationTable;
   crls: CrlTable;
+  crl_state: CrlStateTable;
   commitment_offers: OfferTable;
   custodian_processes: ProcessTable;
   custodian_contacts: ContactTable;

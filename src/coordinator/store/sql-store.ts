@@ -11,11 +11,15 @@ import { EventEmitter } from "node:events";
 import { Kysely, Migrator, sql, type Transaction } from "kysely";
 import type { Database } from "./schema.ts";
 import { toJob, toOffer, toRequest, toCeremony, toMessage, toApproval, toRevocation, toCrl } from "./rows.ts";
+import { toCrlState } from "./rows.ts";
+import { writeAnnouncement, writeEvents, writeFailure, writeJobParams, writeNames } from "./json.ts";
+import { writeOutcome, writePackage } from "./json.ts";
 import { migrations, type Dialect } from "./migrations.ts";
 import type {
   ApprovalRecord,
   CeremonyRecord,
   CrlRecord,
+  CrlState,
   MessageRecord,
   OfferRecord,
   OfferState,
@@ -24,6 +28,7 @@ import type {
   RequestRecord,
   RequestStatus,
   RevocationRecord,
+  SigningJobPatch,
   SigningJobRecord,
   SigningJobStatus,
   Store,
@@ -122,9 +127,9 @@ export class SqlStore implements Store {
       .insertInto("ceremonies")
       .values({
         id: c.id,
-        announcement: c.announcement,
+        announcement: writeAnnouncement(c.announcement),
         status: c.status,
-        failure: c.failure,
+        failure: writeFailure(c.failure),
         created_at: c.createdAt,
         updated_at: c.updatedAt,
       })
@@ -149,7 +154,7 @@ export class SqlStore implements Store {
       .updateTable("ceremonies")
       .set({
         ...(patch.status !== undefined ? { status: patch.status } : {}),
-        ...(patch.failure !== undefined ? { failure: patch.failure } : {}),
+        ...(patch.failure !== undefined ? { failure: writeFailure(patch.failure) } : {}),
         updated_at: now(),
       })
       .where("id", "=", id)
@@ -193,13 +198,13 @@ export class SqlStore implements Store {
         kind: j.kind,
         subject_ref: j.subjectRef,
         tbs: buf(j.tbs),
-        params: j.params,
-        eligible: JSON.stringify(j.eligible),
+        params: writeJobParams(j),
+        eligible: writeNames(j.eligible),
         status: j.status,
         attempt: j.attempt,
-        signing_package: j.signingPackage,
-        excluded: JSON.stringify(j.excluded),
-        events: j.events,
+        signing_package: writePackage(j.signingPackage),
+        excluded: writeNames(j.excluded),
+        events: writeEvents(j.events),
         signature: j.signature ? buf(j.signature) : null,
         created_at: j.createdAt,
         updated_at: j.updatedAt,
@@ -221,20 +226,20 @@ export class SqlStore implements Store {
     return rows.map(toJob);
   }
   /** Writes only the fields given: two writers of different fields never undo each other. */
-  async updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>) {
+  async updateSigningJob(id: string, patch: SigningJobPatch) {
     await this.#q
       .updateTable("signing_jobs")
       .set({
-        ...(patch.kind !== undefined ? { kind: patch.kind } : {}),
         ...(patch.subjectRef !== undefined ? { subject_ref: patch.subjectRef } : {}),
         ...(patch.tbs !== undefined ? { tbs: buf(patch.tbs) } : {}),
-        ...(patch.params !== undefined ? { params: patch.params } : {}),
-        ...(patch.eligible !== undefined ? { eligible: JSON.stringify(patch.eligible) } : {}),
+        ...(patch.eligible !== undefined ? { eligible: writeNames(patch.eligible) } : {}),
         ...(patch.status !== undefined ? { status: patch.status } : {}),
         ...(patch.attempt !== undefined ? { attempt: patch.attempt } : {}),
-        ...(patch.signingPackage !== undefined ? { signing_package: patch.signingPackage } : {}),
-        ...(patch.excluded !== undefined ? { excluded: JSON.stringify(patch.excluded) } : {}),
-        ...(patch.events !== undefined ? { events: patch.events } : {}),
+        ...(patch.signingPackage !== undefined
+          ? { signing_package: writePackage(patch.signingPackage) }
+          : {}),
+        ...(patch.excluded !== undefined ? { excluded: writeNames(patch.excluded) } : {}),
+        ...(patch.events !== undefined ? { events: writeEvents(patch.events) } : {}),
         ...(patch.signature !== undefined
           ? { signature: patch.signature ? buf(patch.signature) : null }
           : {}),
@@ -287,7 +292,7 @@ export class SqlStore implements Store {
         status: r.status,
         signing_job: r.signingJob,
         certificate: r.certificate ? buf(r.certificate) : null,
-        outcome: r.outcome,
+        outcome: writeOutcome(r.outcome),
         created_at: r.createdAt,
         updated_at: r.updatedAt,
       })
@@ -337,7 +342,7 @@ export class SqlStore implements Store {
         ...(patch.certificate !== undefined
           ? { certificate: patch.certificate ? buf(patch.certificate) : null }
           : {}),
-        ...(patch.outcome !== undefined ? { outcome: patch.outcome } : {}),
+        ...(patch.outcome !== undefined ? { outcome: writeOutcome(patch.outcome) } : {}),
         updated_at: now(),
       })
       .where("id", "=", id)
@@ -424,6 +429,26 @@ export class SqlStore implements Store {
       .limit(1)
       .executeTakeFirst();
     return r && toCrl(r);
+  }
+
+  // ---- the CRL state machine (one row, made by migration 0003) ----
+  async getCrlState(): Promise<CrlState> {
+    const r = await this.#q.selectFrom("crl_state").selectAll().where("id", "=", 1).executeTakeFirst();
+    return r ? toCrlState(r) : { job: null, dirty: false, lastNumber: 0 };
+  }
+  async setCrlState(patch: Partial<CrlState>) {
+    const set = {
+      ...(patch.job !== undefined ? { job: patch.job } : {}),
+      ...(patch.dirty !== undefined ? { dirty: patch.dirty ? 1 : 0 } : {}),
+      ...(patch.lastNumber !== undefined ? { last_number: patch.lastNumber } : {}),
+    };
+    if (Object.keys(set).length === 0) return;
+    // The row exists from migration 0003 on; the upsert only keeps a hand-emptied table working.
+    await this.#q
+      .insertInto("crl_state")
+      .values({ id: 1, job: null, dirty: 0, last_number: 0, ...set })
+      .onConflict((oc) => oc.column("id").doUpdateSet(set))
+      .execute();
   }
 
   // ---- commitment offers ----

@@ -1,15 +1,30 @@
 // The coordinator's storage, behind one small interface (smallstep's db/ habit), over SQLite (the
 // embedded default) or PostgreSQL (several coordinators as one CA): see docs/storage.md. The
 // coordinator stores only public or encrypted material.
+//
+// JSON-carrying columns are typed values here; rows.ts parses them (with their zod schemas, failing
+// loudly on a corrupt row) and sql-store.ts serializes them, and nothing else knows they are text.
+// Signed envelopes stay strings: they are kept verbatim as received, and their bytes matter.
+import type { Announcement } from "../../protocol/announcement.ts";
+import type { LeafParams } from "../../protocol/approval.ts";
+import type { CrlParams } from "../../protocol/crl-params.ts";
+import type { RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
 
 export type CeremonyStatus =
   "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
 
+/** Why a ceremony failed, and whom the checks blame (DESIGN §3.5). */
+export interface CeremonyFailure {
+  reason: string;
+  culprits: string[];
+}
+
 export interface CeremonyRecord {
   id: string;
-  announcement: string; // canonical JSON of the announcement
+  /** Stored as canonical JSON (the column's text is not hashed or signed: custodians compare fields). */
+  announcement: Announcement;
   status: CeremonyStatus;
-  failure: string | null; // JSON {reason, culprits}
+  failure: CeremonyFailure | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -27,22 +42,55 @@ export interface MessageRecord {
 
 export type SigningJobStatus = "signing" | "done" | "failed";
 
-export interface SigningJobRecord {
+/** One line of a signing job's history (shown in request views). */
+export interface JobEvent {
+  at: string;
+  /** "commitment" is only read: tca wrote it before commitments were offered ahead of time. */
+  kind:
+    | "commitment"
+    | "package"
+    | "share"
+    | "bad-share"
+    | "refusal"
+    | "timeout"
+    | "withdrawn"
+    | "signed"
+    | "failed";
+  custodian?: string;
+  detail?: string;
+}
+
+/**
+ * What a custodian needs, with its own ca-config, to re-derive the TBS a job signs, by job kind: a
+ * root certificate, a leaf certificate, or a CRL (DESIGN §3.2, §3.9). The kind decides the shape.
+ */
+export type JobParams =
+  | { kind: "root"; params: RootParams }
+  | { kind: "leaf"; params: LeafParams }
+  | { kind: "crl"; params: CrlParams };
+export type JobKind = JobParams["kind"];
+
+/** The fields of a signing job that do not depend on its kind. */
+export interface SigningJobFields {
   id: string;
-  kind: string; // "root" | "leaf" | "crl"
-  subjectRef: string; // ceremony id or request id the job signs for
+  subjectRef: string; // ceremony id, request id or "crl-N": what the job signs for
   tbs: Uint8Array;
-  params: string; // JSON: what a custodian needs to re-derive the TBS
   eligible: string[]; // roster names that may take part
   status: SigningJobStatus;
   attempt: number;
-  signingPackage: string | null; // JSON {attempt, signers, commitments, formedAt}
+  /** The current attempt's package (RFC 9591 §5.2 commitment list and signers), once formed. */
+  signingPackage: SigningPackage | null;
   excluded: string[]; // custodians excluded after a bad share or a refusal
-  events: string; // JSON array of {at, kind, custodian?, detail}
+  events: JobEvent[];
   signature: Uint8Array | null;
   createdAt: string;
   updatedAt: string;
 }
+
+export type SigningJobRecord = SigningJobFields & JobParams;
+
+/** What an update may change: a job's kind and parameters are fixed when it is made. */
+export type SigningJobPatch = Partial<Omit<SigningJobFields, "id" | "createdAt">>;
 
 /**
  * A commitment a custodian handed out ahead of time (DESIGN §3.6 pool). `offered` until a signing
@@ -65,6 +113,12 @@ export interface OfferRecord {
   attempt: number | null;
 }
 
+export interface RequestOutcome {
+  /** The custodian who rejected the request (absent for a failure). */
+  by?: string;
+  reason: string;
+}
+
 export type RequestStatus = "pending" | "signing" | "issued" | "rejected" | "failed";
 
 export interface RequestRecord {
@@ -82,8 +136,8 @@ export interface RequestRecord {
   status: RequestStatus;
   signingJob: string | null;
   certificate: Uint8Array | null;
-  /** JSON: rejection {by, reason} or failure {reason}. */
-  outcome: string | null;
+  /** Rejection ({by, reason}) or failure ({reason}); null while the request is open or issued. */
+  outcome: RequestOutcome | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -114,6 +168,17 @@ export interface CrlRecord {
   createdAt: string;
 }
 
+/**
+ * The CRL state machine, one row: the CRL job in flight, whether revocations arrived since it was
+ * made (another CRL is due once it ends), and the last CRL number given to a job. Numbers only grow
+ * (RFC 5280 §5.2.3), also past a job that failed: custodians that signed it would refuse it again.
+ */
+export interface CrlState {
+  job: string | null;
+  dirty: boolean;
+  lastNumber: number;
+}
+
 export interface Store {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -132,7 +197,7 @@ export interface Store {
   insertSigningJob(j: SigningJobRecord): Promise<void>;
   getSigningJob(id: string): Promise<SigningJobRecord | undefined>;
   listSigningJobs(status: SigningJobStatus): Promise<SigningJobRecord[]>;
-  updateSigningJob(id: string, patch: Partial<Omit<SigningJobRecord, "id" | "createdAt">>): Promise<void>;
+  updateSigningJob(id: string, patch: SigningJobPatch): Promise<void>;
 
   insertRequest(r: Omit<RequestRecord, "seq">): Promise<void>;
   getRequest(id: string): Promise<RequestRecord | undefined>;
@@ -150,6 +215,10 @@ export interface Store {
   listRevocations(): Promise<RevocationRecord[]>;
   insertCrl(c: CrlRecord): Promise<void>;
   latestCrl(): Promise<CrlRecord | undefined>;
+  /** The CRL state (its one row; the initial state if there is none). */
+  getCrlState(): Promise<CrlState>;
+  /** Writes only the fields given. Call inside transaction(), like every step of the CRL machine. */
+  setCrlState(patch: Partial<CrlState>): Promise<void>;
   countRequestsByStatus(): Promise<Partial<Record<RequestStatus, number>>>;
 
   /** Adds offers; keys already known (offered or used before) are ignored. Returns how many were new. */

@@ -61,7 +61,7 @@ describe("key ceremony (in process)", () => {
     expect(root!.subject).toMatch(/CN=tca Example Root CA/);
     expect((await c.services.health()).ready).toBe(true);
     // The first, empty CRL was scheduled with the root.
-    expect(await c.services.store.getMeta("crl.job")).toMatch(/.+/);
+    expect((await c.services.store.getCrlState()).job).toMatch(/.+/);
     expect(await c.services.store.getMeta(META_CA_KEY)).toBeTruthy();
   });
 

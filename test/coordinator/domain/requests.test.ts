@@ -103,7 +103,7 @@ describe("decisions", () => {
     expect(j).toMatchObject({ kind: "leaf", subjectRef: v.id, status: "signing" });
     expect(j!.eligible.sort()).toEqual(["alice", "bob"]);
     expect(Buffer.from(j!.tbs).toString("hex")).toBe(v.tbs);
-    expect(JSON.parse(j!.params)).toMatchObject({ requestId: v.id, serial: v.serial, profile: "server" });
+    expect(j!.params).toMatchObject({ requestId: v.id, serial: v.serial, profile: "server" });
     // A third approval joins the running job as a possible signer.
     await requests().decide(v.id, approval(ca, "carol", v));
     expect((await job(v.id))!.eligible.sort()).toEqual(["alice", "bob", "carol"]);

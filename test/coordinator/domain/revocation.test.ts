@@ -17,7 +17,7 @@ let ca: InProcessCa;
 const admin = { kind: "admin", name: "admin" } as const;
 
 const crlJob = async () => {
-  const id = await ca.services.store.getMeta("crl.job");
+  const id = (await ca.services.store.getCrlState()).job;
   return id ? ca.services.store.getSigningJob(id) : undefined;
 };
 const latestCrlNumber = async () => (await ca.services.store.latestCrl())?.number ?? 0;
@@ -47,7 +47,7 @@ describe("revocation", () => {
     expect(out).toMatchObject({ serial: cert.serial, reason: "keyCompromise" });
     const job = await crlJob();
     expect(job).toMatchObject({ kind: "crl", status: "signing" });
-    const params = JSON.parse(job!.params) as CrlParams;
+    const params = job!.params as CrlParams;
     expect(params.crlNumber).toBe("2");
     expect(params.entries).toEqual([
       expect.objectContaining({ serial: cert.serial, reason: "keyCompromise" }),
@@ -109,9 +109,10 @@ describe("revocation", () => {
     );
     expect(await latestCrlNumber()).toBe(1);
     expect(readCrl(await ca.services.revocations.currentCrl()).entries).toEqual([]);
-    expect(await ca.services.store.getMeta("crl.dirty")).toBe("1");
+    expect(await ca.services.store.getCrlState()).toMatchObject({ job: null, dirty: true, lastNumber: 2 });
     // The next scheduling uses a fresh number: custodians never sign one number twice.
     await ca.services.store.transaction(() => ca.services.revocations.scheduleCrl());
-    expect(JSON.parse((await crlJob())!.params)).toMatchObject({ crlNumber: "3" });
+    expect((await crlJob())!.params).toMatchObject({ crlNumber: "3" });
+    expect(await ca.services.store.getCrlState()).toMatchObject({ dirty: false, lastNumber: 3 });
   });
 });
