@@ -221,7 +221,7 @@ const schemas: Record<string, Json> = {
       at: { type: "string", format: "date-time" },
       kind: {
         type: "string",
-        enum: ["commitment", "package", "share", "bad-share", "refusal", "timeout", "signed", "failed"],
+        enum: ["package", "share", "bad-share", "refusal", "timeout", "withdrawn", "signed", "failed", "commitment"],
       },
       custodian: { type: "string" },
       detail: { type: "string" },
