@@ -221,7 +221,17 @@ const schemas: Record<string, Json> = {
       at: { type: "string", format: "date-time" },
       kind: {
         type: "string",
-        enum: ["package", "share", "bad-share", "refusal", "timeout", "withdrawn", "signed", "failed", "commitment"],
+        enum: [
+          "package",
+          "share",
+          "bad-share",
+          "refusal",
+          "timeout",
+          "withdrawn",
+          "signed",
+          "failed",
+          "commitment",
+        ],
       },
       custodian: { type: "string" },
       detail: { type: "string" },
