@@ -21,6 +21,8 @@ import { storeEnvelope } from "./stored-envelope.ts";
 
 export class ExchangeService {
   readonly #roster: Map<string, string>;
+  /** Set while this replica shuts down: the long-polls it cuts are not processes going away. */
+  #closing = false;
 
   constructor(
     private readonly store: Store,
@@ -79,12 +81,18 @@ export class ExchangeService {
         req.review,
       );
       const busy = answer.tasks.length > 0 || answer.requests.length > 0;
-      if (signal?.aborted) this.signing.gone(req.custodian, req.instance); // it hung up: killed, or shut down
+      // It hung up: killed, or shut down (unless it is this replica that is going away).
+      if (signal?.aborted && !this.#closing) this.signing.gone(req.custodian, req.instance);
       if (busy || Date.now() >= deadline || signal?.aborted) return { results, ...answer };
       // Wake on a change, or when a request waiting for its first reviewers becomes this one's too.
       const until = Math.min(deadline, wakeAt ?? deadline);
       seq = await this.hooks.feed.wait(seq, Math.max(10, until - Date.now()), signal);
     }
+  }
+
+  /** This replica is shutting down: connections it cuts say nothing about the custodians. */
+  closing(): void {
+    this.#closing = true;
   }
 
   private async answer(

@@ -1,11 +1,13 @@
 // A change counter that agents long-poll (GET /api/v1/changes?after=N&wait=S), so they learn of new
-// requests and signing packages within milliseconds instead of polling lists. In-process for one
-// coordinator; several coordinators would drive it from the database (LISTEN/NOTIFY).
+// requests and signing packages within milliseconds instead of polling lists, and keyed wake-ups
+// for one request's waiters. Each replica has its own; the store's notifications (LISTEN/NOTIFY on
+// PostgreSQL) drive it, so a change committed on any replica wakes waiters on all of them.
 import { EventEmitter } from "node:events";
 
 export class ChangeFeed {
   #seq = 0;
   #keyedSeq = 0;
+  #wakeAllSeq = 0;
   readonly #keyed = new Map<string, number>();
   readonly #events = new EventEmitter();
 
@@ -57,9 +59,20 @@ export class ChangeFeed {
     });
   }
 
+  /** Wakes every waiter, keyed or not (notifications may have been lost): each looks again. */
+  wakeAll(): void {
+    setImmediate(() => {
+      this.#seq += 1;
+      this.#events.emit("change", this.#seq);
+      this.#wakeAllSeq += 1;
+      this.#events.emit("wake-all");
+    });
+  }
+
   /** A marker to pass to waitFor: read it before looking at the thing's state. */
   mark(key: string): number {
-    return this.#keyed.get(key) ?? 0;
+    // Also moves when everyone is woken, so a wake-all between mark and waitFor is not missed.
+    return (this.#keyed.get(key) ?? 0) + this.#wakeAllSeq * 2 ** 32;
   }
 
   /** Resolves once `key` was notified after `mark`, or after `waitMs`. */
@@ -69,11 +82,13 @@ export class ChangeFeed {
       const done = () => {
         clearTimeout(timer);
         this.#events.off(`key:${key}`, done);
+        this.#events.off("wake-all", done);
         signal?.removeEventListener("abort", done);
         resolve();
       };
       const timer = setTimeout(done, waitMs);
       this.#events.on(`key:${key}`, done);
+      this.#events.on("wake-all", done);
       signal?.addEventListener("abort", done);
     });
   }

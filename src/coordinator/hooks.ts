@@ -5,6 +5,7 @@ import { ChangeFeed } from "./feed.ts";
 import { CustodianContacts } from "./contacts.ts";
 import { CoordinatorMetrics } from "./metrics.ts";
 import type { Store } from "./store/types.ts";
+import { WAKE_ALL } from "./store/sql-store.ts";
 
 /** Topic of "something changed": every feed waiter looks again. */
 const ANY = "*";
@@ -23,6 +24,7 @@ export class CoordinatorHooks {
     // Changes published by any replica (this one included) drive this replica's waiters.
     this.#unsubscribe = store.subscribe((topic) => {
       if (topic === ANY) this.feed.bump();
+      else if (topic === WAKE_ALL) this.feed.wakeAll();
       else this.feed.notify(topic);
     });
   }

@@ -90,10 +90,16 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   services.signing.startTimer(250, services.replica.lease("signing.tick", 3_000));
   services.revocations.startTimer(60_000, services.replica.lease("crl.reissue", 180_000));
   log.info({ url, replica: services.replica.id, storage: store.location }, "coordinator ready");
+  if (process.env.TCA_CRASH_AT)
+    log.warn(
+      { crashAt: process.env.TCA_CRASH_AT },
+      "TCA_CRASH_AT is set: this coordinator kills itself at that step (a test setting: unset it)",
+    );
   return {
     url,
     services,
     close: async () => {
+      services.exchange.closing();
       services.signing.stopTimer();
       services.revocations.stopTimer();
       services.replica.stop();

@@ -141,7 +141,7 @@ export function createServices(
         body: {
           status,
           database,
-          storage: { dialect: store.dialect, location: store.location },
+          storage: { dialect: store.dialect }, // where, only in the logs: health is public
           caKey: caKeyReady ? "ready" : "none",
           caKeyId: caKeyReady ? await caKeyId() : null,
           root: rootReady ? "ready" : "none",

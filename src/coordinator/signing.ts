@@ -136,6 +136,8 @@ export class SigningService {
   async seen(custodian: string, instance: string, at = Date.now()): Promise<void> {
     const key = `${custodian}/${instance}`;
     if (at - (this.#touched.get(key) ?? 0) < TOUCH_MS) return;
+    if (this.#touched.size >= 10_000)
+      for (const [k, t] of this.#touched) if (at - t >= TOUCH_MS) this.#touched.delete(k);
     this.#touched.set(key, at);
     await outsideTransactions(() => this.store.touchProcess(custodian, instance, new Date(at).toISOString()));
   }
@@ -590,8 +592,11 @@ export class SigningService {
   }
 
   /** A package whose signers have not all answered in time is dropped; a new attempt begins. */
-  async expireStale(now = Date.now()): Promise<void> {
+  async expireStale(at?: number): Promise<void> {
     await this.store.transaction(async () => {
+      // The time is read once the write lock is held: waiting for it must not make packages look
+      // younger than they are.
+      const now = at ?? Date.now();
       for (const listed of await this.store.listJobsWithPackage()) {
         const formed = listed.signingPackage?.formedAt;
         if (!formed || now - Date.parse(formed) < this.opts.shareTimeoutMs) continue;

@@ -12,10 +12,10 @@
 // - A request is sent to a second coordinator only when that is harmless: when it is idempotent
 //   (GETs; POSTs of signed envelopes, whose unique ids the coordinator remembers and refuses
 //   a second time: see ReplayGuard in envelope.ts),
-//   or when it was certainly not processed: the connection was refused or the name did not resolve,
-//   or the coordinator answered 503 (RFC 9110 §15.6.4: it did not handle the request). A request
-//   that was sent and whose answer was lost (reset, timeout, 502/504) is reported, never resent:
-//   the caller is told it may have been processed.
+//   or when it was certainly not processed: the connection was refused or the name did not resolve.
+//   A request that was sent and whose answer was lost (reset, timeout) or that met a 502/503/504 is
+//   reported, never resent: a proxy in front of a replica may answer 503 after it passed the
+//   request on, so the caller is told it may have been processed.
 // - A kept-alive connection the server closed just as an idempotent request went out is retried
 //   once on the same URL, on a fresh connection, before moving on.
 // Answers are JSON parsed with a zod schema, or text (PEM). Server errors are RFC 9457 problem+json;
@@ -251,8 +251,8 @@ export class HttpClient {
           this.#current = index; // it answered: a coordinator is there
           throw err;
         }
-        // 503: not handled, safe to send elsewhere. 502/504: a proxy may have passed it on.
-        if (!idempotent && a.status !== 503) throw withMaybeProcessed(err);
+        // A proxy may have passed it on before answering 502/503/504: only idempotent requests move on.
+        if (!idempotent) throw withMaybeProcessed(err);
         gateway = a;
         continue;
       }

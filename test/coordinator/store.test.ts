@@ -10,7 +10,7 @@ import { join } from "node:path";
 import Sqlite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
-import { isPostgresUrl, openStore } from "../../src/coordinator/store/open.ts";
+import { isPostgresUrl, openStore, redactLocation } from "../../src/coordinator/store/open.ts";
 import { migrations } from "../../src/coordinator/store/migrations.ts";
 import type { Database } from "../../src/coordinator/store/schema.ts";
 import type { SqlStore } from "../../src/coordinator/store/sql-store.ts";
@@ -381,6 +381,35 @@ describe.each(await storeKinds("store contract"))("store contract on $name", (ki
     expect(await s.getMeta("crl.dirty")).toBeUndefined();
   });
 
+  it("finishes an upgrade that was interrupted half-way (0002: column added, not recorded) on the next start", async () => {
+    const location = await shared();
+    const db = rawDb(location);
+    try {
+      const { error } = await new Migrator({ db, provider: migrations(kind.name) }).migrateTo("0001_initial");
+      if (error) throw error;
+      // Three requests of the old schema, written in an order their times do not follow.
+      for (const [id, at] of [
+        ["c", "2026-01-01T00:00:02.000Z"],
+        ["a", "2026-01-01T00:00:01.000Z"],
+        ["b", "2026-01-01T00:00:01.000Z"],
+      ] as const)
+        await sql`INSERT INTO requests (id, requester, profile, csr, tbs, tbs_sha256, serial, not_before,
+                    not_after, status, created_at, updated_at)
+                  VALUES (${id}, 'svc', 'server', ${Buffer.from([1])}, ${Buffer.from([2])}, ${`h-${id}`},
+                    ${`s-${id}`}, ${at}, ${at}, 'pending', ${at}, ${at})`.execute(db);
+      // What a killed upgrade leaves on SQLite, where each DDL statement commits on its own.
+      await sql`ALTER TABLE requests ADD COLUMN seq integer`.execute(db);
+    } finally {
+      await db.destroy();
+    }
+    const s = await open(location);
+    expect((await s.listRequestsAfter("pending", 0, 10)).map((r) => [r.id, r.seq])).toEqual([
+      ["a", 1],
+      ["b", 2],
+      ["c", 3],
+    ]);
+  });
+
   it("migration 0003 carries the CRL meta keys of a running CA into the row, and numbering never goes back", async () => {
     // A database as tca left it at migration 0002, with the three string keys it used then.
     const before = async (meta: Record<string, string>, published?: number) => {
@@ -525,6 +554,38 @@ describe.each(await storeKinds("store contract"))("store contract on $name", (ki
     expect(seen).toEqual(["request:committed", "*"]);
   });
 
+  it("takes an undone item's announcements and after-commit callbacks with it", async () => {
+    const s = await open();
+    const seen: string[] = [];
+    const ran: string[] = [];
+    s.subscribe((t) => seen.push(t));
+    await s.transaction(async (tx) => {
+      await tx.item(async () => {
+        await tx.publish("request:kept");
+        tx.afterCommit(() => ran.push("kept"));
+      });
+      await expect(
+        tx.item(async () => {
+          await tx.publish("request:undone");
+          tx.afterCommit(() => ran.push("undone"));
+          throw new Error("refused");
+        }),
+      ).rejects.toThrow("refused");
+    });
+    await vi_waitFor(() => seen.length >= 1);
+    await tick();
+    expect(seen).toEqual(["request:kept"]);
+    expect(ran).toEqual(["kept"]);
+  });
+
+  it("never lets another custodian take over a process id", async () => {
+    const s = await open();
+    await s.touchProcess("alice", "p1", "2026-01-01T00:00:01.000Z");
+    await s.touchProcess("mallory", "p1", "2026-01-01T00:00:09.000Z");
+    expect(await s.liveProcesses("2026-01-01T00:00:00.000Z")).toEqual(new Set(["alice/p1"]));
+    expect(await s.liveProcesses("2026-01-01T00:00:05.000Z")).toEqual(new Set());
+  });
+
   it("keeps process liveness, contacts and leases in the database", async () => {
     const s = await open();
     await s.touchProcess("alice", "p1", "2026-01-01T00:00:10.000Z");
@@ -628,6 +689,19 @@ describe.skipIf(pgKinds.length === 0)("two stores on one PostgreSQL database (re
       b.claimLease("crl", "B", now, later),
     ]);
     expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe("redactLocation", () => {
+  it("shows user, host and database of a PostgreSQL URL, never a password or query parameter", () => {
+    expect(redactLocation("postgres://tca:s3cret@db.example:5433/ca")).toBe(
+      "postgres://tca@db.example:5433/ca",
+    );
+    expect(redactLocation("postgresql://tca@db/ca?password=s3cret&sslmode=require")).toBe(
+      "postgres://tca@db/ca",
+    );
+    expect(redactLocation("postgres:///ca?host=/run/postgresql&password=s3cret")).not.toContain("s3cret");
+    expect(redactLocation("/var/lib/tca/tca.db")).toBe("/var/lib/tca/tca.db");
   });
 });
 

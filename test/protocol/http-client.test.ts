@@ -174,12 +174,8 @@ describe("no duplicates", () => {
     expect(e.maybeProcessed).toBe(false);
   });
 
-  it("sends a non-idempotent POST elsewhere after a 503, but not after a 502 or 504", async () => {
-    const a = await startServer(problem(503, "UNAVAILABLE", "initializing"));
-    const b = await startServer(json(200, { ok: true, who: "b" }));
-    await new HttpClient([a.url, b.url]).json("POST", "/p", Ok, { body: {} });
-    expect(b.hits).toEqual(["POST /p"]);
-    for (const status of [502, 504]) {
+  it("never sends a non-idempotent POST elsewhere after a 502, 503 or 504 (a proxy may have passed it on)", async () => {
+    for (const status of [502, 503, 504]) {
       const g = await startServer(problem(status, "GATEWAY", "upstream"));
       const c = await startServer(json(200, { ok: true, who: "c" }));
       const e = await caught(new HttpClient([g.url, c.url]).json("POST", "/p", Ok, { body: {} }));

@@ -131,10 +131,7 @@ const schemas: Record<string, Json> = {
       database: { type: "string", enum: ["ok", "unavailable"] },
       storage: {
         type: "object",
-        properties: {
-          dialect: { type: "string", enum: ["sqlite", "postgres"] },
-          location: { type: "string", description: "file, or URL without its password" },
-        },
+        properties: { dialect: { type: "string", enum: ["sqlite", "postgres"] } },
       },
       root: { type: "string", enum: ["ready", "none"] },
       replica: { type: "string", description: "id of the replica that answered" },

@@ -176,37 +176,53 @@ export function migrations(dialect: Dialect): MigrationProvider {
     // cursors), and the state replicas share instead of keeping in memory.
     "0002_replicas": {
       async up(db: Kysely<unknown>) {
-        await db.schema.alterTable("requests").addColumn("seq", "integer").execute();
-        // Requests written before this step get their order from (created_at, id), as before.
-        await sql`UPDATE requests SET seq = (SELECT COUNT(*) FROM requests r2
-                    WHERE r2.created_at < requests.created_at
-                       OR (r2.created_at = requests.created_at AND r2.id <= requests.id))`.execute(db);
-        await db.schema.createIndex("requests_seq").unique().on("requests").column("seq").execute();
+        // Every step may run again: on SQLite, Kysely runs migrations without a transaction, so an
+        // upgrade interrupted half-way is finished by the next start.
+        const columns = (await db.introspection.getTables()).find((t) => t.name === "requests")?.columns;
+        if (!columns?.some((c) => c.name === "seq"))
+          await db.schema.alterTable("requests").addColumn("seq", "integer").execute();
+        // Requests written before this step get their order from (created_at, id), as before. One
+        // pass (UPDATE … FROM: SQLite 3.33+, PostgreSQL), not one count per row.
+        await sql`UPDATE requests SET seq = r.rn
+                    FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS rn FROM requests) AS r
+                   WHERE r.id = requests.id AND requests.seq IS NULL`.execute(db);
+        await db.schema
+          .createIndex("requests_seq")
+          .ifNotExists()
+          .unique()
+          .on("requests")
+          .column("seq")
+          .execute();
         await db.schema
           .createIndex("requests_status_seq")
+          .ifNotExists()
           .on("requests")
           .columns(["status", "seq"])
           .execute();
         await db.schema
           .createTable("custodian_processes")
+          .ifNotExists()
           .addColumn("instance", "text", (c) => c.primaryKey())
           .addColumn("custodian", "text", (c) => c.notNull())
           .addColumn("last_seen", "text", (c) => c.notNull())
           .execute();
         await db.schema
           .createTable("custodian_contacts")
+          .ifNotExists()
           .addColumn("custodian", "text", (c) => c.primaryKey())
           .addColumn("at", "text", (c) => c.notNull())
           .addColumn("via", "text", (c) => c.notNull())
           .execute();
         await db.schema
           .createTable("leases")
+          .ifNotExists()
           .addColumn("name", "text", (c) => c.primaryKey())
           .addColumn("holder", "text", (c) => c.notNull())
           .addColumn("expires_at", "text", (c) => c.notNull())
           .execute();
         await db.schema
           .createTable("replicas")
+          .ifNotExists()
           .addColumn("id", "text", (c) => c.primaryKey())
           .addColumn("url", "text", (c) => c.notNull())
           .addColumn("started_at", "text", (c) => c.notNull())
@@ -221,6 +237,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable("crl_state")
+          .ifNotExists()
           .addColumn("id", "integer", (c) => c.primaryKey().check(sql`id = 1`))
           .addColumn("job", "text")
           .addColumn("dirty", "integer", (c) => c.notNull().check(sql`dirty IN (0, 1)`))
@@ -234,7 +251,9 @@ export function migrations(dialect: Dialect): MigrationProvider {
                          CASE WHEN t.attempted > t.published THEN t.attempted ELSE t.published END
                     FROM (SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta
                                             WHERE key = 'crl.lastNumber' AND value <> ''), 0) AS attempted,
-                                 COALESCE((SELECT MAX(number) FROM crls), 0) AS published) AS t`.execute(db);
+                                 COALESCE((SELECT MAX(number) FROM crls), 0) AS published) AS t
+                   WHERE true
+                  ON CONFLICT (id) DO NOTHING`.execute(db);
         await sql`DELETE FROM meta WHERE key IN ('crl.dirty', 'crl.job', 'crl.lastNumber')`.execute(db);
       },
     },

@@ -4,7 +4,7 @@ import Sqlite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.ts";
-import { CHANNEL, SqlStore, type NotificationChannel } from "./sql-store.ts";
+import { CHANNEL, SqlStore, WAKE_ALL, type NotificationChannel } from "./sql-store.ts";
 import { notificationChunks } from "./sql-store.ts";
 
 /** True for a `postgres://` or `postgresql://` URL. */
@@ -12,17 +12,28 @@ export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
 
-/** The location without a password, for logs and /health. */
+/**
+ * The location for logs: user, host, port and database, never a password (which may also be a
+ * query parameter, `?password=`) nor any other query parameter.
+ */
 export function redactLocation(location: string): string {
   if (!isPostgresUrl(location)) return location;
   try {
     const u = new URL(location);
-    if (u.password) u.password = "***";
-    return u.toString();
+    const user = u.username ? `${u.username}@` : "";
+    return `postgres://${user}${u.host}${u.pathname}`;
   } catch {
     return "postgres://(unparsable URL)";
   }
 }
+
+/**
+ * Every PostgreSQL session of a replica: a replica that stops in the middle of a transaction (a VM
+ * paused, a partition) must not hold the write lock for ever. Its session ends after 30 s idle in a
+ * transaction, which rolls the transaction back and frees the lock for the others; a writer waits
+ * at most 60 s for the lock, then fails (and its caller sees an error) rather than hang.
+ */
+const SESSION_OPTIONS = "-c idle_in_transaction_session_timeout=30000 -c lock_timeout=60000";
 
 export interface OpenOptions {
   /** Most connections this process holds to PostgreSQL (default 10). */
@@ -64,7 +75,12 @@ async function openSqlite(path: string): Promise<SqlStore> {
 }
 
 async function openPostgres(url: string, o: OpenOptions): Promise<SqlStore> {
-  const pool = new pg.Pool({ connectionString: url, max: o.poolSize ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: o.poolSize ?? 10,
+    keepAlive: true, // a dead peer is noticed in minutes, not after the kernel's two hours
+    options: SESSION_OPTIONS,
+  });
   // A connection the server dropped (database restart, network) must not crash the process: idle
   // ones are reported on the pool, checked-out ones on the client between two queries. The query
   // that next uses it fails (and its transaction rolls back); the pool then opens a fresh one.
@@ -98,14 +114,14 @@ async function listen(
   let retry: NodeJS.Timeout | undefined;
   const connect = async (delayMs: number): Promise<void> => {
     if (closed) return;
-    const c = new pg.Client({ connectionString: url });
+    const c = new pg.Client({ connectionString: url, keepAlive: true });
     c.on("notification", (n) => {
       if (n.channel !== CHANNEL || !n.payload) return;
       try {
         const topics = JSON.parse(n.payload) as unknown;
         if (Array.isArray(topics)) deliver(topics.filter((t): t is string => typeof t === "string"));
       } catch {
-        deliver(["*"]);
+        deliver([WAKE_ALL]);
       }
     });
     const again = () => {
@@ -123,7 +139,7 @@ async function listen(
     try {
       await c.connect();
       await c.query(`LISTEN ${CHANNEL}`);
-      if (delayMs > 100) deliver(["*"]); // reconnected: some notifications may have been missed
+      if (delayMs > 100) deliver([WAKE_ALL]); // reconnected: some notifications may have been missed
     } catch {
       again();
     }

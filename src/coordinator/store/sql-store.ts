@@ -38,6 +38,8 @@ import type {
 const WRITE_LOCK = 0x746361;
 /** The LISTEN/NOTIFY channel replicas share. */
 export const CHANNEL = "tca_changes";
+/** Delivered when notifications may have been lost (a listener reconnected): every waiter looks again. */
+export const WAKE_ALL = "**";
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more: topics go in chunks below that. */
 const MAX_PAYLOAD = 7000;
 
@@ -538,7 +540,13 @@ export class SqlStore implements Store {
     await this.#q
       .insertInto("custodian_processes")
       .values({ instance, custodian, last_seen: at })
-      .onConflict((oc) => oc.column("instance").doUpdateSet({ custodian, last_seen: at }))
+      // An instance id belongs to one custodian: another custodian's exchange cannot take it over.
+      .onConflict((oc) =>
+        oc
+          .column("instance")
+          .doUpdateSet({ last_seen: at })
+          .where("custodian_processes.custodian", "=", custodian),
+      )
       .execute();
   }
   async dropProcess(instance: string) {
@@ -657,6 +665,9 @@ export class SqlStore implements Store {
     const tx = this.#tx.getStore();
     if (!tx) throw new Error("item() called outside a transaction");
     const name = `item_${++tx.savepoints}`;
+    // What the item announces or schedules for after the commit goes with it if it is undone.
+    const topics = new Set(tx.topics);
+    const callbacks = tx.committed.length;
     await sql`SAVEPOINT ${sql.raw(name)}`.execute(tx.trx);
     try {
       const result = await fn();
@@ -665,6 +676,9 @@ export class SqlStore implements Store {
     } catch (e) {
       await sql`ROLLBACK TO SAVEPOINT ${sql.raw(name)}`.execute(tx.trx);
       await sql`RELEASE SAVEPOINT ${sql.raw(name)}`.execute(tx.trx);
+      tx.committed.length = callbacks;
+      tx.topics.clear();
+      for (const t of topics) tx.topics.add(t);
       throw e;
     }
   }
