@@ -33,7 +33,8 @@ export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
   },
   dev: {
     term: "dev [options]",
-    description: "run a complete local CA: coordinator on 127.0.0.1, N custodians, DKG and root (SQLite)",
+    description:
+      "run a complete local CA: coordinator on 127.0.0.1, N custodians, DKG and root (SQLite, or PostgreSQL with --database-url)",
     load: async () => (await import("./commands/dev.ts")).registerDev,
   },
   request: {

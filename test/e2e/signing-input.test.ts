@@ -142,11 +142,14 @@ describe("signing messages at the coordinator's exchange", () => {
     expect((await exchange([], { custodian: "mallory" })).status).toBe(400);
   });
 
-  it("keeps an offer once, and refuses its replay", async () => {
-    const env = seal("sign/offer", offer([pool.commit(), pool.commit()]));
+  it("keeps an offer once: the same envelope again is answered as before and changes nothing; another for the same batch is refused", async () => {
+    const batch = offer([pool.commit(), pool.commit()]);
+    const env = seal("sign/offer", batch);
     expect((await item(env)).status).toBe(202);
     expect(await open()).toHaveLength(2);
-    expect((await item(env)).status).toBe(409);
+    expect((await item(env)).status).toBe(202); // resent after a lost answer (or replayed): a no-op
+    expect(await open()).toHaveLength(2);
+    expect((await item(seal("sign/offer", batch))).status).toBe(409); // a new envelope, same batch
     expect(await open()).toHaveLength(2);
   });
 
