@@ -149,13 +149,6 @@ export class ExchangeService {
   /** One envelope, in a savepoint of the batch's transaction: a refusal undoes only its own writes. */
   private async item(h: EnvelopeHeader, json: string, instance: string): Promise<ItemResult> {
     const result = { id: h.id, type: h.type };
-    // The very same envelope again: its sender lost our answer (a dropped connection, a replica
-    // that died after committing) and sent it again, perhaps to another replica. It was taken;
-    // say so again and change nothing. (Approvals check this themselves: they are kept apart.)
-    if (h.type !== "approval") {
-      const earlier = await this.store.getMessage(h.id);
-      if (earlier && earlier.envelope === json) return { ...result, ok: true, status: 202 };
-    }
     try {
       await this.store.item(async () => {
         switch (h.type) {
@@ -181,6 +174,14 @@ export class ExchangeService {
       });
       return { ...result, ok: true, status: 202 };
     } catch (e) {
+      // The very same envelope again: its sender lost our answer (a dropped connection, a replica
+      // that died after committing) and sent it again, perhaps to another replica. It was taken:
+      // say so again, and nothing changed (its item was undone). Looked up only on a conflict, so
+      // the common path costs no extra query. (Approvals check this themselves.)
+      if (e instanceof CoordinatorError && e.status === 409 && h.type !== "approval") {
+        const earlier = await this.store.getMessage(h.id);
+        if (earlier && earlier.envelope === json) return { ...result, ok: true, status: 202 };
+      }
       if (e instanceof CoordinatorError) return { ...result, ok: false, status: e.status, detail: e.message };
       // A fault of ours, not the sender's: this item is undone and reported, the batch goes on, and
       // the custodian does not resend a batch that can never pass.
