@@ -26,6 +26,7 @@ import type { CoordinatorHooks } from "./hooks.ts";
 import { buildRootTbs } from "../x509/root.ts";
 import { randomSerial } from "../x509/serial.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
+import { clock } from "./clock.ts";
 
 export type { CeremonyFailure } from "./store/types.ts";
 
@@ -81,7 +82,7 @@ export class CeremonyService {
         });
       }
       const id = randomUUID(); // never reused: a failed ceremony is replaced by a new id (DESIGN §3.5)
-      const now = new Date().toISOString();
+      const now = clock.iso();
       await this.store.insertCeremony({
         id,
         announcement: buildAnnouncement(id, this.config),
@@ -126,7 +127,7 @@ export class CeremonyService {
     type: string,
     o: { waitMs?: number; signal?: AbortSignal } = {},
   ): Promise<CeremonyMessages> {
-    const deadline = Date.now() + (o.waitMs ?? 0);
+    const deadline = clock.now() + (o.waitMs ?? 0);
     for (;;) {
       // Read the change counter before the state: a change committed after these reads bumps it,
       // so the wait below returns at once instead of missing that change.
@@ -135,7 +136,7 @@ export class CeremonyService {
       if (!c) throw new CoordinatorError("NOT_FOUND", `no ceremony ${id}`);
       const rows = await this.store.listMessages(id, type);
       const complete = rows.length >= this.#roster.size;
-      const left = deadline - Date.now();
+      const left = deadline - clock.now();
       if (complete || c.status === "failed" || c.status === "complete" || left <= 0 || o.signal?.aborted) {
         return {
           id: c.id,
@@ -206,7 +207,7 @@ export class CeremonyService {
         recipient: h.recipient,
         attempt: 0,
         envelope: JSON.stringify(envelope),
-        receivedAt: new Date().toISOString(),
+        receivedAt: clock.iso(),
       });
       if (!inserted)
         throw new CoordinatorError(
@@ -302,7 +303,7 @@ export class CeremonyService {
   private async startRootSigning(ceremonyId: string, caPublicKey: Uint8Array): Promise<void> {
     const cfg = this.config.config.ca;
     // A minute in the past absorbs small clock differences between relying parties.
-    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    const notBefore = new Date(Math.floor(clock.now() / 1000) * 1000 - 60_000);
     const notAfter = new Date(notBefore.getTime() + cfg.rootValidityDays * 86_400_000);
     const serial = randomSerial();
     const tbs = buildRootTbs({ subject: cfg.subject, caPublicKey, serial, notBefore, notAfter });

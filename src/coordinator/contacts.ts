@@ -3,6 +3,7 @@
 // a second per custodian by each replica.
 import type { Store } from "./store/types.ts";
 import { outsideTransactions } from "./async-scope.ts";
+import { clock } from "./clock.ts";
 
 export interface ContactReport {
   name: string;
@@ -18,7 +19,7 @@ export class CustodianContacts {
     private readonly roster: string[],
   ) {}
 
-  seen(name: string, via: string, now = Date.now()): void {
+  seen(name: string, via: string, now = clock.now()): void {
     if (!this.roster.includes(name)) return;
     if (now - (this.#written.get(name) ?? 0) < 1_000) return;
     this.#written.set(name, now);
@@ -31,7 +32,7 @@ export class CustodianContacts {
     );
   }
 
-  async report(now = Date.now()): Promise<ContactReport[]> {
+  async report(now = clock.now()): Promise<ContactReport[]> {
     const rows = new Map((await this.store.listContacts()).map((c) => [c.custodian, c]));
     return this.roster.map((name) => {
       const c = rows.get(name);

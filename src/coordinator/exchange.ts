@@ -18,6 +18,7 @@ import type { RequestService } from "./requests/index.ts";
 import type { SigningService } from "./signing.ts";
 import type { Store } from "./store/types.ts";
 import { storeEnvelope } from "./stored-envelope.ts";
+import { clock } from "./clock.ts";
 
 export class ExchangeService {
   readonly #roster: Map<string, string>;
@@ -70,7 +71,7 @@ export class ExchangeService {
       }
       if (results.some((r) => r.ok)) this.hooks.changed();
     }
-    const deadline = Date.now() + req.wait * 1000;
+    const deadline = clock.now() + req.wait * 1000;
     let seq = this.hooks.feed.seq;
     for (;;) {
       await this.signing.seen(req.custodian, req.instance);
@@ -83,10 +84,10 @@ export class ExchangeService {
       const busy = answer.tasks.length > 0 || answer.requests.length > 0;
       // It hung up: killed, or shut down (unless it is this replica that is going away).
       if (signal?.aborted && !this.#closing) this.signing.gone(req.custodian, req.instance);
-      if (busy || Date.now() >= deadline || signal?.aborted) return { results, ...answer };
+      if (busy || clock.now() >= deadline || signal?.aborted) return { results, ...answer };
       // Wake on a change, or when a request waiting for its first reviewers becomes this one's too.
       const until = Math.min(deadline, wakeAt ?? deadline);
-      seq = await this.hooks.feed.wait(seq, Math.max(10, until - Date.now()), signal);
+      seq = await this.hooks.feed.wait(seq, Math.max(10, until - clock.now()), signal);
     }
   }
 
@@ -110,7 +111,7 @@ export class ExchangeService {
       custodian,
       cursor,
       MAX_ITEMS,
-      Date.now(),
+      clock.now(),
       `${custodian}/${instance}`,
     );
     return {

@@ -2,13 +2,14 @@
 // identity, the row it keeps fresh in `replicas` (for /health), and leases on periodic work.
 import { randomUUID } from "node:crypto";
 import type { Store } from "./store/types.ts";
+import { clock, followDatabaseClock } from "./clock.ts";
 
 /** How often a replica writes that it is alive; /health counts a replica live for 3 × this. */
 export const REPLICA_REPORT_MS = 5_000;
 
 export class Replica {
   readonly id = randomUUID();
-  readonly startedAt = new Date().toISOString();
+  readonly startedAt = clock.iso();
   #url = "";
   #timer: NodeJS.Timeout | undefined;
   constructor(private readonly store: Store) {}
@@ -32,12 +33,14 @@ export class Replica {
     this.stop();
     await this.store.removeReplica(this.id);
   }
-  private report(): Promise<void> {
+  private async report(): Promise<void> {
+    // Keep this replica on the database's clock (src/coordinator/clock.ts).
+    await followDatabaseClock(() => this.store.databaseTime()).catch(() => undefined);
     return this.store.reportReplica({
       id: this.id,
       url: this.#url,
       startedAt: this.startedAt,
-      lastSeen: new Date().toISOString(),
+      lastSeen: clock.iso(),
     });
   }
 
@@ -63,7 +66,7 @@ export class Lease {
   ) {}
 
   /** Whether this replica holds the lease now (renewing it when a third of its time is left). */
-  async held(now = Date.now()): Promise<boolean> {
+  async held(now = clock.now()): Promise<boolean> {
     if (now < this.#until - this.ttlMs / 3) return true;
     const until = now + this.ttlMs;
     const ok = await this.store.claimLease(

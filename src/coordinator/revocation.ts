@@ -10,6 +10,7 @@ import type { CaMaterial } from "./ca-material.ts";
 import type { SigningService } from "./signing.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
 import { verifySigned } from "./verify-signed.ts";
+import { clock } from "./clock.ts";
 
 export type RevocationActor = { kind: "admin"; name: string } | { kind: "requester"; name: string };
 
@@ -55,7 +56,7 @@ export class RevocationService {
           `certificate ${serialInput} belongs to requester ${r.requester}; only it or an admin may revoke it`,
         );
       }
-      const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+      const revokedAt = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
       const inserted = await this.store.insertRevocation({
         serial,
         requestId: r.id,
@@ -89,7 +90,7 @@ export class RevocationService {
     const published = BigInt(latest?.number ?? 0);
     const number = (attempted > published ? attempted : published) + 1n;
     await this.store.setCrlState({ lastNumber: Number(number) });
-    const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const thisUpdate = new Date(Math.floor(clock.now() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.config.ca.crlValidityHours * 3_600_000);
     const entries: CrlEntry[] = (await this.store.listRevocations()).map((r) => ({
       serial: r.serial,
@@ -133,7 +134,7 @@ export class RevocationService {
         der: checked.der,
         thisUpdate: p.thisUpdate,
         nextUpdate: p.nextUpdate,
-        createdAt: new Date().toISOString(),
+        createdAt: clock.iso(),
       });
       this.hooks.metrics.crls.inc();
     }
@@ -159,7 +160,7 @@ export class RevocationService {
           return this.store.transaction(async () => {
             const latest = await this.store.latestCrl();
             const half = (this.config.config.ca.crlValidityHours * 3_600_000) / 2;
-            const stale = !latest || Date.parse(latest.nextUpdate) - Date.now() < half;
+            const stale = !latest || Date.parse(latest.nextUpdate) - clock.now() < half;
             if (stale || (await this.store.getCrlState()).dirty) await this.scheduleCrl();
           });
         })

@@ -16,6 +16,7 @@ import { CoordinatorError } from "./errors.ts";
 import { RevocationService } from "./revocation.ts";
 import { ExchangeService } from "./exchange.ts";
 import { Replica, REPLICA_REPORT_MS } from "./replica.ts";
+import { clock } from "./clock.ts";
 
 export interface CoordinatorServices {
   config: LoadedConfig;
@@ -116,7 +117,7 @@ export function createServices(
       } catch (e) {
         throw new CoordinatorError("BAD_REQUEST", (e as Error).message);
       }
-      if (Math.abs(Date.parse(h.issuedAt) - Date.now()) > 5 * 60_000)
+      if (Math.abs(Date.parse(h.issuedAt) - clock.now()) > 5 * 60_000)
         throw new CoordinatorError("BAD_REQUEST", "heartbeat is not fresh");
       hooks.heard(h.sender, "heartbeat");
       return { name: h.sender };
@@ -131,7 +132,7 @@ export function createServices(
       const up = database === "ok";
       const caKeyReady = up && (await caPublicKey().catch(() => null)) !== null;
       const rootReady = up && (await caCertificate().catch(() => null)) !== null;
-      const now = Date.now();
+      const now = clock.now();
       // Replicas heard from in the last hour: a killed one shows as not live until then.
       const since = new Date(now - 3_600_000).toISOString();
       const replicas = up ? await store.listReplicas(since).catch(() => []) : [];

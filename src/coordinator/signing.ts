@@ -36,6 +36,7 @@ import type { CoordinatorHooks } from "./hooks.ts";
 import { storeEnvelope, storedBody } from "./stored-envelope.ts";
 import { outsideTransactions } from "./async-scope.ts";
 import { crashPoint } from "./crash-points.ts";
+import { clock } from "./clock.ts";
 
 export type { JobEvent } from "./store/types.ts";
 
@@ -133,7 +134,7 @@ export class SigningService {
    * A custodian process spoke to this replica: recorded in the database, where every replica's
    * package forming reads it (at most every TOUCH_MS per process from one replica).
    */
-  async seen(custodian: string, instance: string, at = Date.now()): Promise<void> {
+  async seen(custodian: string, instance: string, at = clock.now()): Promise<void> {
     const key = `${custodian}/${instance}`;
     if (at - (this.#touched.get(key) ?? 0) < TOUCH_MS) return;
     if (this.#touched.size >= 10_000)
@@ -155,7 +156,7 @@ export class SigningService {
 
   async createJob(j: NewJob): Promise<string> {
     const id = randomUUID();
-    const now = new Date().toISOString();
+    const now = clock.iso();
     await this.store.insertSigningJob({
       ...j,
       id,
@@ -222,7 +223,7 @@ export class SigningService {
    */
   async signers(
     j: SigningJobRecord,
-    now = Date.now(),
+    now = clock.now(),
   ): Promise<{ available: number; missing: number; waitingFor: string[] }> {
     const t = this.threshold;
     if (j.status !== "signing") return { available: t, missing: 0, waitingFor: [] };
@@ -249,7 +250,7 @@ export class SigningService {
    * Request ids whose jobs have waited for a package longer than `forMs` (more approvers may help),
    * each given once to each viewer (a custodian process).
    */
-  starvedFor(viewer: string, forMs: number, max: number, now = Date.now()): string[] {
+  starvedFor(viewer: string, forMs: number, max: number, now = clock.now()): string[] {
     const out: string[] = [];
     for (const [ref, s] of this.#starved) {
       if (out.length >= max) break;
@@ -282,7 +283,7 @@ export class SigningService {
     if (b.data.supersede) await this.dropInstances(h.sender, (i) => i !== b.data.instance, "restarted");
     // A process holds at most MAX_OFFERED open offers (DESIGN §3.6), a custodian twice that over
     // its processes: no one can crowd the others out of packages by offering more.
-    const live = await this.live(Date.now());
+    const live = await this.live(clock.now());
     const open = (await this.store.listOffersOf(h.sender, ["offered"])).filter(
       (o) => o.instance === b.data.instance || live.has(`${o.custodian}/${o.instance}`),
     ); // offers of processes gone quiet do not count: they expire on their own
@@ -295,7 +296,7 @@ export class SigningService {
         "CONFLICT",
         `${h.sender} already holds ${ofInstance} open offers in this process (${open.length} in all); at most ${MAX_OFFERED} per process`,
       );
-    const offeredAt = new Date().toISOString();
+    const offeredAt = clock.iso();
     await this.store.insertOffers(
       b.data.commitments.map((c) => ({
         commitmentKey: commitmentKey(c),
@@ -304,7 +305,7 @@ export class SigningService {
         identifier: c.identifier,
         hiding: c.hiding,
         binding: c.binding,
-        expiresAt: new Date(Date.now() + ttlMs).toISOString(),
+        expiresAt: new Date(clock.now() + ttlMs).toISOString(),
         offeredAt,
         state: "offered",
         jobId: null,
@@ -507,7 +508,7 @@ export class SigningService {
    * eligible custodians that have not been excluded. Load spreads to whoever holds the most offers.
    * Runs inside transaction(), so an offer lands in one package at most.
    */
-  async formPackages(now = Date.now()): Promise<number> {
+  async formPackages(now = clock.now()): Promise<number> {
     const jobs = await this.store.listJobsAwaitingPackage(FORM_BATCH);
     if (jobs.length === 0) return 0;
     const validAfter = new Date(now + this.opts.shareTimeoutMs + OFFER_MARGIN_MS).toISOString();
@@ -596,7 +597,7 @@ export class SigningService {
     await this.store.transaction(async () => {
       // The time is read once the write lock is held: waiting for it must not make packages look
       // younger than they are.
-      const now = at ?? Date.now();
+      const now = at ?? clock.now();
       for (const listed of await this.store.listJobsWithPackage()) {
         const formed = listed.signingPackage?.formedAt;
         if (!formed || now - Date.parse(formed) < this.opts.shareTimeoutMs) continue;
@@ -686,5 +687,5 @@ function bad(h: EnvelopeHeader, why: string): CoordinatorError {
 
 /** The events with one more at the end (a new array: the record read from the store is not changed). */
 function addEvent(events: JobEvent[], e: Omit<JobEvent, "at">): JobEvent[] {
-  return [...events, { at: new Date().toISOString(), ...e }];
+  return [...events, { at: clock.iso(), ...e }];
 }

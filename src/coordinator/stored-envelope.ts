@@ -4,6 +4,7 @@
 import { EnvelopeHeaderSchema, SignedEnvelopeSchema, type EnvelopeHeader } from "../protocol/envelope.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { Store } from "./store/types.ts";
+import { clock } from "./clock.ts";
 
 /**
  * Keeps a checked envelope verbatim (the audit record) and refuses its replay: a message id, and a
@@ -24,7 +25,7 @@ export async function storeEnvelope(
     recipient: h.recipient,
     attempt,
     envelope: json,
-    receivedAt: new Date().toISOString(),
+    receivedAt: clock.iso(),
   });
   if (!ok)
     throw new CoordinatorError(

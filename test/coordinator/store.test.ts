@@ -578,6 +578,13 @@ describe.each(await storeKinds("store contract"))("store contract on $name", (ki
     expect(ran).toEqual(["kept"]);
   });
 
+  it("tells the database's own time on PostgreSQL (replicas follow it), none on SQLite", async () => {
+    const s = await open();
+    const t = await s.databaseTime();
+    if (kind.name === "sqlite") expect(t).toBeNull();
+    else expect(Math.abs(t! - Date.now())).toBeLessThan(5_000); // the same machine here
+  });
+
   it("never lets another custodian take over a process id", async () => {
     const s = await open();
     await s.touchProcess("alice", "p1", "2026-01-01T00:00:01.000Z");

@@ -69,3 +69,31 @@ describe("a burst of requests", () => {
     }
   }, 300_000);
 });
+
+/** Processes whose command line mentions `text` (from /proc). */
+function processesMentioning(text: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmd.includes(text) && readFileSync(`/proc/${entry}/stat`, "utf8").includes(") Z ") === false)
+        out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+describe("tca dev's agents", () => {
+  it("stop when tca dev is SIGKILLed (no orphans)", async () => {
+    const agents = () =>
+      processesMentioning(join(ca.dir, "custodians")).filter((p) => p !== ca.proc.child.pid);
+    expect(agents()).toHaveLength(5);
+    ca.proc.kill("SIGKILL");
+    await ca.proc.exited;
+    while (agents().length > 0) await new Promise((r) => setTimeout(r, 200)); // the test timeout bounds it
+    expect(agents()).toEqual([]);
+  }, 60_000);
+});

@@ -62,6 +62,18 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
           };
           process.once("SIGTERM", () => onSignal("SIGTERM"));
           process.once("SIGINT", () => onSignal("SIGINT"));
+          // Started by `tca dev`: stop with it, even when it was SIGKILLed and could not say so.
+          const parent = Number(process.env.TCA_STOP_WITH_PARENT);
+          if (parent > 0) {
+            const watch = setInterval(() => {
+              if (process.ppid !== parent) {
+                clearInterval(watch);
+                onSignal("parent exited");
+              }
+            }, 1_000);
+            watch.unref();
+            stop.signal.addEventListener("abort", () => clearInterval(watch));
+          }
           await new CustodianAgent(session, policy, log).run(stop.signal);
         }),
     );

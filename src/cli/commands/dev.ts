@@ -252,6 +252,8 @@ async function runDev(o: DevOpts): Promise<void> {
         ],
         {
           stdio: ["ignore", log, log],
+          // The agent stops when this process is gone, even if it was SIGKILLed.
+          env: { ...process.env, TCA_STOP_WITH_PARENT: String(process.pid) },
         },
       );
       children.add(child);

@@ -8,6 +8,7 @@ import { BUILDER_VERSION } from "../../x509/leaf.ts";
 import { crashPoint } from "../crash-points.ts";
 import { CoordinatorError } from "../errors.ts";
 import { requireRequest, type RequestContext } from "./context.ts";
+import { clock } from "../clock.ts";
 
 /** Opens one approval envelope for request `id` and records it, in one transaction. */
 export async function decide(ctx: RequestContext, id: string, envelope: unknown): Promise<void> {
@@ -72,7 +73,7 @@ export async function decideOpened(
       "CONFLICT",
       `${h.sender}'s ca-config differs from the coordinator's (digest ${a.configDigest.slice(0, 12)}…)`,
     );
-  if (Date.parse(a.expiresAt) <= Date.now())
+  if (Date.parse(a.expiresAt) <= clock.now())
     throw new CoordinatorError("BAD_REQUEST", `approval from ${h.sender} has already expired`);
   if (r.status !== "pending" && r.status !== "signing")
     throw new CoordinatorError("CONFLICT", `request ${id} is already ${r.status}`);
@@ -83,7 +84,7 @@ export async function decideOpened(
     reason: a.reason ?? null,
     expiresAt: a.expiresAt,
     envelope: envelopeJson,
-    createdAt: new Date().toISOString(),
+    createdAt: clock.iso(),
   });
   if (!inserted) throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
   ctx.hooks.heard(h.sender, "approval");
@@ -102,7 +103,7 @@ export async function decideOpened(
     return;
   }
   const approvers = (await ctx.store.listApprovals(id))
-    .filter((x) => x.decision === "approve" && Date.parse(x.expiresAt) > Date.now())
+    .filter((x) => x.decision === "approve" && Date.parse(x.expiresAt) > clock.now())
     .map((x) => x.custodian);
   if (r.signingJob) {
     await ctx.signing.addEligible(r.signingJob, h.sender);

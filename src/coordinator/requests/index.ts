@@ -17,6 +17,7 @@ import * as intake from "./intake.ts";
 import { onLeafSigned } from "./publishing.ts";
 import { reviewItems, type ReviewPage } from "./review.ts";
 import * as views from "./views.ts";
+import { clock } from "../clock.ts";
 
 export { MAX_CSR_BYTES, type Submission } from "./intake.ts";
 export { REVIEW_FALLBACK_MS, type ReviewPage } from "./review.ts";
@@ -75,7 +76,7 @@ export class RequestService {
     custodian: string,
     cursorText: string | null,
     limit: number,
-    now = Date.now(),
+    now = clock.now(),
     viewer?: string,
   ): Promise<ReviewPage> {
     return reviewItems(this.#ctx, custodian, cursorText, limit, now, viewer);

@@ -15,6 +15,7 @@ import { randomSerial } from "../../x509/serial.ts";
 import { crashPoint } from "../crash-points.ts";
 import { CoordinatorError, type CoordinatorErrorCode } from "../errors.ts";
 import type { RequestContext } from "./context.ts";
+import { clock } from "../clock.ts";
 
 export const MAX_CSR_BYTES = 16 * 1024;
 /** Backdating absorbs clock differences between the CA and relying parties. */
@@ -87,7 +88,7 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
   let csrDer: Uint8Array;
   let parsed: ParsedCsr;
   const serial = randomSerial();
-  const notBefore = new Date(Math.floor((Date.now() - BACKDATE_MS) / 1000) * 1000);
+  const notBefore = new Date(Math.floor((clock.now() - BACKDATE_MS) / 1000) * 1000);
   const hours = s.validityHours ?? profile.defaultValidityHours;
   let notAfter = new Date(notBefore.getTime() + hours * 3_600_000);
   // Never past the CA's own expiry (RFC 5280 §6.1.3 would reject the chain).
@@ -111,7 +112,7 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
     asCoordinatorError(e);
   }
   const id = randomUUID();
-  const now = new Date().toISOString();
+  const now = clock.iso();
   // Its place in the review order (seq) is given by the database as it is stored.
   await ctx.store.transaction((tx) =>
     tx.insertRequest({

@@ -5,6 +5,7 @@ import { crashPoint } from "../crash-points.ts";
 import type { SigningJobRecord } from "../store/types.ts";
 import { verifySigned } from "../verify-signed.ts";
 import type { RequestContext } from "./context.ts";
+import { clock } from "../clock.ts";
 
 export async function onLeafSigned(
   ctx: RequestContext,
@@ -32,7 +33,7 @@ export async function onLeafSigned(
   ctx.hooks.metrics.issued.inc({ profile: r.profile });
   ctx.hooks.metrics.issuanceSeconds.observe(
     { profile: r.profile },
-    (Date.now() - Date.parse(r.createdAt)) / 1000,
+    (clock.now() - Date.parse(r.createdAt)) / 1000,
   );
   ctx.hooks.finished(r.id);
 }

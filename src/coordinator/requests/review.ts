@@ -9,6 +9,7 @@ import { CoordinatorError } from "../errors.ts";
 import { STARVED_MS } from "../signing.ts";
 import type { RequestRecord } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
+import { clock } from "../clock.ts";
 
 /** How long a request waits for its preferred reviewers before every custodian is shown it. */
 export const REVIEW_FALLBACK_MS = STARVED_MS;
@@ -26,7 +27,7 @@ export async function reviewItems(
   custodian: string,
   cursorText: string | null,
   limit: number,
-  now = Date.now(),
+  now = clock.now(),
   viewer?: string,
 ): Promise<ReviewPage> {
   const cursor = parseCursor(cursorText);

@@ -5,6 +5,7 @@ import { toPem } from "../../x509/der.ts";
 import { CoordinatorError } from "../errors.ts";
 import type { RequestRecord, RequestStatus } from "../store/types.ts";
 import { requireRequest, type RequestContext } from "./context.ts";
+import { clock } from "../clock.ts";
 
 export interface WaitOptions {
   waitMs?: number;
@@ -43,14 +44,14 @@ export async function whileOpen<T extends { status: RequestStatus }>(
   const key = `request:${id}`;
   let mark = ctx.hooks.feed.mark(key);
   let v = await read();
-  const deadline = Date.now() + (o.waitMs ?? 0);
+  const deadline = clock.now() + (o.waitMs ?? 0);
   while (
     still(v) &&
     (v.status === "pending" || v.status === "signing") &&
-    Date.now() < deadline &&
+    clock.now() < deadline &&
     !o.signal?.aborted
   ) {
-    await ctx.hooks.feed.waitFor(key, mark, deadline - Date.now(), o.signal);
+    await ctx.hooks.feed.waitFor(key, mark, deadline - clock.now(), o.signal);
     mark = ctx.hooks.feed.mark(key);
     v = await read();
   }

@@ -33,6 +33,7 @@ import type {
   SigningJobStatus,
   Store,
 } from "./types.ts";
+import { clock } from "../clock.ts";
 
 /** The advisory lock every write transaction takes on PostgreSQL ("tca" in ASCII, arbitrary). */
 const WRITE_LOCK = 0x746361;
@@ -68,7 +69,7 @@ export interface SqlStoreOptions {
   listen?: (deliver: (topics: string[]) => void) => Promise<NotificationChannel>;
 }
 
-const now = () => new Date().toISOString();
+const now = () => clock.iso();
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 export class SqlStore implements Store {
@@ -681,6 +682,14 @@ export class SqlStore implements Store {
       for (const t of topics) tx.topics.add(t);
       throw e;
     }
+  }
+
+  async databaseTime() {
+    if (this.dialect !== "postgres") return null;
+    const r = await sql<{
+      t: number | string;
+    }>`SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::float8 AS t`.execute(this.#db);
+    return Number(r.rows[0]!.t);
   }
 
   async ping() {

@@ -289,5 +289,7 @@ export interface Store {
   readonly location: string;
   /** Answers once the database does (health). */
   ping(): Promise<void>;
+  /** The database server's own clock (ms since the epoch), or null where it is this machine's (SQLite). */
+  databaseTime(): Promise<number | null>;
   close(): Promise<void>;
 }
