@@ -9,6 +9,7 @@ export const COORDINATOR_ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNPROCESSABLE: 422,
+  TOO_MANY_REQUESTS: 429,
   INTERNAL: 500,
 } as const;
 export type CoordinatorErrorCode = keyof typeof COORDINATOR_ERROR_STATUS;
@@ -36,5 +37,6 @@ export const problemTitle: Record<CoordinatorErrorCode, string> = {
   PAYLOAD_TOO_LARGE: "Request body too large",
   UNSUPPORTED_MEDIA_TYPE: "Unsupported media type",
   UNPROCESSABLE: "Request refused",
+  TOO_MANY_REQUESTS: "Too many requests",
   INTERNAL: "Internal error",
 };

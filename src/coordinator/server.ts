@@ -9,6 +9,7 @@ import { openStore } from "./store/open.ts";
 import { createServices, type CoordinatorServices, type ServiceOptions } from "./services.ts";
 import { routes } from "./http/routes.ts";
 import { errorHandler } from "./http/problem.ts";
+import { applyServerLimits, DEFAULT_HTTP_LIMITS, rateLimit, type HttpLimits } from "./http/limits.ts";
 
 export interface ServeOptions extends ServiceOptions {
   config: LoadedConfig;
@@ -17,6 +18,8 @@ export interface ServeOptions extends ServiceOptions {
   host?: string;
   port?: number;
   logger?: Logger;
+  /** Timeouts, connection cap and rate limits; unset fields keep DEFAULT_HTTP_LIMITS. */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface RunningCoordinator {
@@ -55,6 +58,8 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     res.once("close", () => httpRequests.inc({ method: req.method, route: routeLabel(req) }));
     next();
   });
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.limits };
+  app.use(rateLimit(limits));
   app.use(routes(services));
   app.use((_req, res) => {
     res.status(404).type("application/problem+json").json({
@@ -70,6 +75,7 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   try {
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", () => resolve(s));
+      applyServerLimits(s, limits); // synchronously, before "listening": see limits.ts
       s.once("error", reject);
     });
   } catch (e) {

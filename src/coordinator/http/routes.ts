@@ -9,6 +9,7 @@ import { RevokeBodySchema } from "../../protocol/crl-params.ts";
 import { REVOCATION_REASONS, type RevocationReason } from "../../x509/crl.ts";
 import type { RevocationActor } from "../revocation.ts";
 import { openApiDocument } from "./openapi.ts";
+import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
 
 const ENVELOPE_LIMIT = "256kb";
 /** A full exchange: up to MAX_BATCH envelopes of a few KiB each. */
@@ -22,7 +23,7 @@ const CeremonyMessageType = z.enum([
   "dkg/abort",
 ]);
 const CeremonyMessagesQuery = z
-  .object({ type: CeremonyMessageType, wait: z.coerce.number().min(0).max(30).default(0) })
+  .object({ type: CeremonyMessageType, wait: decimalInt(0, 30).default(0) })
   .strict();
 
 export function routes(s: CoordinatorServices): Router {
@@ -52,12 +53,10 @@ export function routes(s: CoordinatorServices): Router {
   });
   // Long-poll: answers as soon as anything changed after `after`, or after `wait` seconds.
   r.get("/api/v1/changes", async (req, res) => {
-    const q = ChangesQuery.safeParse(req.query);
-    if (!q.success)
-      throw new CoordinatorError("BAD_REQUEST", "after must be an integer ≥ 0 and wait 0-30 seconds");
+    const q = parseQuery(ChangesQuery, req.query, "after must be an integer ≥ 0 and wait 0-30 seconds");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
-    res.json({ seq: await s.hooks.feed.wait(q.data.after, q.data.wait * 1000, gone.signal) });
+    res.json({ seq: await s.hooks.feed.wait(q.after, q.wait * 1000, gone.signal) });
   });
   r.post("/api/v1/custodians/heartbeat", json, requireJson, async (req, res) => {
     res.json(s.heartbeat(req.body));
@@ -97,17 +96,16 @@ export function routes(s: CoordinatorServices): Router {
   });
   // Long-poll with ?wait=S: answers once every custodian sent `type` or the ceremony ended.
   r.get("/api/v1/ceremonies/:id/messages", async (req, res) => {
-    const q = CeremonyMessagesQuery.safeParse(req.query);
-    if (!q.success)
-      throw new CoordinatorError(
-        "BAD_REQUEST",
-        "query parameter type must name a DKG message type, and wait be 0-30 seconds",
-      );
+    const q = parseQuery(
+      CeremonyMessagesQuery,
+      req.query,
+      "query parameter type must name a DKG message type, and wait be 0-30 seconds",
+    );
     const gone = new AbortController();
     res.on("close", () => gone.abort());
     res.json(
-      await s.ceremonies.messages(String(req.params.id), q.data.type, {
-        waitMs: q.data.wait * 1000,
+      await s.ceremonies.messages(String(req.params.id), q.type, {
+        waitMs: q.wait * 1000,
         signal: gone.signal,
       }),
     );
@@ -144,7 +142,18 @@ export function routes(s: CoordinatorServices): Router {
     let submission: { csr: string | Uint8Array; profile: string; validityHours?: number };
     if (Buffer.isBuffer(req.body)) {
       const q = RawQuery.safeParse(req.query);
-      if (!q.success) throw new CoordinatorError("BAD_REQUEST", "a raw CSR body needs ?profile=NAME");
+      if (!q.success) {
+        // Name the actual problem: a missing profile is one, a bad validityHours another.
+        const missingProfile = q.error.issues.some(
+          (i) => i.path[0] === "profile" && i.code === "invalid_type" && i.input === undefined,
+        );
+        throw new CoordinatorError(
+          "BAD_REQUEST",
+          missingProfile
+            ? "a raw CSR body needs ?profile=NAME"
+            : `invalid raw submission: ${describeIssues(q.error)}`,
+        );
+      }
       submission = { csr: new Uint8Array(req.body), ...q.data };
     } else if (req.body !== undefined) {
       const b = SubmitBody.safeParse(req.body);
@@ -179,25 +188,22 @@ export function routes(s: CoordinatorServices): Router {
     res.json({ requests: await s.requests.list(status.data) });
   });
   r.get("/api/v1/requests/:id", async (req, res) => {
-    const q = ViewQuery.safeParse(req.query);
-    if (!q.success)
-      throw new CoordinatorError("BAD_REQUEST", "wait must be 0-60 seconds and since a state like pending/1");
+    const q = parseQuery(ViewQuery, req.query, "wait must be 0-60 seconds and since a state like pending/1");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
     res.json(
       await s.requests.view(String(req.params.id), {
-        waitMs: q.data.wait * 1000,
-        ...(q.data.since !== undefined ? { since: q.data.since } : {}),
+        waitMs: q.wait * 1000,
+        ...(q.since !== undefined ? { since: q.since } : {}),
         signal: gone.signal,
       }),
     );
   });
   r.get("/api/v1/requests/:id/certificate", async (req, res) => {
-    const wait = WaitQuery.safeParse(req.query);
-    if (!wait.success) throw new CoordinatorError("BAD_REQUEST", "wait must be 0-60 seconds");
+    const wait = parseQuery(WaitQuery, req.query, "wait must be 0-60 seconds");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
-    const pem = await s.requests.certificateChain(String(req.params.id), wait.data.wait * 1000, gone.signal);
+    const pem = await s.requests.certificateChain(String(req.params.id), wait.wait * 1000, gone.signal);
     res.type("application/pem-certificate-chain").send(pem);
   });
   r.post("/api/v1/requests/:id/approvals", json, requireJson, async (req, res) => {
@@ -207,6 +213,13 @@ export function routes(s: CoordinatorServices): Router {
   // Revocation: the requester that owns the certificate, or an admin.
   r.post("/api/v1/certificates/:serial/revoke", json, async (req, res) => {
     const actor = revocationActor(req, s);
+    // A body must be JSON: a form-encoded or text reason is refused (415), never read as
+    // "unspecified" (a revocation cannot be corrected afterwards). No body at all means unspecified.
+    if (req.is("application/json") === false)
+      throw new CoordinatorError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        'send the reason as JSON {"reason": …} with Content-Type: application/json (or no body for unspecified)',
+      );
     const body = RevokeBodySchema.safeParse(req.body ?? {});
     if (!body.success)
       throw new CoordinatorError("BAD_REQUEST", `reason must be one of: ${REVOCATION_REASONS.join(", ")}`);
@@ -227,10 +240,10 @@ function revocationActor(req: express.Request, s: CoordinatorServices): Revocati
 }
 
 const REQUEST_LIMIT = "64kb";
-const WaitQuery = z.object({ wait: z.coerce.number().min(0).max(60).default(0) }).strict();
+const WaitQuery = z.object({ wait: decimalInt(0, MAX_WAIT_SECONDS).default(0) }).strict();
 const ViewQuery = z
   .object({
-    wait: z.coerce.number().min(0).max(60).default(0),
+    wait: decimalInt(0, MAX_WAIT_SECONDS).default(0),
     since: z
       .string()
       .regex(/^[a-z]{1,10}\/\d{1,3}$/)
@@ -239,13 +252,14 @@ const ViewQuery = z
   .strict();
 const ChangesQuery = z
   .object({
-    after: z.coerce.number().int().min(0).default(0),
-    wait: z.coerce.number().min(0).max(30).default(25),
+    after: decimalInt(0, Number.MAX_SAFE_INTEGER).default(0),
+    wait: decimalInt(0, 30).default(25),
   })
   .strict();
 const RequestStatus = z.enum(["pending", "signing", "issued", "rejected", "failed"]);
 const ProfileName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "profile must be a profile name");
-const ValidityHours = z.coerce.number().int().positive().max(876_000);
+const MAX_VALIDITY_HOURS = 876_000;
+const ValidityHours = z.number().int().positive().max(MAX_VALIDITY_HOURS);
 const SubmitBody = z
   .object({
     csr: z.string().min(1).max(60_000),
@@ -253,4 +267,6 @@ const SubmitBody = z
     validityHours: ValidityHours.optional(),
   })
   .strict();
-const RawQuery = z.object({ profile: ProfileName, validityHours: ValidityHours.optional() }).strict();
+const RawQuery = z
+  .object({ profile: ProfileName, validityHours: decimalInt(1, MAX_VALIDITY_HOURS).optional() })
+  .strict();
