@@ -4,7 +4,17 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { loadCaConfig, type LoadedConfig } from "../config/load.ts";
-import { readKeystore, writeKeystore, type KeystoreContents, type WriteKeystoreOptions } from "./keystore.ts";
+import {
+  keystoreFileVersion,
+  readKeystore,
+  readKeystoreAnchor,
+  writeKeystore,
+  writeKeystoreAnchor,
+  type KeystoreContents,
+  type WriteKeystoreOptions,
+} from "./keystore.ts";
+import { ed25519PublicKey } from "../common/ed25519.ts";
+import { GENESIS, Journal, signAnchor, type AnchorStore } from "./journal.ts";
 import { CustodianError } from "./errors.ts";
 import { generateIdentity, publicIdentity, type PublicIdentity } from "../protocol/identity.ts";
 import { PublicPackageWireSchema } from "../threshold/encoding.ts";
@@ -24,6 +34,11 @@ export type KeyShare = z.infer<typeof KeyShareSchema>;
 
 export interface CustodianSecrets extends KeystoreContents {
   share?: KeyShare;
+  /**
+   * Set (inside the encrypted part) once the journal's head has been anchored in this keystore: from
+   * then on a keystore without an anchor is a rollback, not an old keystore (docs/journal.md).
+   */
+  journalAnchored?: boolean;
 }
 
 export class CustodianHome {
@@ -43,6 +58,45 @@ export class CustodianHome {
   }
   get coordinatorUrlPath() {
     return join(this.dir, "coordinator.url");
+  }
+  get journalPath() {
+    return join(this.dir, "journal.jsonl");
+  }
+
+  /** Where the journal's head is anchored: in clear, signed, in the keystore file. */
+  anchorStore(): AnchorStore {
+    const path = this.keystorePath;
+    return {
+      label: path,
+      read: () => readKeystoreAnchor(path),
+      write: (a) => writeKeystoreAnchor(path, a),
+      version: () => keystoreFileVersion(path),
+    };
+  }
+
+  /** The journal, checked against the anchor; needs no passphrase (`tca custodian journal verify`). */
+  journal(): Journal {
+    return new Journal(this.journalPath, Buffer.from(this.identity().signingKey, "base64url"), {
+      anchor: this.anchorStore(),
+    });
+  }
+
+  /**
+   * The journal of an unlocked custodian, checked against the keystore's anchor. A keystore from
+   * before anchoring gets an anchor of the journal as it is now (the journal's own chain and
+   * signatures are still checked) and is marked, so that from then on a missing anchor is refused.
+   */
+  async openJournal(secrets: CustodianSecrets, passphrase: string): Promise<Journal> {
+    const signingSecret = new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url"));
+    const journal = new Journal(this.journalPath, ed25519PublicKey(signingSecret), {
+      anchor: this.anchorStore(),
+      anchorRequired: secrets.journalAnchored === true,
+    });
+    if (secrets.journalAnchored !== true) {
+      if (!journal.anchor()) journal.anchorNow(signingSecret);
+      await this.save(passphrase, { ...secrets, journalAnchored: true });
+    }
+    return journal;
   }
 
   /**
@@ -85,7 +139,18 @@ export class CustodianHome {
       );
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const secrets = generateIdentity(name);
-    await writeKeystore(this.keystorePath, passphrase, { identity: secrets }, opts);
+    // Anchored from the start: an empty journal (docs/journal.md).
+    const journalAnchor = signAnchor(Buffer.from(secrets.signingSecret, "base64url"), {
+      seq: 0,
+      head: GENESIS,
+      counter: 0,
+    });
+    await writeKeystore(
+      this.keystorePath,
+      passphrase,
+      { identity: secrets, journalAnchored: true },
+      { ...opts, journalAnchor },
+    );
     const pub = publicIdentity(secrets);
     writeFileSync(this.identityPath, JSON.stringify(pub, null, 2) + "\n", { mode: 0o644 });
     return pub;

@@ -13,6 +13,11 @@
  *   - check mismatch   → wrong passphrase (or a header edited by someone without the passphrase);
  *   - check ok, GCM fails → the ciphertext was modified (KEYSTORE_TAMPERED).
  * N below 2^14 (or r ≠ 8, p ≠ 1) is refused on read so a file cannot be downgraded to a cheap KDF.
+ *
+ * An optional top-level "journalAnchor" holds the head of the custodian's journal (docs/journal.md):
+ * in clear, signed by the identity key, rewritten atomically (temp file, fsync, rename, fsync of the
+ * directory) before each approval or share leaves, without the passphrase. Keystores without it
+ * (written before anchoring) read as before; rewriting the encrypted part keeps it.
  */
 import {
   createCipheriv,
@@ -22,6 +27,16 @@ import {
   scrypt,
   timingSafeEqual,
 } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { inspect } from "node:util";
@@ -108,6 +123,8 @@ const CHECK_LEN = 32;
 export interface WriteKeystoreOptions {
   /** scrypt cost; a power of two in [2^14, 2^20]. Default 2^17. Stored in the header. */
   scryptN?: number;
+  /** The journal anchor to store in clear; default: the one the file already holds, if any. */
+  journalAnchor?: Record<string, unknown>;
 }
 
 interface Header {
@@ -144,6 +161,8 @@ const fileSchema = z.strictObject({
     .string()
     .regex(B64URL, "must be base64url")
     .refine((s) => Buffer.from(s, "base64url").length >= TAG_LEN, { message: "is too short" }),
+  /** Opaque here; the journal checks its signature (journal.ts). */
+  journalAnchor: z.record(z.string(), z.unknown()).optional(),
 });
 
 /** Fixed key order, so the bytes do not depend on how the file happened to be serialised. */
@@ -219,12 +238,15 @@ export async function writeKeystore<T extends KeystoreContents>(
     const cipher = createCipheriv("aes-256-gcm", encKey, iv, { authTagLength: TAG_LEN });
     cipher.setAAD(aad);
     const ct = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    // Read as late as possible (after scrypt), so an anchor written meanwhile is the one kept.
+    const journalAnchor = options.journalAnchor ?? existingAnchor(path);
     body =
       JSON.stringify(
         {
           ...header,
           check: checkValue(macKey, aad).toString("base64url"),
           ciphertext: ct.toString("base64url"),
+          ...(journalAnchor ? { journalAnchor } : {}),
         },
         null,
         2,
@@ -235,6 +257,98 @@ export async function writeKeystore<T extends KeystoreContents>(
   }
 
   await writeFileAtomic(path, body);
+}
+
+function existingAnchor(path: string): Record<string, unknown> | undefined {
+  try {
+    return readKeystoreAnchor(path) as Record<string, unknown> | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The journal anchor stored in clear in the keystore file (unchecked), or undefined. No passphrase needed. */
+export function readKeystoreAnchor(path: string): unknown {
+  let raw: string;
+  try {
+    raw = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === "ENOENT" ? "KEYSTORE_NOT_FOUND" : "KEYSTORE_IO";
+    throw new KeystoreError(code, `Cannot read keystore file ${path}: ${errMsg(e)}.`, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (e) {
+    throw new KeystoreError(
+      "KEYSTORE_CORRUPT",
+      `Keystore file ${path} is not valid JSON (truncated or damaged).`,
+      {
+        cause: e,
+      },
+    );
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw new KeystoreError("KEYSTORE_CORRUPT", `Keystore file ${path} is not a tca keystore.`);
+  return (json as Record<string, unknown>).journalAnchor;
+}
+
+/** mtime, size and inode of the keystore file: changes whenever the anchor is rewritten. */
+export function keystoreFileVersion(path: string): string {
+  const st = statSync(path, { throwIfNoEntry: false, bigint: true });
+  return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
+}
+
+/**
+ * Replaces the journal anchor in the keystore file, leaving the encrypted part byte for byte as it
+ * is: a temp file written and fsynced, renamed over the keystore, and the directory fsynced, so a
+ * crash leaves the old file or the new one, never a mix.
+ */
+export function writeKeystoreAnchor(path: string, anchor: Record<string, unknown>): void {
+  let current: Record<string, unknown>;
+  try {
+    current = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new KeystoreError("KEYSTORE_IO", `Cannot anchor the journal in keystore ${path}: ${errMsg(e)}.`, {
+      cause: e,
+    });
+  }
+  if (!fileSchema.safeParse(current).success)
+    throw new KeystoreError("KEYSTORE_CORRUPT", `Keystore file ${path} is damaged or not a tca keystore.`);
+  const body = JSON.stringify({ ...current, journalAnchor: anchor }, null, 2) + "\n";
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const fd = openSync(tmp, "wx", 0o600);
+    try {
+      const buf = Buffer.from(body, "utf8");
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw new KeystoreError("KEYSTORE_IO", `Cannot anchor the journal in keystore ${path}: ${errMsg(e)}.`, {
+      cause: e,
+    });
+  }
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* not supported on every platform */
+  }
 }
 
 async function writeFileAtomic(path: string, body: string): Promise<void> {

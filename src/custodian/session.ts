@@ -2,7 +2,6 @@
 // (CLI) or an agent performs — review, approve, reject, and take part in signing.
 import { readFileSync, existsSync } from "node:fs";
 import { inspect } from "node:util";
-import { join } from "node:path";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
 import { sealEnvelope, type SignedEnvelope, type Signer } from "../protocol/envelope.ts";
@@ -31,7 +30,6 @@ import { ExchangeLink } from "./exchange.ts";
 import { crlTbsDeriver, fetchPublishedCrl } from "./crl-check.ts";
 import { CrlParamsSchema } from "../protocol/crl-params.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
-import { ed25519PublicKey } from "../common/ed25519.ts";
 
 /** What a custodian needs of a request to judge it: from a full view (CLI) or a review item (agent). */
 export type ReviewSubject = Pick<RequestView, "id" | "requester" | "profile" | "serial" | "tbsSha256">;
@@ -148,10 +146,12 @@ export class CustodianSession {
     share: NonNullable<Awaited<ReturnType<CustodianHome["open"]>>["share"]>,
     hooks: SigningHooks,
     role: "agent" | "cli",
+    journal: Journal,
   ) {
     this.signer = signer;
     this.caKeyId = share.caKeyId;
-    this.journal = new Journal(join(home.dir, "journal.jsonl"), ed25519PublicKey(signer.signingSecret));
+    // Checked against the keystore's anchor; appending re-anchors before anything leaves (docs/journal.md).
+    this.journal = journal;
     const caCert = caCertificateOf(home);
     this.caCert = caCert;
     this.participant = new SigningParticipant(
@@ -209,6 +209,7 @@ export class CustodianSession {
       secrets.share,
       o.hooks ?? {},
       o.role ?? "cli",
+      await o.home.openJournal(secrets, o.passphrase),
     );
   }
 
