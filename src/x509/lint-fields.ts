@@ -4,6 +4,7 @@ import { ED25519_ALG_ID } from "./tbs.ts";
 import { usesUtcTime } from "./time.ts";
 import { publicKeyFromSpki } from "./keys.ts";
 import type { ParsedTbs } from "./tbs-read.ts";
+import { nameBoundProblem } from "./names.ts";
 
 /** The caller's view of the CA (see lint.ts). */
 export interface LintContext {
@@ -71,6 +72,13 @@ export const FIELD_RULES: ReadonlyArray<readonly [string, Rule]> = [
           return `${n} uses ${v.tag === 0x17 ? "UTCTime" : "GeneralizedTime"}; RFC 5280 §4.1.2.5 requires UTCTime before 2050 and GeneralizedTime from 2050`;
       }
       return undefined;
+    },
+  ],
+  [
+    "e_subject_bounds",
+    (t) => {
+      const why = nameBoundProblem(t.subjectDer);
+      return why ? `the subject's ${why}` : undefined;
     },
   ],
   [

@@ -197,3 +197,50 @@ export function nameReadsFast(der: Uint8Array): boolean {
 export function isEmptyName(der: Uint8Array): boolean {
   return der.length === 2 && der[0] === 0x30 && der[1] === 0x00;
 }
+
+/**
+ * RFC 5280 Appendix A.1 upper bounds on subject attribute values, in characters, keyed by the
+ * short name this module reads them as (or the dotted OID where it has none). countryName is
+ * exactly two characters (ISO 3166 alpha-2); domainComponent is one DNS label (RFC 4519 §2.4,
+ * RFC 1034 §3.1).
+ */
+export const NAME_UPPER_BOUNDS: ReadonlyMap<
+  string,
+  { attribute: string; bound: string; max: number; min?: number }
+> = new Map([
+  ["CN", { attribute: "commonName", bound: "ub-common-name", max: 64 }],
+  ["L", { attribute: "localityName", bound: "ub-locality-name", max: 128 }],
+  ["ST", { attribute: "stateOrProvinceName", bound: "ub-state-name", max: 128 }],
+  ["O", { attribute: "organizationName", bound: "ub-organization-name", max: 64 }],
+  ["OU", { attribute: "organizationalUnitName", bound: "ub-organizational-unit-name", max: 64 }],
+  ["C", { attribute: "countryName", bound: "ub-country-name-alpha-length", max: 2, min: 2 }],
+  ["T", { attribute: "title", bound: "ub-title", max: 64 }],
+  ["2.5.4.5", { attribute: "serialNumber", bound: "ub-serial-number", max: 64 }],
+  ["2.5.4.65", { attribute: "pseudonym", bound: "ub-pseudonym", max: 128 }],
+  ["E", { attribute: "emailAddress", bound: "ub-emailaddress-length", max: 255 }],
+  ["SN", { attribute: "surname", bound: "ub-name", max: 32768 }],
+  ["G", { attribute: "givenName", bound: "ub-name", max: 32768 }],
+  ["I", { attribute: "initials", bound: "ub-name", max: 32768 }],
+  ["DC", { attribute: "domainComponent", bound: "a DNS label (RFC 4519 §2.4)", max: 63 }],
+]);
+
+/**
+ * The first attribute of a DER Name outside its RFC 5280 upper bound, as a sentence naming the
+ * attribute, its length and the bound; undefined when every attribute is within bounds.
+ */
+export function nameBoundProblem(der: Uint8Array): string | undefined {
+  for (const rdn of rdnGroups(der)) {
+    for (const [type, values] of Object.entries(rdn)) {
+      const b = NAME_UPPER_BOUNDS.get(type);
+      if (!b) continue;
+      for (const v of values) {
+        const length = [...v].length; // characters (code points), not octets
+        if (length > b.max || length < (b.min ?? 1))
+          return b.min === b.max
+            ? `${b.attribute} (${type}) has ${length} characters; it must have exactly ${b.max} (RFC 5280 Appendix A.1, ${b.bound})`
+            : `${b.attribute} (${type}) has ${length} characters; at most ${b.max} are allowed (RFC 5280 Appendix A.1, ${b.bound} = ${b.max})`;
+      }
+    }
+  }
+  return undefined;
+}

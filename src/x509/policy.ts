@@ -3,7 +3,7 @@
 import type { Profile } from "../config/schema.ts";
 import type { ParsedCsr } from "./csr.ts";
 import { X509Error } from "./errors.ts";
-import { commonNames, hasMultiValuedRdn, hasSubjectEmail } from "./names.ts";
+import { commonNames, hasMultiValuedRdn, hasSubjectEmail, nameBoundProblem } from "./names.ts";
 import { dnsNameProblem, emailProblem, ipProblem, matchesPattern, uriProblem } from "./name-syntax.ts";
 import type { San, SanType } from "./sans.ts";
 import { truncateToSeconds } from "./time.ts";
@@ -118,6 +118,15 @@ export const REQUEST_CHECKS: ReadonlyArray<readonly [string, Check]> = [
           "The subject has more than one CN; put further names in subjectAltName.",
           "subject",
         );
+    },
+  ],
+  [
+    // RFC 5280 Appendix A.1 upper bounds (CN ≤ 64, O ≤ 64, L ≤ 128, C = 2, …): a longer value is
+    // refused here (coordinator intake and each custodian) and again by the lint e_subject_bounds.
+    "subjectBounds",
+    (c) => {
+      const why = nameBoundProblem(c.subjectDer);
+      if (why) fail("NAME_INVALID", `The subject's ${why}.`, "subject");
     },
   ],
   [

@@ -92,6 +92,11 @@ const CASES: Array<[string, (g: RawTbs) => RawTbs | Uint8Array, string]> = [
     "e_validity_inverted",
   ],
   [
+    "65-character CN (ub-common-name 64)",
+    (g) => ({ ...g, subject: nameToDer(`CN=${"a".repeat(65)}`) }),
+    "e_subject_bounds",
+  ],
+  [
     "unique id present",
     (g) => ({ ...g, uniqueIds: der.tlv(0x81, Uint8Array.of(0, 1)) }),
     "e_unique_id_present",

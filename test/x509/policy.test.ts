@@ -71,6 +71,7 @@ describe("checkRequest", () => {
       "sanRequired",
       "sanSyntax",
       "subjectShape",
+      "subjectBounds",
       "requesterNames",
     ]);
   });

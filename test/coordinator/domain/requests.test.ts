@@ -63,6 +63,11 @@ describe("submit", () => {
         /www\.elsewhere\.example/,
       ],
       [{ requester: dev(), profile: "server", csr, validityHours: 100_000 }, "UNPROCESSABLE", /./],
+      [
+        { requester: dev(), profile: "server", csr: await makeCsr(["svc.example.internal"], "a".repeat(65)) },
+        "UNPROCESSABLE",
+        /commonName \(CN\) has 65 characters; at most 64 .*ub-common-name/,
+      ],
     ];
     for (const [s, code, message] of cases)
       await expect(requests().submit(s), `${s.profile} ${code}`).rejects.toMatchObject({
