@@ -14,7 +14,38 @@ import {
   type WriteKeystoreOptions,
 } from "./keystore.ts";
 import { ed25519PublicKey } from "../common/ed25519.ts";
-import { GENESIS, Journal, signAnchor, type AnchorStore } from "./journal.ts";
+import { existsSync as fileExists, renameSync, truncateSync, writeFileSync as writeFile } from "node:fs";
+import {
+  GENESIS,
+  Journal,
+  JournalDamage,
+  salvageJournal,
+  signAnchor,
+  verifiedAnchor,
+  fsyncDir,
+  type AnchorStore,
+  type NewEntry,
+} from "./journal.ts";
+
+/** What the coordinator knows of this custodian's past work, for `tca custodian journal recover`. */
+export interface CoordinatorRecords {
+  /** Issued certificates: their serials must never be signed again. */
+  issued(): Promise<{ id: string; serial: string; tbsSha256: string }[]>;
+  /** The published CRL, accepted only if the CA key signed it. */
+  crl(): Promise<{ number: bigint; serials: string[] } | undefined>;
+}
+
+export interface RecoveryResult {
+  action: "intact" | "dropped-torn-tail" | "recovered";
+  journal: string;
+  entries: number;
+  anchoredSeq: number;
+  /** Where the damaged file or torn tail was moved. */
+  movedTo?: string;
+  lost?: number;
+  carriedOver?: number;
+  fromCoordinator?: number;
+}
 import { CustodianError } from "./errors.ts";
 import { generateIdentity, publicIdentity, type PublicIdentity } from "../protocol/identity.ts";
 import { PublicPackageWireSchema } from "../threshold/encoding.ts";
@@ -188,6 +219,112 @@ export class CustodianHome {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * `tca custodian journal recover` (docs/journal.md). An intact journal is only re-anchored. A torn
+   * last line past the anchored head (it never left) is dropped with `dropTornTail`. Anything else
+   * needs `acceptLoss`: the damaged file is moved aside and a new segment starts with a recovery
+   * entry continuing the anchored numbering and saying how many entries were lost, followed by what
+   * could be rebuilt: the damaged file's intact prefix, the serials of the certificates the
+   * coordinator lists as issued and the published CRL (verified against the CA key). These only add
+   * refusals (a serial or CRL number not to sign again), so a lying coordinator cannot widen what
+   * this custodian signs; what it leaves out is the loss the person accepted.
+   */
+  async recoverJournal(
+    passphrase: string,
+    o: { dropTornTail?: boolean; acceptLoss?: boolean; records?: CoordinatorRecords },
+  ): Promise<RecoveryResult> {
+    const secrets = await this.open(passphrase);
+    const signingSecret = new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url"));
+    const pub = ed25519PublicKey(signingSecret);
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const done = async (action: RecoveryResult["action"], extra: Partial<RecoveryResult> = {}) => {
+      const j = await this.openJournal(secrets, passphrase);
+      j.anchorNow(signingSecret);
+      return { action, journal: this.journalPath, entries: j.entryCount, anchoredSeq: j.nextSeq, ...extra };
+    };
+    let damage: JournalDamage;
+    try {
+      return await done("intact");
+    } catch (e) {
+      if (!(e instanceof JournalDamage)) throw e;
+      damage = e;
+    }
+    if (damage.tornTail && o.dropTornTail) {
+      const movedTo = `${this.journalPath}.torn-${stamp}`;
+      const text = readFileSync(this.journalPath);
+      writeFile(movedTo, text.subarray(damage.tornTail.offset), { mode: 0o600 });
+      truncateSync(this.journalPath, damage.tornTail.offset);
+      return done("dropped-torn-tail", { movedTo });
+    }
+    if (!o.acceptLoss)
+      throw new CustodianError(
+        "REFUSED",
+        `${damage.message}\n` +
+          (damage.tornTail
+            ? "Pass --drop-torn-tail to remove the interrupted last line (it never left this custodian)."
+            : "This cannot be repaired from local data. Restore journal.jsonl from a backup that holds every " +
+              "anchored entry, or pass --accept-loss to start a new journal segment that records the loss and " +
+              "rebuilds what the coordinator's records allow (docs/journal.md)."),
+      );
+    const anchor = verifiedAnchor(this.anchorStore().read(), pub);
+    const salvaged = salvageJournal(this.journalPath, pub);
+    const from =
+      anchor && anchor.seq >= salvaged.nextSeq
+        ? { seq: anchor.seq, head: anchor.head }
+        : { seq: salvaged.nextSeq, head: salvaged.head };
+    const lost = Math.max(0, (anchor?.seq ?? 0) - salvaged.nextSeq);
+    const rebuilt: NewEntry[] = [...salvaged.entries];
+    const known = new Set(salvaged.entries.filter((e) => e.kind === "signature").map((e) => e.serial));
+    let fromCoordinator = 0;
+    if (o.records) {
+      for (const r of await o.records.issued()) {
+        if (known.has(r.serial)) continue;
+        known.add(r.serial);
+        rebuilt.push({
+          kind: "signature",
+          requestId: r.id,
+          tbsSha256: r.tbsSha256,
+          serial: r.serial,
+          jobId: "recovered",
+        });
+        fromCoordinator++;
+      }
+      const crl = await o.records.crl();
+      if (crl) {
+        rebuilt.push({
+          kind: "crl",
+          requestId: "recovered-crl",
+          tbsSha256: GENESIS,
+          crlNumber: crl.number.toString(),
+          serials: crl.serials,
+          jobId: "recovered",
+        });
+        fromCoordinator++;
+      }
+    }
+    let movedTo: string | undefined;
+    if (fileExists(this.journalPath)) {
+      movedTo = `${this.journalPath}.damaged-${stamp}`;
+      renameSync(this.journalPath, movedTo);
+      fsyncDir(this.dir);
+    }
+    const note =
+      `recovered at seq ${from.seq} after ${damage.message.split(";")[0]}: ${lost} anchored entries lost; ` +
+      `${salvaged.entries.length} carried over from the damaged file, ${fromCoordinator} rebuilt from coordinator records`;
+    Journal.startRecoveredSegment(this.journalPath, pub, this.anchorStore(), signingSecret, {
+      from,
+      lost,
+      note,
+      rebuilt,
+    });
+    return done("recovered", {
+      ...(movedTo ? { movedTo } : {}),
+      lost,
+      carriedOver: salvaged.entries.length,
+      fromCoordinator,
+    });
   }
 
   config(path?: string): LoadedConfig {

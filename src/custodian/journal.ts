@@ -559,6 +559,64 @@ function signLines(signingSecret: Uint8Array, list: readonly NewEntry[], seq: nu
   return { entries, lines };
 }
 
+/** The anchor if its signature is this custodian's, else undefined (for recovery, which trusts nothing else). */
+export function verifiedAnchor(raw: unknown, publicKey: Uint8Array): JournalAnchor | undefined {
+  const a = AnchorSchema.safeParse(raw);
+  if (!a.success) return undefined;
+  const { sig, ...unsigned } = a.data;
+  return verifyEd25519(Buffer.from(sig, "base64url"), Buffer.from(canonicalJson(unsigned)), publicKey)
+    ? a.data
+    : undefined;
+}
+
+/**
+ * What can be kept of a damaged journal: its entries from the start up to the first line that is
+ * torn, malformed, out of chain or badly signed.
+ */
+export function salvageJournal(
+  path: string,
+  publicKey: Uint8Array,
+): { entries: NewEntry[]; nextSeq: number; head: string; brokenAtLine?: number } {
+  const out: NewEntry[] = [];
+  if (!existsSync(path)) return { entries: out, nextSeq: 0, head: GENESIS };
+  const text = readFileSync(path, "utf8");
+  const lines = text.split("\n");
+  let prev = GENESIS;
+  let seq = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === "" && i === lines.length - 1) break;
+    let e: JournalEntry | undefined;
+    try {
+      const p = EntrySchema.safeParse(JSON.parse(line));
+      e = p.success ? p.data : undefined;
+    } catch {
+      e = undefined;
+    }
+    if (e && i === 0 && e.kind === "recovery") {
+      seq = e.seq;
+      prev = e.prev;
+    }
+    const ok =
+      e !== undefined &&
+      i < lines.length - 1 &&
+      e.seq === seq &&
+      e.prev === prev &&
+      verifyEd25519(
+        Buffer.from(e.sig, "base64url"),
+        Buffer.from(canonicalJson((({ sig: _sig, ...u }) => u)(e))),
+        publicKey,
+      );
+    if (!ok) return { entries: out, nextSeq: seq, head: prev, brokenAtLine: i + 1 };
+    const entry: Partial<JournalEntry> = { ...e! };
+    for (const k of ["seq", "prev", "at", "sig"] as const) delete entry[k];
+    if (entry.kind !== "recovery") out.push(entry as NewEntry);
+    prev = lineHash(line);
+    seq++;
+  }
+  return { entries: out, nextSeq: seq, head: prev };
+}
+
 /** Appends and fsyncs (and fsyncs the directory when the file is new), so the lines survive a crash. */
 function appendDurably(path: string, text: string): void {
   const created = !existsSync(path);

@@ -8,6 +8,7 @@ import { printResult, progress, runCommand } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, requiredCoordinatorUrls } from "../coordinators.ts";
 import { registerCustodianRequests, defaultHome } from "./custodian-requests.ts";
 import { registerCustodianAgent } from "./custodian-agent.ts";
+import { registerCustodianJournal } from "./custodian-journal.ts";
 
 interface HomeOpts {
   home: string;
@@ -54,6 +55,7 @@ export function registerCustodian(program: Command): void {
 
   registerCustodianRequests(cust);
   registerCustodianAgent(cust, defaultHome);
+  registerCustodianJournal(cust, defaultHome);
 
   cust
     .command("dkg")
