@@ -17,6 +17,7 @@ import { RevocationService } from "./revocation.ts";
 import { ExchangeService } from "./exchange.ts";
 import { Replica, REPLICA_REPORT_MS } from "./replica.ts";
 import { clock } from "./clock.ts";
+import { HEARTBEAT_FRESH_MS, HeartbeatBodySchema } from "../protocol/heartbeat.ts";
 
 export interface CoordinatorServices {
   config: LoadedConfig;
@@ -33,8 +34,11 @@ export interface CoordinatorServices {
   caCertificate(): Promise<Uint8Array | null>;
   /** Readiness: `ok` once the CA key and root exist and the database answers (503 otherwise). */
   health(): Promise<{ ready: boolean; body: Record<string, unknown> }>;
-  /** A signed "I am online" from a custodian; fresh within five minutes. */
-  heartbeat(envelope: unknown): { name: string };
+  /**
+   * A signed "I am online" from a custodian process: fresh within five minutes, bound to the CA
+   * key id, and carrying a counter greater than the last one accepted from that process.
+   */
+  heartbeat(envelope: unknown): Promise<{ name: string }>;
 }
 
 export interface ServiceOptions {
@@ -60,6 +64,7 @@ export function createServices(
   const caPublicKey = async (): Promise<Uint8Array | null> => (await caKeyOf())?.publicKey ?? null;
   const caKeyId = async (): Promise<string | null> => (await caKeyOf())?.keyId ?? null;
   const replica = new Replica(store);
+  let lastHeartbeatPurge = 0;
   const hooks = new CoordinatorHooks(
     store,
     config.config.custodians.map((c) => c.name),
@@ -107,19 +112,39 @@ export function createServices(
     replica,
     caPublicKey,
     caCertificate,
-    heartbeat: (envelope) => {
+    heartbeat: async (envelope) => {
       let h;
       try {
         h = openEnvelope(envelope, rosterKeys(config.config.custodians), {
           type: "heartbeat",
           scope: "heartbeat",
+          recipient: "coordinator",
+          // Bound to this CA's key (null only while no key exists yet).
+          caKeyId: await caKeyId(),
         });
       } catch (e) {
         throw new CoordinatorError("BAD_REQUEST", (e as Error).message);
       }
-      if (Math.abs(Date.parse(h.issuedAt) - clock.now()) > 5 * 60_000)
+      const body = HeartbeatBodySchema.safeParse(h.body);
+      if (!body.success)
+        throw new CoordinatorError("BAD_REQUEST", `heartbeat from ${h.sender} has a malformed body`);
+      const now = clock.now();
+      if (Math.abs(Date.parse(h.issuedAt) - now) > HEARTBEAT_FRESH_MS)
         throw new CoordinatorError("BAD_REQUEST", "heartbeat is not fresh");
+      // The counter must move forward for this process, on whichever replica saw the last one.
+      if (!(await store.acceptHeartbeat(h.sender, body.data.instance, h.seq, new Date(now).toISOString())))
+        throw new CoordinatorError(
+          "CONFLICT",
+          `heartbeat from ${h.sender} (instance ${body.data.instance}) is a replay: its counter ${h.seq} is not greater than the last one accepted`,
+        );
       hooks.heard(h.sender, "heartbeat");
+      // Counters older than the freshness window can go: their heartbeats are refused as stale.
+      if (now - lastHeartbeatPurge > HEARTBEAT_FRESH_MS) {
+        lastHeartbeatPurge = now;
+        await store
+          .purgeHeartbeats(new Date(now - 2 * HEARTBEAT_FRESH_MS).toISOString())
+          .catch(() => undefined);
+      }
       return { name: h.sender };
     },
     health: async () => {

@@ -6,7 +6,7 @@
 // the loop.
 import type { Logger } from "pino";
 import { z } from "zod";
-import { sealEnvelope } from "../protocol/envelope.ts";
+import { sealHeartbeat } from "../protocol/heartbeat.ts";
 import type { ReviewItem, SigningTask } from "../protocol/signing-messages.ts";
 import { failedResults } from "./exchange.ts";
 import { evaluatePolicy, type Policy } from "./policy.ts";
@@ -184,13 +184,7 @@ export class CustodianAgent {
   private async heartbeat(): Promise<void> {
     if (Date.now() - this.#lastHeartbeat < HEARTBEAT_MS) return;
     const s = this.session;
-    const env = sealEnvelope(s.signer, {
-      type: "heartbeat",
-      recipient: "coordinator",
-      scope: "heartbeat",
-      caKeyId: s.caKeyId,
-      body: { role: "agent" },
-    });
+    const env = sealHeartbeat(s.signer, s.caKeyId, { role: "agent", instance: s.participant.instance });
     await s.client.post("/api/v1/custodians/heartbeat", env, z.unknown());
     this.#lastHeartbeat = Date.now();
   }

@@ -59,7 +59,7 @@ export function routes(s: CoordinatorServices): Router {
     res.json({ seq: await s.hooks.feed.wait(q.after, q.wait * 1000, gone.signal) });
   });
   r.post("/api/v1/custodians/heartbeat", json, requireJson, async (req, res) => {
-    res.json(s.heartbeat(req.body));
+    res.json(await s.heartbeat(req.body));
   });
   r.get("/api/v1/openapi.json", (_req, res) => {
     res.json(openApiDocument);

@@ -257,6 +257,22 @@ export function migrations(dialect: Dialect): MigrationProvider {
         await sql`DELETE FROM meta WHERE key IN ('crl.dirty', 'crl.job', 'crl.lastNumber')`.execute(db);
       },
     },
+    // Heartbeats carry a counter (the envelope's seq, strictly increasing per custodian process):
+    // the last one accepted per process is kept here, shared by every replica, so a captured
+    // heartbeat replayed to any replica is refused.
+    "0004_heartbeat_counters": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("heartbeats")
+          .ifNotExists()
+          .addColumn("custodian", "text", (c) => c.notNull())
+          .addColumn("instance", "text", (c) => c.notNull())
+          .addColumn("seq", "bigint", (c) => c.notNull())
+          .addColumn("at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("heartbeats_pkey", ["custodian", "instance"])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

@@ -149,6 +149,15 @@ export interface ReplicaTable {
   last_seen: string;
 }
 
+/** The last heartbeat counter (envelope seq) accepted from each custodian process (replay guard). */
+export interface HeartbeatTable {
+  custodian: string;
+  instance: string;
+  /** BIGINT: envelope sequence numbers start from the clock in microseconds. */
+  seq: number;
+  at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   ceremonies: CeremonyTable;
@@ -164,4 +173,5 @@ export interface Database {
   custodian_contacts: ContactTable;
   leases: LeaseTable;
   replicas: ReplicaTable;
+  heartbeats: HeartbeatTable;
 }

@@ -564,6 +564,21 @@ export class SqlStore implements Store {
   async purgeProcesses(before: string) {
     await this.#q.deleteFrom("custodian_processes").where("last_seen", "<", before).execute();
   }
+  async acceptHeartbeat(custodian: string, instance: string, seq: number, at: string) {
+    // One statement: insert, or move the counter forward only if this one is greater. Zero rows
+    // touched means a replay (or an older heartbeat), whichever replica saw the newer one.
+    const r = await this.#q
+      .insertInto("heartbeats")
+      .values({ custodian, instance, seq, at })
+      .onConflict((oc) =>
+        oc.columns(["custodian", "instance"]).doUpdateSet({ seq, at }).where("heartbeats.seq", "<", seq),
+      )
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+  async purgeHeartbeats(before: string) {
+    await this.#q.deleteFrom("heartbeats").where("at", "<", before).execute();
+  }
   async recordContact(custodian: string, at: string, via: string) {
     await this.#q
       .insertInto("custodian_contacts")

@@ -248,6 +248,13 @@ export interface Store {
   /** Processes heard from since `since`, as "custodian/instance". */
   liveProcesses(since: string): Promise<Set<string>>;
   purgeProcesses(before: string): Promise<void>;
+  /**
+   * Records a heartbeat's counter for one custodian process if it is greater than the last one
+   * recorded (atomically, for every replica); false for a replay or an older counter.
+   */
+  acceptHeartbeat(custodian: string, instance: string, seq: number, at: string): Promise<boolean>;
+  /** Forgets counters last moved before `before` (older heartbeats fail the freshness check). */
+  purgeHeartbeats(before: string): Promise<void>;
   recordContact(custodian: string, at: string, via: string): Promise<void>;
   listContacts(): Promise<{ custodian: string; at: string; via: string }[]>;
   /**
