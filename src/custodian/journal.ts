@@ -360,11 +360,16 @@ export class Journal {
     this.#anchorVersion = store.version();
   }
 
-  /** Anchors the current head now (a keystore from before anchoring, or after a recovery). */
+  /**
+   * Anchors the current head now, unless it already is: after entries appended with anchor: false
+   * (a batch of shares), for a keystore from before anchoring, or after a recovery.
+   */
   anchorNow(signingSecret: Uint8Array): void {
     this.locked(() => {
       this.refresh();
-      this.#writeAnchor(signingSecret);
+      const stored = this.opts.anchor ? this.#readAnchor() : undefined;
+      if (!stored || stored.seq !== this.nextSeq || stored.head !== this.#lastHash)
+        this.#writeAnchor(signingSecret);
     });
   }
 
@@ -394,15 +399,19 @@ export class Journal {
     }
   }
 
-  append(signingSecret: Uint8Array, e: NewEntry): JournalEntry {
-    return this.appendMany(signingSecret, [e])[0]!;
+  append(signingSecret: Uint8Array, e: NewEntry, o: { anchor?: boolean } = {}): JournalEntry {
+    return this.appendMany(signingSecret, [e], o)[0]!;
   }
 
   /**
    * Appends several entries under one lock and one write (a batch of approvals or shares), makes
    * them durable, then anchors the new head: when this returns, what they record may leave.
    */
-  appendMany(signingSecret: Uint8Array, list: readonly NewEntry[]): JournalEntry[] {
+  appendMany(
+    signingSecret: Uint8Array,
+    list: readonly NewEntry[],
+    o: { anchor?: boolean } = {},
+  ): JournalEntry[] {
     if (list.length === 0) return [];
     return this.locked(() => {
       this.refresh();
@@ -414,7 +423,8 @@ export class Journal {
       for (let i = 0; i < lines.length; i++) this.#accept(lines[i]!, this.#entries.length, true);
       this.#readBytes += Buffer.byteLength(text);
       this.#fileSeen = true;
-      this.#writeAnchor(signingSecret);
+      // With anchor: false the caller anchors (anchorNow) before what these entries record leaves.
+      if (o.anchor !== false) this.#writeAnchor(signingSecret);
       return entries;
     });
   }

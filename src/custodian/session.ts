@@ -173,8 +173,13 @@ export class CustodianSession {
         ...hooks,
         // Journal first: what this custodian signs is on its own record before anyone sees a share.
         beforeShare: async (task) => {
-          this.journal.append(signer.signingSecret, journalEntryFor(task));
+          this.journal.append(signer.signingSecret, journalEntryFor(task), { anchor: false });
           await hooks.beforeShare?.(task);
+        },
+        // One anchor (fsynced keystore rewrite) per batch, before any of its shares leaves.
+        beforeRelease: async () => {
+          this.journal.anchorNow(signer.signingSecret);
+          await hooks.beforeRelease?.();
         },
       },
       role === "agent",

@@ -39,6 +39,11 @@ export interface SigningHooks {
    * is sent: the custodian's journal entry for what it is about to release.
    */
   beforeShare?(task: SigningTask): void | Promise<void>;
+  /**
+   * Runs once after a batch's shares are computed and journaled, before any of them is returned to
+   * be sent: the journal's anchor (docs/journal.md). If it throws, no share of the batch leaves.
+   */
+  beforeRelease?(): void | Promise<void>;
   /** Test seam: lets a test play a custodian that sends a wrong share. The CLI never sets it. */
   tamperShare?(task: SigningTask, share: Uint8Array): Uint8Array;
 }
@@ -120,6 +125,7 @@ export class SigningParticipant {
     const envelopes: SignedEnvelope[] = [];
     const outcomes: TaskOutcome[] = [];
     const lost: string[] = [];
+    const shares: { envelope: SignedEnvelope; at: number }[] = [];
     const refuse = (task: SigningTask, reason: string) => {
       envelopes.push(this.refusal(task, reason));
       outcomes.push({ kind: "refused", task, reason });
@@ -169,10 +175,25 @@ export class SigningParticipant {
         continue;
       }
       if (this.hooks.tamperShare) share = this.hooks.tamperShare(task, share);
-      envelopes.push(
-        this.seal("sign/share", { jobId: task.id, attempt: task.attempt, share: bytesToHex(share) }, task.id),
+      const envelope = this.seal(
+        "sign/share",
+        { jobId: task.id, attempt: task.attempt, share: bytesToHex(share) },
+        task.id,
       );
+      envelopes.push(envelope);
+      shares.push({ envelope, at: outcomes.length });
       outcomes.push({ kind: "signed", task });
+    }
+    if (shares.length > 0) {
+      try {
+        await this.hooks.beforeRelease?.();
+      } catch (e) {
+        // Journaled but not anchored: none of these shares leaves (as for a failed journal write).
+        const held = new Set(shares.map((s) => s.envelope));
+        envelopes.splice(0, envelopes.length, ...envelopes.filter((env) => !held.has(env)));
+        for (const { at } of shares)
+          outcomes[at] = { kind: "unrecorded", task: outcomes[at]!.task, reason: (e as Error).message };
+      }
     }
     if (lost.length > 0)
       envelopes.push(this.seal("sign/withdraw", { instance: this.instance, commitments: lost }));

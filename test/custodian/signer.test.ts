@@ -196,6 +196,30 @@ describe("SigningParticipant nonce discipline", () => {
     });
   });
 
+  it("no share of a batch leaves when the journal's anchor cannot be written; refusals still do", async () => {
+    let released = 0;
+    const p = participantFrom(
+      {
+        leaf: (t) => {
+          if (t.id === "j2") throw new Error("not approved");
+          return Buffer.from(tbs, "hex");
+        },
+      },
+      {
+        beforeRelease: () => {
+          released++;
+          throw new Error("Cannot anchor the journal in keystore /x/keystore.json: ENOSPC");
+        },
+      },
+    );
+    const [c1, c2, c3] = offered(p);
+    const r = await p.signTasks([task(0, c1!, tbs, "j1"), task(0, c2!, tbs, "j2"), task(0, c3!, tbs, "j3")]);
+    expect(released).toBe(1); // one anchor for the whole batch
+    expect(types(r.envelopes)).toEqual(["sign/refusal"]);
+    expect(r.outcomes.map((o) => o.kind)).toEqual(["unrecorded", "refused", "unrecorded"]);
+    expect(r.outcomes[0]).toMatchObject({ reason: expect.stringMatching(/Cannot anchor the journal/) });
+  });
+
   it("never prints its key share", () => {
     const p = participant();
     const share = Buffer.from(keys[0]!.secret.signingShare).toString("hex");
