@@ -74,7 +74,10 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   let server: Server;
   try {
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", () => resolve(s));
+      // Express 5 calls this back with the error when listening fails (EADDRINUSE…).
+      const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", (err?: Error) =>
+        err ? reject(err) : resolve(s),
+      );
       applyServerLimits(s, limits); // synchronously, before "listening": see limits.ts
       s.once("error", reject);
     });

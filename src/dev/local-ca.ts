@@ -2,7 +2,18 @@
 // derived from the example in ca-config/ca.yaml, and tokens. Used by `tca dev` and by the tests,
 // so the tests exercise exactly what the quick start does.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
@@ -127,4 +138,96 @@ export function writeDevPolicies(layout: LocalCaLayout): void {
 
 export function localCaExists(dir: string): boolean {
   return existsSync(join(dir, "ca-config.yaml")) && existsSync(join(dir, "coordinator.db"));
+}
+
+/** The lock a running `tca dev` holds on its state directory (its PID, one line). */
+export const DEV_LOCK = "tca-dev.lock";
+/** Present while a first start is making the CA; gone once its ceremony is complete. */
+const CREATING = ".creating";
+
+export class DevLockError extends Error {}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
+};
+
+/**
+ * Takes the lock on `dir` (creating the directory) or throws DevLockError naming the PID that
+ * holds it. A lock left by a process that is gone (SIGKILL, a crash) is taken over. The lock is
+ * released by `release()` and when this process exits.
+ */
+export function acquireDevLock(dir: string): { path: string; release(): void } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, DEV_LOCK);
+  const mine = `${process.pid}\n`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600); // O_EXCL: exactly one process creates it
+      writeSync(fd, mine);
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw e;
+    }
+    let text = "";
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      continue; // released meanwhile
+    }
+    const pid = /^[0-9]{1,10}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && alive(pid))
+      throw new DevLockError(
+        `another tca dev (PID ${pid}) is using ${dir}: stop it first` +
+          ` (or, if PID ${pid} is not a tca dev, delete ${path})`,
+      );
+    unlinkSync(path); // stale: its holder is gone
+  }
+  const release = () => {
+    try {
+      if (readFileSync(path, "utf8") === mine) unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", release);
+  return {
+    path,
+    release: () => {
+      process.removeListener("exit", release);
+      release();
+    },
+  };
+}
+
+/** Removes a dev CA from `dir`, keeping the lock (the caller holds it) and, if asked, the logs. */
+export function removeLocalCa(dir: string, o: { keepLogs: boolean }): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir))
+    if (entry !== DEV_LOCK && !(o.keepLogs && entry === "logs"))
+      rmSync(join(dir, entry), { recursive: true, force: true });
+}
+
+/** Marks `dir` as being made by a first start (see finishLocalCa). */
+export function startLocalCa(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, CREATING), `${process.pid}\n`);
+}
+
+/** The first start completed (the ceremony ran): the CA in `dir` is whole. */
+export function finishLocalCa(dir: string): void {
+  rmSync(join(dir, CREATING), { force: true });
+}
+
+/**
+ * True if a first start began making a CA in `dir` and never finished (it was killed before its
+ * ceremony completed). Only meaningful while holding the lock: then its maker is gone.
+ */
+export function localCaHalfMade(dir: string): boolean {
+  return existsSync(join(dir, CREATING));
 }

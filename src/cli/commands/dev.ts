@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, rmSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { resolve, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,10 +10,16 @@ import { startCoordinator, type RunningCoordinator } from "../../coordinator/ser
 import { redactLocation } from "../../coordinator/store/open.ts";
 import { databaseOption } from "./serve.ts";
 import {
+  acquireDevLock,
   createLocalCa,
   custodianNames,
+  DevLockError,
+  finishLocalCa,
   layoutOf,
   localCaExists,
+  localCaHalfMade,
+  removeLocalCa,
+  startLocalCa,
   writeDevPolicies,
 } from "../../dev/local-ca.ts";
 import { closeSync, mkdirSync, openSync } from "node:fs";
@@ -110,9 +116,29 @@ async function runDev(o: DevOpts): Promise<void> {
     throw new UsageError(
       "--coordinators above 1 needs --database-url: replicas share one PostgreSQL database (SQLite has one writer)",
     );
-  if (o.reset) rmSync(dir, { recursive: true, force: true });
+  // One tca dev per state directory: a second one (or a --reset of a running one) would pull its
+  // database and key shares from under it. A lock whose PID is gone is taken over.
+  try {
+    acquireDevLock(dir);
+  } catch (e) {
+    if (!(e instanceof DevLockError)) throw e;
+    throw new UsageError(o.reset ? `--reset refused: ${e.message}` : e.message);
+  }
+  if (o.reset) removeLocalCa(dir, { keepLogs: false });
+  else if (localCaHalfMade(dir)) {
+    // A first start that was killed before its ceremony completed: start again from nothing.
+    progress(`removing the half-made dev CA in ${dir} (an earlier first start did not finish)`);
+    removeLocalCa(dir, { keepLogs: true });
+  }
 
   const reuse = localCaExists(dir);
+  // A first start that fails leaves nothing half-made behind: no config, identities or database
+  // that the next start would take for a CA (the logs stay, they say why).
+  const undo = () => {
+    if (reuse) return;
+    removeLocalCa(dir, { keepLogs: true });
+    progress(`removed the half-made dev CA from ${dir} (logs kept in ${join(dir, "logs")})`);
+  };
   let port = Number(o.port);
   if (reuse) {
     const existing = parseYaml(readFileSync(join(dir, "ca-config.yaml"), "utf8")) as {
@@ -124,7 +150,13 @@ async function runDev(o: DevOpts): Promise<void> {
   } else {
     if (port === 0) port = await freePort();
     progress(`creating a ${t}-of-${n} dev CA in ${dir}`);
-    await createLocalCa({ dir, custodians: n, threshold: t, publicUrl: `http://127.0.0.1:${port}` });
+    startLocalCa(dir);
+    try {
+      await createLocalCa({ dir, custodians: n, threshold: t, publicUrl: `http://127.0.0.1:${port}` });
+    } catch (e) {
+      undo();
+      throw e;
+    }
   }
   const config = loadCaConfig(join(dir, "ca-config.yaml"));
   const layout = layoutOf(dir, custodianNames(config.config.custodians.length));
@@ -142,10 +174,16 @@ async function runDev(o: DevOpts): Promise<void> {
   // Replicas run in this process, each with its own store, pool and listener: one CA, several
   // coordinators (the first on --port, the others on free ports).
   const running: RunningCoordinator[] = [];
-  for (let i = 0; i < replicas; i++)
-    running.push(
-      await startCoordinator({ config, database, port: i === 0 ? port : 0, shareTimeoutMs, logger }),
-    );
+  try {
+    for (let i = 0; i < replicas; i++)
+      running.push(
+        await startCoordinator({ config, database, port: i === 0 ? port : 0, shareTimeoutMs, logger }),
+      );
+  } catch (e) {
+    for (const c of running) await c.close();
+    undo();
+    throw e;
+  }
   const coordinator = running[0]!;
   const urls = running.map((c) => c.url);
   writeFileSync(join(dir, "coordinator.url"), coordinator.url + "\n");
@@ -225,12 +263,14 @@ async function runDev(o: DevOpts): Promise<void> {
     } catch (e) {
       following.abort(); // its pending long-poll would hold the coordinator's close() open
       await stopAll();
+      undo();
       throw e;
     }
     stopped.catch(() => undefined);
     const codes = (await Promise.all(exits)).map((x) => x.code);
     if (codes.some((c) => c !== 0)) progress(`warning: custodian exit codes ${codes.join(", ")}`);
   }
+  finishLocalCa(dir);
   const url = coordinator.url;
   if (o.agents) {
     writeDevPolicies(layout);
