@@ -233,7 +233,13 @@ export class CustodianHome {
    */
   async recoverJournal(
     passphrase: string,
-    o: { dropTornTail?: boolean; acceptLoss?: boolean; records?: CoordinatorRecords },
+    o: {
+      dropTornTail?: boolean;
+      acceptLoss?: boolean;
+      records?: CoordinatorRecords;
+      /** Found elsewhere (the coordinator's records): the journal is whole but was rolled back with its anchor. */
+      rolledBack?: { message: string; lost: number };
+    },
   ): Promise<RecoveryResult> {
     const secrets = await this.open(passphrase);
     const signingSecret = new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url"));
@@ -245,12 +251,14 @@ export class CustodianHome {
       return { action, journal: this.journalPath, entries: j.entryCount, anchoredSeq: j.nextSeq, ...extra };
     };
     let damage: JournalDamage;
-    try {
-      return await done("intact");
-    } catch (e) {
-      if (!(e instanceof JournalDamage)) throw e;
-      damage = e;
-    }
+    if (o.rolledBack) damage = new JournalDamage(o.rolledBack.message);
+    else
+      try {
+        return await done("intact");
+      } catch (e) {
+        if (!(e instanceof JournalDamage)) throw e;
+        damage = e;
+      }
     if (damage.tornTail && o.dropTornTail) {
       const movedTo = `${this.journalPath}.torn-${stamp}`;
       const text = readFileSync(this.journalPath);
@@ -274,7 +282,7 @@ export class CustodianHome {
       anchor && anchor.seq >= salvaged.nextSeq
         ? { seq: anchor.seq, head: anchor.head }
         : { seq: salvaged.nextSeq, head: salvaged.head };
-    const lost = Math.max(0, (anchor?.seq ?? 0) - salvaged.nextSeq);
+    const lost = Math.max(0, (anchor?.seq ?? 0) - salvaged.nextSeq) + (o.rolledBack?.lost ?? 0);
     const rebuilt: NewEntry[] = [...salvaged.entries];
     const known = new Set(salvaged.entries.filter((e) => e.kind === "signature").map((e) => e.serial));
     let fromCoordinator = 0;
@@ -311,7 +319,7 @@ export class CustodianHome {
       fsyncDir(this.dir);
     }
     const note =
-      `recovered at seq ${from.seq} after ${damage.message.split(";")[0]}: ${lost} anchored entries lost; ` +
+      `recovered at seq ${from.seq} after ${damage.message.split(";")[0]}: ${lost} entries lost; ` +
       `${salvaged.entries.length} carried over from the damaged file, ${fromCoordinator} rebuilt from coordinator records`;
     Journal.startRecoveredSegment(this.journalPath, pub, this.anchorStore(), signingSecret, {
       from,

@@ -569,6 +569,30 @@ function signLines(signingSecret: Uint8Array, list: readonly NewEntry[], seq: nu
   return { entries, lines };
 }
 
+/**
+ * Compares the journal with the coordinator's record of this custodian's decisions (request views'
+ * approvals): every decision the coordinator holds was journaled before it left, so one the journal
+ * lacks means the journal and its anchor were rolled back together (say, both restored from a
+ * backup), which no local check can see. Decisions older than a recovery entry were accepted as lost.
+ * A coordinator that lies here can only make the custodian refuse.
+ */
+export function decisionsMissingFrom(
+  journal: Journal,
+  me: string,
+  views: readonly { id: string; approvals: readonly { custodian: string; decision: string; at: string }[] }[],
+): { requestId: string; decision: string; at: string }[] {
+  const entries = journal.entries();
+  const recovered = entries.find((e) => e.kind === "recovery");
+  // Allow for clock skew between this custodian (recovery time) and the coordinator (receipt time).
+  const since = recovered ? Date.parse(recovered.at) + 5 * 60_000 : -Infinity;
+  const missing: { requestId: string; decision: string; at: string }[] = [];
+  for (const v of views)
+    for (const a of v.approvals)
+      if (a.custodian === me && Date.parse(a.at) > since && !journal.decisionOn(v.id))
+        missing.push({ requestId: v.id, decision: a.decision, at: a.at });
+  return missing;
+}
+
 /** The anchor if its signature is this custodian's, else undefined (for recovery, which trusts nothing else). */
 export function verifiedAnchor(raw: unknown, publicKey: Uint8Array): JournalAnchor | undefined {
   const a = AnchorSchema.safeParse(raw);

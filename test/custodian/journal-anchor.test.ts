@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CustodianHome } from "../../src/custodian/home.ts";
-import { Journal, type NewEntry } from "../../src/custodian/journal.ts";
+import { decisionsMissingFrom, Journal, type NewEntry } from "../../src/custodian/journal.ts";
 import { readKeystore, writeKeystore } from "../../src/custodian/keystore.ts";
 import { generateIdentity, publicIdentity } from "../../src/protocol/identity.ts";
 
@@ -233,7 +233,7 @@ describe("journal anchored in the keystore", () => {
     const first = JSON.parse(lines(path)[0]!) as { kind: string; seq: number; lost: number; note: string };
     expect(first).toMatchObject({ kind: "recovery", seq: 5, lost: 3 });
     expect(first.note).toMatch(
-      /recovered at seq 5 after .* 3 anchored entries lost; 2 carried over from the damaged file, 2 rebuilt/,
+      /recovered at seq 5 after .* 3 entries lost; 2 carried over from the damaged file, 2 rebuilt/,
     );
 
     const j = await open();
@@ -252,6 +252,44 @@ describe("journal anchored in the keystore", () => {
     await expect(open()).rejects.toThrow(
       /ends at entry 8 \(line 3\) but the keystore's anchor says 11 entries were written: 3 entries are missing/,
     );
+  });
+
+  it("a journal and keystore restored together from a backup look whole at start; the coordinator's record of decisions shows the rollback, and recover starts over", async () => {
+    const { home, open, secret } = await custodian(0);
+    const approve = (id: string): NewEntry => ({
+      kind: "approval",
+      requestId: id,
+      tbsSha256: H("b"),
+      decision: "approve",
+      expiresAt: new Date(Date.now() + 60_000).toISOString(),
+    });
+    const j = await open();
+    j.append(secret, approve("req-1"));
+    const backup = { ks: readFileSync(home.keystorePath), journal: readFileSync(home.journalPath) };
+    j.appendMany(secret, [approve("req-2"), approve("req-3")]);
+    writeFileSync(home.journalPath, backup.journal);
+    writeFileSync(home.keystorePath, backup.ks);
+    const restored = await open(); // nothing local can tell
+    const at = new Date().toISOString();
+    const views = ["req-1", "req-2", "req-3"].map((id) => ({
+      id,
+      approvals: [
+        { custodian: "alice", decision: "approve", at },
+        { custodian: "bob", decision: "approve", at },
+      ],
+    }));
+    expect(decisionsMissingFrom(restored, "alice", views).map((m) => m.requestId)).toEqual([
+      "req-2",
+      "req-3",
+    ]);
+    const r = await home.recoverJournal(PASS, {
+      acceptLoss: true,
+      rolledBack: { message: "the coordinator records 2 decisions the journal does not hold", lost: 2 },
+    });
+    expect(r).toMatchObject({ action: "recovered", lost: 2, carriedOver: 1 });
+    const after = await open();
+    expect(after.decisionOn("req-1")).toBeDefined();
+    expect(decisionsMissingFrom(after, "alice", views)).toEqual([]); // accepted as lost, before the recovery
   });
 
   it("tca custodian journal verify exits 0 when intact and 3 when refused; recover --accept-loss --offline brings it back", async () => {

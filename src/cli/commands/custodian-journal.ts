@@ -9,9 +9,10 @@ import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { CoordinatorClient } from "../../custodian/client.ts";
 import { caCertificateOf } from "../../custodian/session.ts";
 import { fetchPublishedCrl } from "../../custodian/crl-check.ts";
-import { RequestViewSchema } from "../../protocol/approval.ts";
+import { RequestViewSchema, type RequestView } from "../../protocol/approval.ts";
 import { readCaCert } from "../../x509/ca-cert.ts";
 import { CustodianError } from "../../custodian/errors.ts";
+import { decisionsMissingFrom } from "../../custodian/journal.ts";
 import { printResult, progress, runCommand } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 
@@ -28,11 +29,36 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
       "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
       defaultHome(),
     )
+    .option(
+      "--check-coordinator",
+      "also compare with the coordinator's record of this custodian's decisions (finds a journal and keystore restored together from a backup)",
+    )
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR or the ones from the ceremony)",
+      collectUrls,
+    )
     .option("--json", "print the result as JSON")
-    .action((o: { home: string; json?: boolean }) =>
+    .action((o: { home: string; json?: boolean; checkCoordinator?: boolean; coordinator?: string[] }) =>
       runCommand(async () => {
         const home = new CustodianHome(resolve(o.home));
         const j = home.journal();
+        if (o.checkCoordinator) {
+          const client = new CoordinatorClient(home.coordinatorUrl(coordinatorUrls(o.coordinator)));
+          const { requests } = await client.get(
+            "/api/v1/requests",
+            z.object({ requests: z.array(RequestViewSchema) }),
+          );
+          const missing = decisionsMissingFrom(j, home.identity().name, requests);
+          if (missing.length > 0)
+            throw new CustodianError(
+              "REFUSED",
+              `the coordinator records ${missing.length} decision(s) by ${home.identity().name} that journal ` +
+                `${home.journalPath} does not hold (first: ${missing[0]!.decision} of request ${missing[0]!.requestId} ` +
+                `at ${missing[0]!.at}): the journal and its anchor were rolled back together; ` +
+                "run `tca custodian journal recover --accept-loss` (docs/journal.md)",
+            );
+        }
         const anchor = j.anchor();
         if (!anchor)
           throw new CustodianError(
@@ -115,12 +141,15 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
           const home = new CustodianHome(resolve(o.home));
           home.identity();
           const passphrase = await resolvePassphrase({ passphraseFile: o.passphraseFile });
-          let records: CoordinatorRecords | undefined;
+          let records: (CoordinatorRecords & { all(): Promise<RequestView[]> }) | undefined;
           if (o.acceptLoss && !o.offline) {
             const url = home.coordinatorUrl(coordinatorUrls(o.coordinator));
             const client = new CoordinatorClient(url);
             const caKey = readCaCert(caCertificateOf(home)).publicKeyRaw;
             records = {
+              all: async () =>
+                (await client.get("/api/v1/requests", z.object({ requests: z.array(RequestViewSchema) })))
+                  .requests,
               issued: async () =>
                 (
                   await client.get(
@@ -136,7 +165,27 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
               "WARNING: --accept-loss starts a new journal. Entries the old one lost cannot be checked any more: " +
                 "this custodian will refuse only the serials and CRL numbers it can rebuild from the coordinator's records.",
             );
+          // A journal rolled back together with its anchor looks intact here: ask the coordinator.
+          let rolledBack: { message: string; lost: number } | undefined;
+          if (records) {
+            const intact = (() => {
+              try {
+                return home.journal();
+              } catch {
+                return undefined;
+              }
+            })();
+            if (intact) {
+              const missing = decisionsMissingFrom(intact, home.identity().name, await records.all());
+              if (missing.length > 0)
+                rolledBack = {
+                  message: `the coordinator records ${missing.length} decision(s) the journal does not hold (rolled back with its anchor)`,
+                  lost: missing.length,
+                };
+            }
+          }
           const r = await home.recoverJournal(passphrase, {
+            ...(rolledBack ? { rolledBack } : {}),
             ...(o.dropTornTail ? { dropTornTail: true } : {}),
             ...(o.acceptLoss ? { acceptLoss: true } : {}),
             ...(records ? { records } : {}),
