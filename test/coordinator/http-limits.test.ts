@@ -92,14 +92,19 @@ describe("strict input", () => {
       expect(r.status, type).toBe(415);
       expect((await problem(r)).detail).toMatch(/Content-Type: application\/json/);
     }
-    // JSON (or no body) reaches the revocation itself: here, an unknown serial.
+    // An empty body (fetch sends Content-Length: 0), or a JSON one, reaches the revocation itself:
+    // here, an unknown serial.
+    const empty = await fetch(`${ca.url}/api/v1/certificates/0a0b0c0d0e0f101112/revoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` },
+    });
+    expect(empty.status).toBe(404);
     const json = await fetch(`${ca.url}/api/v1/certificates/0a0b0c0d0e0f101112/revoke`, {
       method: "POST",
       headers: { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}`, "content-type": "application/json" },
       body: JSON.stringify({ reason: "keyCompromise" }),
     });
-    expect(json.status).not.toBe(415);
-    expect(json.status).toBeLessThan(500);
+    expect(json.status).toBe(404);
   });
 
   it("a raw submission is told what is wrong with it: a bad validityHours is not a missing profile", async () => {

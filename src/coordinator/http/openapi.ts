@@ -46,11 +46,13 @@ const PROBLEMS: Record<number, string> = {
   413: "PayloadTooLarge",
   415: "UnsupportedMediaType",
   422: "Unprocessable",
+  429: "TooManyRequests",
   500: "Internal",
 };
 function problems(...statuses: number[]): Record<string, Json> {
   const out: Record<string, Json> = {};
-  for (const s of [...statuses, 500]) out[String(s)] = { $ref: `#/components/responses/${PROBLEMS[s]}` };
+  // Every route is rate limited (README: limits): 429 can answer any of them.
+  for (const s of [...statuses, 429, 500]) out[String(s)] = { $ref: `#/components/responses/${PROBLEMS[s]}` };
   return out;
 }
 
@@ -558,13 +560,15 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["custodians"],
         operationId: "heartbeat",
         summary: "A custodian's signed heartbeat (reported by /api/v1/health)",
+        description:
+          "An envelope of type heartbeat bound to the CA key id, whose body names the process ({role, instance}); its seq must be greater than the last one accepted from that process (409 otherwise).",
         requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
         responses: {
           "200": {
             description: "accepted",
             content: jsonContent({ type: "object", properties: { name: { type: "string" } } }),
           },
-          ...problems(400, 413, 415),
+          ...problems(400, 409, 413, 415),
         },
       },
     },
@@ -609,7 +613,7 @@ export const openApiDocument: OpenApiDocument = {
               },
             }),
           },
-          ...problems(400, 401, 403, 404, 409),
+          ...problems(400, 401, 403, 404, 409, 413, 415),
         },
       },
     },
@@ -916,6 +920,14 @@ export const openApiDocument: OpenApiDocument = {
       Unprocessable: problemResponse(
         "Well-formed but refused by policy: key type or size, names, SAN types, validity.",
       ),
+      TooManyRequests: {
+        ...problemResponse(
+          "Rate limited (per client IP or per bearer token): retry after the number of seconds in Retry-After.",
+        ),
+        headers: {
+          "Retry-After": { description: "seconds to wait", schema: { type: "integer", minimum: 1 } },
+        },
+      },
       Internal: problemResponse("The coordinator hit an internal error; details are in its log only."),
     },
     securitySchemes: {

@@ -215,7 +215,8 @@ export function routes(s: CoordinatorServices): Router {
     const actor = revocationActor(req, s);
     // A body must be JSON: a form-encoded or text reason is refused (415), never read as
     // "unspecified" (a revocation cannot be corrected afterwards). No body at all means unspecified.
-    if (req.is("application/json") === false)
+    const hasBody = req.get("transfer-encoding") !== undefined || Number(req.get("content-length") ?? 0) > 0;
+    if (hasBody && !req.is("application/json"))
       throw new CoordinatorError(
         "UNSUPPORTED_MEDIA_TYPE",
         'send the reason as JSON {"reason": …} with Content-Type: application/json (or no body for unspecified)',
