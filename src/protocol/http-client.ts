@@ -20,6 +20,16 @@
 //   once on the same URL, on a fresh connection, before moving on.
 // Answers are JSON parsed with a zod schema, or text (PEM). Server errors are RFC 9457 problem+json;
 // their `code` and `detail` are kept on the error.
+//
+// TLS (docs/tls.md): an https:// URL is always verified — against `tls.ca` when given (the CA root
+// the caller pins), else Node's built-in roots — and never with verification turned off. A
+// certificate that does not verify is a failure like a refused connection: nothing was sent. With
+// `tls.upgrade`, an http:// URL moves to https:// on the same host and port as soon as that
+// coordinator serves a certificate that verifies against `tls.ca`, and never moves back: this is how
+// custodians that joined the key ceremony over plain HTTP (before any root existed) reach a
+// coordinator that then issued itself a certificate.
+import { connect as tlsConnect } from "node:tls";
+import { Agent, fetch as undiciFetch } from "undici";
 import type { z } from "zod";
 
 /** A base URL that is not an absolute http(s) URL. */
@@ -118,6 +128,21 @@ export interface RequestOptions {
   idempotent?: boolean;
   /** The Accept header. Default: JSON and problem+json. */
   accept?: string;
+  /**
+   * More headers, computed for each attempt (each URL, each retry) from the method and full URL:
+   * a signed read (src/protocol/signed-read.ts) is bound to both and must be fresh every time.
+   */
+  headers?: (method: string, url: URL) => Record<string, string>;
+}
+
+export interface TlsOptions {
+  /** PEM certificates an https:// coordinator must chain to. Default: Node's built-in roots. */
+  ca?: string;
+  /**
+   * Move http:// URLs to https:// (same host and port) once the coordinator there serves a
+   * certificate that verifies against `ca`, and stay there. Needs `ca`.
+   */
+  upgrade?: boolean;
 }
 
 export interface HttpAnswer {
@@ -130,6 +155,7 @@ export interface HttpAnswer {
 
 /** Errors that happen before a request is sent: nothing reached a server. */
 const NOT_SENT = new Set([
+  "CERTIFICATE_REFUSED",
   "ECONNREFUSED",
   "ENOTFOUND",
   "EAI_AGAIN",
@@ -139,6 +165,24 @@ const NOT_SENT = new Set([
   "EADDRNOTAVAIL",
   "UND_ERR_CONNECT_TIMEOUT",
   "BAD_PORT",
+]);
+/** OpenSSL's verification failures (and Node's name check): the server is not who the URL names. */
+const CERTIFICATE_REFUSED = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "PATH_LENGTH_EXCEEDED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
 /** A connection closed under the request: it may or may not have been processed. */
 const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
@@ -163,6 +207,11 @@ function failureOf(e: unknown, timeoutMs: number): Failure {
     return { code: "BAD_PORT", message: 'fetch refuses to connect to this port (a blocked "bad port")' };
   // Several addresses for one name (happy eyeballs) fail together as an AggregateError.
   const code = cause?.code ?? cause?.errors?.[0]?.code ?? "";
+  if (CERTIFICATE_REFUSED.has(code))
+    return {
+      code: "CERTIFICATE_REFUSED",
+      message: `the coordinator's TLS certificate was refused (${code}: ${cause?.message ?? ""}); it must chain to the CA root this client trusts`,
+    };
   const message = cause?.message || cause?.errors?.[0]?.message || code || err?.message || String(e);
   return { code, message };
 }
@@ -182,18 +231,36 @@ function problemOf(text: string): { code?: string; detail?: string } {
 type Attempt =
   { ok: true; answer: HttpAnswer } | { ok: false; failure: Failure; sent: boolean; aborted: boolean };
 
+/** How long an http:// URL stays on plain HTTP after a TLS probe found no TLS there. */
+const UPGRADE_PROBE_INTERVAL_MS = 5_000;
+
 export class HttpClient {
   readonly urls: readonly string[];
   #current = 0;
+  readonly #dispatcher: Agent | undefined;
+  readonly #tls: TlsOptions;
+  /** http:// base URLs whose coordinator served a verified certificate: used as https:// from then on. */
+  readonly #upgraded = new Set<string>();
+  /** http:// base URL → when to probe it for TLS again. */
+  readonly #probeAfter = new Map<string, number>();
 
   /**
    * `urls`: one or more base URLs (comma-separated lists allowed); throws BaseUrlError. With
    * `spread`, the first URL tried is picked at random: long-running clients (custodian agents)
    * then spread over the replicas instead of all sticking to the first one.
    */
-  constructor(urls: string | readonly string[], o: { spread?: boolean } = {}) {
+  constructor(urls: string | readonly string[], o: { spread?: boolean; tls?: TlsOptions } = {}) {
     this.urls = parseBaseUrls(urls);
     if (o.spread) this.#current = Math.floor(Math.random() * this.urls.length);
+    this.#tls = o.tls ?? {};
+    if (this.#tls.upgrade && !this.#tls.ca)
+      throw new BaseUrlError("upgrading to TLS needs the CA root to verify against");
+    this.#dispatcher = this.#tls.ca ? new Agent({ connect: { ca: this.#tls.ca } }) : undefined;
+  }
+
+  /** Whether requests to this base URL now go over TLS (an https:// URL, or an upgraded http:// one). */
+  usesTls(base: string = this.baseUrl): boolean {
+    return base.startsWith("https:") || this.#upgraded.has(base);
   }
 
   /** The base URL tried first: the last one that answered. */
@@ -283,19 +350,28 @@ export class HttpClient {
     idempotent: boolean,
   ): Promise<Attempt> {
     const timeoutMs = o.timeoutMs ?? 30_000;
+    let target: string;
+    try {
+      target = await this.#effectiveBase(base);
+    } catch (e) {
+      return { ok: false, failure: failureOf(e, timeoutMs), sent: false, aborted: false };
+    }
     for (let retry = 0; ; retry++) {
       let sent = false;
       try {
         const timeout = AbortSignal.timeout(timeoutMs);
-        const res = await fetch(new URL(path, base), {
+        const url = new URL(path, target);
+        const res = await undiciFetch(url, {
           method,
           headers: {
             accept: o.accept ?? "application/json, application/problem+json",
             ...(o.body === undefined ? {} : { "content-type": "application/json" }),
             ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+            ...(o.headers ? o.headers(method, url) : {}),
           },
           body: o.body === undefined ? undefined : JSON.stringify(o.body),
           signal: o.signal ? AbortSignal.any([o.signal, timeout]) : timeout,
+          ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
         });
         sent = true;
         const text = await res.text();
@@ -313,6 +389,47 @@ export class HttpClient {
       }
     }
   }
+
+  /**
+   * The URL to send to for `base`: itself, or its https:// twin once upgraded. While not upgraded, a
+   * TLS handshake is tried every few seconds: a verified certificate upgrades for good; no TLS at
+   * all (reset, not a TLS answer) keeps plain HTTP for now; a certificate that does not verify is
+   * refused (an error, nothing sent) — never a reason to stay on plain HTTP.
+   */
+  async #effectiveBase(base: string): Promise<string> {
+    if (!this.#tls.upgrade || !base.startsWith("http:")) return base;
+    const https = base.replace(/^http:/, "https:");
+    if (this.#upgraded.has(base)) return https;
+    if (Date.now() < (this.#probeAfter.get(base) ?? 0)) return base;
+    const outcome = await probeTls(new URL(base), this.#tls.ca!);
+    if (outcome === "verified") {
+      this.#upgraded.add(base);
+      return https;
+    }
+    if (outcome !== "no-tls") throw outcome;
+    this.#probeAfter.set(base, Date.now() + UPGRADE_PROBE_INTERVAL_MS);
+    return base;
+  }
+}
+
+/** One TLS handshake to `url`'s host and port, verified against `ca`. */
+function probeTls(url: URL, ca: string): Promise<"verified" | "no-tls" | Error> {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || 80);
+  const isIp = /^[\d.]+$|:/.test(host);
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, ca, ...(isIp ? {} : { servername: host }), timeout: 5_000 });
+    const done = (r: "verified" | "no-tls" | Error) => {
+      socket.destroy();
+      resolve(r);
+    };
+    socket.once("secureConnect", () => done("verified"));
+    socket.once("timeout", () => done("no-tls"));
+    socket.once("error", (e: Error & { code?: string }) => {
+      if (e.code && CERTIFICATE_REFUSED.has(e.code)) done(Object.assign(new Error("TLS"), { cause: e }));
+      else done("no-tls");
+    });
+  });
 }
 
 function unreachableMessage(tried: readonly string[], f: Failure): string {
