@@ -4,7 +4,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
 import { DkgRunner, type DkgOptions } from "./dkg-runner.ts";
-import { CoordinatorClient } from "./client.ts";
+import { connectCustodian } from "./connect.ts";
 import { ExchangeLink } from "./exchange.ts";
 import { CustodianHome, type CustodianSecrets } from "./home.ts";
 import { SigningParticipant } from "./signer.ts";
@@ -52,7 +52,9 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
     name: secrets.identity.name,
     signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
   };
-  const client = new CoordinatorClient(o.coordinatorUrl);
+  // Before the ceremony no root exists to verify TLS against: the ceremony's envelopes are signed and
+  // its shares HPKE-encrypted end to end (docs/tls.md).
+  const client = connectCustodian({ urls: o.coordinatorUrl, identity: signer });
   const result = await new DkgRunner({
     client,
     signer,

@@ -43,10 +43,19 @@ export function toCustodianError(e: unknown): unknown {
 
 export class CoordinatorClient {
   readonly http: HttpClient;
+  readonly #headers: RequestOptions["headers"];
 
-  /** One coordinator URL, several (a comma-separated list or an array), or a shared HttpClient. */
-  constructor(urls: string | readonly string[] | HttpClient) {
+  /**
+   * One coordinator URL, several (a comma-separated list or an array), or a shared HttpClient.
+   * `headers` adds headers to every request, computed per attempt (a custodian's signed reads:
+   * src/custodian/connect.ts).
+   */
+  constructor(
+    urls: string | readonly string[] | HttpClient,
+    o: { headers?: RequestOptions["headers"] } = {},
+  ) {
     this.http = urls instanceof HttpClient ? urls : new HttpClient(urls);
+    this.#headers = o.headers;
   }
 
   /** The coordinator tried first: the one that answered last. */
@@ -98,6 +107,7 @@ export class CoordinatorClient {
       ...(o.token ? { token: o.token } : {}),
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(this.#headers ? { headers: this.#headers } : {}),
     };
   }
 }

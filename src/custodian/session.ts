@@ -19,8 +19,8 @@ import { commonNames } from "../x509/names.ts";
 import { readTbs } from "../x509/tbs-read.ts";
 import { BUILDER_VERSION } from "../x509/leaf.ts";
 import { fromPem } from "../x509/der.ts";
-import { HttpClient } from "../protocol/http-client.ts";
-import { CoordinatorClient } from "./client.ts";
+import type { CoordinatorClient } from "./client.ts";
+import { connectCustodian } from "./connect.ts";
 import { CustodianError } from "./errors.ts";
 import type { CustodianHome } from "./home.ts";
 import { Journal, type NewEntry } from "./journal.ts";
@@ -206,8 +206,12 @@ export class CustodianSession {
       signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
     };
     return new CustodianSession(
-      // Agents run for long: each starts at a random replica, so the replicas share their load.
-      new CoordinatorClient(new HttpClient(o.coordinatorUrl, { spread: (o.role ?? "cli") === "agent" })),
+      connectCustodian({
+        urls: o.coordinatorUrl,
+        role: o.role ?? "cli",
+        identity: signer,
+        ...(existsSync(o.home.caCertPath) ? { caPem: readFileSync(o.home.caCertPath, "utf8") } : {}),
+      }),
       o.home,
       o.config,
       signer,
