@@ -1,12 +1,18 @@
 // How a custodian reaches its coordinators: one place that builds the client every custodian
 // command and agent uses, so TLS and read authentication are decided once.
-// - TLS (docs/tls.md): https:// coordinators are verified against the CA root this custodian pinned
-//   at the key ceremony (or a CA file it was given); http:// URLs move to https:// once the
-//   coordinator serves a certificate from that root.
+// - TLS (docs/tls.md): the custodian trusts the CA root it pinned at the key ceremony
+//   (HOME/ca.pem) plus the PEM certificates in `$TCA_CA_FILE` when that is set, and then nothing
+//   else (not Node's built-in roots; those only while it has neither). https:// coordinators must
+//   chain to one of them. With a pinned
+//   root, http:// URLs (the ones the ceremony ran on, before any root existed) move to https:// as
+//   soon as the coordinator serves a certificate from that trust, and never move back.
 // - Reads are signed with the custodian's identity key (docs/security-model.md), so the coordinator
 //   shows a custodian what it must review and nothing to strangers.
-import { HttpClient } from "../protocol/http-client.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { caFileFromEnv, parseCaBundle } from "../protocol/ca-bundle.ts";
+import { HttpClient, type TlsOptions } from "../protocol/http-client.ts";
 import { CoordinatorClient } from "./client.ts";
+import { signReadHeader } from "../protocol/signed-read.ts";
 
 export interface CustodianIdentity {
   name: string;
@@ -20,14 +26,52 @@ export interface CustodianLinkOptions {
   role?: "agent" | "cli";
   /** The custodian's identity (signs reads). Absent before a keystore is opened. */
   identity?: CustodianIdentity;
-  /** PEM CA certificates the coordinator's TLS certificate must chain to. */
+  /** The custodian's home: its pinned CA root (`caCertPath`, written at the key ceremony) is trusted. */
+  home?: { caCertPath: string };
+  /** More PEM CA certificates to pin, as the home's root is (upgrade on). */
   caPem?: string;
+  /** Where `$TCA_CA_FILE` is read from. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * What a custodian trusts for the coordinator's TLS certificate: the pinned root (home's ca.pem,
+ * `caPem`) plus `$TCA_CA_FILE`. Upgrading http:// URLs is on when a root is pinned. Undefined when
+ * there is nothing to trust yet (before the ceremony, no CA file): https:// URLs are then verified
+ * against Node's built-in roots, http:// URLs stay plain.
+ */
+export function custodianTrust(
+  o: Pick<CustodianLinkOptions, "home" | "caPem" | "env">,
+): TlsOptions | undefined {
+  const pinned: string[] = [];
+  if (o.home && existsSync(o.home.caCertPath))
+    pinned.push(parseCaBundle(readFileSync(o.home.caCertPath, "utf8"), o.home.caCertPath));
+  if (o.caPem) pinned.push(parseCaBundle(o.caPem, "the pinned CA certificate"));
+  const extra = caFileFromEnv(o.env);
+  const ca = [...pinned, ...(extra ? [extra] : [])].join("");
+  if (!ca) return undefined;
+  return {
+    ca,
+    upgrade: pinned.length > 0,
+    hint: "it must chain to the CA root this custodian pinned at the key ceremony (HOME/ca.pem) or to $TCA_CA_FILE",
+  };
 }
 
 export function connectCustodian(o: CustodianLinkOptions): CoordinatorClient {
+  const tls = custodianTrust(o);
   const http = new HttpClient(o.urls, {
     spread: (o.role ?? "cli") === "agent",
-    ...(o.caPem ? { tls: { ca: o.caPem, upgrade: true } } : {}),
+    ...(tls ? { tls } : {}),
   });
-  return new CoordinatorClient(http);
+  // Reads (GET) carry a fresh signed read (src/protocol/signed-read.ts), made anew for each attempt.
+  const identity = o.identity;
+  return new CoordinatorClient(
+    http,
+    identity
+      ? {
+          headers: (method, url): Record<string, string> =>
+            method === "GET" || method === "HEAD" ? { authorization: signReadHeader(identity, method, url) } : {},
+        }
+      : {},
+  );
 }

@@ -3,6 +3,8 @@
 // (threshold-signed, so verified against the CA key) — and the dates are within policy.
 import type { LoadedConfig } from "../config/load.ts";
 import { CrlParamsSchema } from "../protocol/crl-params.ts";
+import { HttpError, type HttpClient } from "../protocol/http-client.ts";
+import { fromPem } from "../x509/der.ts";
 import type { SigningTask } from "../protocol/signing-messages.ts";
 import { buildCrlTbs, readCrl, verifyCrlSignature, type RevocationReason } from "../x509/crl.ts";
 import type { Journal } from "./journal.ts";
@@ -15,15 +17,27 @@ export interface PublishedCrl {
   serials: string[];
 }
 
-/** Fetches the coordinator's current CRL and accepts it only if the CA key signed it. */
+/**
+ * Fetches the coordinator's current CRL and accepts it only if the CA key signed it. Through the
+ * custodian's own HTTP client, so over the same verified TLS as everything else (docs/tls.md).
+ */
 export async function fetchPublishedCrl(
-  coordinatorUrl: string,
+  http: HttpClient,
   caPublicKey: Uint8Array,
 ): Promise<PublishedCrl | undefined> {
-  const res = await fetch(new URL("/crl", coordinatorUrl));
-  if (res.status === 404) return undefined;
-  if (!res.ok) refuse(`cannot read the published CRL (HTTP ${res.status})`);
-  const der = new Uint8Array(await res.arrayBuffer());
+  let pem: string;
+  try {
+    pem = await http.text("GET", "/crl.pem", { accept: "application/x-pem-file, application/problem+json" });
+  } catch (e) {
+    if (e instanceof HttpError && e.status === 404) return undefined;
+    refuse(`cannot read the published CRL (${(e as Error).message})`);
+  }
+  let der: Uint8Array;
+  try {
+    der = fromPem(pem, ["X509 CRL"]);
+  } catch {
+    refuse("the published CRL is not a PEM CRL");
+  }
   if (!verifyCrlSignature(der, caPublicKey)) refuse("the published CRL is not signed by the CA key");
   const crl = readCrl(der);
   return { number: crl.crlNumber, serials: crl.entries.map((e) => e.serial) };

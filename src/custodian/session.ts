@@ -166,7 +166,7 @@ export class CustodianSession {
       {
         leaf: leafTbsDeriver(config, caCert, this.journal, this.derived),
         crl: crlTbsDeriver(config, caCert, this.journal, () =>
-          fetchPublishedCrl(client.baseUrl, readCaCert(caCert).publicKeyRaw),
+          fetchPublishedCrl(client.http, readCaCert(caCert).publicKeyRaw),
         ),
       },
       {
@@ -210,7 +210,7 @@ export class CustodianSession {
         urls: o.coordinatorUrl,
         role: o.role ?? "cli",
         identity: signer,
-        ...(existsSync(o.home.caCertPath) ? { caPem: readFileSync(o.home.caCertPath, "utf8") } : {}),
+        home: o.home,
       }),
       o.home,
       o.config,

@@ -27,7 +27,10 @@
 // `tls.upgrade`, an http:// URL moves to https:// on the same host and port as soon as that
 // coordinator serves a certificate that verifies against `tls.ca`, and never moves back: this is how
 // custodians that joined the key ceremony over plain HTTP (before any root existed) reach a
-// coordinator that then issued itself a certificate.
+// coordinator that then issued itself a certificate. A coordinator that answers an http:// request
+// with 403 `HTTPS_REQUIRED` (it serves TLS and keeps plain HTTP for public routes only) is probed at
+// once; if its certificate verifies, the request is sent once more over https://, else it fails.
+// Nothing that failed over TLS is ever sent over plain HTTP instead.
 import { connect as tlsConnect } from "node:tls";
 import { Agent, fetch as undiciFetch } from "undici";
 import type { z } from "zod";
@@ -92,6 +95,11 @@ export class HttpError extends Error {
       detail?: string;
       /** The request went out and its answer was lost: it may have been processed (not resent). */
       maybeProcessed?: boolean;
+      /**
+       * Why the last attempt got no answer (kind "unreachable"): CERTIFICATE_REFUSED, ECONNREFUSED,
+       * ECONNRESET, TIMEOUT, …
+       */
+      failure?: string;
     },
   ) {
     super(message);
@@ -143,6 +151,13 @@ export interface TlsOptions {
    * certificate that verifies against `ca`, and stay there. Needs `ca`.
    */
   upgrade?: boolean;
+  /**
+   * What to tell the user when a certificate does not chain to `ca` (after "it was refused (why):").
+   * Default: it must chain to the CA root this client trusts — pass --ca-file or set TCA_CA_FILE.
+   */
+  hint?: string;
+  /** How long an http:// URL stays on plain HTTP after a probe found no TLS there. Default 5 s. */
+  probeIntervalMs?: number;
 }
 
 export interface HttpAnswer {
@@ -194,8 +209,24 @@ interface Failure {
   message: string;
 }
 
+const DEFAULT_HINT = "it must chain to the CA root this client trusts — pass --ca-file or set TCA_CA_FILE";
+
+/** Why a certificate that did not verify was refused, in one line, with what to do about it. */
+function certificateRefused(code: string, reason: string, hint: string): Failure {
+  const what =
+    code === "ERR_TLS_CERT_ALTNAME_INVALID"
+      ? "it must name the host in the coordinator's URL"
+      : code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID"
+        ? "it is outside its validity period (check this machine's clock, or renew the certificate)"
+        : hint;
+  return {
+    code: "CERTIFICATE_REFUSED",
+    message: `the coordinator's TLS certificate was refused (${code}${reason ? `: ${reason}` : ""}): ${what}`,
+  };
+}
+
 /** Finds the system error code and a readable cause in what fetch (undici) threw. */
-function failureOf(e: unknown, timeoutMs: number): Failure {
+function failureOf(e: unknown, timeoutMs: number, hint = DEFAULT_HINT): Failure {
   const err = e as Error & { cause?: unknown };
   if (err?.name === "TimeoutError") return { code: "TIMEOUT", message: `no answer within ${timeoutMs} ms` };
   if (err?.name === "AbortError") return { code: "ABORTED", message: "aborted" };
@@ -207,13 +238,13 @@ function failureOf(e: unknown, timeoutMs: number): Failure {
     return { code: "BAD_PORT", message: 'fetch refuses to connect to this port (a blocked "bad port")' };
   // Several addresses for one name (happy eyeballs) fail together as an AggregateError.
   const code = cause?.code ?? cause?.errors?.[0]?.code ?? "";
-  if (CERTIFICATE_REFUSED.has(code))
-    return {
-      code: "CERTIFICATE_REFUSED",
-      message: `the coordinator's TLS certificate was refused (${code}: ${cause?.message ?? ""}); it must chain to the CA root this client trusts`,
-    };
+  if (CERTIFICATE_REFUSED.has(code)) return certificateRefused(code, oneLine(cause?.message ?? ""), hint);
   const message = cause?.message || cause?.errors?.[0]?.message || code || err?.message || String(e);
   return { code, message };
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, " ").trim();
 }
 
 function problemOf(text: string): { code?: string; detail?: string } {
@@ -323,9 +354,10 @@ export class HttpClient {
         gateway = a;
         continue;
       }
-      const info = { method, path, url, tried: [...tried] };
+      const info = { method, path, url, tried: [...tried], failure: at.failure.code };
       if (at.aborted) throw new HttpError("unreachable", unreachableMessage(tried, at.failure), info);
-      last = at.failure;
+      // A refused certificate is what the user must hear about, even if a later URL was merely down.
+      if (last?.code !== "CERTIFICATE_REFUSED") last = at.failure;
       if (!idempotent && at.sent)
         throw new HttpError(
           "unreachable",
@@ -339,6 +371,7 @@ export class HttpClient {
       path,
       url: tried[tried.length - 1]!,
       tried,
+      failure: last!.code,
     });
   }
 
@@ -350,12 +383,14 @@ export class HttpClient {
     idempotent: boolean,
   ): Promise<Attempt> {
     const timeoutMs = o.timeoutMs ?? 30_000;
+    const hint = this.#tls.hint ?? DEFAULT_HINT;
     let target: string;
     try {
       target = await this.#effectiveBase(base);
     } catch (e) {
-      return { ok: false, failure: failureOf(e, timeoutMs), sent: false, aborted: false };
+      return { ok: false, failure: failureOf(e, timeoutMs, hint), sent: false, aborted: false };
     }
+    let movedToTls = false;
     for (let retry = 0; ; retry++) {
       let sent = false;
       try {
@@ -375,12 +410,34 @@ export class HttpClient {
         });
         sent = true;
         const text = await res.text();
+        // The coordinator serves TLS now and refused this plain-HTTP request without acting on it:
+        // probe at once; a verified certificate moves this URL to https:// and the request goes
+        // once more, there. Anything else fails closed (the 403, or the refused certificate).
+        if (
+          res.status === 403 &&
+          !movedToTls &&
+          this.#tls.upgrade &&
+          target === base &&
+          base.startsWith("http:") &&
+          problemOf(text).code === "HTTPS_REQUIRED"
+        ) {
+          const outcome = await probeTls(new URL(base), this.#tls.ca!);
+          if (outcome === "verified") {
+            this.#upgraded.add(base);
+            target = base.replace(/^http:/, "https:");
+            movedToTls = true;
+            retry = -1;
+            continue;
+          }
+          if (outcome !== "no-tls")
+            return { ok: false, failure: failureOf(outcome, timeoutMs, hint), sent: false, aborted: false };
+        }
         return {
           ok: true,
           answer: { status: res.status, url: base, contentType: res.headers.get("content-type") ?? "", text },
         };
       } catch (e) {
-        const failure = failureOf(e, timeoutMs);
+        const failure = failureOf(e, timeoutMs, hint);
         if (o.signal?.aborted) return { ok: false, failure, sent: true, aborted: true };
         // A kept-alive connection the server closed just as this request went out: send it once
         // more on a fresh connection, if sending twice is harmless.
@@ -407,7 +464,7 @@ export class HttpClient {
       return https;
     }
     if (outcome !== "no-tls") throw outcome;
-    this.#probeAfter.set(base, Date.now() + UPGRADE_PROBE_INTERVAL_MS);
+    this.#probeAfter.set(base, Date.now() + (this.#tls.probeIntervalMs ?? UPGRADE_PROBE_INTERVAL_MS));
     return base;
   }
 }
@@ -433,6 +490,7 @@ function probeTls(url: URL, ca: string): Promise<"verified" | "no-tls" | Error> 
 }
 
 function unreachableMessage(tried: readonly string[], f: Failure): string {
+  if (f.code === "CERTIFICATE_REFUSED") return `${f.message} (tried ${tried.join(", ")})`;
   return `cannot reach the coordinator (tried ${tried.join(", ")}): ${f.message}`;
 }
 

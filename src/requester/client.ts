@@ -2,7 +2,7 @@
 // the one HTTP client (src/protocol/http-client.ts), which fails over between several coordinator
 // URLs. Server errors are RFC 9457 problem+json; their `detail` becomes the error message.
 import { z } from "zod";
-import { HttpClient, HttpError } from "../protocol/http-client.ts";
+import { HttpClient, HttpError, type TlsOptions } from "../protocol/http-client.ts";
 import { RequestViewSchema, type RequestView } from "../protocol/approval.ts";
 import { RequesterError } from "./errors.ts";
 
@@ -23,14 +23,19 @@ export interface Submission {
 export class RequesterClient {
   readonly http: HttpClient;
 
-  /** `coordinators`: one URL, a comma-separated list or an array; the client fails over between them. */
+  /**
+   * `coordinators`: one URL, a comma-separated list or an array; the client fails over between them.
+   * `tls.ca`: the PEM CA certificates an https:// coordinator must chain to (`--ca-file`), else
+   * Node's built-in roots; never unverified.
+   */
   constructor(
     coordinators: string | readonly string[],
     private readonly token?: string,
     private readonly timeoutMs = 30_000,
+    o: { tls?: TlsOptions } = {},
   ) {
     try {
-      this.http = new HttpClient(coordinators);
+      this.http = new HttpClient(coordinators, o.tls ? { tls: o.tls } : {});
     } catch (e) {
       throw new RequesterError("SERVER", (e as Error).message);
     }

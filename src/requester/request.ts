@@ -22,6 +22,8 @@ export interface RequestOptions {
   force: boolean;
   coordinator: string;
   token: string;
+  /** PEM CA certificates the coordinator's TLS certificate must chain to (default: Node's roots). */
+  ca?: string;
   validityHours?: number;
   wait: boolean;
   /** 0 = no limit. */
@@ -64,7 +66,7 @@ export async function requestCertificate(
     ({ csrPem, spki, privateKeyPem } = await generateKeyAndCsr(o.name, o.sans, o.keyType));
   }
 
-  const client = new RequesterClient(o.coordinator, o.token);
+  const client = new RequesterClient(o.coordinator, o.token, undefined, o.ca ? { tls: { ca: o.ca } } : {});
   const submitted = await client.submit({
     csr: csrPem,
     profile: o.profile,

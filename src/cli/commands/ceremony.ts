@@ -2,6 +2,8 @@ import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CoordinatorClient } from "../../custodian/client.ts";
+import { HttpClient } from "../../protocol/http-client.ts";
+import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
 import { printResult, progress, runCommand, UsageError } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, requiredCoordinatorUrls } from "../coordinators.ts";
 import { CustodianError } from "../../custodian/errors.ts";
@@ -16,6 +18,13 @@ const View = z.object({
     .object({ threshold: z.number(), custodians: z.array(z.object({ name: z.string() }).passthrough()) })
     .passthrough(),
 });
+
+/** An admin's client: verified against --ca-file / $TCA_CA_FILE, else the system's roots. */
+function adminClient(o: { coordinator?: string[]; caFile?: string }): CoordinatorClient {
+  const urls = requiredCoordinatorUrls(o.coordinator);
+  const tls = caFileTls(o.caFile);
+  return new CoordinatorClient(new HttpClient(urls, tls ? { tls } : {}));
+}
 
 function adminToken(file?: string): string {
   const t = file ? readFileSync(file, "utf8").trim() : process.env.TCA_ADMIN_TOKEN;
@@ -34,18 +43,20 @@ export function registerCeremony(program: Command): void {
       collectUrls,
     )
     .option("--token-file <file>", "admin bearer token file (else TCA_ADMIN_TOKEN)")
+    .option(CA_FILE_FLAG, CA_FILE_HELP)
     .option("--wait", "wait until the ceremony completes or fails, showing progress")
     .option("--json", "print the ceremony as JSON")
-    .action((o: { coordinator?: string[]; tokenFile?: string; wait?: boolean; json?: boolean }) =>
-      runCommand(async () => {
-        const client = new CoordinatorClient(requiredCoordinatorUrls(o.coordinator));
-        let v = await client.post("/api/v1/ceremonies", {}, View, adminToken(o.tokenFile));
-        progress(
-          `ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`,
-        );
-        if (o.wait) v = await waitForCeremony(client, v.id);
-        printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}`);
-      }),
+    .action(
+      (o: { coordinator?: string[]; caFile?: string; tokenFile?: string; wait?: boolean; json?: boolean }) =>
+        runCommand(async () => {
+          const client = adminClient(o);
+          let v = await client.post("/api/v1/ceremonies", {}, View, adminToken(o.tokenFile));
+          progress(
+            `ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`,
+          );
+          if (o.wait) v = await waitForCeremony(client, v.id);
+          printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}`);
+        }),
     );
   cer
     .command("status")
@@ -56,13 +67,11 @@ export function registerCeremony(program: Command): void {
       collectUrls,
     )
     .argument("[id]", "ceremony id", "current")
+    .option(CA_FILE_FLAG, CA_FILE_HELP)
     .option("--json", "print as JSON")
-    .action((id: string, o: { coordinator?: string[]; json?: boolean }) =>
+    .action((id: string, o: { coordinator?: string[]; caFile?: string; json?: boolean }) =>
       runCommand(async () => {
-        const v = await new CoordinatorClient(requiredCoordinatorUrls(o.coordinator)).get(
-          `/api/v1/ceremonies/${encodeURIComponent(id)}`,
-          View,
-        );
+        const v = await adminClient(o).get(`/api/v1/ceremonies/${encodeURIComponent(id)}`, View);
         const f = v.failure
           ? `\nfailed: ${v.failure.reason}${v.failure.culprits.length ? ` (culprit: ${v.failure.culprits.join(", ")})` : ""}`
           : "";

@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { CustodianHome, type CoordinatorRecords } from "../../custodian/home.ts";
 import { resolvePassphrase } from "../../custodian/passphrase.ts";
-import { CoordinatorClient } from "../../custodian/client.ts";
+import { connectCustodian } from "../../custodian/connect.ts";
 import { caCertificateOf } from "../../custodian/session.ts";
 import { fetchPublishedCrl } from "../../custodian/crl-check.ts";
 import { RequestViewSchema, type RequestView } from "../../protocol/approval.ts";
@@ -44,7 +44,10 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
         const home = new CustodianHome(resolve(o.home));
         const j = home.journal();
         if (o.checkCoordinator) {
-          const client = new CoordinatorClient(home.coordinatorUrl(coordinatorUrls(o.coordinator)));
+          const client = connectCustodian({
+            urls: home.coordinatorUrl(coordinatorUrls(o.coordinator)),
+            home,
+          });
           const { requests } = await client.get(
             "/api/v1/requests",
             z.object({ requests: z.array(RequestViewSchema) }),
@@ -144,7 +147,7 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
           let records: (CoordinatorRecords & { all(): Promise<RequestView[]> }) | undefined;
           if (o.acceptLoss && !o.offline) {
             const url = home.coordinatorUrl(coordinatorUrls(o.coordinator));
-            const client = new CoordinatorClient(url);
+            const client = connectCustodian({ urls: url, home });
             const caKey = readCaCert(caCertificateOf(home)).publicKeyRaw;
             records = {
               all: async () =>
@@ -157,7 +160,7 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
                     z.object({ requests: z.array(RequestViewSchema) }),
                   )
                 ).requests,
-              crl: () => fetchPublishedCrl(url.split(",")[0]!, caKey),
+              crl: () => fetchPublishedCrl(client.http, caKey),
             };
           }
           if (o.acceptLoss)

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { resolve } from "node:path";
 import { homedir } from "node:os";
 import { createInterface } from "node:readline/promises";
-import { CoordinatorClient } from "../../custodian/client.ts";
+import { connectCustodian } from "../../custodian/connect.ts";
 import { CustodianHome } from "../../custodian/home.ts";
 import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { CustodianSession, reviewRequest, type Review } from "../../custodian/session.ts";
@@ -47,7 +47,7 @@ function context(o: Common) {
   home.identity();
   const config = home.config(o.config);
   const url = home.coordinatorUrl(coordinatorUrls(o.coordinator));
-  return { home, config, url, client: new CoordinatorClient(url) };
+  return { home, config, url, client: connectCustodian({ urls: url, home }) };
 }
 
 async function openSession(o: Common) {

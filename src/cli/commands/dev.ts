@@ -23,7 +23,7 @@ import {
   writeDevPolicies,
 } from "../../dev/local-ca.ts";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { CoordinatorClient } from "../../custodian/client.ts";
+import { connectCustodian } from "../../custodian/connect.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
 import { waitForCeremony } from "./ceremony.ts";
 import { z } from "zod";
@@ -204,7 +204,7 @@ async function runDev(o: DevOpts): Promise<void> {
   progress(`coordinator${urls.length > 1 ? "s" : ""}: ${urls.join(", ")} (data: ${storage})`);
 
   if (!(await coordinator.services.caCertificate())) {
-    const client = new CoordinatorClient(coordinator.url);
+    const client = connectCustodian({ urls: coordinator.url });
     const adminToken = readFileSync(layout.adminTokenPath, "utf8").trim();
     const started = await client.post(
       "/api/v1/ceremonies",

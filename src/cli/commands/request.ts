@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { EXIT, printResult, progress, runCommand, UsageError } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
+import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
 import { RequesterError } from "../../requester/errors.ts";
 import { OutputFileError } from "../../requester/files.ts";
 import { KEY_TYPES, sansFor, type KeyType } from "../../requester/keys.ts";
@@ -21,6 +22,7 @@ interface RequestOpts {
   force?: boolean;
   coordinator?: string[];
   tokenFile?: string;
+  caFile?: string;
   validity?: string;
   wait: boolean;
   timeout: string;
@@ -54,6 +56,7 @@ export function registerRequest(program: Command): void {
       collectUrls,
     )
     .option("--token-file <file>", "file holding the requester token (default: the token in $TCA_TOKEN)")
+    .option(CA_FILE_FLAG, CA_FILE_HELP)
     .option("--validity <hours>", "certificate validity in hours (default: the profile's)")
     .option("--no-wait", "print the request id and exit without waiting for issuance")
     .option("--timeout <seconds>", "give up waiting after this long (0 = never)", "600")
@@ -115,6 +118,7 @@ function options(name: string, o: RequestOpts & { san: string[] }): Parameters<t
       throw new UsageError("--validity must be a positive whole number of hours");
   }
   const coordinator = coordinatorUrls(o.coordinator, "http://127.0.0.1:8443")!.join(",");
+  const ca = caFileTls(o.caFile)?.ca;
   return {
     name,
     sans: o.san,
@@ -127,6 +131,7 @@ function options(name: string, o: RequestOpts & { san: string[] }): Parameters<t
     force: !!o.force,
     coordinator,
     token: token(o.tokenFile),
+    ...(ca ? { ca } : {}),
     ...(validityHours !== undefined ? { validityHours } : {}),
     wait: o.wait,
     timeoutMs: timeout * 1000,
