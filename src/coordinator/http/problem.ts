@@ -2,8 +2,11 @@
 import type { ErrorRequestHandler, Response } from "express";
 import { CoordinatorError, problemTitle } from "../errors.ts";
 import type { Logger } from "pino";
+import { WWW_AUTHENTICATE } from "./auth.ts";
 
 export function sendProblem(res: Response, e: CoordinatorError): void {
+  // RFC 9110 §15.5.2: a 401 names the schemes that would be accepted (src/coordinator/http/auth.ts).
+  if (e.status === 401) res.set("WWW-Authenticate", WWW_AUTHENTICATE);
   res
     .status(e.status)
     .type("application/problem+json")

@@ -3,7 +3,9 @@ import express, { type Router } from "express";
 import { z } from "zod";
 import type { CoordinatorServices } from "../services.ts";
 import { CoordinatorError } from "../errors.ts";
-import { authenticate } from "./auth.ts";
+import { authenticate, Readers, type Reader } from "./auth.ts";
+import { rosterKeys } from "../../protocol/envelope.ts";
+import { clock } from "../clock.ts";
 import { toPem } from "../../x509/der.ts";
 import { RevokeBodySchema } from "../../protocol/crl-params.ts";
 import { REVOCATION_REASONS, type RevocationReason } from "../../x509/crl.ts";
@@ -39,20 +41,35 @@ export function routes(s: CoordinatorServices): Router {
     next();
   };
 
+  // Who may read what (docs/security-model.md): public routes need nothing; everything else names
+  // the readers it admits. A requester sees only its own requests (another's id is "not found").
+  const readers = new Readers({
+    admins: s.config.config.admins,
+    requesters: s.config.config.requesters,
+    roster: rosterKeys(s.config.config.custodians),
+    nonces: s.store,
+    now: () => clock.now(),
+  });
+  const ownerOf = (r: Reader): string | undefined => (r.kind === "requester" ? r.name : undefined);
+
   // Readiness: 503 until the CA key and root exist (and while the database is away), so a load
   // balancer sends nothing to a coordinator that cannot issue. Liveness is /api/v1/health/live.
-  r.get("/api/v1/health", async (_req, res) => {
+  // Public, with counts only; the per-custodian and per-replica detail is for admins and custodians.
+  r.get("/api/v1/health", async (req, res) => {
+    const reader = await readers.resolve(req).catch(() => undefined);
     const h = await s.health();
-    res.status(h.ready ? 200 : 503).json(h.body);
+    res.status(h.ready ? 200 : 503).json(healthFor(h.body, reader));
   });
   r.get("/api/v1/health/live", (_req, res) => {
     res.json({ status: "live", replica: s.replica.id });
   });
-  r.get("/metrics", async (_req, res) => {
+  r.get("/metrics", async (req, res) => {
+    await readers.require(req, ["admin"], "/metrics");
     res.type(s.hooks.metrics.registry.contentType).send(await s.hooks.metrics.registry.metrics());
   });
   // Long-poll: answers as soon as anything changed after `after`, or after `wait` seconds.
   r.get("/api/v1/changes", async (req, res) => {
+    await readers.require(req, ["admin", "custodian", "requester"], "the change feed");
     const q = parseQuery(ChangesQuery, req.query, "after must be an integer ≥ 0 and wait 0-30 seconds");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
@@ -92,10 +109,12 @@ export function routes(s: CoordinatorServices): Router {
     res.status(201).json(await s.ceremonies.start());
   });
   r.get("/api/v1/ceremonies/:id", async (req, res) => {
+    await readers.require(req, ["admin", "custodian"], "ceremonies");
     res.json(await s.ceremonies.view(String(req.params.id)));
   });
   // Long-poll with ?wait=S: answers once every custodian sent `type` or the ceremony ended.
   r.get("/api/v1/ceremonies/:id/messages", async (req, res) => {
+    await readers.require(req, ["admin", "custodian"], "ceremony messages");
     const q = parseQuery(
       CeremonyMessagesQuery,
       req.query,
@@ -115,6 +134,7 @@ export function routes(s: CoordinatorServices): Router {
   });
 
   r.get("/api/v1/signing/jobs/:id", async (req, res) => {
+    await readers.require(req, ["admin", "custodian"], "signing jobs");
     res.json(await s.signing.get(String(req.params.id)));
   });
   // The custodian exchange: a batch of signed envelopes in, this custodian's work out (long-poll).
@@ -179,15 +199,17 @@ export function routes(s: CoordinatorServices): Router {
     });
   });
   r.get("/api/v1/requests", async (req, res) => {
+    const reader = await readers.require(req, ["admin", "custodian", "requester"], "requests");
     const status = RequestStatus.optional().safeParse(req.query.status);
     if (!status.success)
       throw new CoordinatorError(
         "BAD_REQUEST",
         "status must be one of pending, signing, issued, rejected, failed",
       );
-    res.json({ requests: await s.requests.list(status.data) });
+    res.json({ requests: await s.requests.list(status.data, ownerOf(reader)) });
   });
   r.get("/api/v1/requests/:id", async (req, res) => {
+    const reader = await readers.require(req, ["admin", "custodian", "requester"], "requests");
     const q = parseQuery(ViewQuery, req.query, "wait must be 0-60 seconds and since a state like pending/1");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
@@ -195,15 +217,22 @@ export function routes(s: CoordinatorServices): Router {
       await s.requests.view(String(req.params.id), {
         waitMs: q.wait * 1000,
         ...(q.since !== undefined ? { since: q.since } : {}),
+        ...(reader.kind === "requester" ? { owner: reader.name } : {}),
         signal: gone.signal,
       }),
     );
   });
   r.get("/api/v1/requests/:id/certificate", async (req, res) => {
+    const reader = await readers.require(req, ["admin", "custodian", "requester"], "certificates");
     const wait = parseQuery(WaitQuery, req.query, "wait must be 0-60 seconds");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
-    const pem = await s.requests.certificateChain(String(req.params.id), wait.wait * 1000, gone.signal);
+    const pem = await s.requests.certificateChain(
+      String(req.params.id),
+      wait.wait * 1000,
+      gone.signal,
+      ownerOf(reader),
+    );
     res.type("application/pem-certificate-chain").send(pem);
   });
   r.post("/api/v1/requests/:id/approvals", json, requireJson, async (req, res) => {
@@ -230,6 +259,27 @@ export function routes(s: CoordinatorServices): Router {
   });
 
   return r;
+}
+
+/**
+ * What /api/v1/health shows: everything to an admin or a custodian; to anyone else the status and
+ * counts, without which custodian was heard from when, nor where the replicas are.
+ */
+function healthFor(body: Record<string, unknown>, reader: Reader | undefined): Record<string, unknown> {
+  const replicas = (body.replicas ?? []) as { live?: boolean }[];
+  const custodians = (body.custodians ?? []) as { lastContact?: string | null; secondsAgo?: number | null }[];
+  const summary = {
+    replicas: { total: replicas.length, live: replicas.filter((x) => x.live).length },
+    custodians: {
+      total: custodians.length,
+      heardWithin5Minutes: custodians.filter((c) => c.secondsAgo != null && c.secondsAgo <= 300).length,
+    },
+  };
+  if (reader && (reader.kind === "admin" || reader.kind === "custodian")) return { ...body, summary };
+  const open = Object.fromEntries(
+    Object.entries(body).filter(([k]) => k !== "replicas" && k !== "custodians"),
+  );
+  return { ...open, summary };
 }
 
 function revocationActor(req: express.Request, s: CoordinatorServices): RevocationActor {

@@ -52,12 +52,19 @@ export class RequestService {
     return this.view(await intake.submit(this.#ctx, s));
   }
 
-  list(status?: RequestStatus): Promise<RequestView[]> {
-    return views.list(this.#ctx, status);
+  /** The newest requests; with `owner`, only that requester's own. */
+  list(status?: RequestStatus, owner?: string): Promise<RequestView[]> {
+    return views.list(this.#ctx, status, owner);
   }
 
-  /** A request's view; with `waitMs` and `since`, a long-poll for its state to move on from `since`. */
-  view(id: string, o: { waitMs?: number; since?: string; signal?: AbortSignal } = {}): Promise<RequestView> {
+  /**
+   * A request's view; with `waitMs` and `since`, a long-poll for its state to move on from `since`.
+   * With `owner`, another requester's request is not found.
+   */
+  view(
+    id: string,
+    o: { waitMs?: number; since?: string; signal?: AbortSignal; owner?: string } = {},
+  ): Promise<RequestView> {
     return views.view(this.#ctx, id, o);
   }
 
@@ -88,7 +95,7 @@ export class RequestService {
   }
 
   /** The PEM chain, leaf first. With `waitMs`, waits that long for a pending request to finish. */
-  certificateChain(id: string, waitMs = 0, signal?: AbortSignal): Promise<string> {
-    return views.certificateChain(this.#ctx, id, waitMs, signal);
+  certificateChain(id: string, waitMs = 0, signal?: AbortSignal, owner?: string): Promise<string> {
+    return views.certificateChain(this.#ctx, id, waitMs, signal, owner);
   }
 }

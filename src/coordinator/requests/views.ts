@@ -10,11 +10,33 @@ import { clock } from "../clock.ts";
 export interface WaitOptions {
   waitMs?: number;
   signal?: AbortSignal;
+  /**
+   * The requester reading (docs/security-model.md): someone else's request is "not found", exactly
+   * as one that does not exist. Absent for admins and custodians, who read every request.
+   */
+  owner?: string;
 }
 
-export async function list(ctx: RequestContext, status?: RequestStatus): Promise<RequestView[]> {
-  const rows = await ctx.store.listRequests({ status, limit: 200 });
+/** The newest requests (with `owner`, only that requester's). */
+export async function list(
+  ctx: RequestContext,
+  status?: RequestStatus,
+  owner?: string,
+): Promise<RequestView[]> {
+  const rows = await ctx.store.listRequests({
+    ...(status ? { status } : {}),
+    ...(owner !== undefined ? { requester: owner } : {}),
+    limit: 200,
+  });
   return Promise.all(rows.map((r) => render(ctx, r)));
+}
+
+/** A request `owner` may see (any request without one); else the same 404 as a missing id. */
+async function requireVisible(ctx: RequestContext, id: string, owner?: string): Promise<RequestRecord> {
+  const r = await requireRequest(ctx, id);
+  if (owner !== undefined && r.requester !== owner)
+    throw new CoordinatorError("NOT_FOUND", `no request ${id}`);
+  return r;
 }
 
 /**
@@ -27,7 +49,7 @@ export async function view(
   o: WaitOptions & { since?: string } = {},
 ): Promise<RequestView> {
   const waiting = (v: RequestView) => o.since !== undefined && requestState(v) === o.since;
-  return whileOpen(ctx, id, async () => render(ctx, await requireRequest(ctx, id)), waiting, o);
+  return whileOpen(ctx, id, async () => render(ctx, await requireVisible(ctx, id, o.owner)), waiting, o);
 }
 
 /**
@@ -64,11 +86,12 @@ export async function certificateChain(
   id: string,
   waitMs = 0,
   signal?: AbortSignal,
+  owner?: string,
 ): Promise<string> {
   const r = await whileOpen(
     ctx,
     id,
-    () => requireRequest(ctx, id),
+    () => requireVisible(ctx, id, owner),
     () => true,
     { waitMs, ...(signal ? { signal } : {}) },
   );

@@ -273,6 +273,33 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    // Custodians' signed reads (src/protocol/signed-read.ts) are accepted once: each (sender,
+    // nonce) is inserted here by one atomic statement, shared by every replica, and kept until its
+    // read could no longer pass the freshness check. Requesters list their own requests by name.
+    "0005_read_nonces": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("read_nonces")
+          .ifNotExists()
+          .addColumn("sender", "text", (c) => c.notNull())
+          .addColumn("nonce", "text", (c) => c.notNull())
+          .addColumn("expires_at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("read_nonces_pkey", ["sender", "nonce"])
+          .execute();
+        await db.schema
+          .createIndex("read_nonces_expires_at")
+          .ifNotExists()
+          .on("read_nonces")
+          .column("expires_at")
+          .execute();
+        await db.schema
+          .createIndex("requests_requester_seq")
+          .ifNotExists()
+          .on("requests")
+          .columns(["requester", "seq"])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

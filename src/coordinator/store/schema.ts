@@ -158,6 +158,13 @@ export interface HeartbeatTable {
   at: string;
 }
 
+/** Nonces of custodians' signed reads already accepted, until they expire (replay guard). */
+export interface ReadNonceTable {
+  sender: string;
+  nonce: string;
+  expires_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   ceremonies: CeremonyTable;
@@ -174,4 +181,5 @@ export interface Database {
   leases: LeaseTable;
   replicas: ReplicaTable;
   heartbeats: HeartbeatTable;
+  read_nonces: ReadNonceTable;
 }

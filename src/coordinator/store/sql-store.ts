@@ -313,9 +313,10 @@ export class SqlStore implements Store {
       .executeTakeFirst();
     return r && toRequest(r);
   }
-  async listRequests(filter: { status?: RequestStatus; limit?: number }) {
+  async listRequests(filter: { status?: RequestStatus; requester?: string; limit?: number }) {
     let q = this.#q.selectFrom("requests").selectAll();
     if (filter.status) q = q.where("status", "=", filter.status);
+    if (filter.requester !== undefined) q = q.where("requester", "=", filter.requester);
     const rows = await q
       .orderBy("seq", "desc")
       .limit(filter.limit ?? 100)
@@ -578,6 +579,19 @@ export class SqlStore implements Store {
   }
   async purgeHeartbeats(before: string) {
     await this.#q.deleteFrom("heartbeats").where("at", "<", before).execute();
+  }
+  async acceptReadNonce(sender: string, nonce: string, expiresAt: string) {
+    // Straight on the database, never in the transaction in progress nor behind the write lock:
+    // the primary key makes the insert itself the check, on every replica at once.
+    const r = await this.#db
+      .insertInto("read_nonces")
+      .values({ sender, nonce, expires_at: expiresAt })
+      .onConflict((oc) => oc.columns(["sender", "nonce"]).doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+  async purgeReadNonces(before: string) {
+    await this.#db.deleteFrom("read_nonces").where("expires_at", "<", before).execute();
   }
   async recordContact(custodian: string, at: string, via: string) {
     await this.#q

@@ -201,7 +201,11 @@ export interface Store {
 
   insertRequest(r: Omit<RequestRecord, "seq">): Promise<void>;
   getRequest(id: string): Promise<RequestRecord | undefined>;
-  listRequests(filter: { status?: RequestStatus; limit?: number }): Promise<RequestRecord[]>;
+  listRequests(filter: {
+    status?: RequestStatus;
+    requester?: string;
+    limit?: number;
+  }): Promise<RequestRecord[]>;
   updateRequest(
     id: string,
     patch: Partial<Pick<RequestRecord, "status" | "signingJob" | "certificate" | "outcome">>,
@@ -255,6 +259,13 @@ export interface Store {
   acceptHeartbeat(custodian: string, instance: string, seq: number, at: string): Promise<boolean>;
   /** Forgets counters last moved before `before` (older heartbeats fail the freshness check). */
   purgeHeartbeats(before: string): Promise<void>;
+  /**
+   * Records a signed read's nonce, one atomic insert outside transaction() (no write lock): true the
+   * first time, false if (sender, nonce) is already recorded, by any replica.
+   */
+  acceptReadNonce(sender: string, nonce: string, expiresAt: string): Promise<boolean>;
+  /** Forgets nonces that expired before `before` (their reads fail the freshness check). */
+  purgeReadNonces(before: string): Promise<void>;
   recordContact(custodian: string, at: string, via: string): Promise<void>;
   listContacts(): Promise<{ custodian: string; at: string; via: string }[]>;
   /**
