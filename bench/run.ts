@@ -23,7 +23,7 @@ import { performance } from "node:perf_hooks";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { loadCaConfig } from "../src/config/load.ts";
 import { generateCsrs } from "./lib/csr.ts";
-import { startDevCa, type DevCa } from "./lib/dev-ca.ts";
+import { adminHeaders, startDevCa, type DevCa } from "./lib/dev-ca.ts";
 import { HttpClient, parsePrometheus, type Sample } from "./lib/http.ts";
 import { runLoad, type LoadResult } from "./lib/load.ts";
 import { postgresAvailable, startBenchPostgres, ticksToMs, type BenchPostgres } from "./lib/postgres.ts";
@@ -144,7 +144,10 @@ const r1 = (v: number) => Number(v.toFixed(1));
 
 async function scrape(client: HttpClient, url: string): Promise<Sample[] | undefined> {
   try {
-    const res = await client.request("GET", `${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    const res = await client.request("GET", `${url}/metrics`, {
+      headers: adminHeaders(url),
+      signal: AbortSignal.timeout(10_000),
+    });
     return res.status === 200 ? parsePrometheus(res.body) : undefined;
   } catch {
     return undefined;

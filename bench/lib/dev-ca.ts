@@ -37,6 +37,14 @@ export interface DevCa {
   stop(): Promise<void>;
 }
 
+/** Each dev coordinator's admin token: /metrics is for admins (docs/security-model.md). */
+const adminTokens = new Map<string, string>();
+/** Headers that let the bench read a dev coordinator's /metrics. */
+export function adminHeaders(url: string): Record<string, string> {
+  const t = adminTokens.get(url);
+  return t ? { authorization: `Bearer ${t}` } : {};
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -145,6 +153,8 @@ export async function startDevCa(o: {
         ca.urls = urls;
         ca.readySeconds = Number(((performance.now() - started) / 1000).toFixed(2));
         ca.token = readFileSync(join(dir, "requester.token"), "utf8").trim();
+        const admin = readFileSync(join(dir, "admin.token"), "utf8").trim();
+        for (const u of urls) adminTokens.set(u, admin);
         return ca;
       }
       await sleep(100);

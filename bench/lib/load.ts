@@ -87,7 +87,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           const c = await client.request(
             "GET",
             `${fetchUrl()}/api/v1/requests/${id}/certificate?wait=${Math.min(60, left)}`,
-            { signal: stop.signal },
+            { headers: { authorization: auth.authorization }, signal: stop.signal },
           );
           if (c.status === 200) {
             latencies.push(performance.now() - started);

@@ -65,13 +65,18 @@ export class RequesterClient {
   async view(id: string, o: { since?: string; waitSeconds?: number } = {}): Promise<RequestView> {
     const base = `/api/v1/requests/${encodeURIComponent(id)}`;
     const q = o.since && o.waitSeconds ? `?since=${encodeURIComponent(o.since)}&wait=${o.waitSeconds}` : "";
-    const text = await this.call("GET", base + q, { extraMs: (o.waitSeconds ?? 0) * 1000 });
+    // Reads carry the token too: a requester sees only its own requests (docs/security-model.md).
+    const text = await this.call("GET", base + q, {
+      ...(this.token ? { token: this.token } : {}),
+      extraMs: (o.waitSeconds ?? 0) * 1000,
+    });
     return parse(RequestViewSchema, text, `GET ${base}`);
   }
 
   /** The PEM chain, leaf first. */
   async chain(id: string): Promise<string> {
     return this.call("GET", `/api/v1/requests/${encodeURIComponent(id)}/certificate`, {
+      ...(this.token ? { token: this.token } : {}),
       accept: "application/pem-certificate-chain, application/problem+json",
     });
   }

@@ -50,11 +50,12 @@ export function registerCeremony(program: Command): void {
       (o: { coordinator?: string[]; caFile?: string; tokenFile?: string; wait?: boolean; json?: boolean }) =>
         runCommand(async () => {
           const client = adminClient(o);
-          let v = await client.post("/api/v1/ceremonies", {}, View, adminToken(o.tokenFile));
+          const token = adminToken(o.tokenFile);
+          let v = await client.post("/api/v1/ceremonies", {}, View, token);
           progress(
             `ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`,
           );
-          if (o.wait) v = await waitForCeremony(client, v.id);
+          if (o.wait) v = await waitForCeremony(client, v.id, undefined, token);
           printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}`);
         }),
     );
@@ -67,32 +68,39 @@ export function registerCeremony(program: Command): void {
       collectUrls,
     )
     .argument("[id]", "ceremony id", "current")
+    .option("--token-file <file>", "admin bearer token file (else TCA_ADMIN_TOKEN)")
     .option(CA_FILE_FLAG, CA_FILE_HELP)
     .option("--json", "print as JSON")
-    .action((id: string, o: { coordinator?: string[]; caFile?: string; json?: boolean }) =>
-      runCommand(async () => {
-        const v = await adminClient(o).get(`/api/v1/ceremonies/${encodeURIComponent(id)}`, View);
-        const f = v.failure
-          ? `\nfailed: ${v.failure.reason}${v.failure.culprits.length ? ` (culprit: ${v.failure.culprits.join(", ")})` : ""}`
-          : "";
-        printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}${f}`);
-      }),
+    .action(
+      (id: string, o: { coordinator?: string[]; caFile?: string; tokenFile?: string; json?: boolean }) =>
+        runCommand(async () => {
+          const v = await adminClient(o).get(`/api/v1/ceremonies/${encodeURIComponent(id)}`, View, {
+            token: adminToken(o.tokenFile),
+          });
+          const f = v.failure
+            ? `\nfailed: ${v.failure.reason}${v.failure.culprits.length ? ` (culprit: ${v.failure.culprits.join(", ")})` : ""}`
+            : "";
+          printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}${f}`);
+        }),
     );
 }
 
 /**
  * Follows a ceremony until it completes or fails, printing each change of stage. It sleeps on the
  * coordinator's change feed (GET /api/v1/changes long-poll), so it sees each step as it happens.
+ * The reads carry the admin token (docs/security-model.md).
  */
 export async function waitForCeremony(
   client: CoordinatorClient,
   id: string,
   signal?: AbortSignal,
+  token?: string,
 ): Promise<z.infer<typeof View>> {
   let last = "";
-  let seq = (await client.get("/api/v1/changes?wait=0", Changes, { signal })).seq;
+  const o = { ...(signal ? { signal } : {}), ...(token ? { token } : {}) };
+  let seq = (await client.get("/api/v1/changes?wait=0", Changes, o)).seq;
   for (;;) {
-    const v = await client.get(`/api/v1/ceremonies/${id}`, View, { signal });
+    const v = await client.get(`/api/v1/ceremonies/${id}`, View, o);
     const line = `${v.status}: round1 ${v.received["dkg/round1"]?.length ?? 0}, round2 ${v.received["dkg/round2"]?.length ?? 0}, confirmed ${v.received["dkg/confirm"]?.length ?? 0} of ${v.announcement.custodians.length}`;
     if (line !== last) progress(line);
     last = line;
@@ -103,6 +111,6 @@ export async function waitForCeremony(
         `ceremony failed: ${v.failure?.reason}`,
         v.failure?.culprits ?? [],
       );
-    seq = (await client.get(`/api/v1/changes?after=${seq}&wait=20`, Changes, { signal })).seq;
+    seq = (await client.get(`/api/v1/changes?after=${seq}&wait=20`, Changes, o)).seq;
   }
 }

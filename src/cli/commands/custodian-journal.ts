@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { CustodianHome, type CoordinatorRecords } from "../../custodian/home.ts";
 import { resolvePassphrase } from "../../custodian/passphrase.ts";
-import { connectCustodian } from "../../custodian/connect.ts";
+import { signedReader } from "../custodian-reader.ts";
 import { caCertificateOf } from "../../custodian/session.ts";
 import { fetchPublishedCrl } from "../../custodian/crl-check.ts";
 import { RequestViewSchema, type RequestView } from "../../protocol/approval.ts";
@@ -38,72 +38,80 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
       "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR or the ones from the ceremony)",
       collectUrls,
     )
+    .option(
+      "--passphrase-file <file>",
+      "with --check-coordinator: keystore passphrase file, to sign the reads (else TCA_PASSPHRASE or a prompt)",
+    )
     .option("--json", "print the result as JSON")
-    .action((o: { home: string; json?: boolean; checkCoordinator?: boolean; coordinator?: string[] }) =>
-      runCommand(async () => {
-        const home = new CustodianHome(resolve(o.home));
-        const j = home.journal();
-        if (o.checkCoordinator) {
-          const client = connectCustodian({
-            urls: home.coordinatorUrl(coordinatorUrls(o.coordinator)),
-            home,
-          });
-          const { requests } = await client.get(
-            "/api/v1/requests",
-            z.object({ requests: z.array(RequestViewSchema) }),
-          );
-          const missing = decisionsMissingFrom(j, home.identity().name, requests);
-          if (missing.length > 0)
+    .action(
+      (o: {
+        home: string;
+        json?: boolean;
+        checkCoordinator?: boolean;
+        coordinator?: string[];
+        passphraseFile?: string;
+      }) =>
+        runCommand(async () => {
+          const home = new CustodianHome(resolve(o.home));
+          const j = home.journal();
+          if (o.checkCoordinator) {
+            const client = await signedReader(home, home.coordinatorUrl(coordinatorUrls(o.coordinator)), o);
+            const { requests } = await client.get(
+              "/api/v1/requests",
+              z.object({ requests: z.array(RequestViewSchema) }),
+            );
+            const missing = decisionsMissingFrom(j, home.identity().name, requests);
+            if (missing.length > 0)
+              throw new CustodianError(
+                "REFUSED",
+                `the coordinator records ${missing.length} decision(s) by ${home.identity().name} that journal ` +
+                  `${home.journalPath} does not hold (first: ${missing[0]!.decision} of request ${missing[0]!.requestId} ` +
+                  `at ${missing[0]!.at}): the journal and its anchor were rolled back together; ` +
+                  "run `tca custodian journal recover --accept-loss` (docs/journal.md)",
+              );
+          }
+          const anchor = j.anchor();
+          if (!anchor)
             throw new CustodianError(
               "REFUSED",
-              `the coordinator records ${missing.length} decision(s) by ${home.identity().name} that journal ` +
-                `${home.journalPath} does not hold (first: ${missing[0]!.decision} of request ${missing[0]!.requestId} ` +
-                `at ${missing[0]!.at}): the journal and its anchor were rolled back together; ` +
-                "run `tca custodian journal recover --accept-loss` (docs/journal.md)",
+              `${home.keystorePath} holds no journal anchor: unlock this custodian once (any signing command) to anchor ` +
+                `a keystore from before anchoring, or run \`tca custodian journal recover\``,
             );
-        }
-        const anchor = j.anchor();
-        if (!anchor)
-          throw new CustodianError(
-            "REFUSED",
-            `${home.keystorePath} holds no journal anchor: unlock this custodian once (any signing command) to anchor ` +
-              `a keystore from before anchoring, or run \`tca custodian journal recover\``,
+          const entries = j.entries();
+          const signed = entries.filter((e) => e.kind === "signature").length;
+          const recovery = entries.find((e) => e.kind === "recovery");
+          const crl = j.lastCrl();
+          const result = {
+            journal: home.journalPath,
+            entries: entries.length,
+            firstSeq: j.firstSeq,
+            nextSeq: j.nextSeq,
+            anchor: { seq: anchor.seq, counter: anchor.counter, at: anchor.at },
+            unanchored: j.nextSeq - anchor.seq,
+            signatures: signed,
+            lastCrl: crl ? crl.number.toString() : null,
+            recovery: recovery
+              ? { seq: recovery.seq, lost: recovery.lost ?? 0, note: recovery.note ?? "" }
+              : null,
+          };
+          printResult(
+            !!o.json,
+            result,
+            [
+              `journal ${home.journalPath}: ${entries.length} entries (seq ${j.firstSeq}..${j.nextSeq - 1}), chain and signatures intact`,
+              `anchored in ${home.keystorePath}: ${anchor.seq} entries, anchor #${anchor.counter} at ${anchor.at}` +
+                (result.unanchored > 0
+                  ? ` (${result.unanchored} later entries not anchored yet: they never left)`
+                  : ""),
+              `signature shares: ${signed}; last CRL signed: ${result.lastCrl ?? "none"}`,
+              ...(recovery
+                ? [
+                    `recovered at seq ${recovery.seq}: ${recovery.lost ?? 0} entries lost (${recovery.note ?? ""})`,
+                  ]
+                : []),
+            ].join("\n"),
           );
-        const entries = j.entries();
-        const signed = entries.filter((e) => e.kind === "signature").length;
-        const recovery = entries.find((e) => e.kind === "recovery");
-        const crl = j.lastCrl();
-        const result = {
-          journal: home.journalPath,
-          entries: entries.length,
-          firstSeq: j.firstSeq,
-          nextSeq: j.nextSeq,
-          anchor: { seq: anchor.seq, counter: anchor.counter, at: anchor.at },
-          unanchored: j.nextSeq - anchor.seq,
-          signatures: signed,
-          lastCrl: crl ? crl.number.toString() : null,
-          recovery: recovery
-            ? { seq: recovery.seq, lost: recovery.lost ?? 0, note: recovery.note ?? "" }
-            : null,
-        };
-        printResult(
-          !!o.json,
-          result,
-          [
-            `journal ${home.journalPath}: ${entries.length} entries (seq ${j.firstSeq}..${j.nextSeq - 1}), chain and signatures intact`,
-            `anchored in ${home.keystorePath}: ${anchor.seq} entries, anchor #${anchor.counter} at ${anchor.at}` +
-              (result.unanchored > 0
-                ? ` (${result.unanchored} later entries not anchored yet: they never left)`
-                : ""),
-            `signature shares: ${signed}; last CRL signed: ${result.lastCrl ?? "none"}`,
-            ...(recovery
-              ? [
-                  `recovered at seq ${recovery.seq}: ${recovery.lost ?? 0} entries lost (${recovery.note ?? ""})`,
-                ]
-              : []),
-          ].join("\n"),
-        );
-      }),
+        }),
     );
 
   journal
@@ -147,7 +155,7 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
           let records: (CoordinatorRecords & { all(): Promise<RequestView[]> }) | undefined;
           if (o.acceptLoss && !o.offline) {
             const url = home.coordinatorUrl(coordinatorUrls(o.coordinator));
-            const client = connectCustodian({ urls: url, home });
+            const client = await signedReader(home, url, { passphrase });
             const caKey = readCaCert(caCertificateOf(home)).publicKeyRaw;
             records = {
               all: async () =>

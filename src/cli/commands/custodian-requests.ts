@@ -13,6 +13,7 @@ import { CustodianError } from "../../custodian/errors.ts";
 import type { RequestView } from "../../protocol/approval.ts";
 import { printResult, progress, runCommand, UsageError } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
+import { signedReader } from "../custodian-reader.ts";
 import { z } from "zod";
 import { RequestViewSchema } from "../../protocol/approval.ts";
 
@@ -48,6 +49,12 @@ function context(o: Common) {
   const config = home.config(o.config);
   const url = home.coordinatorUrl(coordinatorUrls(o.coordinator));
   return { home, config, url, client: connectCustodian({ urls: url, home }) };
+}
+
+/** context() with a client whose reads are signed (the keystore is unlocked for the identity key). */
+async function readContext(o: Common) {
+  const c = context(o);
+  return { ...c, client: await signedReader(c.home, c.url, o) };
 }
 
 async function openSession(o: Common) {
@@ -92,9 +99,10 @@ async function confirm(question: string): Promise<boolean> {
 export function registerCustodianRequests(cust: Command): void {
   common(cust.command("requests").description("list certificate requests (default: pending)"))
     .option("--status <status>", "pending, signing, issued, rejected, failed or all", "pending")
+    .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
     .action((o: Common & { status: string }) =>
       runCommand(async () => {
-        const { client } = context(o);
+        const { client } = await readContext(o);
         const q = o.status === "all" ? "" : `?status=${encodeURIComponent(o.status)}`;
         const { requests } = await client.get(
           `/api/v1/requests${q}`,
@@ -117,13 +125,15 @@ export function registerCustodianRequests(cust: Command): void {
       .command("show")
       .description("re-derive a request's certificate locally and show what it would say")
       .argument("<id>", "request id"),
-  ).action((id: string, o: Common) =>
-    runCommand(async () => {
-      const { home, config, client } = context(o);
-      const review = await reviewRequest(client, home, config, id);
-      printResult(!!o.json, review, describeReview(review));
-    }),
-  );
+  )
+    .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
+    .action((id: string, o: Common) =>
+      runCommand(async () => {
+        const { home, config, client } = await readContext(o);
+        const review = await reviewRequest(client, home, config, id);
+        printResult(!!o.json, review, describeReview(review));
+      }),
+    );
 
   common(
     cust

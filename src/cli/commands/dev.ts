@@ -259,7 +259,7 @@ async function runDev(o: DevOpts): Promise<void> {
     });
     const following = new AbortController();
     try {
-      await Promise.race([waitForCeremony(client, started.id, following.signal), stopped]);
+      await Promise.race([waitForCeremony(client, started.id, following.signal, adminToken), stopped]);
     } catch (e) {
       following.abort(); // its pending long-poll would hold the coordinator's close() open
       await stopAll();
