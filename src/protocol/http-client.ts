@@ -355,18 +355,18 @@ export class HttpClient {
         continue;
       }
       const info = { method, path, url, tried: [...tried], failure: at.failure.code };
-      if (at.aborted) throw new HttpError("unreachable", unreachableMessage(tried, at.failure), info);
+      if (at.aborted) throw new HttpError("unreachable", this.#unreachableMessage(tried, at.failure), info);
       // A refused certificate is what the user must hear about, even if a later URL was merely down.
       if (last?.code !== "CERTIFICATE_REFUSED") last = at.failure;
       if (!idempotent && at.sent)
         throw new HttpError(
           "unreachable",
-          `${unreachableMessage(tried, at.failure)}; the request was sent and may have been processed, so it was not sent to another coordinator`,
+          `${this.#unreachableMessage(tried, at.failure)}; the request was sent and may have been processed, so it was not sent to another coordinator`,
           { ...info, maybeProcessed: true },
         );
     }
     if (gateway) throw statusError(method, path, gateway, tried);
-    throw new HttpError("unreachable", unreachableMessage(tried, last!), {
+    throw new HttpError("unreachable", this.#unreachableMessage(tried, last!), {
       method,
       path,
       url: tried[tried.length - 1]!,
@@ -447,6 +447,13 @@ export class HttpClient {
     }
   }
 
+  /** Names the URLs tried as they were reached: an upgraded http:// URL by its https:// twin. */
+  #unreachableMessage(tried: readonly string[], f: Failure): string {
+    const shown = tried.map((u) => (this.#upgraded.has(u) ? u.replace(/^http:/, "https:") : u)).join(", ");
+    if (f.code === "CERTIFICATE_REFUSED") return `${f.message} (tried ${shown})`;
+    return `cannot reach the coordinator (tried ${shown}): ${f.message}`;
+  }
+
   /**
    * The URL to send to for `base`: itself, or its https:// twin once upgraded. While not upgraded, a
    * TLS handshake is tried every few seconds: a verified certificate upgrades for good; no TLS at
@@ -487,11 +494,6 @@ function probeTls(url: URL, ca: string): Promise<"verified" | "no-tls" | Error> 
       else done("no-tls");
     });
   });
-}
-
-function unreachableMessage(tried: readonly string[], f: Failure): string {
-  if (f.code === "CERTIFICATE_REFUSED") return `${f.message} (tried ${tried.join(", ")})`;
-  return `cannot reach the coordinator (tried ${tried.join(", ")}): ${f.message}`;
 }
 
 function statusError(method: string, path: string, a: HttpAnswer, tried: readonly string[]): HttpError {
