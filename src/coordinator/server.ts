@@ -1,15 +1,26 @@
 // `tca serve`: the coordinator process, one replica among any number on one database (several on
 // PostgreSQL act as one CA: docs/storage.md). Binds loopback by default.
 import express from "express";
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
 import pino, { type Logger } from "pino";
 import type { LoadedConfig } from "../config/load.ts";
 import { openStore } from "./store/open.ts";
 import { createServices, type CoordinatorServices, type ServiceOptions } from "./services.ts";
 import { routes } from "./http/routes.ts";
 import { errorHandler } from "./http/problem.ts";
-import { applyServerLimits, DEFAULT_HTTP_LIMITS, rateLimit, type HttpLimits } from "./http/limits.ts";
+import { DEFAULT_HTTP_LIMITS, rateLimit, type HttpLimits } from "./http/limits.ts";
+import {
+  createListener,
+  plainHttpRestriction,
+  readStaticTls,
+  type Listener,
+  type TlsMode,
+} from "./http/tls.ts";
+import { SelfTls, selfRequester } from "./self-tls.ts";
+
+/** How the coordinator serves TLS (docs/tls.md); absent = plain HTTP. */
+export type TlsSetting =
+  | { mode: "static"; certFile: string; keyFile: string }
+  | { mode: "auto"; names: string[]; dir: string; profile: string };
 
 export interface ServeOptions extends ServiceOptions {
   config: LoadedConfig;
@@ -20,16 +31,32 @@ export interface ServeOptions extends ServiceOptions {
   logger?: Logger;
   /** Timeouts, connection cap and rate limits; unset fields keep DEFAULT_HTTP_LIMITS. */
   limits?: Partial<HttpLimits>;
+  tls?: TlsSetting;
 }
 
 export interface RunningCoordinator {
-  url: string;
+  /** The base URL: https:// once TLS is on (static: always; auto: once the certificate is installed). */
+  readonly url: string;
   services: CoordinatorServices;
+  tls: {
+    mode: TlsMode;
+    /** Whether this coordinator serves TLS now. */
+    readonly active: boolean;
+    /** Resolves with the https:// URL once TLS is on. */
+    whenActive(): Promise<string>;
+    /** Static mode: reads the certificate files again (SIGHUP); keeps the old ones if they are refused. */
+    reload(): void;
+  };
   close(): Promise<void>;
 }
 
 export async function startCoordinator(o: ServeOptions): Promise<RunningCoordinator> {
   const log = o.logger ?? pino({ name: "tca-coordinator" });
+  // Refused before anything opens: unreadable, expired or mismatched material, or no requester to
+  // ask for the coordinator's own certificate.
+  const staticTls = o.tls?.mode === "static" ? readStaticTls(o.tls.certFile, o.tls.keyFile) : undefined;
+  const self =
+    o.tls?.mode === "auto" ? selfRequester(o.config.config, o.tls.profile, o.tls.names) : undefined;
   const store = await openStore(o.database);
   const services = createServices(store, o.config, o);
   const app = express();
@@ -59,7 +86,11 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     next();
   });
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.limits };
+  const mode: TlsMode = o.tls?.mode ?? "plain";
+  const listener: Listener = createListener(app, limits, mode, log, staticTls);
   app.use(rateLimit(limits));
+  // Auto mode, once TLS is on: plain HTTP keeps only the public routes and the custodians' envelopes.
+  if (mode === "auto") app.use(plainHttpRestriction(() => listener.tlsActive));
   app.use(routes(services));
   app.use((_req, res) => {
     res.status(404).type("application/problem+json").json({
@@ -71,16 +102,10 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     });
   });
   app.use(errorHandler(log));
-  let server: Server;
+  let address: string;
+  let port: number;
   try {
-    server = await new Promise<Server>((resolve, reject) => {
-      // Express 5 calls this back with the error when listening fails (EADDRINUSE…).
-      const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", (err?: Error) =>
-        err ? reject(err) : resolve(s),
-      );
-      applyServerLimits(s, limits); // synchronously, before "listening": see limits.ts
-      s.once("error", reject);
-    });
+    ({ address, port } = await listener.listen(o.port ?? 0, o.host ?? "127.0.0.1"));
   } catch (e) {
     await store.close();
     const code = (e as NodeJS.ErrnoException).code;
@@ -91,36 +116,75 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
         : `cannot listen on ${where}: ${(e as Error).message}`,
     );
   }
-  const { address, port } = server.address() as AddressInfo;
   const host = address.includes(":") ? `[${address}]` : address;
-  const url = `http://${host}:${port}`;
+  const plainUrl = `http://${host}:${port}`;
+  const httpsUrl = `https://${host}:${port}`;
+  const url = mode === "static" ? httpsUrl : plainUrl;
   // Periodic work runs on one replica at a time: the holder of its lease.
   await services.replica.start(url);
   services.signing.startTimer(250, services.replica.lease("signing.tick", 3_000));
   services.revocations.startTimer(60_000, services.replica.lease("crl.reissue", 180_000));
-  log.info({ url, replica: services.replica.id, storage: store.location }, "coordinator ready");
+  log.info({ url, replica: services.replica.id, storage: store.location, tls: mode }, "coordinator ready");
+  let selfTls: SelfTls | undefined;
+  if (o.tls?.mode === "auto" && self) {
+    selfTls = new SelfTls({
+      requests: services.requests,
+      caCertificate: services.caCertificate,
+      requester: self,
+      profile: o.tls.profile,
+      names: o.tls.names,
+      dir: o.tls.dir,
+      log,
+      install: (m) => listener.install(m),
+    });
+    selfTls.start();
+  }
+  let current = staticTls;
   if (process.env.TCA_CRASH_AT)
     log.warn(
       { crashAt: process.env.TCA_CRASH_AT },
       "TCA_CRASH_AT is set: this coordinator kills itself at that step (a test setting: unset it)",
     );
   return {
-    url,
+    get url() {
+      return listener.tlsActive ? httpsUrl : plainUrl;
+    },
     services,
+    tls: {
+      mode,
+      get active() {
+        return listener.tlsActive;
+      },
+      whenActive: () => listener.whenTlsActive().then(() => httpsUrl),
+      reload: () => {
+        if (o.tls?.mode !== "static") return;
+        try {
+          const next = readStaticTls(o.tls.certFile, o.tls.keyFile);
+          listener.install(next);
+          log.info(
+            { serial: next.serial, previous: current?.serial, notAfter: next.notAfter.toISOString() },
+            "TLS: certificate reloaded",
+          );
+          current = next;
+        } catch (e) {
+          log.error(
+            { err: (e as Error).message },
+            "TLS: reload refused; still serving the previous certificate",
+          );
+        }
+      },
+    },
     close: async () => {
+      selfTls?.stop();
       services.exchange.closing();
       services.signing.stopTimer();
       services.revocations.stopTimer();
       services.replica.stop();
       services.hooks.close();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
       // Long-polls (agents' exchanges, requesters' waits) would hold the close for up to their wait:
       // cut them after a moment. Their clients move to another replica and send again (DESIGN §3:
       // envelopes are idempotent; reads are reads).
-      const cut = setTimeout(() => server.closeAllConnections(), 1_000);
-      await closed;
-      clearTimeout(cut);
+      await listener.close(1_000);
       await services.replica.retire().catch(() => undefined);
       await store.close();
     },

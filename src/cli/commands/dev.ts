@@ -6,7 +6,7 @@ import { resolve, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { loadCaConfig } from "../../config/load.ts";
-import { startCoordinator, type RunningCoordinator } from "../../coordinator/server.ts";
+import { startCoordinator, type RunningCoordinator, type TlsSetting } from "../../coordinator/server.ts";
 import { redactLocation } from "../../coordinator/store/open.ts";
 import { databaseOption } from "./serve.ts";
 import {
@@ -14,6 +14,7 @@ import {
   createLocalCa,
   custodianNames,
   DevLockError,
+  DEV_TLS_NAMES,
   finishLocalCa,
   layoutOf,
   localCaExists,
@@ -27,6 +28,7 @@ import { connectCustodian } from "../../custodian/connect.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
 import { waitForCeremony } from "./ceremony.ts";
 import { z } from "zod";
+import { toPem } from "../../x509/der.ts";
 import pino from "pino";
 
 const TCA_BIN = fileURLToPath(new URL("../../../bin/tca.js", import.meta.url));
@@ -41,6 +43,7 @@ interface DevOpts {
   agents: boolean;
   databaseUrl?: string;
   coordinators: string;
+  tls?: boolean;
 }
 
 function readLastLine(path: string): string {
@@ -96,6 +99,10 @@ export function registerDev(program: Command): void {
       "--share-timeout <seconds>",
       "re-form a signing session when a signer stays silent this long",
       "15",
+    )
+    .option(
+      "--tls",
+      "serve HTTPS: the CA issues the coordinator its own certificate after the ceremony (root in DIR/root.pem; docs/tls.md)",
     )
     .action((o: DevOpts) => runCommand(() => runDev(o)));
 }
@@ -159,6 +166,10 @@ async function runDev(o: DevOpts): Promise<void> {
     }
   }
   const config = loadCaConfig(join(dir, "ca-config.yaml"));
+  if (o.tls && !config.config.requesters.some((r) => r.name === "coordinator"))
+    throw new UsageError(
+      `the dev CA in ${dir} was made before tca dev could serve TLS (its ca-config has no requester "coordinator"): start it with --reset --tls`,
+    );
   const layout = layoutOf(dir, custodianNames(config.config.custodians.length));
   const database = databaseOption(databaseUrl, layout.dbPath);
   // A dev CA's key shares belong to the database its ceremony ran on: never mix them up.
@@ -174,10 +185,29 @@ async function runDev(o: DevOpts): Promise<void> {
   // Replicas run in this process, each with its own store, pool and listener: one CA, several
   // coordinators (the first on --port, the others on free ports).
   const running: RunningCoordinator[] = [];
+  // With --tls each replica asks for (and keeps) a certificate of its own.
+  const tlsOf = (i: number): { tls?: TlsSetting } =>
+    o.tls
+      ? {
+          tls: {
+            mode: "auto",
+            names: DEV_TLS_NAMES,
+            dir: join(dir, i === 0 ? "coordinator-tls" : `coordinator-${i + 1}-tls`),
+            profile: "server",
+          },
+        }
+      : {};
   try {
     for (let i = 0; i < replicas; i++)
       running.push(
-        await startCoordinator({ config, database, port: i === 0 ? port : 0, shareTimeoutMs, logger }),
+        await startCoordinator({
+          config,
+          database,
+          port: i === 0 ? port : 0,
+          shareTimeoutMs,
+          logger,
+          ...tlsOf(i),
+        }),
       );
   } catch (e) {
     for (const c of running) await c.close();
@@ -185,9 +215,13 @@ async function runDev(o: DevOpts): Promise<void> {
     throw e;
   }
   const coordinator = running[0]!;
-  const urls = running.map((c) => c.url);
-  writeFileSync(join(dir, "coordinator.url"), coordinator.url + "\n");
-  writeFileSync(join(dir, "coordinators.txt"), urls.join("\n") + "\n");
+  // Plain http:// until TLS is on (with --tls: the key ceremony runs before any root exists).
+  let urls = running.map((c) => c.url);
+  const writeUrls = () => {
+    writeFileSync(join(dir, "coordinator.url"), urls[0] + "\n");
+    writeFileSync(join(dir, "coordinators.txt"), urls.join("\n") + "\n");
+  };
+  writeUrls();
   const children = new Set<ChildProcess>();
   const stopAll = async () => {
     const exits = [...children].map(
@@ -271,7 +305,6 @@ async function runDev(o: DevOpts): Promise<void> {
     if (codes.some((c) => c !== 0)) progress(`warning: custodian exit codes ${codes.join(", ")}`);
   }
   finishLocalCa(dir);
-  const url = coordinator.url;
   if (o.agents) {
     writeDevPolicies(layout);
     mkdirSync(join(dir, "logs"), { recursive: true });
@@ -303,6 +336,21 @@ async function runDev(o: DevOpts): Promise<void> {
       `${layout.custodians.length} custodian agents running (logs in ${join(dir, "logs")}); they auto-approve the server and client profiles`,
     );
   }
+  const rootPath = join(dir, "root.pem");
+  if (o.tls) {
+    const root = await coordinator.services.caCertificate();
+    writeFileSync(rootPath, toPem(root!, "CERTIFICATE"));
+    progress(
+      o.agents
+        ? "waiting for the custodians to issue the coordinator's TLS certificate (requester coordinator)"
+        : "waiting for the coordinator's TLS certificate: approve its request (requester coordinator) with `tca custodian approve`",
+    );
+    urls = await Promise.all(running.map((c) => c.tls.whenActive()));
+    writeUrls();
+    progress(`TLS on: ${urls.join(", ")} (CA root in ${rootPath})`);
+  }
+  const url = urls[0]!;
+  const cacert = o.tls ? ` --cacert ${rootPath}` : "";
   process.stdout.write(
     [
       "",
@@ -316,15 +364,15 @@ async function runDev(o: DevOpts): Promise<void> {
       `  TOKEN=$(cat ${layout.requesterTokenPath})`,
       "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout svc.key -out svc.csr \\",
       '    -subj "/CN=svc.example.internal" -addext "subjectAltName=DNS:svc.example.internal"',
-      `  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/pkcs10" --data-binary @svc.csr \\`,
+      `  curl -s${cacert} -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/pkcs10" --data-binary @svc.csr \\`,
       `    "${url}/api/v1/requests?profile=server" -o request.json`,
       `  ID=$(node -p 'require("./request.json").id')`,
-      `  curl -s "${url}/api/v1/requests/$ID/certificate?wait=30" -o svc.pem`,
-      `  curl -s ${url}/ca.pem -o root.pem`,
+      `  curl -s${cacert} -H "Authorization: Bearer $TOKEN" "${url}/api/v1/requests/$ID/certificate?wait=30" -o svc.pem`,
+      `  curl -s${cacert} ${url}/ca.pem -o root.pem`,
       "  openssl verify -CAfile root.pem svc.pem",
       "",
       "Or with the CLI:",
-      `  ./bin/tca.js request svc.example.internal --coordinator ${url} --token-file ${layout.requesterTokenPath}`,
+      `  ./bin/tca.js request svc.example.internal --coordinator ${url} --token-file ${layout.requesterTokenPath}${o.tls ? ` --ca-file ${rootPath}` : ""}`,
       "",
       "tca dev: ready (Ctrl-C to stop)",
       "",

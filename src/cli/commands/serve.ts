@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadCaConfig } from "../../config/load.ts";
-import { startCoordinator } from "../../coordinator/server.ts";
+import { startCoordinator, type TlsSetting } from "../../coordinator/server.ts";
+import { defaultTlsDir, defaultTlsNames } from "../../coordinator/self-tls.ts";
 import { isPostgresUrl, redactLocation } from "../../coordinator/store/open.ts";
 import { DEFAULT_HTTP_LIMITS, parseBucket, type HttpLimits } from "../../coordinator/http/limits.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
@@ -37,8 +38,33 @@ export function registerServe(program: Command): void {
       "requests per second per bearer token (requesters, admins)",
       bucketText(DEFAULT_HTTP_LIMITS.perToken),
     )
+    .option(
+      "--tls-cert <file>",
+      "serve TLS only, with this PEM certificate chain (leaf first); re-read on SIGHUP",
+    )
+    .option("--tls-key <file>", "the PEM private key of --tls-cert; re-read on SIGHUP")
+    .option(
+      "--tls <mode>",
+      '"auto": the CA issues this coordinator its own certificate once the root exists (docs/tls.md)',
+    )
+    .option(
+      "--tls-name <name>",
+      "with --tls auto: a DNS name or IP address for the certificate (repeatable; default localhost, 127.0.0.1, ::1 and --host)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      "--tls-dir <dir>",
+      "with --tls auto: where the key and certificate are kept (default: beside the SQLite file, e.g. tca-tls/; each replica needs its own)",
+    )
+    .option("--tls-profile <profile>", "with --tls auto: the profile to request", "server")
     .action(
       (o: {
+        tlsCert?: string;
+        tlsKey?: string;
+        tls?: string;
+        tlsName?: string[];
+        tlsDir?: string;
+        tlsProfile: string;
         config: string;
         db: string;
         databaseUrl?: string;
@@ -52,15 +78,25 @@ export function registerServe(program: Command): void {
         runCommand(async () => {
           const config = loadCaConfig(o.config);
           const limits = limitOptions(o);
+          const database = databaseOption(o.databaseUrl ?? process.env.DATABASE_URL, o.db);
+          const tls = tlsOption(o, database);
           const c = await startCoordinator({
             config,
-            database: databaseOption(o.databaseUrl ?? process.env.DATABASE_URL, o.db),
+            database,
             host: o.host,
             port: Number(o.port),
             shareTimeoutMs: Number(o.shareTimeout) * 1000,
             limits,
+            ...(tls ? { tls } : {}),
           });
           progress(`tca coordinator listening on ${c.url}`);
+          if (c.tls.mode === "auto") {
+            progress(
+              "TLS auto: plain HTTP until this coordinator's certificate is issued by the CA (docs/tls.md)",
+            );
+            void c.tls.whenActive().then((url) => progress(`tca coordinator serving ${url}`));
+          }
+          if (c.tls.mode === "static") process.on("SIGHUP", () => c.tls.reload());
           const stop = () => void c.close().then(() => process.exit(0));
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
@@ -76,6 +112,49 @@ export function databaseOption(url: string | undefined, sqlitePath: string): str
       `--database-url: expected a postgres:// or postgresql:// URL, got "${redactLocation(url)}" (for SQLite use --db PATH)`,
     );
   return url;
+}
+
+/** The TLS setting from `tca serve`'s flags: static files, auto, or none (plain HTTP). */
+export function tlsOption(
+  o: {
+    tlsCert?: string;
+    tlsKey?: string;
+    tls?: string;
+    tlsName?: string[];
+    tlsDir?: string;
+    tlsProfile?: string;
+    host: string;
+  },
+  database: string,
+): TlsSetting | undefined {
+  const staticGiven = o.tlsCert !== undefined || o.tlsKey !== undefined;
+  const autoOnly =
+    o.tlsName !== undefined || o.tlsDir !== undefined || (o.tlsProfile ?? "server") !== "server";
+  if (o.tls !== undefined && o.tls !== "auto")
+    throw new UsageError(
+      `--tls: the only mode is "auto" (for your own certificate use --tls-cert and --tls-key), got "${o.tls}"`,
+    );
+  if (o.tls === "auto" && staticGiven)
+    throw new UsageError("--tls auto and --tls-cert/--tls-key exclude each other: choose one");
+  if (staticGiven) {
+    if (o.tlsCert === undefined || o.tlsKey === undefined)
+      throw new UsageError("--tls-cert and --tls-key go together: give both");
+    if (autoOnly) throw new UsageError("--tls-name, --tls-dir and --tls-profile need --tls auto");
+    return { mode: "static", certFile: o.tlsCert, keyFile: o.tlsKey };
+  }
+  if (o.tls !== "auto") {
+    if (autoOnly) throw new UsageError("--tls-name, --tls-dir and --tls-profile need --tls auto");
+    return undefined;
+  }
+  for (const n of o.tlsName ?? [])
+    if (!/^[A-Za-z0-9.:*-]{1,253}$/.test(n))
+      throw new UsageError(`--tls-name: "${n}" is not a DNS name or IP address`);
+  return {
+    mode: "auto",
+    names: o.tlsName?.length ? [...new Set(o.tlsName)] : defaultTlsNames(o.host),
+    dir: o.tlsDir ?? defaultTlsDir(database),
+    profile: o.tlsProfile ?? "server",
+  };
 }
 
 const bucketText = (b: { ratePerSecond: number; burst: number }): string => `${b.ratePerSecond}:${b.burst}`;
