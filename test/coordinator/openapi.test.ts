@@ -6,6 +6,7 @@ import { openApiDocument } from "../../src/coordinator/http/openapi.ts";
 import { COORDINATOR_ERROR_STATUS } from "../../src/coordinator/errors.ts";
 import type { CoordinatorServices } from "../../src/coordinator/services.ts";
 import { useCoordinator } from "../helpers/coordinator.ts";
+import { EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
 
 const HTTP_METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -120,10 +121,26 @@ describe("OpenAPI document", () => {
         .map(([m]) => `${m.toUpperCase()} ${path}`),
     );
     expect(secured.sort()).toEqual([
+      "GET /api/v1/ceremonies/{id}",
+      "GET /api/v1/ceremonies/{id}/messages",
+      "GET /api/v1/changes",
+      "GET /api/v1/health",
+      "GET /api/v1/requests",
+      "GET /api/v1/requests/{id}",
+      "GET /api/v1/requests/{id}/certificate",
+      "GET /api/v1/signing/jobs/{id}",
+      "GET /metrics",
       "POST /api/v1/ceremonies",
       "POST /api/v1/certificates/{serial}/revoke",
       "POST /api/v1/requests",
     ]);
+    // Authenticated reads (docs/security-model.md): custodians sign theirs; health is open to anyone.
+    expect(openApiDocument.components.securitySchemes.signedRead).toMatchObject({
+      type: "http",
+      scheme: "TCA-Signed",
+    });
+    expect(openApiDocument.paths["/api/v1/health"]!.get!.security).toContainEqual({});
+    expect(openApiDocument.paths["/metrics"]!.get!.security).toEqual([{ bearer: [] }]);
     const submit = openApiDocument.paths["/api/v1/requests"]!.post!;
     expect(Object.keys((submit.requestBody as { content: object }).content)).toEqual(
       expect.arrayContaining(["application/json", "application/pkcs10"]),
@@ -144,7 +161,9 @@ describe("GET /api/v1/openapi.json", () => {
   });
 
   it("an error the document describes comes back as the Problem schema says", async () => {
-    const res = await fetch(`${coordinator.url}/api/v1/requests/00000000-0000-0000-0000-000000000000`);
+    const res = await fetch(`${coordinator.url}/api/v1/requests/00000000-0000-0000-0000-000000000000`, {
+      headers: { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` },
+    });
     expect(res.status).toBe(404);
     expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
     const body = (await res.json()) as Record<string, unknown>;

@@ -137,9 +137,37 @@ const schemas: Record<string, Json> = {
       },
       root: { type: "string", enum: ["ready", "none"] },
       replica: { type: "string", description: "id of the replica that answered" },
+      summary: {
+        type: "object",
+        description: "counts, shown to everyone",
+        properties: {
+          replicas: {
+            type: "object",
+            properties: { total: { type: "integer" }, live: { type: "integer" } },
+          },
+          custodians: {
+            type: "object",
+            properties: { total: { type: "integer" }, heardWithin5Minutes: { type: "integer" } },
+          },
+        },
+      },
+      custodians: {
+        type: "array",
+        description: "admins and custodians only: when each custodian was last heard from, and how",
+        items: {
+          type: "object",
+          properties: {
+            name: { type: "string" },
+            lastContact: { type: ["string", "null"] },
+            secondsAgo: { type: ["integer", "null"] },
+            via: { type: ["string", "null"] },
+          },
+        },
+      },
       replicas: {
         type: "array",
-        description: "every coordinator replica on this database, live if it reported in the last 15 s",
+        description:
+          "admins and custodians only: every coordinator replica on this database, live if it reported in the last 15 s",
         items: {
           type: "object",
           properties: {
@@ -427,6 +455,10 @@ const REQUEST_RAW_TYPES = [
   "text/plain",
 ];
 const requesterAuth = [{ bearer: [] }];
+/** Reads (docs/security-model.md): an admin or requester token, or a custodian's signed read. */
+const anyReader = [{ bearer: [] }, { signedRead: [] }];
+/** Admin token or a custodian's signed read (a requester token gets 403). */
+const custodianOrAdmin = [{ bearer: [] }, { signedRead: [] }];
 
 export const openApiDocument: OpenApiDocument = {
   openapi: "3.1.0",
@@ -439,11 +471,15 @@ export const openApiDocument: OpenApiDocument = {
       "The coordinator holds no key material. It stores requests, builds TBSCertificates, relays custodians' signed messages and " +
       "publishes certificates. Errors are RFC 9457 problem+json. The CA certificate and health are public; submitting requests " +
       "needs a requester bearer token and starting a key ceremony an admin token (ca-config stores SHA-256 hashes of both). " +
-      "Custodian endpoints take envelopes signed by roster identity keys instead of tokens.",
+      "Custodian endpoints take envelopes signed by roster identity keys instead of tokens. Reads are authenticated " +
+      "(docs/security-model.md): a requester token reads only that requester's requests and certificates (another's is 404), " +
+      "a custodian's TCA-Signed read reads requests, ceremonies, signing jobs and the change feed, an admin token reads " +
+      "everything including /metrics. Public: /ca.pem, /ca.crt, /crl, /crl.pem, /api/v1/health (counts only), " +
+      "/api/v1/health/live, this document.",
     license: { name: "Apache-2.0", identifier: "Apache-2.0" },
   },
   tags: [
-    { name: "public", description: "Unauthenticated: CA certificate, health, this document" },
+    { name: "public", description: "Unauthenticated: CA certificate, CRL, health, this document" },
     { name: "requests", description: "Certificate requests: submit (requester token), follow, fetch" },
     { name: "custodians", description: "Signed custodian messages: approvals, DKG, signing" },
     { name: "ceremonies", description: "The key ceremony (DKG) that creates the CA key" },
@@ -511,8 +547,10 @@ export const openApiDocument: OpenApiDocument = {
     },
     "/metrics": {
       get: {
-        tags: ["public"],
+        tags: ["ceremonies"],
         operationId: "getMetrics",
+        security: [{ bearer: [] }],
+        description: "Admin token only.",
         summary:
           "Prometheus metrics: requests by status, issuance latency, approvals, signing failures by custodian, CRLs",
         responses: {
@@ -520,6 +558,7 @@ export const openApiDocument: OpenApiDocument = {
             description: "Prometheus text exposition format",
             content: { "text/plain": { schema: { type: "string" } } },
           },
+          ...problems(401, 403),
         },
       },
     },
@@ -528,6 +567,8 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["custodians"],
         operationId: "waitForChange",
         summary: "Long-poll: answers when anything changed after `after`, or after `wait` seconds",
+        description: "Any authenticated reader.",
+        security: anyReader,
         parameters: [
           {
             name: "after",
@@ -551,7 +592,7 @@ export const openApiDocument: OpenApiDocument = {
               properties: { seq: { type: "integer" } },
             }),
           },
-          ...problems(400),
+          ...problems(400, 401, 403),
         },
       },
     },
@@ -622,6 +663,10 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["public"],
         operationId: "getHealth",
         summary: "Readiness: ready to issue (200), or initializing / database away (503, same body)",
+        description:
+          "Public. Anyone sees the status and counts; an admin token or a custodian's signed read also sees " +
+          "the per-custodian and per-replica detail.",
+        security: [{}, { bearer: [] }, { signedRead: [] }],
         responses: {
           "200": { description: "ready", content: jsonContent(ref("Health")) },
           "503": { description: "not ready", content: jsonContent(ref("Health")) },
@@ -704,7 +749,8 @@ export const openApiDocument: OpenApiDocument = {
       get: {
         tags: ["requests"],
         operationId: "listRequests",
-        summary: "List requests (newest 200)",
+        summary: "List requests (newest 200; a requester sees only its own)",
+        security: anyReader,
         parameters: [
           {
             name: "status",
@@ -715,7 +761,7 @@ export const openApiDocument: OpenApiDocument = {
         ],
         responses: {
           "200": { description: "requests", content: jsonContent(ref("RequestList")) },
-          ...problems(400),
+          ...problems(400, 401, 403),
         },
       },
     },
@@ -724,6 +770,7 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["requests"],
         operationId: "getRequest",
         summary: "A request: status, approvals, TBS and who rejected it",
+        security: anyReader,
         description:
           "With `since` (the state last seen, as `status/decisions`, e.g. `pending/1`) and `wait`, " +
           "answers as soon as the state differs, or after `wait` seconds (long-poll).",
@@ -734,7 +781,7 @@ export const openApiDocument: OpenApiDocument = {
         ],
         responses: {
           "200": { description: "the request", content: jsonContent(ref("RequestView")) },
-          ...problems(404),
+          ...problems(400, 401, 403, 404),
         },
       },
     },
@@ -742,6 +789,7 @@ export const openApiDocument: OpenApiDocument = {
       get: {
         tags: ["requests"],
         operationId: "getCertificate",
+        security: anyReader,
         summary: "The issued certificate as a PEM chain, leaf first",
         parameters: [
           uuidParam("request"),
@@ -758,7 +806,7 @@ export const openApiDocument: OpenApiDocument = {
             description: "leaf certificate then the CA certificate",
             content: { "application/pem-certificate-chain": { schema: { type: "string" } } },
           },
-          ...problems(404, 409),
+          ...problems(400, 401, 403, 404, 409),
         },
       },
     },
@@ -800,11 +848,12 @@ export const openApiDocument: OpenApiDocument = {
       get: {
         tags: ["ceremonies"],
         operationId: "getCeremony",
+        security: custodianOrAdmin,
         summary: 'A ceremony\'s stage and who has sent what ("current" names the latest)',
         parameters: [idParam("ceremony")],
         responses: {
           "200": { description: "the ceremony", content: jsonContent(ref("CeremonyView")) },
-          ...problems(404),
+          ...problems(401, 403, 404),
         },
       },
     },
@@ -812,6 +861,7 @@ export const openApiDocument: OpenApiDocument = {
       get: {
         tags: ["ceremonies"],
         operationId: "listCeremonyMessages",
+        security: custodianOrAdmin,
         summary: "The signed DKG messages of one type (round-2 shares are HPKE ciphertext)",
         description:
           "With `wait`, a long-poll: answers as soon as every custodian has sent this type or the ceremony has ended, else after `wait` seconds.",
@@ -853,7 +903,7 @@ export const openApiDocument: OpenApiDocument = {
               },
             }),
           },
-          ...problems(400, 404),
+          ...problems(400, 401, 403, 404),
         },
       },
       post: {
@@ -875,11 +925,12 @@ export const openApiDocument: OpenApiDocument = {
       get: {
         tags: ["custodians"],
         operationId: "getSigningJob",
+        security: custodianOrAdmin,
         summary: "One signing job: TBS, parameters, commitments and the signing package",
         parameters: [idParam("signing job")],
         responses: {
           "200": { description: "the job", content: jsonContent(ref("SigningJobView")) },
-          ...problems(404),
+          ...problems(401, 403, 404),
         },
       },
     },
@@ -907,9 +958,20 @@ export const openApiDocument: OpenApiDocument = {
       BadRequest: problemResponse(
         "The request is malformed: not JSON, a missing or invalid field, a CSR that does not parse or whose signature does not verify.",
       ),
-      Unauthorized: problemResponse("No bearer token, or one that matches no entry in ca-config."),
+      Unauthorized: {
+        ...problemResponse(
+          "No credentials, a bearer token that matches no entry in ca-config, or a signed read that is malformed, " +
+            "from a key not in the roster, for another method or path, older or newer than 60 s, or already used.",
+        ),
+        headers: {
+          "WWW-Authenticate": {
+            description: 'the schemes accepted: Bearer realm="tca", TCA-Signed realm="tca"',
+            schema: { type: "string" },
+          },
+        },
+      },
       Forbidden: problemResponse(
-        "The token is valid but not granted this (e.g. the profile), or the custodian may not take part.",
+        "The token is valid but not granted this (e.g. the profile, or a read a requester may not make), or the custodian may not take part.",
       ),
       NotFound: problemResponse("No such request, ceremony, job or certificate."),
       Conflict: problemResponse(
@@ -935,7 +997,17 @@ export const openApiDocument: OpenApiDocument = {
         type: "http",
         scheme: "bearer",
         description:
-          "A requester token (submit) or an admin token (start a ceremony). ca-config stores only their SHA-256 hashes.",
+          "A requester token (submit; read its own requests and certificates) or an admin token (start a ceremony; read " +
+          "everything, /metrics too). ca-config stores only their SHA-256 hashes.",
+      },
+      signedRead: {
+        type: "http",
+        scheme: "TCA-Signed",
+        description:
+          "A custodian's signed read (src/protocol/signed-read.ts): `Authorization: TCA-Signed <payload>.<signature>`, " +
+          "base64url of the canonical JSON {v: 1, sender, method, path (pathname and query), issuedAt, nonce (128-bit hex)} " +
+          'and of its Ed25519 signature by the sender\'s roster identity key over "tca/signed-read/v1\\n" followed by the ' +
+          "payload bytes. Accepted within ±60 s of the coordinator's clock, once.",
       },
     },
   },

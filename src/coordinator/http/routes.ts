@@ -43,20 +43,25 @@ export function routes(s: CoordinatorServices): Router {
 
   // Who may read what (docs/security-model.md): public routes need nothing; everything else names
   // the readers it admits. A requester sees only its own requests (another's id is "not found").
-  const readers = new Readers({
-    admins: s.config.config.admins,
-    requesters: s.config.config.requesters,
-    roster: rosterKeys(s.config.config.custodians),
-    nonces: s.store,
-    now: () => clock.now(),
-  });
+  // Built on first use: registering the routes touches no service (test/coordinator/openapi.test.ts).
+  let readerCache: Readers | undefined;
+  const readers = (): Readers =>
+    (readerCache ??= new Readers({
+      admins: s.config.config.admins,
+      requesters: s.config.config.requesters,
+      roster: rosterKeys(s.config.config.custodians),
+      nonces: s.store,
+      now: () => clock.now(),
+    }));
   const ownerOf = (r: Reader): string | undefined => (r.kind === "requester" ? r.name : undefined);
 
   // Readiness: 503 until the CA key and root exist (and while the database is away), so a load
   // balancer sends nothing to a coordinator that cannot issue. Liveness is /api/v1/health/live.
   // Public, with counts only; the per-custodian and per-replica detail is for admins and custodians.
   r.get("/api/v1/health", async (req, res) => {
-    const reader = await readers.resolve(req).catch(() => undefined);
+    const reader = await readers()
+      .resolve(req)
+      .catch(() => undefined);
     const h = await s.health();
     res.status(h.ready ? 200 : 503).json(healthFor(h.body, reader));
   });
@@ -64,12 +69,12 @@ export function routes(s: CoordinatorServices): Router {
     res.json({ status: "live", replica: s.replica.id });
   });
   r.get("/metrics", async (req, res) => {
-    await readers.require(req, ["admin"], "/metrics");
+    await readers().require(req, ["admin"], "/metrics");
     res.type(s.hooks.metrics.registry.contentType).send(await s.hooks.metrics.registry.metrics());
   });
   // Long-poll: answers as soon as anything changed after `after`, or after `wait` seconds.
   r.get("/api/v1/changes", async (req, res) => {
-    await readers.require(req, ["admin", "custodian", "requester"], "the change feed");
+    await readers().require(req, ["admin", "custodian", "requester"], "the change feed");
     const q = parseQuery(ChangesQuery, req.query, "after must be an integer ≥ 0 and wait 0-30 seconds");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
@@ -109,12 +114,12 @@ export function routes(s: CoordinatorServices): Router {
     res.status(201).json(await s.ceremonies.start());
   });
   r.get("/api/v1/ceremonies/:id", async (req, res) => {
-    await readers.require(req, ["admin", "custodian"], "ceremonies");
+    await readers().require(req, ["admin", "custodian"], "ceremonies");
     res.json(await s.ceremonies.view(String(req.params.id)));
   });
   // Long-poll with ?wait=S: answers once every custodian sent `type` or the ceremony ended.
   r.get("/api/v1/ceremonies/:id/messages", async (req, res) => {
-    await readers.require(req, ["admin", "custodian"], "ceremony messages");
+    await readers().require(req, ["admin", "custodian"], "ceremony messages");
     const q = parseQuery(
       CeremonyMessagesQuery,
       req.query,
@@ -134,7 +139,7 @@ export function routes(s: CoordinatorServices): Router {
   });
 
   r.get("/api/v1/signing/jobs/:id", async (req, res) => {
-    await readers.require(req, ["admin", "custodian"], "signing jobs");
+    await readers().require(req, ["admin", "custodian"], "signing jobs");
     res.json(await s.signing.get(String(req.params.id)));
   });
   // The custodian exchange: a batch of signed envelopes in, this custodian's work out (long-poll).
@@ -199,7 +204,7 @@ export function routes(s: CoordinatorServices): Router {
     });
   });
   r.get("/api/v1/requests", async (req, res) => {
-    const reader = await readers.require(req, ["admin", "custodian", "requester"], "requests");
+    const reader = await readers().require(req, ["admin", "custodian", "requester"], "requests");
     const status = RequestStatus.optional().safeParse(req.query.status);
     if (!status.success)
       throw new CoordinatorError(
@@ -209,7 +214,7 @@ export function routes(s: CoordinatorServices): Router {
     res.json({ requests: await s.requests.list(status.data, ownerOf(reader)) });
   });
   r.get("/api/v1/requests/:id", async (req, res) => {
-    const reader = await readers.require(req, ["admin", "custodian", "requester"], "requests");
+    const reader = await readers().require(req, ["admin", "custodian", "requester"], "requests");
     const q = parseQuery(ViewQuery, req.query, "wait must be 0-60 seconds and since a state like pending/1");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
@@ -223,7 +228,7 @@ export function routes(s: CoordinatorServices): Router {
     );
   });
   r.get("/api/v1/requests/:id/certificate", async (req, res) => {
-    const reader = await readers.require(req, ["admin", "custodian", "requester"], "certificates");
+    const reader = await readers().require(req, ["admin", "custodian", "requester"], "certificates");
     const wait = parseQuery(WaitQuery, req.query, "wait must be 0-60 seconds");
     const gone = new AbortController();
     res.on("close", () => gone.abort());
