@@ -16,6 +16,7 @@ import { bytesToHex, round1ToWire } from "../../src/threshold/encoding.ts";
 import { identifierForName } from "../../src/threshold/suite.ts";
 import { generateHpkeKeyPair } from "../../src/protocol/hpke.ts";
 import { ROOT, FIXTURE_PASSPHRASE, EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+import { readTarget, signReadHeader } from "../../src/protocol/signed-read.ts";
 
 const NAMES = ["alice", "bob", "carol"] as const;
 let dir: string;
@@ -87,13 +88,21 @@ interface StageAnswer {
   messages: unknown[];
 }
 
+/** A GET as custodian alice reads: with a signed read (docs/security-model.md). */
+function signedGet(url: string): Promise<Response> {
+  const u = new URL(url);
+  return fetch(u, {
+    headers: { authorization: signReadHeader(signers.get("alice")!, "GET", readTarget(u)) },
+  });
+}
+
 function poll(url: string, id: string, type: string, wait: number): Promise<StageAnswer> {
-  return fetch(`${url}/api/v1/ceremonies/${id}/messages?type=${encodeURIComponent(type)}&wait=${wait}`).then(
-    async (r) => {
-      expect(r.status).toBe(200);
-      return (await r.json()) as StageAnswer;
-    },
-  );
+  return signedGet(
+    `${url}/api/v1/ceremonies/${id}/messages?type=${encodeURIComponent(type)}&wait=${wait}`,
+  ).then(async (r) => {
+    expect(r.status).toBe(200);
+    return (await r.json()) as StageAnswer;
+  });
 }
 
 /** Lets the coordinator's change feed (setImmediate) and any woken waiter run. */
@@ -143,7 +152,7 @@ describe("ceremony stages by long-poll", () => {
   it("refuses a wait outside 0-30 seconds and an unknown message type", async () => {
     const { url, id } = await freshCeremony();
     for (const q of ["type=dkg%2Fround1&wait=31", "type=dkg%2Fround1&wait=-1", "type=dkg%2Fround9"]) {
-      const r = await fetch(`${url}/api/v1/ceremonies/${id}/messages?${q}`);
+      const r = await signedGet(`${url}/api/v1/ceremonies/${id}/messages?${q}`);
       expect(r.status, q).toBe(400);
     }
   });

@@ -49,8 +49,10 @@ describe("strict input", () => {
   const ca = useCoordinator("tca-strict-input-");
 
   it("query integers are decimal digits only: hex, exponents, signs, spaces and decimals are 400", async () => {
-    expect((await fetch(`${ca.url}/api/v1/changes?wait=0`)).status).toBe(200);
-    expect((await fetch(`${ca.url}/api/v1/changes?after=3&wait=0`)).status).toBe(200);
+    // Reads need credentials (docs/security-model.md): these read as the admin.
+    const admin = { headers: { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` } };
+    expect((await fetch(`${ca.url}/api/v1/changes?wait=0`, admin)).status).toBe(200);
+    expect((await fetch(`${ca.url}/api/v1/changes?after=3&wait=0`, admin)).status).toBe(200);
     for (const q of [
       "wait=0x10",
       "wait=1e1",
@@ -63,7 +65,7 @@ describe("strict input", () => {
       "wait=31",
       "after=1e3&wait=0",
     ]) {
-      const r = await fetch(`${ca.url}/api/v1/changes?${q}`);
+      const r = await fetch(`${ca.url}/api/v1/changes?${q}`, admin);
       expect(r.status, q).toBe(400);
       expect((await problem(r)).detail, q).toMatch(/query parameter (wait|after)/);
     }
@@ -73,7 +75,7 @@ describe("strict input", () => {
       "/api/v1/ceremonies/x/messages?type=dkg%2Fround1&",
     ]) {
       const sep = path.includes("?") ? "" : "?";
-      const r = await fetch(`${ca.url}${path}${sep}wait=0x10`);
+      const r = await fetch(`${ca.url}${path}${sep}wait=0x10`, admin);
       expect(r.status, path).toBe(400);
       expect((await problem(r)).detail).toMatch(/wait must be a whole number written in decimal digits/);
     }

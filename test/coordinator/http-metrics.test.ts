@@ -2,6 +2,10 @@
 // certificates issued. The route label is the matched pattern, never the raw URL.
 import { describe, expect, it } from "vitest";
 import { useCoordinator } from "../helpers/coordinator.ts";
+import { EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+
+/** Reads need credentials (docs/security-model.md); /metrics is the admin's. */
+const admin = { headers: { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` } };
 
 /** `http_requests_total` samples as "METHOD route" → value. */
 function httpCounts(text: string): Map<string, number> {
@@ -20,7 +24,8 @@ describe("http_requests_total", () => {
 
   it("counts requests by method and matched route pattern, whatever their status", async () => {
     const ids = ["00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"];
-    for (const id of ids) expect((await fetch(`${coordinator.url}/api/v1/requests/${id}`)).status).toBe(404);
+    for (const id of ids)
+      expect((await fetch(`${coordinator.url}/api/v1/requests/${id}`, admin)).status).toBe(404);
     await (await fetch(`${coordinator.url}/api/v1/health`)).text(); // 200 or 503 (no CA key yet)
     expect((await fetch(`${coordinator.url}/no/such/path/${ids[0]}`)).status).toBe(404);
     const unauthenticated = await fetch(`${coordinator.url}/api/v1/requests`, { method: "POST" });
@@ -30,7 +35,7 @@ describe("http_requests_total", () => {
     let text = "";
     let counts = new Map<string, number>();
     for (let i = 0; i < 50 && (counts.get("POST /api/v1/requests") ?? 0) < 1; i++) {
-      text = await (await fetch(`${coordinator.url}/metrics`)).text();
+      text = await (await fetch(`${coordinator.url}/metrics`, admin)).text();
       counts = httpCounts(text);
       if ((counts.get("POST /api/v1/requests") ?? 0) < 1) await new Promise((r) => setTimeout(r, 20));
     }
@@ -43,7 +48,7 @@ describe("http_requests_total", () => {
     for (const id of ids) expect(text).not.toContain(id);
     expect(text).not.toContain("/no/such/path");
 
-    const again = httpCounts(await (await fetch(`${coordinator.url}/metrics`)).text());
+    const again = httpCounts(await (await fetch(`${coordinator.url}/metrics`, admin)).text());
     expect(again.get("GET /metrics")).toBeGreaterThanOrEqual(1);
   });
 });

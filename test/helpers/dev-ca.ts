@@ -96,9 +96,11 @@ export async function requestView(
   ca: DevCa,
   id: string,
 ): Promise<Record<string, unknown> & { status: string }> {
-  return (await (await fetch(`${ca.url}/api/v1/requests/${id}`)).json()) as Record<string, unknown> & {
-    status: string;
-  };
+  // Reads need credentials (docs/security-model.md); the admin reads every requester's requests.
+  const res = await fetch(`${ca.url}/api/v1/requests/${id}`, {
+    headers: { authorization: `Bearer ${ca.adminToken}` },
+  });
+  return (await res.json()) as Record<string, unknown> & { status: string };
 }
 
 /** Makes a key and CSR with openssl in `dir`; returns the paths. `keyArgs` as for `openssl req -newkey`. */

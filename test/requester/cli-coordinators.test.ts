@@ -48,7 +48,9 @@ describe("--coordinator with several URLs", () => {
   it("tca ceremony status: a repeated --coordinator fails over to the replica that answers", async () => {
     const down = await refusedUrl();
     const up = await startServer(ceremony);
-    const p = sb.tca(["ceremony", "status", "--coordinator", down, "--coordinator", up.url]);
+    const p = sb.tca(["ceremony", "status", "--coordinator", down, "--coordinator", up.url], {
+      TCA_ADMIN_TOKEN: "an-admin-token-for-the-test",
+    });
     expect(await p.exited, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/ceremony c1: complete/);
     expect(up.hits).toEqual(["GET /api/v1/ceremonies/current"]);
@@ -57,12 +59,18 @@ describe("--coordinator with several URLs", () => {
   it("tca ceremony status reads $TCA_COORDINATOR, and names every URL when none answers (exit 4)", async () => {
     const one = await refusedUrl();
     const two = await refusedUrl();
-    const p = sb.tca(["ceremony", "status"], { TCA_COORDINATOR: `${one},${two}` });
+    const p = sb.tca(["ceremony", "status"], {
+      TCA_COORDINATOR: `${one},${two}`,
+      TCA_ADMIN_TOKEN: "an-admin-token-for-the-test",
+    });
     expect(await p.exited).toBe(4);
     expect(p.stderr).toContain(`cannot reach the coordinator (tried ${one}, ${two})`);
 
     const up = await startServer(ceremony);
-    const q = sb.tca(["ceremony", "status", "--json"], { TCA_COORDINATOR: `${one},${up.url}` });
+    const q = sb.tca(["ceremony", "status", "--json"], {
+      TCA_COORDINATOR: `${one},${up.url}`,
+      TCA_ADMIN_TOKEN: "an-admin-token-for-the-test",
+    });
     expect(await q.exited, q.stderr).toBe(0);
     expect(JSON.parse(q.stdout)).toMatchObject({ id: "c1", status: "complete" });
   });
