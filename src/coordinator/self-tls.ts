@@ -2,7 +2,7 @@
 // Once the CA root exists, the coordinator makes a P-256 key and a CSR for its names and submits it
 // through the normal intake as the requester named `coordinator` in ca-config: the custodians then
 // review, approve and threshold-sign it exactly like any request (they re-derive the TBS and check
-// it against that requester's grant in their own copy of ca-config, DESIGN §3.2), and anyone can see
+// it against that requester's grant in their own copy of ca-config), and anyone can see
 // the request in the list as coming from `coordinator`. No token is involved: the coordinator calls
 // its own intake. When the certificate is issued it is checked (it chains to the CA root, its key is
 // ours, it is valid now), saved in the TLS directory (key mode 0600), and installed without a
