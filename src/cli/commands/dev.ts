@@ -340,11 +340,12 @@ async function runDev(o: DevOpts): Promise<void> {
   if (o.tls) {
     const root = await coordinator.services.caCertificate();
     writeFileSync(rootPath, toPem(root!, "CERTIFICATE"));
-    progress(
-      o.agents
-        ? "waiting for the custodians to issue the coordinator's TLS certificate (requester coordinator)"
-        : "waiting for the coordinator's TLS certificate: approve its request (requester coordinator) with `tca custodian approve`",
-    );
+    if (!running.every((c) => c.tls.active))
+      progress(
+        o.agents
+          ? "waiting for the custodians to issue the coordinator's TLS certificate (requester coordinator)"
+          : "waiting for the coordinator's TLS certificate: approve its request (requester coordinator) with `tca custodian approve`",
+      );
     urls = await Promise.all(running.map((c) => c.tls.whenActive()));
     writeUrls();
     progress(`TLS on: ${urls.join(", ")} (CA root in ${rootPath})`);
