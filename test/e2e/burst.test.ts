@@ -30,7 +30,9 @@ async function submit(csr: string): Promise<string> {
 
 async function certificate(id: string, deadline: number): Promise<string> {
   while (Date.now() < deadline) {
-    const res = await fetch(`${ca.url}/api/v1/requests/${id}/certificate?wait=30`);
+    const res = await fetch(`${ca.url}/api/v1/requests/${id}/certificate?wait=30`, {
+      headers: { authorization: `Bearer ${ca.token}` },
+    });
     if (res.ok) return res.text();
     const problem = (await res.json()) as { requestStatus?: string };
     if (problem.requestStatus !== "pending" && problem.requestStatus !== "signing")
@@ -56,7 +58,9 @@ describe("a burst of requests", () => {
       expect(openssl(["x509", "-in", path, "-noout", "-subject"])).toContain(`svc-${i}.burst.internal`);
     }
 
-    const metrics = await (await fetch(`${ca.url}/metrics`)).text();
+    const metrics = await (
+      await fetch(`${ca.url}/metrics`, { headers: { authorization: `Bearer ${ca.adminToken}` } })
+    ).text();
     expect(metrics).toMatch(new RegExp(`tca_certificates_issued_total\\{profile="server"\\} ${BURST}\\b`));
     const logs = readdirSync(join(ca.dir, "logs"))
       .filter((f) => f.endsWith("-agent.log"))

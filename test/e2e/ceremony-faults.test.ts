@@ -34,7 +34,11 @@ interface CeremonyState {
   failure: { reason: string; culprits: string[] } | null;
 }
 async function ceremonyState(url: string, id: string): Promise<CeremonyState> {
-  return (await (await fetch(`${url}/api/v1/ceremonies/${id}`)).json()) as CeremonyState;
+  return (await (
+    await fetch(`${url}/api/v1/ceremonies/${id}`, {
+      headers: { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` },
+    })
+  ).json()) as CeremonyState;
 }
 
 /** A man-in-the-middle "coordinator" that rewrites round-1 packages on the way to one custodian. */
@@ -111,7 +115,9 @@ describe("ceremony faults fail closed and name the culprit", () => {
     expect(state.failure!.culprits).toEqual(["carol"]);
     expect(state.failure!.reason).toMatch(/verified from the revealed key/);
     // No share became active anywhere.
-    const status = sb.tca(["ceremony", "status", "--coordinator", url, id]);
+    const status = sb.tca(["ceremony", "status", "--coordinator", url, id], {
+      TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN,
+    });
     expect(await status.exited).toBe(0);
     expect(status.stdout).toMatch(/culprit: carol/);
     expect((await fetch(`${url}/ca.pem`)).status).toBe(404);

@@ -63,7 +63,9 @@ async function requestFor(csr: string): Promise<string> {
 
 async function certificate(id: string, i: number): Promise<string> {
   for (;;) {
-    const res = await fetch(`${ca.urls[i]}/api/v1/requests/${id}/certificate?wait=20`);
+    const res = await fetch(`${ca.urls[i]}/api/v1/requests/${id}/certificate?wait=20`, {
+      headers: { authorization: `Bearer ${ca.token}` },
+    });
     if (res.ok) return res.text();
     const problem = (await res.json()) as { requestStatus?: string };
     if (problem.requestStatus !== "pending" && problem.requestStatus !== "signing")
@@ -155,6 +157,8 @@ describe.skipIf(!enabled)("SIGKILL at each step of a request's life", () => {
         "--check-coordinator",
         "--coordinator",
         ca.urls.join(","),
+        "--passphrase-file",
+        c.passphraseFile,
       ]);
       expect(await p.exited, `${c.name}: ${p.output}`).toBe(0);
     }

@@ -48,8 +48,13 @@ const json = (csr: string, profile = "server", extra: Record<string, unknown> = 
 
 async function counts(): Promise<{ pending: number; all: number }> {
   const get = async (q: string) =>
-    ((await (await fetch(`${ca.url}/api/v1/requests${q}`)).json()) as { requests: unknown[] }).requests
-      .length;
+    (
+      (await (
+        await fetch(`${ca.url}/api/v1/requests${q}`, {
+          headers: { authorization: `Bearer ${ca.adminToken}` },
+        })
+      ).json()) as { requests: unknown[] }
+    ).requests.length;
   return { pending: await get("?status=pending"), all: await get("") };
 }
 
@@ -251,7 +256,11 @@ describe("issuance: bad input is refused clearly and changes nothing (DESIGN §3
     const derBody = (await derRes.json()) as { id: string; status: string };
     expect(derRes.status, JSON.stringify(derBody)).toBe(202);
 
-    const view = (await (await fetch(`${ca.url}/api/v1/requests/${derBody.id}`)).json()) as {
+    const view = (await (
+      await fetch(`${ca.url}/api/v1/requests/${derBody.id}`, {
+        headers: { authorization: `Bearer ${ca.token}` },
+      })
+    ).json()) as {
       sans: { type: string; value: string }[];
       notBefore: string;
       notAfter: string;

@@ -100,7 +100,13 @@ describe("signing faults", () => {
       { custodian: "carol", reason: expect.stringMatching(/invalid signature share/) },
     ]);
     expect(v.signing!.events.some((e) => e.kind === "bad-share" && e.custodian === "carol")).toBe(true);
-    expect((await fetch(`${ca.url}/api/v1/requests/${id}/certificate`)).status).toBe(200);
+    expect(
+      (
+        await fetch(`${ca.url}/api/v1/requests/${id}/certificate`, {
+          headers: { authorization: `Bearer ${ca.token}` },
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it("a signer SIGKILLed after its commitment does not stall issuance; its commitment is never reused", async () => {

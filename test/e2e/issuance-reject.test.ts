@@ -23,10 +23,14 @@ beforeAll(async () => {
 });
 afterAll(() => sb.cleanup());
 
-/** `tca custodian <verb>` that needs no passphrase (requests, show): --home only. */
+/**
+ * `tca custodian <verb>` that only reads (requests, show): it still unlocks the keystore, to sign
+ * its reads with the custodian's identity key (docs/security-model.md).
+ */
 function custodianReadOnly(name: string, args: string[]): Proc {
   const [verb, ...rest] = args;
-  return sb.tca(["custodian", verb!, ...rest, "--home", ca.home(name).home]);
+  const h = ca.home(name);
+  return sb.tca(["custodian", verb!, ...rest, "--home", h.home, "--passphrase-file", h.passphraseFile]);
 }
 
 async function finished(p: Proc): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -79,7 +83,9 @@ describe("issuance: rejection", () => {
     expect(after.approvals).toHaveLength(1);
     expect(after.signing).toBeNull();
 
-    const cert = await fetch(`${ca.url}/api/v1/requests/${id}/certificate`);
+    const cert = await fetch(`${ca.url}/api/v1/requests/${id}/certificate`, {
+      headers: { authorization: `Bearer ${ca.token}` },
+    });
     expect(cert.status).toBe(409);
     expect(cert.headers.get("content-type")).toMatch(/^application\/problem\+json/);
     const problem = (await cert.json()) as { detail: string; status: unknown; requestStatus: string };
@@ -90,13 +96,21 @@ describe("issuance: rejection", () => {
 
     // It is listed as rejected, not pending.
     const pending = (
-      (await (await fetch(`${ca.url}/api/v1/requests?status=pending`)).json()) as {
+      (await (
+        await fetch(`${ca.url}/api/v1/requests?status=pending`, {
+          headers: { authorization: `Bearer ${ca.adminToken}` },
+        })
+      ).json()) as {
         requests: { id: string }[];
       }
     ).requests;
     expect(pending.map((r) => r.id)).not.toContain(id);
     const rejected = (
-      (await (await fetch(`${ca.url}/api/v1/requests?status=rejected`)).json()) as {
+      (await (
+        await fetch(`${ca.url}/api/v1/requests?status=rejected`, {
+          headers: { authorization: `Bearer ${ca.adminToken}` },
+        })
+      ).json()) as {
         requests: { id: string }[];
       }
     ).requests;

@@ -58,7 +58,9 @@ describe("issuance through custodian CLI approvals", () => {
 
     for (const [i, id] of ids.entries()) {
       const kt = KEY_TYPES[i]!;
-      const res = await fetch(`${ca.url}/api/v1/requests/${id}/certificate`);
+      const res = await fetch(`${ca.url}/api/v1/requests/${id}/certificate`, {
+        headers: { authorization: `Bearer ${ca.token}` },
+      });
       expect(res.status).toBe(200);
       const chain = await res.text();
       const certs = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)!;
@@ -77,7 +79,9 @@ describe("issuance through custodian CLI approvals", () => {
       issued.set(kt, { leaf, key: keys.get(id)!, chain: chainPath });
     }
     // The request record says who approved.
-    const view = (await (await fetch(`${ca.url}/api/v1/requests/${ids[0]}`)).json()) as {
+    const view = (await (
+      await fetch(`${ca.url}/api/v1/requests/${ids[0]}`, { headers: { authorization: `Bearer ${ca.token}` } })
+    ).json()) as {
       status: string;
       approvals: { custodian: string }[];
     };

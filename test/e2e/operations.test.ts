@@ -93,7 +93,9 @@ async function submit(host: string): Promise<string> {
 }
 
 async function certificate(id: string): Promise<{ path: string; serial: string }> {
-  const res = await fetch(`${ca.url}/api/v1/requests/${id}/certificate?wait=30`);
+  const res = await fetch(`${ca.url}/api/v1/requests/${id}/certificate?wait=30`, {
+    headers: { authorization: `Bearer ${ca.token}` },
+  });
   expect(res.status).toBe(200);
   const path = join(work, `${id}.pem`);
   writeFileSync(path, (await res.text()).split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
@@ -285,7 +287,7 @@ describe("agents, revocation, metrics", () => {
   });
 
   it("/metrics parses as Prometheus text and its counters match what happened", async () => {
-    const res = await fetch(`${ca.url}/metrics`);
+    const res = await fetch(`${ca.url}/metrics`, { headers: { authorization: `Bearer ${ca.adminToken}` } });
     expect(res.headers.get("content-type")).toMatch(/text\/plain/);
     const text = await res.text();
     const samples = new Map<string, number>();
@@ -311,7 +313,9 @@ describe("agents, revocation, metrics", () => {
     expect(get("tca_crls_signed_total")).toBeGreaterThanOrEqual(2);
     expect(get('tca_issuance_seconds_count{profile="server"}')).toBe(counts.issued);
     // Health names every custodian and when it was last heard from.
-    const health = (await (await fetch(`${ca.url}/api/v1/health`)).json()) as {
+    const health = (await (
+      await fetch(`${ca.url}/api/v1/health`, { headers: { authorization: `Bearer ${ca.adminToken}` } })
+    ).json()) as {
       database: string;
       custodians: { name: string; lastContact: string | null }[];
     };

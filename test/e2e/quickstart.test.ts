@@ -51,7 +51,11 @@ describe("README quick start", () => {
     expect(stdout).toMatch(/^svc\.pem: OK$/m);
     // The agents approved it; no person was involved.
     const id = (JSON.parse(readFileSync(join(cwd, "request.json"), "utf8")) as { id: string }).id;
-    const view = (await (await fetch(`http://127.0.0.1:${port}/api/v1/requests/${id}`)).json()) as {
+    const token = readFileSync(join(cwd, ".tca-dev/requester.token"), "utf8").trim();
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/requests/${id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const view = (await res.json()) as {
       status: string;
       approvals: unknown[];
     };

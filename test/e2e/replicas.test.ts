@@ -58,7 +58,9 @@ async function submit(csr: string, first: number): Promise<string | "ambiguous">
 async function certificate(id: string, start: number): Promise<string> {
   for (let i = start; ; i++) {
     try {
-      const res = await fetch(`${ca.urls[i % 2]}/api/v1/requests/${id}/certificate?wait=20`);
+      const res = await fetch(`${ca.urls[i % 2]}/api/v1/requests/${id}/certificate?wait=20`, {
+        headers: { authorization: `Bearer ${ca.token}` },
+      });
       if (res.ok) return await res.text();
       const problem = (await res.json()) as { requestStatus?: string };
       if (problem.requestStatus !== "pending" && problem.requestStatus !== "signing")
@@ -131,7 +133,9 @@ describe.skipIf(!enabled)("two coordinator replicas on one PostgreSQL", () => {
 });
 
 async function view(id: string, i = 0): Promise<RequestView> {
-  return (await (await fetch(`${ca.urls[i]}/api/v1/requests/${id}`)).json()) as RequestView;
+  return (await (
+    await fetch(`${ca.urls[i]}/api/v1/requests/${id}`, { headers: { authorization: `Bearer ${ca.token}` } })
+  ).json()) as RequestView;
 }
 
 /** Long-polls a request at replica i until `done(view)` holds. */
@@ -140,7 +144,9 @@ async function until(id: string, done: (v: RequestView) => boolean, i = 0): Prom
   while (!done(v)) {
     const state = encodeURIComponent(requestState(v));
     v = (await (
-      await fetch(`${ca.urls[i]}/api/v1/requests/${id}?since=${state}&wait=20`)
+      await fetch(`${ca.urls[i]}/api/v1/requests/${id}?since=${state}&wait=20`, {
+        headers: { authorization: `Bearer ${ca.token}` },
+      })
     ).json()) as RequestView;
   }
   return v;
@@ -175,7 +181,9 @@ describe.skipIf(!enabled)("availability of a 3-of-5 CA with two replicas", () =>
     const id = (await submit(csrs[2]!, 0)) as string; // refused by replica 0: goes to replica 1
     const v = await until(id, (x) => x.status === "issued", 1);
     expect(v.status).toBe("issued");
-    const health = (await (await fetch(`${ca.urls[1]}/api/v1/health`)).json()) as {
+    const health = (await (
+      await fetch(`${ca.urls[1]}/api/v1/health`, { headers: { authorization: `Bearer ${ca.adminToken}` } })
+    ).json()) as {
       status: string;
       replicas: { url: string; live: boolean }[];
     };

@@ -40,7 +40,9 @@ function outputs(dir: string, name: string): string[] {
 }
 
 async function pendingIds(): Promise<string[]> {
-  const res = await fetch(`${ca.url}/api/v1/requests?status=pending`);
+  const res = await fetch(`${ca.url}/api/v1/requests?status=pending`, {
+    headers: { authorization: `Bearer ${ca.adminToken}` },
+  });
   const body = (await res.json()) as { requests: { id: string }[] };
   return body.requests.map((r) => r.id);
 }
@@ -63,12 +65,14 @@ describe("a request's state by long-poll", () => {
       body: JSON.stringify({ csr: csr.csrPem, profile: "server" }),
     });
     const id = ((await submitted.json()) as { id: string }).id;
-    const bad = await fetch(`${ca.url}/api/v1/requests/${id}?since=nonsense&wait=5`);
+    const bad = await fetch(`${ca.url}/api/v1/requests/${id}?since=nonsense&wait=5`, {
+      headers: { authorization: `Bearer ${ca.token}` },
+    });
     expect(bad.status).toBe(400);
     const started = Date.now();
-    const poll = fetch(`${ca.url}/api/v1/requests/${id}?since=pending/0&wait=60`).then(
-      async (r) => (await r.json()) as { status: string; approvals: { custodian: string }[] },
-    );
+    const poll = fetch(`${ca.url}/api/v1/requests/${id}?since=pending/0&wait=60`, {
+      headers: { authorization: `Bearer ${ca.token}` },
+    }).then(async (r) => (await r.json()) as { status: string; approvals: { custodian: string }[] });
     const alice = custodianCli(sb, ca, "alice", ["approve", id, "--yes", "--no-wait"]);
     expect((await finished(alice)).code, alice.stderr).toBe(0);
     const view = await poll;
@@ -176,7 +180,11 @@ describe("tca request", () => {
     expect(result).toMatchObject({ id, status: "issued" });
     expect(openssl(["verify", "-x509_strict", "-CAfile", ca.rootPath, result.certificate!])).toMatch(/: OK/);
     // Submitted once: one request with this name.
-    const all = (await (await fetch(`${ca.url}/api/v1/requests?status=issued`)).json()) as {
+    const all = (await (
+      await fetch(`${ca.url}/api/v1/requests?status=issued`, {
+        headers: { authorization: `Bearer ${ca.adminToken}` },
+      })
+    ).json()) as {
       requests: { id: string; subject: string }[];
     };
     expect(all.requests.filter((r) => r.subject.includes(name)).map((r) => r.id)).toEqual([id]);
