@@ -612,6 +612,29 @@ describe.each(await storeKinds("store contract"))("store contract on $name", (ki
     expect(await s.claimLease("tick", "B", t(16), t(26))).toBe(true); // A's expired: taken over
     expect(await s.claimLease("tick", "A", t(17), t(27))).toBe(false);
   });
+
+  it("accepts a signed read's nonce once, and forgets it once it has expired", async () => {
+    const s = await open();
+    const t = (sec: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, sec)).toISOString();
+    expect(await s.acceptReadNonce("alice", "a".repeat(32), t(60))).toBe(true);
+    expect(await s.acceptReadNonce("alice", "a".repeat(32), t(60))).toBe(false);
+    expect(await s.acceptReadNonce("bob", "a".repeat(32), t(60))).toBe(true); // per sender
+    await s.purgeReadNonces(t(59));
+    expect(await s.acceptReadNonce("alice", "a".repeat(32), t(60))).toBe(false); // not expired yet
+    await s.purgeReadNonces(t(61));
+    expect(await s.acceptReadNonce("alice", "a".repeat(32), t(120))).toBe(true);
+  });
+
+  it("lists one requester's requests only", async () => {
+    const s = await open();
+    const mine = request({ requester: "dev" });
+    await s.transaction(async (tx) => {
+      await tx.insertRequest(mine);
+      await tx.insertRequest(request({ requester: "other" }));
+    });
+    expect((await s.listRequests({ requester: "dev" })).map((r) => r.id)).toEqual([mine.id]);
+    expect(await s.listRequests({})).toHaveLength(2);
+  });
 });
 
 const pgKinds = (await storeKinds("store contract, two replicas")).filter((k) => k.name === "postgres");
@@ -685,6 +708,26 @@ describe.skipIf(pgKinds.length === 0)("two stores on one PostgreSQL database (re
     await vi_waitFor(() => onB.length >= 3 && onA.length >= 3);
     expect(onB).toEqual(["request:1", "*", "request:2"]);
     expect(onA).toEqual(["request:1", "*", "request:2"]);
+  });
+
+  it("records a signed read's nonce once across replicas, without waiting for the write lock", async () => {
+    const [a, b] = await pair();
+    const expires = new Date(Date.now() + 60_000).toISOString();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const hasLock = new Promise<void>((r) => (locked = r));
+    const writer = a.transaction(async (tx) => {
+      await tx.setMeta("k", "held");
+      locked();
+      await held;
+    });
+    await hasLock;
+    // Replica a holds the advisory write lock: b's nonce insert does not wait for it.
+    expect(await b.acceptReadNonce("alice", "b".repeat(32), expires)).toBe(true);
+    expect(await a.acceptReadNonce("alice", "b".repeat(32), expires)).toBe(false);
+    release();
+    await writer;
   });
 
   it("lets one replica hold a lease while the other is refused", async () => {
