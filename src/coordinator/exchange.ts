@@ -35,7 +35,8 @@ export class ExchangeService {
     this.#roster = rosterKeys(config.config.custodians);
   }
 
-  async exchange(raw: unknown, signal?: AbortSignal): Promise<ExchangeResponse> {
+  /** `caller`: the custodian whose signed read authenticated this exchange (docs/security-model.md). */
+  async exchange(raw: unknown, signal: AbortSignal | undefined, caller: string): Promise<ExchangeResponse> {
     const parsed = ExchangeRequestSchema.safeParse(raw);
     if (!parsed.success)
       throw new CoordinatorError(
@@ -45,6 +46,11 @@ export class ExchangeService {
     const req = parsed.data;
     if (!this.#roster.has(req.custodian))
       throw new CoordinatorError("BAD_REQUEST", `${req.custodian} is not in the roster`);
+    if (req.custodian !== caller)
+      throw new CoordinatorError(
+        "FORBIDDEN",
+        `this exchange is signed by ${caller}, not by ${req.custodian} whose work it asks for`,
+      );
     // A process that is connected is alive (and may be in the packages formed below). Its instance
     // id is a random 128-bit value known only to it and to this coordinator, so nobody else can keep
     // a dead process's offers in use.

@@ -57,20 +57,26 @@ export function custodianTrust(
   };
 }
 
+const EXCHANGE_PATH = "/api/v1/custodians/exchange";
+
 export function connectCustodian(o: CustodianLinkOptions): CoordinatorClient {
   const tls = custodianTrust(o);
   const http = new HttpClient(o.urls, {
     spread: (o.role ?? "cli") === "agent",
     ...(tls ? { tls } : {}),
   });
-  // Reads (GET) carry a fresh signed read (src/protocol/signed-read.ts), made anew for each attempt.
+  // Reads carry a fresh signed read (src/protocol/signed-read.ts), made anew for each attempt: GETs,
+  // and the exchange, whose answer holds the requests this custodian is to review. Other POSTs are
+  // signed envelopes already.
   const identity = o.identity;
   return new CoordinatorClient(
     http,
     identity
       ? {
           headers: (method, url): Record<string, string> =>
-            method === "GET" || method === "HEAD" ? { authorization: signReadHeader(identity, method, url) } : {},
+            method === "GET" || method === "HEAD" || url.pathname === EXCHANGE_PATH
+              ? { authorization: signReadHeader(identity, method, url) }
+              : {},
         }
       : {},
   );

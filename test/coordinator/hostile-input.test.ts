@@ -4,6 +4,7 @@
 // paths: every case must end in a 4xx problem+json (RFC 9457) or, for the rare input that is
 // legitimately valid, a 2xx; never a 5xx, never a crash, nothing stored for what was refused, and
 // the process's memory bounded. Prints how many cases it tried and the statuses it saw.
+import { signReadHeader } from "../../src/protocol/signed-read.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import fc from "fast-check";
@@ -569,7 +570,10 @@ describe("hostile input against the live HTTP API", () => {
                 wait: 0,
                 review: false,
               };
-              const res = await post("/api/v1/custodians/exchange", json(), JSON.stringify(body));
+              const signedBy = ca.custodians.get("alice")!.signer;
+              const path = "/api/v1/custodians/exchange";
+              const auth = signReadHeader(signedBy, "POST", new URL(url + path));
+              const res = await post(path, { ...json(), authorization: auth }, JSON.stringify(body));
               // A well-formed batch is answered 200 with a refusal per item; a malformed one is a 4xx.
               if (res.status === 200) {
                 cases++;

@@ -132,6 +132,7 @@ describe("OpenAPI document", () => {
       "GET /metrics",
       "POST /api/v1/ceremonies",
       "POST /api/v1/certificates/{serial}/revoke",
+      "POST /api/v1/custodians/exchange",
       "POST /api/v1/requests",
     ]);
     // Authenticated reads (docs/security-model.md): custodians sign theirs; health is open to anyone.

@@ -235,6 +235,39 @@ describe("a custodian's signed read", () => {
     await expect(anonymous.get("/api/v1/requests", z.unknown())).rejects.toThrow(/401|credentials/);
   });
 
+  it("is needed for the exchange, whose answer lists the requests to review, and must name its signer", async () => {
+    const path = "/api/v1/custodians/exchange";
+    const body = (custodian: string) =>
+      JSON.stringify({
+        custodian,
+        instance: randomBytes(16).toString("hex"),
+        envelopes: [],
+        wait: 0,
+        review: true,
+      });
+    const post = (headers: Record<string, string>, custodian: string) =>
+      fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: body(custodian),
+      });
+    // Anonymous, or a requester or admin token: no custodian's review list.
+    for (const h of [{}, A, ADMIN]) {
+      const res = await post(h, "alice");
+      expect([401, 403]).toContain(res.status);
+      expect((await problem(res)).detail).toMatch(/custodian exchange/);
+    }
+    // Signed by bob, asking for alice's work: 403.
+    const asOther = await post(signed("bob", path, Date.now(), "POST"), "alice");
+    expect(asOther.status).toBe(403);
+    expect((await problem(asOther)).detail).toMatch(/signed by bob, not by alice/);
+    // Signed by alice for alice: her review list (B's pending request is in it).
+    const ok = await post(signed("alice", path, Date.now(), "POST"), "alice");
+    expect(ok.status).toBe(200);
+    const answer = (await ok.json()) as { requests: { id: string }[] };
+    expect(answer.requests.map((r) => r.id)).toContain(theirs.id);
+  });
+
   it("is refused when replayed (the same header twice)", async () => {
     const h = signed("alice", "/api/v1/requests");
     expect((await get("/api/v1/requests", h)).status).toBe(200);

@@ -81,7 +81,7 @@ function custodian(name: string, hooks: SigningHooks = {}, supersede = true): Cu
   c.link = new ExchangeLink(
     async (body) => {
       c.batches.push(body.envelopes.length);
-      return exchange.exchange(body);
+      return exchange.exchange(body, undefined, body.custodian);
     },
     name,
     participant,
@@ -262,12 +262,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
     // alice shuts down before answering her tasks.
     const alice = custodians.get("alice")!;
     const withdraw: SignedEnvelope = alice.participant.withdrawAll();
-    const res = await exchange.exchange({
-      custodian: "alice",
-      instance: alice.participant.instance,
-      envelopes: [withdraw],
-      wait: 0,
-    });
+    const res = await exchange.exchange(
+      {
+        custodian: "alice",
+        instance: alice.participant.instance,
+        envelopes: [withdraw],
+        wait: 0,
+      },
+      undefined,
+      "alice",
+    );
     expect(res.results).toEqual([expect.objectContaining({ ok: true })]);
     for (const j of withAlice) {
       const now = await job(j.id);
@@ -281,12 +285,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
     // The same withdrawal again (a replay, or a resend after a lost answer) is answered as the first
     // time and resets nothing.
     const before = await Promise.all(jobs.map(async (j) => (await job(j.id)).attempt));
-    const again = await exchange.exchange({
-      custodian: "alice",
-      instance: alice.participant.instance,
-      envelopes: [withdraw],
-      wait: 0,
-    });
+    const again = await exchange.exchange(
+      {
+        custodian: "alice",
+        instance: alice.participant.instance,
+        envelopes: [withdraw],
+        wait: 0,
+      },
+      undefined,
+      "alice",
+    );
     expect(again.results[0]).toMatchObject({ ok: true, status: 202 });
     expect(await Promise.all(jobs.map(async (j) => (await job(j.id)).attempt))).toEqual(before);
     // The others finish every job without alice.
@@ -322,12 +330,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
     const [j] = await createJobs(1);
     const bob = custodians.get("bob")!;
     const offer = bob.participant.offer()!;
-    const res = await exchange.exchange({
-      custodian: "alice",
-      instance: "0".repeat(32),
-      envelopes: [offer],
-      wait: 0,
-    });
+    const res = await exchange.exchange(
+      {
+        custodian: "alice",
+        instance: "0".repeat(32),
+        envelopes: [offer],
+        wait: 0,
+      },
+      undefined,
+      "alice",
+    );
     expect(res.results[0]).toMatchObject({ ok: false, status: 403 });
     // erin is not in the job's package (there is none yet): her share is refused and changes nothing.
     const share = [
@@ -342,12 +354,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
         },
       ),
     ];
-    const r2 = await exchange.exchange({
-      custodian: "erin",
-      instance: custodians.get("erin")!.participant.instance,
-      envelopes: share,
-      wait: 0,
-    });
+    const r2 = await exchange.exchange(
+      {
+        custodian: "erin",
+        instance: custodians.get("erin")!.participant.instance,
+        envelopes: share,
+        wait: 0,
+      },
+      undefined,
+      "erin",
+    );
     expect(r2.results).toEqual([expect.objectContaining({ ok: false, status: 409 })]);
     expect(r2.results[0]!.detail).toMatch(/not in the current signing package/);
     expect((await job(j!.id)).status).toBe("signing");
@@ -357,12 +373,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
     const bob = custodians.get("bob")!;
     const offer = bob.participant.offer()!;
     const send = () =>
-      exchange.exchange({
-        custodian: "bob",
-        instance: bob.participant.instance,
-        envelopes: [offer],
-        wait: 0,
-      });
+      exchange.exchange(
+        {
+          custodian: "bob",
+          instance: bob.participant.instance,
+          envelopes: [offer],
+          wait: 0,
+        },
+        undefined,
+        "bob",
+      );
     expect((await send()).results[0]).toMatchObject({ ok: true });
     const open = (await store.listOffersOf("bob", ["offered"])).map((o) => o.commitmentKey);
     expect(open.length).toBeGreaterThan(0);
@@ -401,12 +421,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
         },
       },
     );
-    const res = await exchange.exchange({
-      custodian: "bob",
-      instance: bob.participant.instance,
-      envelopes: [extra],
-      wait: 0,
-    });
+    const res = await exchange.exchange(
+      {
+        custodian: "bob",
+        instance: bob.participant.instance,
+        envelopes: [extra],
+        wait: 0,
+      },
+      undefined,
+      "bob",
+    );
     expect(res.results[0]).toMatchObject({
       ok: false,
       status: 409,
@@ -426,12 +450,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
       for (const c of order) await round(c);
       const rec = await job(j!.id);
       if (names(rec, "alice"))
-        await exchange.exchange({
-          custodian: "alice",
-          instance: alice.participant.instance,
-          envelopes: [alice.participant.withdrawAll()],
-          wait: 0,
-        });
+        await exchange.exchange(
+          {
+            custodian: "alice",
+            instance: alice.participant.instance,
+            envelopes: [alice.participant.withdrawAll()],
+            wait: 0,
+          },
+          undefined,
+          "alice",
+        );
     }
     const rec = await job(j!.id);
     const withdrawn = (await events(j!.id)).filter((e) => e.kind === "withdrawn" && e.custodian === "alice");
@@ -462,12 +490,16 @@ describe.each(await storeKinds("signing pipeline"))("signing pipeline on $name",
         body: { jobId: a!.id, attempt: rec.attempt, share: "01".padEnd(64, "0") },
       },
     );
-    const res = await exchange.exchange({
-      custodian: signer,
-      instance: custodians.get(signer)!.participant.instance,
-      envelopes: [env],
-      wait: 0,
-    });
+    const res = await exchange.exchange(
+      {
+        custodian: signer,
+        instance: custodians.get(signer)!.participant.instance,
+        envelopes: [env],
+        wait: 0,
+      },
+      undefined,
+      signer,
+    );
     expect(res.results[0]).toMatchObject({
       ok: false,
       status: 400,

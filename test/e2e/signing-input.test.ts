@@ -2,6 +2,7 @@
 // a 4xx result and change nothing, replays are refused, and issuance still completes afterwards
 // around commitments no process holds nonces for. Messages are crafted with a real custodian's
 // identity and key share.
+import { signReadHeader } from "../../src/protocol/signed-read.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { Sandbox } from "../helpers/processes.ts";
@@ -63,9 +64,13 @@ const INSTANCE = randomBytes(16).toString("hex");
 let batch = 0;
 
 async function exchange(envelopes: SignedEnvelope[], o: { custodian?: string; instance?: string } = {}) {
-  const res = await fetch(`${ca.url}/api/v1/custodians/exchange`, {
+  const url = `${ca.url}/api/v1/custodians/exchange`;
+  const res = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      authorization: signReadHeader(alice, "POST", new URL(url)),
+    },
     body: JSON.stringify({
       custodian: o.custodian ?? "alice",
       instance: o.instance ?? INSTANCE,
@@ -131,7 +136,9 @@ describe("signing messages at the coordinator's exchange", () => {
     const share = seal("sign/share", { jobId, attempt: 0, share: "00".repeat(32) }, { scope: jobId });
     expect((await item(share)).status).toBe(409);
     const asBob = await exchange([seal("sign/offer", offer([pool.commit()]))], { custodian: "bob" });
-    expect(asBob.body.results[0]).toMatchObject({ ok: false, status: 403 });
+    // Signed by alice, asking for bob's work: refused whole (403), before any item is read.
+    expect(asBob.status).toBe(403);
+    expect(asBob.body.detail).toMatch(/signed by alice, not by bob/);
     expect(await open()).toEqual([]);
   });
 

@@ -153,7 +153,11 @@ export function equipCustodians(ca: InProcessCa, results: DkgResult[]): void {
       {},
       true,
     );
-    const link = new ExchangeLink((body) => ca.services.exchange.exchange(body), name, participant);
+    const link = new ExchangeLink(
+      (body) => ca.services.exchange.exchange(body, undefined, body.custodian),
+      name,
+      participant,
+    );
     ca.custodians.set(name, { name, signer, participant, link });
   }
 }

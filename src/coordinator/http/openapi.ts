@@ -943,11 +943,14 @@ export const openApiDocument: OpenApiDocument = {
           "Carries approvals, commitment offers, signature shares, refusals and withdrawals, each a " +
           "signed envelope judged on its own (see results). Answers with the signing tasks whose " +
           "package names this process's commitments, the requests for it to review, and which of its " +
-          "offers are still open; with wait > 0 it holds the answer until there is work or wait runs out.",
+          "offers are still open; with wait > 0 it holds the answer until there is work or wait runs out. " +
+          "Its answer lists requests to review, so it needs the custodian's signed read (for POST and " +
+          "this path), and `custodian` must name the signer (403 otherwise).",
+        security: [{ signedRead: [] }],
         requestBody: { required: true, content: jsonContent(ref("ExchangeRequest")) },
         responses: {
           "200": { description: "this process's work", content: jsonContent(ref("ExchangeResponse")) },
-          ...problems(400, 413, 415),
+          ...problems(400, 401, 403, 413, 415),
         },
       },
     },

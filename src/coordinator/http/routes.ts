@@ -143,10 +143,20 @@ export function routes(s: CoordinatorServices): Router {
     res.json(await s.signing.get(String(req.params.id)));
   });
   // The custodian exchange: a batch of signed envelopes in, this custodian's work out (long-poll).
-  r.post("/api/v1/custodians/exchange", exchangeJson, requireJson, async (req, res) => {
+  // Its answer holds the requests this custodian is to review, so it is a read like any other: the
+  // caller proves with a signed read (before the body is parsed) that it is the custodian it names.
+  const exchangeAuth: express.RequestHandler = (req, res, next) => {
+    readers()
+      .require(req, ["custodian"], "the custodian exchange")
+      .then((reader) => {
+        res.locals.custodian = reader.name;
+        next();
+      }, next);
+  };
+  r.post("/api/v1/custodians/exchange", exchangeAuth, exchangeJson, requireJson, async (req, res) => {
     const gone = new AbortController();
     res.on("close", () => gone.abort());
-    res.json(await s.exchange.exchange(req.body, gone.signal));
+    res.json(await s.exchange.exchange(req.body, gone.signal, res.locals.custodian as string));
   });
 
   // Requests: JSON {"csr": PEM, "profile": name} or a raw PEM/DER body with ?profile=.
