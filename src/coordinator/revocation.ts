@@ -11,17 +11,16 @@ import type { SigningService } from "./signing.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
 import { verifySigned } from "./verify-signed.ts";
 import { clock } from "./clock.ts";
+import { storedSerial } from "../x509/serial.ts";
 
 export type RevocationActor = { kind: "admin"; name: string } | { kind: "requester"; name: string };
 
 /** Serial as stored: hex content octets. Accepts "0x", colons, upper case, with or without the sign octet. */
 export function normaliseSerial(input: string): string {
-  const hex = input.toLowerCase().replace(/^0x/, "").replace(/:/g, "");
-  if (!/^[0-9a-f]{1,42}$/.test(hex))
+  const stored = storedSerial(input);
+  if (stored === undefined)
     throw new CoordinatorError("BAD_REQUEST", `"${input}" is not a hexadecimal serial number`);
-  const even = hex.length % 2 ? `0${hex}` : hex;
-  const stripped = even.replace(/^(00)+/, "") || "00";
-  return parseInt(stripped.slice(0, 2), 16) & 0x80 ? `00${stripped}` : stripped;
+  return stored;
 }
 
 export class RevocationService {

@@ -45,3 +45,24 @@ export function checkSerial(bytes: Uint8Array): void {
 export function serialHex(bytes: Uint8Array): string {
   return toHex(bytes[0] === 0 && bytes.length > 1 ? bytes.subarray(1) : bytes);
 }
+
+/**
+ * The one way tca shows a serial (CLI, API, logs): lowercase hex, no sign octet, no colons. What
+ * the database keeps is the DER content octets (with the sign octet); `storedSerial` maps back.
+ */
+export function displaySerial(stored: string): string {
+  return stored.length > 2 && stored.startsWith("00") ? stored.slice(2) : stored;
+}
+
+/**
+ * A serial as a person or tool may write it — `0x` prefix, colons (`openssl x509 -serial` prints
+ * `D068…`, `openssl` text output `00:d0:68:…`), any case, with or without the sign octet — as the
+ * DER content octets in lowercase hex (the stored form). Undefined when it is not a serial.
+ */
+export function storedSerial(input: string): string | undefined {
+  const hex = input.trim().toLowerCase().replace(/^0x/, "").replace(/:/g, "");
+  if (!/^[0-9a-f]{1,42}$/.test(hex)) return undefined;
+  const even = hex.length % 2 ? `0${hex}` : hex;
+  const stripped = even.replace(/^(00)+/, "") || "00";
+  return parseInt(stripped.slice(0, 2), 16) & 0x80 ? `00${stripped}` : stripped;
+}
