@@ -3,6 +3,7 @@
 // builder; the only dialect difference is the binary type. Never edit a migration that shipped: add
 // one.
 import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { inventoryColumns } from "./inventory.ts";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -297,6 +298,77 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .ifNotExists()
           .on("requests")
           .columns(["requester", "seq"])
+          .execute();
+      },
+    },
+    // The certificate inventory (GET /api/v1/certificates, docs/inventory.md): searchable columns
+    // read from each issued certificate (store/inventory.ts), the time it was issued, and indexes
+    // for the two sort orders. Certificates issued before this step are read here once; their
+    // issue time is the request's last update, which for an issued request is its issuance.
+    "0006_certificate_inventory": {
+      async up(db: Kysely<unknown>) {
+        const columns = (await db.introspection.getTables()).find((t) => t.name === "requests")?.columns;
+        for (const name of ["subject", "subject_cn", "sans", "names", "key_type", "issued_at"])
+          if (!columns?.some((c) => c.name === name))
+            await db.schema.alterTable("requests").addColumn(name, "text").execute();
+        await db.schema
+          .createIndex("requests_status_issued_at")
+          .ifNotExists()
+          .on("requests")
+          .columns(["status", "issued_at", "seq"])
+          .execute();
+        await db.schema
+          .createIndex("requests_status_not_after")
+          .ifNotExists()
+          .on("requests")
+          .columns(["status", "not_after", "seq"])
+          .execute();
+        // In pages by seq: memory stays bounded whatever the number of certificates.
+        for (let after = -1; ;) {
+          const page = await sql<{ id: string; seq: number; certificate: Uint8Array; updated_at: string }>`
+            SELECT id, seq, certificate, updated_at FROM requests
+             WHERE status = 'issued' AND certificate IS NOT NULL AND issued_at IS NULL AND seq > ${after}
+             ORDER BY seq LIMIT 200`.execute(db);
+          if (page.rows.length === 0) break;
+          for (const r of page.rows) {
+            const c = inventoryColumns(new Uint8Array(r.certificate));
+            await sql`UPDATE requests
+                         SET issued_at = ${r.updated_at}, subject = ${c?.subject ?? null},
+                             subject_cn = ${c?.subject_cn ?? null}, sans = ${c?.sans ?? null},
+                             names = ${c?.names ?? null}, key_type = ${c?.key_type ?? null}
+                       WHERE id = ${r.id}`.execute(db);
+          }
+          after = Number(page.rows[page.rows.length - 1]!.seq);
+        }
+      },
+    },
+    // Renewal authenticated by the current certificate (docs/revocation.md): one-time challenges
+    // (SHA-256 of the value; used once, short-lived, and afterwards the renewer's credential to
+    // follow its renewal), and which requests renew which certificate, with the proof custodians check.
+    "0007_renewals": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("renewal_challenges")
+          .ifNotExists()
+          .addColumn("challenge_sha256", "text", (c) => c.primaryKey())
+          .addColumn("serial", "text", (c) => c.notNull())
+          .addColumn("expires_at", "text", (c) => c.notNull())
+          .addColumn("used_at", "text")
+          .execute();
+        await db.schema
+          .createIndex("renewal_challenges_expires_at")
+          .ifNotExists()
+          .on("renewal_challenges")
+          .column("expires_at")
+          .execute();
+        await db.schema
+          .createTable("renewals")
+          .ifNotExists()
+          .addColumn("request_id", "text", (c) => c.primaryKey())
+          .addColumn("renewal_of", "text", (c) => c.notNull())
+          .addColumn("challenge_sha256", "text", (c) => c.notNull())
+          .addColumn("proof", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
           .execute();
       },
     },

@@ -66,6 +66,18 @@ export interface RequestTable {
   outcome: string | null;
   created_at: string;
   updated_at: string;
+  // The certificate inventory (migration 0006, store/inventory.ts): set when the certificate is
+  // stored; null before that.
+  /** The subject, RFC 4514 text. */
+  subject: string | null;
+  subject_cn: string | null;
+  /** JSON [{type, value}]: the SANs in the certificate's order. */
+  sans: string | null;
+  /** The CN and SAN values, lowercased, each between newlines (substring search). */
+  names: string | null;
+  key_type: string | null;
+  /** When the request became issued (ISO 8601). */
+  issued_at: string | null;
 }
 
 export interface ApprovalTable {
@@ -165,6 +177,23 @@ export interface ReadNonceTable {
   expires_at: string;
 }
 
+/** One-time renewal challenges (migration 0007), by SHA-256 of the value. */
+export interface RenewalChallengeTable {
+  challenge_sha256: string;
+  serial: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+/** Requests that renew a certificate, with the holder's proof (JSON of RenewalProof). */
+export interface RenewalTable {
+  request_id: string;
+  renewal_of: string;
+  challenge_sha256: string;
+  proof: string;
+  created_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   ceremonies: CeremonyTable;
@@ -182,4 +211,6 @@ export interface Database {
   replicas: ReplicaTable;
   heartbeats: HeartbeatTable;
   read_nonces: ReadNonceTable;
+  renewal_challenges: RenewalChallengeTable;
+  renewals: RenewalTable;
 }

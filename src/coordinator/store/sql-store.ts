@@ -23,6 +23,7 @@ import type {
   MessageRecord,
   OfferRecord,
   OfferState,
+  RenewalRecord,
 } from "./types.ts";
 import type {
   RequestRecord,
@@ -34,6 +35,9 @@ import type {
   Store,
 } from "./types.ts";
 import { clock } from "../clock.ts";
+import { RenewalProofSchema } from "../../protocol/renewal.ts";
+import { inventoryColumns, readSans } from "./inventory.ts";
+import type { CertificateQuery, CertificateRecord } from "./types.ts";
 
 /** The advisory lock every write transaction takes on PostgreSQL ("tca" in ASCII, arbitrary). */
 const WRITE_LOCK = 0x746361;
@@ -298,6 +302,7 @@ export class SqlStore implements Store {
         outcome: writeOutcome(r.outcome),
         created_at: r.createdAt,
         updated_at: r.updatedAt,
+        ...issuedColumns(r.status, r.certificate, r.updatedAt),
       })
       .execute();
   }
@@ -347,6 +352,7 @@ export class SqlStore implements Store {
           ? { certificate: patch.certificate ? buf(patch.certificate) : null }
           : {}),
         ...(patch.outcome !== undefined ? { outcome: writeOutcome(patch.outcome) } : {}),
+        ...issuedColumns(patch.status, patch.certificate, now()),
         updated_at: now(),
       })
       .where("id", "=", id)
@@ -413,6 +419,65 @@ export class SqlStore implements Store {
       .execute();
     return rows.map(toRevocation);
   }
+  // ---- the certificate inventory (migration 0006) ----
+  #certificates() {
+    return this.#q
+      .selectFrom("requests")
+      .leftJoin("revocations", "revocations.request_id", "requests.id")
+      .select([
+        "requests.id",
+        "requests.seq",
+        "requests.serial",
+        "requests.requester",
+        "requests.profile",
+        "requests.subject",
+        "requests.subject_cn",
+        "requests.sans",
+        "requests.key_type",
+        "requests.not_before",
+        "requests.not_after",
+        "requests.issued_at",
+        "revocations.revoked_at",
+        "revocations.reason",
+      ])
+      .where("requests.status", "=", "issued");
+  }
+  async listCertificates(q: CertificateQuery) {
+    let query = this.#certificates();
+    if (q.serial !== undefined) query = query.where("requests.serial", "=", q.serial);
+    if (q.profile !== undefined) query = query.where("requests.profile", "=", q.profile);
+    if (q.requester !== undefined) query = query.where("requests.requester", "=", q.requester);
+    if (q.search !== undefined)
+      query = query.where(sql<boolean>`requests.names LIKE ${`%${likeEscape(q.search)}%`} ESCAPE '\\'`);
+    if (q.expiresBefore !== undefined) query = query.where("requests.not_after", "<", q.expiresBefore);
+    if (q.expiresAfter !== undefined) query = query.where("requests.not_after", ">", q.expiresAfter);
+    if (q.status === "revoked") query = query.where("revocations.serial", "is not", null);
+    else if (q.status !== undefined) {
+      query = query
+        .where("revocations.serial", "is", null)
+        .where("requests.not_after", q.status === "valid" ? ">" : "<=", q.now);
+    }
+    const column = q.sort === "issued" ? "requests.issued_at" : "requests.not_after";
+    const dir = q.descending ? "desc" : "asc";
+    if (q.after) {
+      const { key, seq } = q.after;
+      const beyond = q.descending ? "<" : ">";
+      query = query.where((eb) =>
+        eb.or([eb(column, beyond, key), eb.and([eb(column, "=", key), eb("requests.seq", beyond, seq)])]),
+      );
+    }
+    const rows = await query.orderBy(column, dir).orderBy("requests.seq", dir).limit(q.limit).execute();
+    return rows.map(toCertificate);
+  }
+  async getCertificate(serial: string) {
+    const r = await this.#certificates()
+      .select("requests.certificate")
+      .where("requests.serial", "=", serial)
+      .executeTakeFirst();
+    if (!r?.certificate) return undefined;
+    return { ...toCertificate(r), der: new Uint8Array(r.certificate) };
+  }
+
   async insertCrl(c: CrlRecord) {
     await this.#q
       .insertInto("crls")
@@ -593,6 +658,64 @@ export class SqlStore implements Store {
   async purgeReadNonces(before: string) {
     await this.#db.deleteFrom("read_nonces").where("expires_at", "<", before).execute();
   }
+  async insertRenewalChallenge(c: { challengeSha256: string; serial: string; expiresAt: string }) {
+    await this.#q
+      .insertInto("renewal_challenges")
+      .values({
+        challenge_sha256: c.challengeSha256,
+        serial: c.serial,
+        expires_at: c.expiresAt,
+        used_at: null,
+      })
+      .execute();
+  }
+  async useRenewalChallenge(challengeSha256: string, serial: string, now: string) {
+    // The update is the check: of two renewals racing with one challenge, one changes the row.
+    const r = await this.#q
+      .updateTable("renewal_challenges")
+      .set({ used_at: now })
+      .where("challenge_sha256", "=", challengeSha256)
+      .where("serial", "=", serial)
+      .where("used_at", "is", null)
+      .where("expires_at", ">", now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows ?? 0n) > 0;
+  }
+  async purgeRenewalChallenges(before: string) {
+    await this.#q
+      .deleteFrom("renewal_challenges")
+      .where("expires_at", "<", before)
+      .where("used_at", "is", null)
+      .execute();
+  }
+  async insertRenewal(r: RenewalRecord) {
+    await this.#q
+      .insertInto("renewals")
+      .values({
+        request_id: r.requestId,
+        renewal_of: r.renewalOf,
+        challenge_sha256: r.challengeSha256,
+        proof: JSON.stringify(r.proof),
+        created_at: r.createdAt,
+      })
+      .execute();
+  }
+  async getRenewal(requestId: string) {
+    const r = await this.#q
+      .selectFrom("renewals")
+      .selectAll()
+      .where("request_id", "=", requestId)
+      .executeTakeFirst();
+    return (
+      r && {
+        requestId: r.request_id,
+        renewalOf: r.renewal_of,
+        challengeSha256: r.challenge_sha256,
+        proof: RenewalProofSchema.parse(JSON.parse(r.proof)),
+        createdAt: r.created_at,
+      }
+    );
+  }
   async recordContact(custodian: string, at: string, via: string) {
     await this.#q
       .insertInto("custodian_contacts")
@@ -729,6 +852,57 @@ export class SqlStore implements Store {
     await this.#channel?.close();
     await this.#db.destroy();
   }
+}
+
+/**
+ * The inventory columns to write with a request's status and certificate: read from the certificate
+ * when one is stored, and the issue time when the request becomes issued.
+ */
+function issuedColumns(
+  status: RequestStatus | undefined,
+  certificate: Uint8Array | null | undefined,
+  at: string,
+) {
+  const read = certificate ? inventoryColumns(certificate) : null;
+  return { ...(read ?? {}), ...(status === "issued" ? { issued_at: at } : {}) };
+}
+
+/** A LIKE pattern's own characters taken literally (escaped with a backslash). */
+function likeEscape(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function toCertificate(r: {
+  id: string;
+  seq: number;
+  serial: string;
+  requester: string;
+  profile: string;
+  subject: string | null;
+  subject_cn: string | null;
+  sans: string | null;
+  key_type: string | null;
+  not_before: string;
+  not_after: string;
+  issued_at: string | null;
+  revoked_at: string | null;
+  reason: string | null;
+}): CertificateRecord {
+  return {
+    requestId: r.id,
+    seq: Number(r.seq),
+    serial: r.serial,
+    requester: r.requester,
+    profile: r.profile,
+    subject: r.subject ?? "",
+    subjectCn: r.subject_cn,
+    sans: readSans(r.sans),
+    keyType: r.key_type ?? "",
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    issuedAt: r.issued_at ?? "",
+    revocation: r.revoked_at !== null ? { revokedAt: r.revoked_at, reason: r.reason ?? "unspecified" } : null,
+  };
 }
 
 function chunks(topics: string[]): string[] {

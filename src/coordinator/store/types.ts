@@ -9,6 +9,7 @@ import type { Announcement } from "../../protocol/announcement.ts";
 import type { LeafParams } from "../../protocol/approval.ts";
 import type { CrlParams } from "../../protocol/crl-params.ts";
 import type { RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
+import type { RenewalProof } from "../../protocol/renewal.ts";
 
 export type CeremonyStatus =
   "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
@@ -179,6 +180,60 @@ export interface CrlState {
   lastNumber: number;
 }
 
+/** An issued certificate's status (the inventory): revoked wins; else expired once notAfter ≤ now. */
+export type CertificateStatus = "valid" | "expired" | "revoked";
+/** The inventory's sort keys: the issue time or notAfter, ties broken by intake order. */
+export type CertificateSort = "issued" | "notAfter";
+
+/** A filtered, sorted page of the inventory (keyset pagination: rows strictly after `after`). */
+export interface CertificateQuery {
+  /** The time `status` is judged at (coordinator clock, ISO 8601). */
+  now: string;
+  /** Stored form (DER content octets, hex). */
+  serial?: string;
+  /** Lowercased substring of the subject CN or any SAN (no newline). */
+  search?: string;
+  status?: CertificateStatus;
+  profile?: string;
+  requester?: string;
+  /** notAfter < expiresBefore; notAfter > expiresAfter (ISO 8601, as stored). */
+  expiresBefore?: string;
+  expiresAfter?: string;
+  sort: CertificateSort;
+  descending: boolean;
+  /** The last row of the previous page: its sort key and sequence number. */
+  after?: { key: string; seq: number };
+  limit: number;
+}
+
+/** An issued certificate as the inventory lists it. */
+export interface CertificateRecord {
+  requestId: string;
+  seq: number;
+  serial: string; // stored form
+  requester: string;
+  profile: string;
+  subject: string;
+  subjectCn: string | null;
+  sans: { type: "dns" | "ip" | "email" | "uri"; value: string }[];
+  keyType: string;
+  notBefore: string;
+  notAfter: string;
+  issuedAt: string;
+  revocation: { revokedAt: string; reason: string } | null;
+}
+
+/** A request that renews a certificate (docs/revocation.md, "Renewal"). */
+export interface RenewalRecord {
+  requestId: string;
+  /** The renewed certificate's serial, stored form. */
+  renewalOf: string;
+  challengeSha256: string;
+  /** The holder's proof, as custodians check it again. */
+  proof: RenewalProof;
+  createdAt: string;
+}
+
 export interface Store {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -217,6 +272,10 @@ export interface Store {
   /** false if the serial is already revoked. */
   insertRevocation(r: RevocationRecord): Promise<boolean>;
   listRevocations(): Promise<RevocationRecord[]>;
+  /** Issued certificates matching `q`, in its order, at most `q.limit` (the inventory). */
+  listCertificates(q: CertificateQuery): Promise<CertificateRecord[]>;
+  /** The issued certificate with this (stored-form) serial, with its DER. */
+  getCertificate(serial: string): Promise<(CertificateRecord & { der: Uint8Array }) | undefined>;
   insertCrl(c: CrlRecord): Promise<void>;
   latestCrl(): Promise<CrlRecord | undefined>;
   /** The CRL state (its one row; the initial state if there is none). */
@@ -266,6 +325,18 @@ export interface Store {
   acceptReadNonce(sender: string, nonce: string, expiresAt: string): Promise<boolean>;
   /** Forgets nonces that expired before `before` (their reads fail the freshness check). */
   purgeReadNonces(before: string): Promise<void>;
+  /** Stores a fresh renewal challenge for a serial (stored form). */
+  insertRenewalChallenge(c: { challengeSha256: string; serial: string; expiresAt: string }): Promise<void>;
+  /**
+   * Uses a renewal challenge, one atomic update: true only the first time, and only if it was made
+   * for this serial and has not expired at `now`.
+   */
+  useRenewalChallenge(challengeSha256: string, serial: string, now: string): Promise<boolean>;
+  /** Forgets challenges that expired before `before` and were never used. */
+  purgeRenewalChallenges(before: string): Promise<void>;
+  /** Records that a request renews a certificate (inside the transaction that stores the request). */
+  insertRenewal(r: RenewalRecord): Promise<void>;
+  getRenewal(requestId: string): Promise<RenewalRecord | undefined>;
   recordContact(custodian: string, at: string, via: string): Promise<void>;
   listContacts(): Promise<{ custodian: string; at: string; via: string }[]>;
   /**
