@@ -95,6 +95,14 @@ describe("auto listener", () => {
     const p = (await refused.json()) as { code: string; detail: string };
     expect(p.code).toBe("HTTPS_REQUIRED");
     expect(p.detail).toContain(`https://127.0.0.1:${port}/private`);
+    // Credentials over plain HTTP are refused even on a public route, so a client set up with an
+    // http:// URL and a token learns at once; the exchange (a read) is refused too.
+    const withToken = await fetch(`${plain}/api/v1/health`, {
+      headers: { authorization: "Bearer x".repeat(3) },
+    });
+    expect(withToken.status).toBe(403);
+    const exchange = await fetch(`${plain}/api/v1/custodians/exchange`, { method: "POST", body: "{}" });
+    expect(exchange.status).toBe(403);
     // A new certificate is served to the connections that follow.
     l.install(b);
     expect(await handshake(port, b.chainPem)).toBe("ok");
@@ -112,6 +120,30 @@ describe("auto listener", () => {
     // The silent ones are cut by the headers timeout (nothing was ever sent).
     expect(await Promise.all(held.map(closed))).toEqual(["", ""]);
   });
+
+  it("cuts a TLS handshake that does not finish within the headers timeout (auto and static)", async () => {
+    const partialHello = (port: number) => {
+      const s = netConnect(port, "127.0.0.1");
+      s.once("connect", () => s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01])));
+      return closed(s);
+    };
+    const { port, l } = await autoListener({ headersTimeoutMs: 300 });
+    l.install(a);
+    // Without the cut this would wait for Node's default handshake timeout (120 s) and time out.
+    expect(await partialHello(port)).toBe("");
+    await listener?.close(0);
+    const app = express();
+    const stat = createListener(
+      app,
+      { ...DEFAULT_HTTP_LIMITS, headersTimeoutMs: 300 },
+      "static",
+      pino({ level: "silent" }),
+      a,
+    );
+    listener = stat;
+    const { port: p2 } = await stat.listen(0, "127.0.0.1");
+    expect(await partialHello(p2)).toBe("");
+  }, 20_000);
 });
 
 describe("certificate and key checks", () => {

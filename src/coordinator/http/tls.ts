@@ -139,20 +139,20 @@ export function createListener(
     outer = plain;
   } else if (mode === "static") {
     if (!initial) throw new Error("static TLS needs a certificate and key");
-    secure = https.createServer(contextOf(initial), app);
+    // A handshake that does not finish is cut like headers that do not arrive (slow-loris). Node
+    // reads handshakeTimeout only from the options at creation (default 120 s).
+    secure = https.createServer({ ...contextOf(initial), handshakeTimeout: limits.headersTimeoutMs }, app);
     outer = secure;
   } else {
     plain = http.createServer(app);
     // No certificate yet: any handshake fails (and its socket is closed) until install().
-    secure = https.createServer({}, app);
+    secure = https.createServer({ handshakeTimeout: limits.headersTimeoutMs }, app);
     outer = net.createServer((socket) => route(socket));
     outer.maxConnections = limits.maxConnections;
   }
   if (plain) servers.push(plain);
   if (secure) {
     servers.push(secure as unknown as http.Server);
-    // A handshake that does not finish is cut like headers that do not arrive (slow-loris).
-    (secure as unknown as { handshakeTimeout: number }).handshakeTimeout = limits.headersTimeoutMs;
     secure.on("tlsClientError", (err: Error, s: Socket) => {
       log.debug({ err: err.message, remote: s.remoteAddress }, "TLS handshake failed");
       s.destroy();
@@ -227,21 +227,25 @@ const PLAIN_GET = new Set([
   "/api/v1/health/live",
   "/api/v1/openapi.json",
 ]);
-const PLAIN_POST = /^\/api\/v1\/(custodians\/(exchange|heartbeat)|ceremonies\/[^/]+\/messages)$/;
+// Not the exchange: its answer lists requests to review, so it is a read (docs/security-model.md).
+const PLAIN_POST = /^\/api\/v1\/(custodians\/heartbeat|ceremonies\/[^/]+\/messages)$/;
 
 /**
  * Express middleware for auto mode: once TLS is active, a request over plain HTTP gets only the
  * public routes (CA certificate and CRL for relying parties, which fetch them over http:// as the
  * AIA and CRL distribution point URLs say; health; OpenAPI) and the custodians' signed envelopes
  * (authenticated and, for DKG shares, encrypted on their own). Anything else — tokens, CSRs, reads —
- * is a 403 problem+json with code HTTPS_REQUIRED naming the https:// URL.
+ * is a 403 problem+json with code HTTPS_REQUIRED naming the https:// URL; so is any request that
+ * carries credentials (an Authorization header), even to a public route, so that a client set up
+ * with an http:// URL and a token learns at once that it sends the token in clear.
  */
 export function plainHttpRestriction(tlsActive: () => boolean): RequestHandler {
   return (req, res, next) => {
     if (!tlsActive() || (req.socket as Socket & { encrypted?: boolean }).encrypted) return next();
     const path = req.path;
-    if ((req.method === "GET" || req.method === "HEAD") && PLAIN_GET.has(path)) return next();
-    if (req.method === "POST" && PLAIN_POST.test(path)) return next();
+    const credentials = req.get("authorization") !== undefined;
+    if (!credentials && (req.method === "GET" || req.method === "HEAD") && PLAIN_GET.has(path)) return next();
+    if (!credentials && req.method === "POST" && PLAIN_POST.test(path)) return next();
     const host = req.get("host") ?? "";
     const url = /^[A-Za-z0-9.:[\]-]{1,300}$/.test(host) ? `https://${host}${req.originalUrl}` : "https://";
     res
