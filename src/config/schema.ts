@@ -90,8 +90,18 @@ export const RequesterSchema = z
      * exact, IP addresses exactly, emails exactly or "*@example.com", URIs exactly or "spiffe://x/*".
      */
     allowedNames: z.array(z.string()).default(["*"]),
+    /**
+     * The names this grant covers are this requester's alone: any other requester asking for one
+     * is refused, by the coordinator and by every custodian. Set on `coordinator`, whose
+     * certificate clients accept as the coordinator's (docs/tls.md); needs explicit allowedNames.
+     */
+    exclusive: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .refine((r) => !r.exclusive || !r.allowedNames.includes("*"), {
+    message: 'an exclusive grant needs explicit allowedNames, not "*"',
+    path: ["allowedNames"],
+  });
 
 export const CaConfigSchema = z
   .object({

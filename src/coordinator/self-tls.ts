@@ -73,8 +73,27 @@ export function selfRequester(config: CaConfig, profile: string, names: readonly
     if (!r.allowedNames.some((p) => grantCovers(type, n, p)))
       throw new Error(`${hint}; its allowedNames do not cover ${n}`);
   }
+  // Clients accept any certificate from this CA for the coordinator's names as the coordinator's:
+  // unless the grant is exclusive, a requester whose grant also covers them could get one and
+  // impersonate the coordinator. Loopback names (tca dev) are exempt: only this host reaches them.
+  if (!r.exclusive) {
+    const shared = names.filter(
+      (n) =>
+        !LOOPBACK.has(n) &&
+        config.requesters.some(
+          (o) => o.name !== r.name && o.allowedNames.some((p) => grantCovers(isIP(n) ? "ip" : "dns", n, p)),
+        ),
+    );
+    if (shared.length > 0)
+      throw new Error(
+        `other requesters may ask for ${shared.join(", ")}, and could then pose as this coordinator: ` +
+          `set "exclusive: true" on requester "${SELF_REQUESTER}" in ca-config (docs/tls.md)`,
+      );
+  }
   return r;
 }
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1"]);
 
 /** What the coordinator's request intake offers the loop (RequestService fits). */
 export interface SelfTlsRequests {

@@ -7,7 +7,7 @@ import { LeafParamsSchema, type LeafParams } from "../protocol/approval.ts";
 import type { SigningTask } from "../protocol/signing-messages.ts";
 import { hexToBytes } from "../threshold/encoding.ts";
 import { parseCsr } from "../x509/csr.ts";
-import { checkRequest, checkValidity } from "../x509/policy.ts";
+import { checkExclusiveNames, checkRequest, checkValidity } from "../x509/policy.ts";
 import { checkSerial } from "../x509/serial.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
 import { buildLeafTbs } from "../x509/leaf.ts";
@@ -41,6 +41,7 @@ export function deriveLeafTbs(
     refuse(`requester ${p.requester} is not granted the "${p.profile}" profile in my ca-config`);
   const csr = parseCsr(Buffer.from(p.csr, "base64"));
   checkRequest(csr, profile, requester);
+  checkExclusiveNames(csr, requester.name, c.requesters);
   const serial = hexToBytes(p.serial);
   checkSerial(serial);
   const ca = readCaCert(caCertDer);

@@ -152,6 +152,36 @@ export const REQUEST_CHECKS: ReadonlyArray<readonly [string, Check]> = [
 ];
 
 /**
+ * Refuses a request whose names (every SAN and the CN) another requester's `exclusive` grant covers
+ * — in either direction, so `*.example.internal` is refused when `ca.example.internal` is reserved.
+ * Run by the coordinator at intake and by every custodian before it approves (docs/tls.md).
+ */
+export function checkExclusiveNames(
+  csr: Pick<ParsedCsr, "sans" | "subjectDer">,
+  requester: string,
+  requesters: readonly { name: string; allowedNames: readonly string[]; exclusive?: boolean }[],
+): void {
+  const names: San[] = [
+    ...csr.sans,
+    ...commonNames(csr.subjectDer).map((value) => ({ type: "dns" as const, value })),
+  ];
+  for (const owner of requesters) {
+    if (!owner.exclusive || owner.name === requester) continue;
+    for (const { type, value } of names)
+      for (const pat of owner.allowedNames)
+        if (
+          pat !== "*" &&
+          (grantCovers(type, value, pat) || (type === "dns" && grantCovers(type, pat, value)))
+        )
+          fail(
+            "NAME_NOT_ALLOWED",
+            `The name "${value}" is reserved for requester ${owner.name} (its grant is exclusive in ca-config).`,
+            value,
+          );
+  }
+}
+
+/**
  * Whether a grant pattern covers a name: DNS names and CNs by `matchesPattern` ("*", "*.suffix",
  * exact); IP addresses exactly; emails exactly or "*@domain"; URIs exactly or by a "prefix*".
  */

@@ -17,6 +17,15 @@ const refused = (text: string) => {
 };
 
 describe("ca-config", () => {
+  it("an exclusive grant needs explicit allowedNames", () => {
+    const withGrant = (names: string) =>
+      example.replace(
+        "requesters:\n",
+        `requesters:\n  - name: coordinator\n    tokenSha256: ${"a".repeat(64)}\n    profiles: [server]\n    allowedNames: ${names}\n    exclusive: true\n`,
+      );
+    expect(refused(withGrant('["*"]'))).toMatch(/exclusive grant needs explicit allowedNames/);
+    expect(refused(withGrant('["ca.example.internal"]'))).toBe("accepted");
+  });
   it("the example CA is 2-of-3 with server, client and intermediate profiles", () => {
     const { config, digest } = loadCaConfig(join(ROOT, "ca-config/ca.yaml"));
     expect(config.threshold).toBe(2);

@@ -30,6 +30,7 @@ const REQUESTER: Requester = {
   tokenSha256: "0".repeat(64),
   profiles: ["server"],
   allowedNames: NAMES,
+  exclusive: false,
 };
 
 let ca: InProcessCa;
@@ -156,5 +157,24 @@ describe("self-issued TLS certificate", () => {
     };
     expect(() => selfRequester(withIt, "server", NAMES)).toThrow(/do not cover 127\.0\.0\.1/);
     expect(selfRequester(withIt, "server", ["localhost"]).name).toBe("coordinator");
+  });
+
+  it("refuses names another requester may also ask for unless the grant is exclusive (loopback exempt)", () => {
+    const shared = {
+      ...ca.config.config,
+      requesters: [
+        ...ca.config.config.requesters,
+        { ...REQUESTER, allowedNames: ["ca.example.internal", "localhost"] },
+        { ...REQUESTER, name: "deploy", allowedNames: ["*.example.internal"] },
+      ],
+    };
+    expect(() => selfRequester(shared, "server", ["ca.example.internal"])).toThrow(/exclusive: true/);
+    // Loopback names (tca dev) reach only this host.
+    expect(selfRequester(shared, "server", ["localhost"]).name).toBe("coordinator");
+    const exclusive = {
+      ...shared,
+      requesters: shared.requesters.map((r) => (r.name === "coordinator" ? { ...r, exclusive: true } : r)),
+    };
+    expect(selfRequester(exclusive, "server", ["ca.example.internal"]).name).toBe("coordinator");
   });
 });

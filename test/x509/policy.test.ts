@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { checkRequest, checkValidity, REQUEST_CHECKS } from "../../src/x509/policy.ts";
+import { checkExclusiveNames, checkRequest, checkValidity, REQUEST_CHECKS } from "../../src/x509/policy.ts";
 import { parseCsr } from "../../src/x509/csr.ts";
 import { nameToDer } from "../../src/x509/names.ts";
 import { X509Error } from "../../src/x509/errors.ts";
@@ -305,5 +305,33 @@ describe("checkValidity", () => {
     ["notBefore far from the clock", { now: new Date("2026-03-01T00:10:00Z") }, "notBefore"],
   ])("refuses %s", (_, over, field) => {
     expect(codeOf(() => checkValidity({ ...ok, ...over }))).toEqual(["VALIDITY_NOT_ALLOWED", field]);
+  });
+});
+
+describe("exclusive grants (the coordinator's own names, docs/tls.md)", () => {
+  const requesters = [
+    { name: "coordinator", allowedNames: ["ca.example.internal", "10.0.0.9"], exclusive: true },
+    { name: "deploy", allowedNames: ["*"] },
+  ];
+  const ip = (value: string): San[] => [{ type: "ip", value }];
+  it.each([
+    ["the reserved DNS name", facts({ sans: dns("ca.example.internal"), subject: "CN=x" })],
+    ["it in the CN only", facts({ sans: dns("api.example.internal"), subject: "CN=ca.example.internal" })],
+    ["a wildcard that covers it", facts({ sans: dns("*.example.internal"), subject: "CN=x" })],
+    ["the reserved IP", facts({ sans: ip("10.0.0.9"), subject: "CN=x" })],
+  ])("refuses another requester asking for %s", (_what, f) => {
+    expect(codeOf(() => checkExclusiveNames(f, "deploy", requesters))).toEqual([
+      "NAME_NOT_ALLOWED",
+      expect.any(String),
+    ]);
+  });
+  it("lets the owner ask for them, and others for names outside", () => {
+    const own = facts({ sans: dns("ca.example.internal"), subject: "CN=ca.example.internal" });
+    expect(codeOf(() => checkExclusiveNames(own, "coordinator", requesters))[0]).toBeUndefined();
+    const other = facts({ sans: dns("api.example.internal"), subject: "CN=api.example.internal" });
+    expect(codeOf(() => checkExclusiveNames(other, "deploy", requesters))[0]).toBeUndefined();
+    // Not exclusive: shared as before.
+    const shared = requesters.map((r) => ({ ...r, exclusive: false }));
+    expect(codeOf(() => checkExclusiveNames(own, "deploy", shared))[0]).toBeUndefined();
   });
 });

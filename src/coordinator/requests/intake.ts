@@ -10,11 +10,12 @@ import { readCaCert } from "../../x509/ca-cert.ts";
 import { parseCsr, type ParsedCsr } from "../../x509/csr.ts";
 import { X509Error, type X509ErrorCode } from "../../x509/errors.ts";
 import { buildLeafTbs } from "../../x509/leaf.ts";
-import { checkRequest, checkValidity } from "../../x509/policy.ts";
+import { checkExclusiveNames, checkRequest, checkValidity } from "../../x509/policy.ts";
 import { randomSerial } from "../../x509/serial.ts";
 import { crashPoint } from "../crash-points.ts";
 import { CoordinatorError, type CoordinatorErrorCode } from "../errors.ts";
 import type { RequestContext } from "./context.ts";
+import type { RenewalRecord } from "../store/types.ts";
 import { clock } from "../clock.ts";
 
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -58,6 +59,8 @@ export interface Submission {
   profile: string;
   csr: string | Uint8Array;
   validityHours?: number;
+  /** A renewal: stored with the request, in one transaction (coordinator/http/renewals.ts). */
+  renewal?: Omit<RenewalRecord, "requestId">;
 }
 
 /** The requester with this name in ca-config, or UNAUTHORIZED. */
@@ -98,6 +101,7 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
     parsed = csr;
     csrDer = csr.der;
     checkRequest(csr, profile, s.requester);
+    checkExclusiveNames(csr, s.requester.name, ctx.config.config.requesters);
     checkValidity({ notBefore, notAfter, profile, caNotAfter: ca.notAfter });
     tbs = buildLeafTbs({
       csr,
@@ -114,8 +118,8 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
   const id = randomUUID();
   const now = clock.iso();
   // Its place in the review order (seq) is given by the database as it is stored.
-  await ctx.store.transaction((tx) =>
-    tx.insertRequest({
+  await ctx.store.transaction(async (tx) => {
+    await tx.insertRequest({
       id,
       requester: s.requester.name,
       profile: s.profile,
@@ -131,8 +135,9 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
       outcome: null,
       createdAt: now,
       updatedAt: now,
-    }),
-  );
+    });
+    if (s.renewal) await tx.insertRenewal({ requestId: id, ...s.renewal });
+  });
   crashPoint("after-intake");
   ctx.hooks.metrics.submitted.inc({ profile: s.profile });
   ctx.hooks.changed();
