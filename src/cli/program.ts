@@ -37,6 +37,12 @@ export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
       "run a complete local CA: coordinator on 127.0.0.1, N custodians, DKG and root (SQLite, or PostgreSQL with --database-url)",
     load: async () => (await import("./commands/dev.ts")).registerDev,
   },
+  init: {
+    term: "init [options]",
+    description:
+      "write a ca-config for a real CA (asks on a terminal, flags otherwise): subject, custodians, threshold, profiles, tokens",
+    load: async () => (await import("./commands/init.ts")).registerInit,
+  },
   request: {
     term: "request [options] <name>",
     description:

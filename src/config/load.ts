@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { parse as parseYaml } from "yaml";
 import { CaConfigSchema, type CaConfig } from "./schema.ts";
 import { ConfigError } from "./errors.ts";
+import { placeholderProblem } from "./placeholders.ts";
 import { canonicalJson } from "../common/canonical-json.ts";
 
 /** A loaded ca-config and the digest every node compares (DESIGN §3.3: approvals sign it). */
@@ -19,6 +20,8 @@ export function parseCaConfig(text: string, source = "ca-config"): LoadedConfig 
   } catch (e) {
     throw new ConfigError("CONFIG_SYNTAX", `${source}: not valid YAML: ${(e as Error).message}`);
   }
+  const unfilled = placeholderProblem(raw, source);
+  if (unfilled !== undefined) throw new ConfigError("CONFIG_INVALID", unfilled);
   const parsed = CaConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues
