@@ -123,6 +123,8 @@ describe("OpenAPI document", () => {
     expect(secured.sort()).toEqual([
       "GET /api/v1/ceremonies/{id}",
       "GET /api/v1/ceremonies/{id}/messages",
+      "GET /api/v1/certificates",
+      "GET /api/v1/certificates/{serial}",
       "GET /api/v1/changes",
       "GET /api/v1/health",
       "GET /api/v1/requests",

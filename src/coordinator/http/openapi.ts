@@ -6,6 +6,14 @@ import { COORDINATOR_ERROR_STATUS } from "../errors.ts";
 import { REVOCATION_REASONS } from "../../x509/crl.ts";
 import { z } from "zod";
 import {
+  CERTIFICATE_SORTS,
+  CERTIFICATE_STATUSES,
+  CertificateDetailSchema,
+  CertificateListSchema,
+  CertificateViewSchema,
+  CSV_COLUMNS,
+} from "../../protocol/certificates.ts";
+import {
   ExchangeRequestSchema,
   ExchangeResponseSchema,
   SigningJobViewSchema,
@@ -441,6 +449,10 @@ const schemas: Record<string, Json> = {
   SigningJobView: fromZod(SigningJobViewSchema),
   ExchangeRequest: fromZod(ExchangeRequestSchema, "input"),
   ExchangeResponse: fromZod(ExchangeResponseSchema),
+  // The certificate inventory (protocol/certificates.ts).
+  CertificateView: fromZod(CertificateViewSchema),
+  CertificateDetail: fromZod(CertificateDetailSchema),
+  CertificateList: fromZod(CertificateListSchema),
 };
 
 const problemResponse = (description: string): Json => ({
@@ -483,6 +495,10 @@ export const openApiDocument: OpenApiDocument = {
     { name: "requests", description: "Certificate requests: submit (requester token), follow, fetch" },
     { name: "custodians", description: "Signed custodian messages: approvals, DKG, signing" },
     { name: "ceremonies", description: "The key ceremony (DKG) that creates the CA key" },
+    {
+      name: "certificates",
+      description: "The inventory of issued certificates: list, search, export, fetch",
+    },
   ],
   paths: {
     "/ca.pem": {
@@ -655,6 +671,159 @@ export const openApiDocument: OpenApiDocument = {
             }),
           },
           ...problems(400, 401, 403, 404, 409, 413, 415),
+        },
+      },
+    },
+    "/api/v1/certificates": {
+      get: {
+        tags: ["certificates"],
+        operationId: "listCertificates",
+        summary: "Issued certificates (revoked ones too), filtered, sorted, paged; JSON or CSV",
+        description:
+          "Keyset pagination: pass the answer's `next` as `cursor` with the same sort and filters until `next` is null; " +
+          "certificates issued meanwhile never shift a page. Unknown parameters and bad values are 400 naming the parameter. " +
+          "CSV (RFC 4180, CRLF, header row; cells a spreadsheet would read as a formula start with a single quote) carries " +
+          "the next page's URL in a Link header (rel=next). An admin token or a custodian's signed read sees every " +
+          "certificate, a requester token only its own.",
+        security: anyReader,
+        parameters: [
+          {
+            name: "serial",
+            in: "query",
+            required: false,
+            description: "exactly this serial, in any written form",
+            schema: { type: "string" },
+          },
+          {
+            name: "q",
+            in: "query",
+            required: false,
+            description: "a substring of the subject CN or of any SAN, case-insensitive",
+            schema: { type: "string", minLength: 1, maxLength: 256 },
+          },
+          {
+            name: "status",
+            in: "query",
+            required: false,
+            description:
+              "valid (issued, not revoked, notAfter in the future), expired (notAfter passed, not revoked) or revoked",
+            schema: { type: "string", enum: [...CERTIFICATE_STATUSES] },
+          },
+          {
+            name: "profile",
+            in: "query",
+            required: false,
+            description: "issued under this profile",
+            schema: { type: "string" },
+          },
+          {
+            name: "requester",
+            in: "query",
+            required: false,
+            description:
+              "requested by this requester (a requester reading sees only its own whatever this says)",
+            schema: { type: "string" },
+          },
+          {
+            name: "expiresBefore",
+            in: "query",
+            required: false,
+            description: "notAfter before this RFC 3339 date-time (or date, 00:00 UTC)",
+            schema: { type: "string" },
+          },
+          {
+            name: "expiresAfter",
+            in: "query",
+            required: false,
+            description: "notAfter after this RFC 3339 date-time (or date, 00:00 UTC)",
+            schema: { type: "string" },
+          },
+          {
+            name: "sort",
+            in: "query",
+            required: false,
+            description: "issued or notAfter, a leading - for descending",
+            schema: { type: "string", enum: [...CERTIFICATE_SORTS], default: "-issued" },
+          },
+          {
+            name: "limit",
+            in: "query",
+            required: false,
+            description: "page size",
+            schema: { type: "integer", minimum: 1, maximum: 500, default: 100 },
+          },
+          {
+            name: "cursor",
+            in: "query",
+            required: false,
+            description: "the `next` of the previous page (same sort and filters)",
+            schema: { type: "string" },
+          },
+          {
+            name: "format",
+            in: "query",
+            required: false,
+            description: "csv or json; else chosen by Accept (text/csv), JSON by default",
+            schema: { type: "string", enum: ["json", "csv"] },
+          },
+        ],
+        responses: {
+          "200": {
+            description: "a page of certificates, newest first by default",
+            headers: {
+              Link: {
+                description: 'the next page: <URL>; rel="next" (absent on the last page)',
+                schema: { type: "string" },
+              },
+            },
+            content: {
+              ...jsonContent(ref("CertificateList")),
+              "text/csv": {
+                schema: { type: "string", description: `header row: ${CSV_COLUMNS.join(",")}` },
+              },
+            },
+          },
+          ...problems(400, 401, 403),
+        },
+      },
+    },
+    "/api/v1/certificates/{serial}": {
+      get: {
+        tags: ["certificates"],
+        operationId: "getCertificateBySerial",
+        summary:
+          "One issued certificate: its record with the PEM chain (JSON), the PEM chain, or the leaf's DER",
+        description:
+          "`?format=json|pem|der`, else by Accept: application/pem-certificate-chain (leaf first, then the CA), " +
+          "application/pkix-cert (DER), JSON by default. A requester reading another requester's serial gets 404.",
+        security: anyReader,
+        parameters: [
+          {
+            name: "serial",
+            in: "path",
+            required: true,
+            description:
+              "the serial in any written form: hex, 0x, colons, any case, with or without the sign octet",
+            schema: { type: "string", pattern: "^(0x)?[0-9a-fA-F:]+$" },
+          },
+          {
+            name: "format",
+            in: "query",
+            required: false,
+            description: "json, pem (chain, leaf first) or der (the leaf)",
+            schema: { type: "string", enum: ["json", "pem", "der"] },
+          },
+        ],
+        responses: {
+          "200": {
+            description: "the certificate",
+            content: {
+              ...jsonContent(ref("CertificateDetail")),
+              "application/pem-certificate-chain": { schema: { type: "string" } },
+              "application/pkix-cert": { schema: { type: "string", format: "binary" } },
+            },
+          },
+          ...problems(400, 401, 403, 404),
         },
       },
     },

@@ -12,6 +12,7 @@ import { REVOCATION_REASONS, type RevocationReason } from "../../x509/crl.ts";
 import type { RevocationActor } from "../revocation.ts";
 import { openApiDocument } from "./openapi.ts";
 import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
+import { certificateRoutes } from "./certificates.ts";
 
 const ENVELOPE_LIMIT = "256kb";
 /** A full exchange: up to MAX_BATCH envelopes of a few KiB each. */
@@ -272,6 +273,8 @@ export function routes(s: CoordinatorServices): Router {
       await s.revocations.revoke(String(req.params.serial), body.data.reason as RevocationReason, actor),
     );
   });
+  // The certificate inventory: list, search, export, fetch by serial (docs/inventory.md).
+  certificateRoutes(r, s, readers);
 
   return r;
 }

@@ -448,7 +448,9 @@ export class SqlStore implements Store {
     if (q.profile !== undefined) query = query.where("requests.profile", "=", q.profile);
     if (q.requester !== undefined) query = query.where("requests.requester", "=", q.requester);
     if (q.search !== undefined)
-      query = query.where(sql<boolean>`requests.names LIKE ${`%${likeEscape(q.search)}%`} ESCAPE '\\'`);
+      query = query.where(
+        sql<boolean>`requests.names LIKE ${`%${likeEscape(q.search.toLowerCase())}%`} ESCAPE '\\'`,
+      );
     if (q.expiresBefore !== undefined) query = query.where("requests.not_after", "<", q.expiresBefore);
     if (q.expiresAfter !== undefined) query = query.where("requests.not_after", ">", q.expiresAfter);
     if (q.status === "revoked") query = query.where("revocations.serial", "is not", null);
