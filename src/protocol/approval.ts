@@ -64,6 +64,8 @@ export const RequestViewSchema = z
     missing: z.number(),
     rejection: z.object({ by: z.string(), reason: z.string() }).nullable(),
     failure: z.string().nullable(),
+    /** The serial (display form) of the certificate this request renews, if it is a renewal. */
+    renewalOf: z.string().nullable().optional(),
     signing: z
       .object({
         job: z.string(),

@@ -5,6 +5,7 @@
 // answer carries everything waiting for this custodian (signing tasks, requests to review, which of
 // its offers are still open). Each envelope is signed on its own, so the coordinator can store it
 // verbatim and one bad item never spoils the batch.
+import { RenewalProofSchema } from "./renewal.ts";
 import { z } from "zod";
 import { CommitmentWireSchema } from "../threshold/encoding.ts";
 import { SignedEnvelopeSchema } from "./envelope.ts";
@@ -118,6 +119,8 @@ export const ReviewItemSchema = z
     tbsSha256: z.string().regex(/^[0-9a-f]{64}$/),
     status: z.enum(["pending", "signing"]),
     createdAt: z.string(),
+    /** A renewal: the serial renewed (stored form) and the holder's proof, for the custodian to check. */
+    renewal: z.object({ of: z.string(), proof: RenewalProofSchema }).strict().optional(),
   })
   .strict();
 export type ReviewItem = z.infer<typeof ReviewItemSchema>;

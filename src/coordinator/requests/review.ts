@@ -63,6 +63,11 @@ export async function reviewItems(
     const r = await ctx.store.getRequest(id);
     if (r?.status === "signing") out.set(r.id, r);
   }
+  const renewals = new Map<string, ReviewItem["renewal"]>();
+  for (const r of out.values()) {
+    const ren = await ctx.store.getRenewal(r.id);
+    if (ren) renewals.set(r.id, { of: ren.renewalOf, proof: ren.proof });
+  }
   const items = [...out.values()].map((r): ReviewItem => ({
     id: r.id,
     requester: r.requester,
@@ -75,6 +80,7 @@ export async function reviewItems(
     tbsSha256: r.tbsSha256,
     status: r.status as ReviewItem["status"],
     createdAt: r.createdAt,
+    ...(renewals.has(r.id) ? { renewal: renewals.get(r.id)! } : {}),
   }));
   return { items, cursor: JSON.stringify(cursor), ...(wakeAt !== undefined ? { wakeAt } : {}) };
 }

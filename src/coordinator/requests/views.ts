@@ -6,6 +6,7 @@ import { CoordinatorError } from "../errors.ts";
 import type { RequestRecord, RequestStatus } from "../store/types.ts";
 import { requireRequest, type RequestContext } from "./context.ts";
 import { clock } from "../clock.ts";
+import { displaySerial } from "../../x509/serial.ts";
 
 export interface WaitOptions {
   waitMs?: number;
@@ -138,6 +139,7 @@ export async function render(ctx: RequestContext, r: RequestRecord): Promise<Req
     }
   }
   const threshold = ctx.config.config.threshold;
+  const renewal = await ctx.store.getRenewal(r.id);
   return {
     id: r.id,
     status: r.status,
@@ -165,6 +167,7 @@ export async function render(ctx: RequestContext, r: RequestRecord): Promise<Req
     rejection: r.status === "rejected" && outcome?.by ? { by: outcome.by, reason: outcome.reason } : null,
     failure: r.status === "failed" && outcome ? outcome.reason : null,
     signing,
+    renewalOf: renewal ? displaySerial(renewal.renewalOf) : null,
     createdAt: r.createdAt,
   };
 }

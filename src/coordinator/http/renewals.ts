@@ -1,0 +1,198 @@
+// Renewal authenticated by the current certificate, not a token (docs/revocation.md, "Renewal"):
+//   POST /api/v1/certificates/{serial}/renewal-challenge → {challenge, expiresAt}: one-time, short-lived
+//   POST /api/v1/certificates/{serial}/renew {csr, challenge, signature} → the new request
+//   GET  /api/v1/renewals/{id}  (Authorization: Bearer <the challenge>) → its progress, then its chain
+// The new request belongs to the original requester and profile, keeps the names (the key may
+// change), carries renewalOf and the proof, and goes through the custodians' approval like any.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import express, { type Router } from "express";
+import { z } from "zod";
+import type { CoordinatorServices } from "../services.ts";
+import { CoordinatorError } from "../errors.ts";
+import { clock } from "../clock.ts";
+import { normaliseSerial } from "../revocation.ts";
+import { bearerToken } from "./auth.ts";
+import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
+import type { RequestRecord } from "../store/types.ts";
+import {
+  certificateFacts,
+  namesDiffer,
+  RENEWAL_CHALLENGE_TTL_MS,
+  RenewBodySchema,
+  renewalMessage,
+  verifyRenewal,
+  type RenewalChallenge,
+  type RenewalView,
+  type Renewed,
+} from "../../protocol/renewal.ts";
+import { parseCsr } from "../../x509/csr.ts";
+import { X509Error } from "../../x509/errors.ts";
+import { displaySerial } from "../../x509/serial.ts";
+import { MAX_CSR_BYTES } from "../requests/index.ts";
+
+const sha256 = (s: string): string => createHash("sha256").update(s, "utf8").digest("hex");
+const RenewalQuery = z
+  .object({
+    wait: decimalInt(0, MAX_WAIT_SECONDS).default(0),
+    since: z
+      .string()
+      .regex(/^[a-z]{1,10}\/\d{1,3}$/)
+      .optional(),
+  })
+  .strict();
+
+/** Adds the renewal routes to the coordinator's router (registering touches no service). */
+export function registerRenewals(r: Router, s: CoordinatorServices): void {
+  const json = express.json({ limit: "96kb" });
+
+  /** The issued certificate with this serial, refused when revoked (409) or expired (403). */
+  const renewable = async (serialInput: string): Promise<RequestRecord & { certificate: Uint8Array }> => {
+    const serial = normaliseSerial(serialInput);
+    const shown = displaySerial(serial);
+    const orig = await s.store.getRequestBySerial(serial);
+    if (!orig || orig.status !== "issued" || !orig.certificate)
+      throw new CoordinatorError("NOT_FOUND", `no certificate with serial ${shown} was issued by this CA`);
+    const revoked = (await s.store.listRevocations()).find((x) => x.serial === serial);
+    if (revoked)
+      throw new CoordinatorError(
+        "CONFLICT",
+        `certificate ${shown} was revoked at ${revoked.revokedAt} (${revoked.reason}); a revoked certificate cannot be renewed: request a new one`,
+        { reason: "REVOKED" },
+      );
+    if (Date.parse(orig.notAfter) <= clock.now())
+      throw new CoordinatorError(
+        "FORBIDDEN",
+        `certificate ${shown} expired at ${orig.notAfter}; an expired certificate cannot be renewed: request a new one`,
+        { reason: "EXPIRED" },
+      );
+    return orig as RequestRecord & { certificate: Uint8Array };
+  };
+
+  r.post("/api/v1/certificates/:serial/renewal-challenge", async (req, res) => {
+    const orig = await renewable(String(req.params.serial));
+    const challenge = randomBytes(32).toString("base64url");
+    const now = clock.now();
+    const expiresAt = new Date(now + RENEWAL_CHALLENGE_TTL_MS).toISOString();
+    await s.store.purgeRenewalChallenges(new Date(now).toISOString());
+    await s.store.insertRenewalChallenge({
+      challengeSha256: sha256(challenge),
+      serial: orig.serial,
+      expiresAt,
+    });
+    const body: RenewalChallenge = { challenge, expiresAt };
+    res.status(201).json(body);
+  });
+
+  r.post("/api/v1/certificates/:serial/renew", json, async (req, res) => {
+    if (req.body === undefined)
+      throw new CoordinatorError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        'send JSON {"csr", "challenge", "signature"} with Content-Type: application/json',
+      );
+    const b = RenewBodySchema.safeParse(req.body);
+    if (!b.success)
+      throw new CoordinatorError("BAD_REQUEST", `invalid renewal: ${describeIssues(b.error, "field")}`);
+    const orig = await renewable(String(req.params.serial));
+    const shown = displaySerial(orig.serial);
+    // The challenge is used up first, whatever follows: a failed attempt cannot be replayed either.
+    const challengeSha256 = sha256(b.data.challenge);
+    if (!(await s.store.useRenewalChallenge(challengeSha256, orig.serial, clock.iso())))
+      throw new CoordinatorError(
+        "FORBIDDEN",
+        `the challenge is unknown, expired, already used or for another certificate: ask for a new one (POST /api/v1/certificates/${shown}/renewal-challenge)`,
+        { reason: "CHALLENGE" },
+      );
+    let csr: ReturnType<typeof parseCsr>;
+    try {
+      csr = parseCsr(b.data.csr, { maxBytes: MAX_CSR_BYTES });
+    } catch (e) {
+      if (e instanceof X509Error) throw new CoordinatorError("BAD_REQUEST", e.message, { reason: e.code });
+      throw e;
+    }
+    const facts = certificateFacts(orig.certificate);
+    if (
+      !verifyRenewal(facts.spkiDer, renewalMessage(orig.serial, b.data.challenge, csr.der), b.data.signature)
+    )
+      throw new CoordinatorError(
+        "FORBIDDEN",
+        `the signature does not verify with the key of certificate ${shown}: sign the renewal with that certificate's private key`,
+        { reason: "SIGNATURE" },
+      );
+    const differ = namesDiffer(facts, csr);
+    if (differ)
+      throw new CoordinatorError(
+        "UNPROCESSABLE",
+        `a renewal keeps the names of certificate ${shown}, but ${differ}: request a new certificate for other names`,
+        { reason: "NAMES" },
+      );
+    const hours = Math.max(
+      1,
+      Math.round((Date.parse(orig.notAfter) - Date.parse(orig.notBefore)) / 3_600_000),
+    );
+    const view = await s.requests.submit({
+      requester: s.requests.requesterFor(orig.requester),
+      profile: orig.profile,
+      csr: csr.der,
+      validityHours: hours,
+      renewal: {
+        renewalOf: orig.serial,
+        challengeSha256,
+        proof: {
+          certificate: Buffer.from(orig.certificate).toString("base64"),
+          challenge: b.data.challenge,
+          signature: b.data.signature,
+        },
+        createdAt: clock.iso(),
+      },
+    });
+    const body: Renewed = {
+      id: view.id,
+      status: view.status,
+      serial: displaySerial(view.serial),
+      renewalOf: shown,
+    };
+    res.status(202).location(`/api/v1/renewals/${view.id}`).json(body);
+  });
+
+  // The renewer has no token: the challenge it used (known only to it and to those who read the
+  // request) is its credential for this one renewal. Anyone else gets the same 404 as a missing id.
+  r.get("/api/v1/renewals/:id", async (req, res) => {
+    const id = String(req.params.id);
+    const token = bearerToken(req);
+    if (!token)
+      throw new CoordinatorError(
+        "UNAUTHORIZED",
+        'send the renewal\'s challenge as "Authorization: Bearer <challenge>"',
+      );
+    const q = parseQuery(
+      RenewalQuery,
+      req.query,
+      "wait must be 0-60 seconds and since a state like pending/1",
+    );
+    const renewal = /^[0-9a-f-]{36}$/.test(id) ? await s.store.getRenewal(id) : undefined;
+    const mine =
+      renewal !== undefined &&
+      timingSafeEqual(Buffer.from(renewal.challengeSha256, "hex"), Buffer.from(sha256(token), "hex"));
+    if (!mine) throw new CoordinatorError("NOT_FOUND", `no renewal ${id} for this challenge`);
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const v = await s.requests.view(id, {
+      waitMs: q.wait * 1000,
+      ...(q.since !== undefined ? { since: q.since } : {}),
+      signal: gone.signal,
+    });
+    const body: RenewalView = {
+      id: v.id,
+      status: v.status,
+      serial: displaySerial(v.serial),
+      renewalOf: displaySerial(renewal.renewalOf),
+      notAfter: v.notAfter,
+      approvals: v.approvals.filter((a) => a.decision === "approve").length,
+      missing: v.missing,
+      rejection: v.rejection,
+      failure: v.failure,
+      chain: v.status === "issued" ? await s.requests.certificateChain(id) : null,
+    };
+    res.json(body);
+  });
+}
