@@ -2,8 +2,8 @@
 // a signing job like a certificate, and custodians check it before they sign (DESIGN §3.9). One CRL
 // job runs at a time; revocations that arrive meanwhile go into the next one.
 import type { LoadedConfig } from "../config/load.ts";
-import type { CrlParams } from "../protocol/crl-params.ts";
-import { buildCrlTbs, REVOCATION_REASONS, type CrlEntry, type RevocationReason } from "../x509/crl.ts";
+import { OFFERED_REVOCATION_REASONS, type CrlParams } from "../protocol/crl-params.ts";
+import { buildCrlTbs, type CrlEntry, type RevocationReason } from "../x509/crl.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
 import type { CaMaterial } from "./ca-material.ts";
@@ -40,8 +40,12 @@ export class RevocationService {
     actor: RevocationActor,
   ): Promise<{ serial: string; reason: string; revokedAt: string }> {
     const serial = normaliseSerial(serialInput);
-    if (!(REVOCATION_REASONS as readonly string[]).includes(reason))
-      throw new CoordinatorError("BAD_REQUEST", `reason must be one of: ${REVOCATION_REASONS.join(", ")}`);
+    // certificateHold is not offered: nothing could release it (docs/revocation.md).
+    if (!(OFFERED_REVOCATION_REASONS as readonly string[]).includes(reason))
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        `reason must be one of: ${OFFERED_REVOCATION_REASONS.join(", ")}`,
+      );
     return this.store.transaction(async () => {
       const r = await this.store.getRequestBySerial(serial);
       if (!r || r.status !== "issued")

@@ -127,6 +127,7 @@ describe("OpenAPI document", () => {
       "GET /api/v1/certificates/{serial}",
       "GET /api/v1/changes",
       "GET /api/v1/health",
+      "GET /api/v1/renewals/{id}",
       "GET /api/v1/requests",
       "GET /api/v1/requests/{id}",
       "GET /api/v1/requests/{id}/certificate",

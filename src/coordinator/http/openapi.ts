@@ -3,7 +3,7 @@
 // router registers appears here, so a new route without documentation fails the tests.
 
 import { COORDINATOR_ERROR_STATUS } from "../errors.ts";
-import { REVOCATION_REASONS } from "../../x509/crl.ts";
+import { OFFERED_REVOCATION_REASONS } from "../../protocol/crl-params.ts";
 import { z } from "zod";
 import {
   CERTIFICATE_SORTS,
@@ -18,6 +18,12 @@ import {
   ExchangeResponseSchema,
   SigningJobViewSchema,
 } from "../../protocol/signing-messages.ts";
+import {
+  RenewalChallengeSchema,
+  RenewalViewSchema,
+  RenewBodySchema,
+  RenewedSchema,
+} from "../../protocol/renewal.ts";
 
 type Json = Record<string, unknown>;
 
@@ -64,6 +70,13 @@ function problems(...statuses: number[]): Record<string, Json> {
   return out;
 }
 
+const serialParam: Json = {
+  name: "serial",
+  in: "path",
+  required: true,
+  description: "hexadecimal, as tca prints it or as openssl does (0x, colons, any case, with or without 00)",
+  schema: { type: "string", pattern: "^(0x)?[0-9a-fA-F:]+$" },
+};
 const idParam = (what: string): Json => ({
   name: "id",
   in: "path",
@@ -652,7 +665,9 @@ export const openApiDocument: OpenApiDocument = {
             properties: {
               reason: {
                 type: "string",
-                enum: [...REVOCATION_REASONS],
+                enum: [...OFFERED_REVOCATION_REASONS],
+                description:
+                  "RFC 5280 §5.3.1 reasons; certificateHold is not offered: a revocation is final (docs/revocation.md)",
                 default: "unspecified",
               },
             },
@@ -824,6 +839,69 @@ export const openApiDocument: OpenApiDocument = {
             },
           },
           ...problems(400, 401, 403, 404),
+        },
+      },
+    },
+    "/api/v1/certificates/{serial}/renewal-challenge": {
+      post: {
+        tags: ["requests"],
+        operationId: "renewalChallenge",
+        summary: "A one-time challenge (5 minutes) to renew an issued, unrevoked, unexpired certificate",
+        description:
+          "No token: the renewal that uses it is authenticated by a signature with the certificate's key " +
+          "(docs/revocation.md). 409 when the certificate is revoked, 403 when it has expired.",
+        parameters: [serialParam],
+        responses: {
+          "201": { description: "a fresh challenge", content: jsonContent(fromZod(RenewalChallengeSchema)) },
+          ...problems(400, 403, 404, 409),
+        },
+      },
+    },
+    "/api/v1/certificates/{serial}/renew": {
+      post: {
+        tags: ["requests"],
+        operationId: "renewCertificate",
+        summary:
+          "Renew a certificate: a new request for the same requester, profile, names and lifetime (the key may change)",
+        description:
+          "signature: base64, made with the current certificate's private key (RSA PKCS#1 v1.5 with SHA-256, ECDSA " +
+          "with the curve's hash, Ed25519/Ed448) over the UTF-8 lines `tca/renewal/v1`, `serial=<lowercase hex>`, " +
+          "`challenge=<challenge>`, `csr-sha256=<hex of SHA-256 of the CSR's DER>`, each ending in a newline. " +
+          "The challenge is used up by the attempt, whatever its outcome. The request then goes through the " +
+          "custodians' approval like any other; follow it at GET /api/v1/renewals/{id} with the challenge as bearer.",
+        parameters: [serialParam],
+        requestBody: { required: true, content: jsonContent(fromZod(RenewBodySchema, "input")) },
+        responses: {
+          "202": { description: "renewal submitted", content: jsonContent(fromZod(RenewedSchema)) },
+          ...problems(400, 403, 404, 409, 413, 415, 422),
+        },
+      },
+    },
+    "/api/v1/renewals/{id}": {
+      get: {
+        tags: ["requests"],
+        operationId: "getRenewal",
+        summary: "A renewal's progress, and its PEM chain once issued (long-poll with ?since=STATE&wait=S)",
+        description: "Authorization: Bearer <the challenge the renewal used>. Any other credential: 404.",
+        security: [{ bearer: [] }],
+        parameters: [
+          idParam("renewal (request)"),
+          {
+            name: "wait",
+            in: "query",
+            required: false,
+            schema: { type: "integer", minimum: 0, maximum: 60 },
+          },
+          {
+            name: "since",
+            in: "query",
+            required: false,
+            schema: { type: "string", pattern: "^[a-z]{1,10}/[0-9]{1,3}$" },
+          },
+        ],
+        responses: {
+          "200": { description: "the renewal", content: jsonContent(fromZod(RenewalViewSchema)) },
+          ...problems(400, 401, 404),
         },
       },
     },

@@ -7,10 +7,11 @@ import { authenticate, Readers, type Reader } from "./auth.ts";
 import { rosterKeys } from "../../protocol/envelope.ts";
 import { clock } from "../clock.ts";
 import { toPem } from "../../x509/der.ts";
-import { RevokeBodySchema } from "../../protocol/crl-params.ts";
-import { REVOCATION_REASONS, type RevocationReason } from "../../x509/crl.ts";
+import { OFFERED_REVOCATION_REASONS, RevokeBodySchema } from "../../protocol/crl-params.ts";
+import type { RevocationReason } from "../../x509/crl.ts";
 import type { RevocationActor } from "../revocation.ts";
 import { openApiDocument } from "./openapi.ts";
+import { registerRenewals } from "./renewals.ts";
 import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
 import { certificateRoutes } from "./certificates.ts";
 
@@ -268,13 +269,18 @@ export function routes(s: CoordinatorServices): Router {
       );
     const body = RevokeBodySchema.safeParse(req.body ?? {});
     if (!body.success)
-      throw new CoordinatorError("BAD_REQUEST", `reason must be one of: ${REVOCATION_REASONS.join(", ")}`);
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        `reason must be one of: ${OFFERED_REVOCATION_REASONS.join(", ")}`,
+      );
     res.json(
       await s.revocations.revoke(String(req.params.serial), body.data.reason as RevocationReason, actor),
     );
   });
   // The certificate inventory: list, search, export, fetch by serial (docs/inventory.md).
   certificateRoutes(r, s, readers);
+
+  registerRenewals(r, s); // renewal by the current certificate (renewals.ts)
 
   return r;
 }
