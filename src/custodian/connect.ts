@@ -57,7 +57,8 @@ export function custodianTrust(
   };
 }
 
-const EXCHANGE_PATH = "/api/v1/custodians/exchange";
+/** POSTs whose answers are reads: the exchange (requests to review) and a decision (the request). */
+const SIGNED_POSTS = /^\/api\/v1\/(custodians\/exchange|requests\/[^/]+\/approvals)$/;
 
 export function connectCustodian(o: CustodianLinkOptions): CoordinatorClient {
   const tls = custodianTrust(o);
@@ -66,15 +67,15 @@ export function connectCustodian(o: CustodianLinkOptions): CoordinatorClient {
     ...(tls ? { tls } : {}),
   });
   // Reads carry a fresh signed read (src/protocol/signed-read.ts), made anew for each attempt: GETs,
-  // and the exchange, whose answer holds the requests this custodian is to review. Other POSTs are
-  // signed envelopes already.
+  // the exchange, whose answer holds the requests this custodian is to review, and a decision, whose
+  // answer is the request. Other POSTs are signed envelopes whose answers reveal nothing.
   const identity = o.identity;
   return new CoordinatorClient(
     http,
     identity
       ? {
           headers: (method, url): Record<string, string> =>
-            method === "GET" || method === "HEAD" || url.pathname === EXCHANGE_PATH
+            method === "GET" || method === "HEAD" || SIGNED_POSTS.test(url.pathname)
               ? { authorization: signReadHeader(identity, method, url) }
               : {},
         }
