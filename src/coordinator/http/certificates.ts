@@ -25,7 +25,10 @@ const DateTime = z
   )
   .transform((s, ctx) => {
     const d = new Date(s.replace(" ", "T"));
-    if (Number.isNaN(d.getTime())) {
+    // Date rolls 2027-02-30 over to March 2: a day must exist in its month (RFC 3339 §5.7).
+    const [y, m, day] = s.slice(0, 10).split("-").map(Number) as [number, number, number];
+    const daysInMonth = new Date(Date.UTC(y, m, 0)).getUTCDate();
+    if (Number.isNaN(d.getTime()) || m < 1 || m > 12 || day < 1 || day > daysInMonth) {
       ctx.addIssue({ code: "custom", message: "is not a date that exists" });
       return z.NEVER;
     }
