@@ -406,6 +406,9 @@ export function planInit(spec: InitSpec, random: (n: number) => Buffer = randomB
               tokenSha256: sha256Hex(newToken(random)),
               profiles: ["server"],
               allowedNames: spec.tlsNames,
+              // Its names are its alone: no other requester can get a certificate that clients
+              // would take for the coordinator's (docs/tls.md).
+              exclusive: true,
             },
           ]),
     ],

@@ -112,6 +112,7 @@ describe("planInit and writeInit", () => {
     const r = selfRequester(c, "server", names);
     expect(r.profiles).toEqual(["server"]);
     expect(r.allowedNames).toEqual(names);
+    expect(r.exclusive).toBe(true); // no other requester may ask for its names (docs/tls.md)
     // No token is handed out for it: the coordinator submits its own request without one.
     expect(plan.tokens.map((t) => t.name)).toEqual(["admin"]);
     expect(() => selfRequester(parseCaConfig(planInit(spec()).text).config, "server", names)).toThrow(
