@@ -79,7 +79,11 @@ export async function buildProgram(argv: readonly string[], full = false): Promi
     .name("tca")
     .description("tca: a threshold certificate authority (FROST Ed25519 over a DKG key)")
     .version(packageVersion())
-    .showHelpAfterError()
+    // A usage error is one line (what is wrong, and where to look) and exit code 2, in every
+    // subcommand (they inherit this output configuration and the exit override).
+    .configureOutput({
+      outputError: (str, write) => write(`tca: ${str.replace(/\s+/g, " ").trim()} (see --help)\n`),
+    })
     .configureHelp({ subcommandTerm: (cmd) => stubs.get(cmd) ?? new Help().subcommandTerm(cmd) })
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : 2);

@@ -19,6 +19,7 @@ import { commonNames } from "../x509/names.ts";
 import { readTbs } from "../x509/tbs-read.ts";
 import { BUILDER_VERSION } from "../x509/leaf.ts";
 import { fromPem } from "../x509/der.ts";
+import { displaySerial } from "../x509/serial.ts";
 import type { CoordinatorClient } from "./client.ts";
 import { connectCustodian } from "./connect.ts";
 import { CustodianError } from "./errors.ts";
@@ -342,7 +343,7 @@ export class CustodianSession {
               : v.status === "signing"
                 ? `${approved} of ${v.threshold} approvals; signing…`
                 : v.status === "issued"
-                  ? `issued: serial ${v.serial}`
+                  ? `issued: serial ${displaySerial(v.serial)}`
                   : v.status === "rejected"
                     ? `rejected by ${v.rejection?.by}: ${v.rejection?.reason}`
                     : `failed: ${v.failure}`;

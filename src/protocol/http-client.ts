@@ -228,20 +228,38 @@ function certificateRefused(code: string, reason: string, hint: string): Failure
 /** Finds the system error code and a readable cause in what fetch (undici) threw. */
 function failureOf(e: unknown, timeoutMs: number, hint = DEFAULT_HINT): Failure {
   const err = e as Error & { cause?: unknown };
-  if (err?.name === "TimeoutError") return { code: "TIMEOUT", message: `no answer within ${timeoutMs} ms` };
+  if (err?.name === "TimeoutError")
+    return { code: "TIMEOUT", message: `timed out: no answer within ${timeoutMs / 1000} s` };
   if (err?.name === "AbortError") return { code: "ABORTED", message: "aborted" };
   const cause = err?.cause as
     (Error & { code?: string; errors?: { code?: string; message?: string }[] }) | undefined;
   // fetch refuses the ports of its "bad port" list (Fetch Standard §2.9; 1, 25, 6000, …) before it
   // connects: nothing was sent.
   if (!cause?.code && cause?.message === "bad port")
-    return { code: "BAD_PORT", message: 'fetch refuses to connect to this port (a blocked "bad port")' };
+    return {
+      code: "BAD_PORT",
+      message:
+        'fetch refuses to connect to this port (a blocked "bad port"): run the coordinator on another port',
+    };
   // Several addresses for one name (happy eyeballs) fail together as an AggregateError.
   const code = cause?.code ?? cause?.errors?.[0]?.code ?? "";
   if (CERTIFICATE_REFUSED.has(code)) return certificateRefused(code, oneLine(cause?.message ?? ""), hint);
   const message = cause?.message || cause?.errors?.[0]?.message || code || err?.message || String(e);
-  return { code, message };
+  return { code, message: CAUSES[code] ? `${CAUSES[code]} (${code})` : message };
 }
+
+/** The usual reasons nothing answered, in words (the system code follows in brackets). */
+const CAUSES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused: nothing listens there",
+  ENOTFOUND: "host name not found by DNS",
+  EAI_AGAIN: "DNS lookup of the host name failed for now",
+  EAI_NONAME: "host name not found by DNS",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EADDRNOTAVAIL: "address not available",
+  ECONNRESET: "connection reset",
+  UND_ERR_CONNECT_TIMEOUT: "timed out connecting",
+};
 
 function oneLine(s: string): string {
   return s.replace(/\s+/g, " ").trim();
@@ -451,7 +469,10 @@ export class HttpClient {
   #unreachableMessage(tried: readonly string[], f: Failure): string {
     const shown = tried.map((u) => (this.#upgraded.has(u) ? u.replace(/^http:/, "https:") : u)).join(", ");
     if (f.code === "CERTIFICATE_REFUSED") return `${f.message} (tried ${shown})`;
-    return `cannot reach the coordinator (tried ${shown}): ${f.message}`;
+    // One line, one form for every command: the URLs, the cause, and what to check.
+    const check =
+      f.code === "BAD_PORT" ? "" : "; check that it runs and the URL (--coordinator or $TCA_COORDINATOR)";
+    return `cannot reach the coordinator (tried ${shown}): ${f.message}${check}`;
   }
 
   /**

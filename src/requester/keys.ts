@@ -4,6 +4,8 @@ import "reflect-metadata";
 import { KeyObject, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
+import { parseCsr, type ParsedCsr } from "../x509/csr.ts";
+import { toPem } from "../x509/der.ts";
 
 export const KEY_TYPES = ["ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -105,18 +107,38 @@ export async function generateKeyAndCsr(
   return { privateKeyPem, csrPem: csr.toString("pem"), spki, sans };
 }
 
-/** Reads a CSR given as PEM or DER; returns it as PEM plus its public key (DER SPKI). */
-export function readCsr(data: Uint8Array): { csrPem: string; spki: Uint8Array } {
-  const text = Buffer.from(data).toString("latin1");
-  let csr: x509.Pkcs10CertificateRequest;
+/** A CSR file that is not a CSR we can submit: the message says what is wrong with it. */
+export class CsrError extends Error {}
+
+export interface ReadCsr {
+  csrPem: string;
+  /** DER SubjectPublicKeyInfo, to check the issued certificate against. */
+  spki: Uint8Array;
+  /** The subject's common name, if it has one. */
+  commonName: string | undefined;
+  /** Its subject alternative names, in CSR order. */
+  sans: { type: string; value: string }[];
+}
+
+/**
+ * Reads a CSR given as PEM or DER with the parser the coordinator uses (src/x509/csr.ts, which also
+ * checks its signature): returns it as PEM, its public key and the names it asks for. Throws
+ * CsrError with that parser's own account of what is wrong.
+ */
+export function readCsr(data: Uint8Array): ReadCsr {
+  let csr: ParsedCsr;
   try {
-    csr = new x509.Pkcs10CertificateRequest(text.includes("-----BEGIN") ? text : new Uint8Array(data).buffer);
+    csr = parseCsr(data);
   } catch (e) {
-    throw new Error(`not a PKCS#10 certificate request (PEM or DER): ${(e as Error).message}`);
+    throw new CsrError((e as Error).message);
   }
+  const text = Buffer.from(data).toString("latin1");
+  const cn = /(?:^|,\s*)CN=((?:[^,\\]|\\.)*)/.exec(csr.subjectString)?.[1];
   return {
-    csrPem: text.includes("-----BEGIN") ? text : csr.toString("pem"),
-    spki: new Uint8Array(csr.publicKey.rawData),
+    csrPem: text.includes("-----BEGIN") ? text : toPem(csr.der, "CERTIFICATE REQUEST"),
+    spki: csr.spkiDer,
+    commonName: cn,
+    sans: csr.sans.map((s) => ({ type: s.type, value: String(s.value) })),
   };
 }
 

@@ -63,6 +63,9 @@ export async function requestCertificate(
   if (o.csrFile !== undefined) {
     ({ csrPem, spki } = readCsr(readFileSync(o.csrFile)));
   } else {
+    // Large RSA keys take seconds to generate: say so rather than sit silent.
+    if (o.keyType === "rsa-3072" || o.keyType === "rsa-4096")
+      hooks.onProgress?.(`generating an ${o.keyType} key…`);
     ({ csrPem, spki, privateKeyPem } = await generateKeyAndCsr(o.name, o.sans, o.keyType));
   }
 

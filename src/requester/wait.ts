@@ -4,6 +4,7 @@ import type { RequestView } from "../protocol/approval.ts";
 import type { RequesterClient } from "./client.ts";
 import { requestState } from "../protocol/approval.ts";
 import { RequesterError } from "./errors.ts";
+import { displaySerial } from "../x509/serial.ts";
 
 export const FINAL = ["issued", "rejected", "failed"] as const;
 export type FinalStatus = (typeof FINAL)[number];
@@ -31,7 +32,7 @@ export function describeState(v: RequestView): string {
       return "signing…";
     }
     case "issued":
-      return `issued: serial ${v.serial}`;
+      return `issued: serial ${displaySerial(v.serial)}`;
     case "rejected":
       return v.rejection ? `rejected by ${v.rejection.by}: ${v.rejection.reason}` : "rejected";
     case "failed":

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CoordinatorClient } from "../../custodian/client.ts";
 import { HttpClient } from "../../protocol/http-client.ts";
 import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
-import { printResult, progress, runCommand, UsageError } from "../output.ts";
+import { interruptible, printResult, progress, runCommand } from "../output.ts";
+import { readToken } from "../token.ts";
 import { collectUrls, COORDINATOR_FLAG, requiredCoordinatorUrls } from "../coordinators.ts";
 import { CustodianError } from "../../custodian/errors.ts";
 
@@ -26,10 +26,9 @@ function adminClient(o: { coordinator?: string[]; caFile?: string }): Coordinato
   return new CoordinatorClient(new HttpClient(urls, tls ? { tls } : {}));
 }
 
+/** The admin token: --token-file, else $TCA_ADMIN_TOKEN ($TCA_TOKEN is the requester's). */
 function adminToken(file?: string): string {
-  const t = file ? readFileSync(file, "utf8").trim() : process.env.TCA_ADMIN_TOKEN;
-  if (!t) throw new UsageError("an admin token is required: --token-file FILE or TCA_ADMIN_TOKEN");
-  return t;
+  return readToken(file, "TCA_ADMIN_TOKEN", "an admin token");
 }
 
 export function registerCeremony(program: Command): void {
@@ -55,7 +54,13 @@ export function registerCeremony(program: Command): void {
           progress(
             `ceremony ${v.id} started: ${v.announcement.threshold}-of-${v.announcement.custodians.length}`,
           );
-          if (o.wait) v = await waitForCeremony(client, v.id, undefined, token);
+          const id = v.id;
+          if (o.wait)
+            v = await interruptible(
+              () =>
+                `stopped following ceremony ${id}; it goes on without this command — see it with: tca ceremony status ${id}`,
+              () => waitForCeremony(client, id, undefined, token),
+            );
           printResult(!!o.json, v, `ceremony ${v.id}: ${v.status}`);
         }),
     );

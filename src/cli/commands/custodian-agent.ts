@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { resolve, join } from "node:path";
 import pino from "pino";
 import { CustodianHome } from "../../custodian/home.ts";
@@ -15,10 +15,11 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
     .description(
       "run unattended: auto-approve by local policy, sign what the operator approved, sign CRLs; JSON logs on stdout",
     )
-    .option(
-      "--home <dir>",
-      "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
-      defaultHome(),
+    .addOption(
+      new Option("--home <dir>", "custodian data directory").default(
+        defaultHome(),
+        "$TCA_HOME or ~/.tca/custodian",
+      ),
     )
     .option(
       COORDINATOR_FLAG,

@@ -1,7 +1,7 @@
 // `tca custodian journal verify | recover` (docs/journal.md): check the custodian's journal against
 // the head anchored in its keystore, and bring a custodian whose journal was truncated, deleted,
 // rolled back or torn back to work, saying what was lost.
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { CustodianHome, type CoordinatorRecords } from "../../custodian/home.ts";
@@ -24,10 +24,11 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
   journal
     .command("verify")
     .description("check the journal's chain, signatures and keystore anchor (exit 0 intact, 3 refused)")
-    .option(
-      "--home <dir>",
-      "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
-      defaultHome(),
+    .addOption(
+      new Option("--home <dir>", "custodian data directory").default(
+        defaultHome(),
+        "$TCA_HOME or ~/.tca/custodian",
+      ),
     )
     .option(
       "--check-coordinator",
@@ -120,10 +121,11 @@ export function registerCustodianJournal(cust: Command, defaultHome: () => strin
       "bring back a custodian whose journal is damaged: drop a torn last line that never left, or (--accept-loss) " +
         "start a new segment recording the loss, rebuilt from the coordinator's issued serials and signed CRL",
     )
-    .option(
-      "--home <dir>",
-      "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
-      defaultHome(),
+    .addOption(
+      new Option("--home <dir>", "custodian data directory").default(
+        defaultHome(),
+        "$TCA_HOME or ~/.tca/custodian",
+      ),
     )
     .option(
       COORDINATOR_FLAG,

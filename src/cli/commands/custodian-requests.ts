@@ -1,7 +1,7 @@
 // `tca custodian requests | show | approve | reject | sign`: a person reviewing and approving
 // certificate requests from a terminal. Each command re-derives the TBS locally before it says
 // anything about a request.
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { resolve } from "node:path";
 import { homedir } from "node:os";
 import { createInterface } from "node:readline/promises";
@@ -11,7 +11,8 @@ import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { CustodianSession, reviewRequest, type Review } from "../../custodian/session.ts";
 import { CustodianError } from "../../custodian/errors.ts";
 import type { RequestView } from "../../protocol/approval.ts";
-import { printResult, progress, runCommand, UsageError } from "../output.ts";
+import { interruptible, printResult, progress, runCommand, UsageError } from "../output.ts";
+import { displaySerial } from "../../x509/serial.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 import { signedReader } from "../custodian-reader.ts";
 import { z } from "zod";
@@ -27,13 +28,30 @@ interface Common {
 
 export const defaultHome = () => process.env.TCA_HOME ?? resolve(homedir(), ".tca/custodian");
 
+/** `--home`, whose help names its default once, in words rather than as the resolved path. */
+export const homeOption = (): Option =>
+  new Option("--home <dir>", "custodian data directory").default(
+    defaultHome(),
+    "$TCA_HOME or ~/.tca/custodian",
+  );
+
+const STATUSES = ["pending", "signing", "issued", "rejected", "failed", "all"] as const;
+
+/** Ctrl-C while staying online to sign: say what stopped and how to take part again; exit 130. */
+function stopNote(ids: readonly string[], o: Common): string {
+  const home = o.home === defaultHome() ? "" : ` --home ${o.home}`;
+  return `stopped waiting to sign ${ids.join(", ")}; approvals already sent stay valid — take part in signing later with: tca custodian sign ${ids.join(" ")}${home}`;
+}
+
+/** A request that is no longer open cannot be decided on: refused (exit 3), saying why. */
+function checkOpen(view: { id: string; status: string }, what: string): void {
+  if (view.status !== "pending" && view.status !== "signing")
+    throw new CustodianError("REFUSED", `cannot ${what} request ${view.id}: it is already ${view.status}`);
+}
+
 function common(cmd: Command): Command {
   return cmd
-    .option(
-      "--home <dir>",
-      "custodian data directory (default: $TCA_HOME or ~/.tca/custodian)",
-      defaultHome(),
-    )
+    .addOption(homeOption())
     .option(
       COORDINATOR_FLAG,
       "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR or the ones from the ceremony)",
@@ -102,6 +120,8 @@ export function registerCustodianRequests(cust: Command): void {
     .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
     .action((o: Common & { status: string }) =>
       runCommand(async () => {
+        if (!(STATUSES as readonly string[]).includes(o.status))
+          throw new UsageError(`--status: "${o.status}" is not one of ${STATUSES.join(", ")}`);
         const { client } = await readContext(o);
         const q = o.status === "all" ? "" : `?status=${encodeURIComponent(o.status)}`;
         const { requests } = await client.get(
@@ -156,6 +176,7 @@ export function registerCustodianRequests(cust: Command): void {
             for (const id of ids) {
               const review = await reviewRequest(session.client, session.home, session.config, id);
               progress(describeReview(review));
+              checkOpen(review.request, "approve");
               if (review.problem)
                 throw new CustodianError("REFUSED", `will not approve ${id}: ${review.problem}`);
               if (!o.yes && !(await confirm(`approve request ${id}?`)))
@@ -168,7 +189,10 @@ export function registerCustodianRequests(cust: Command): void {
               );
             }
             if (!o.wait) return printResult(!!o.json, { approved: ids }, `approved ${ids.join(", ")}`);
-            const final = await session.signUntilDone(ids, progress, { timeoutMs: Number(o.timeout) * 1000 });
+            const final = await interruptible(
+              () => stopNote(ids, o),
+              () => session.signUntilDone(ids, finalOnce, { timeoutMs: Number(o.timeout) * 1000 }),
+            );
             report(final, !!o.json, session.refusals());
           } finally {
             session.close();
@@ -182,13 +206,14 @@ export function registerCustodianRequests(cust: Command): void {
       .description("reject a request; one rejection stops it for good")
       .argument("<id>", "request id"),
   )
-    .requiredOption("--reason <text>", "why, in a sentence the requester will read")
+    .requiredOption("--reason <text>", "(required) why, in a sentence the requester will read")
     .option("--passphrase-file <file>", "keystore passphrase file (else TCA_PASSPHRASE or a prompt)")
     .action((id: string, o: Common & { reason: string }) =>
       runCommand(async () => {
         const session = await openSession(o);
         try {
           const review = await reviewRequest(session.client, session.home, session.config, id);
+          checkOpen(review.request, "reject");
           const after = await session.decide(review, "reject", { reason: o.reason });
           printResult(!!o.json, after, `${id}: ${after.status} (${o.reason})`);
         } finally {
@@ -220,7 +245,10 @@ export function registerCustodianRequests(cust: Command): void {
           }
           if (targets.length === 0) return printResult(!!o.json, [], "nothing to sign");
           report(
-            await session.signUntilDone(targets, progress, { timeoutMs: Number(o.timeout) * 1000 }),
+            await interruptible(
+              () => stopNote(targets, o),
+              () => session.signUntilDone(targets, finalOnce, { timeoutMs: Number(o.timeout) * 1000 }),
+            ),
             !!o.json,
             session.refusals(),
           );
@@ -231,12 +259,28 @@ export function registerCustodianRequests(cust: Command): void {
     );
 }
 
+/**
+ * Progress while signing, without the final state of each request: report() prints that once, on
+ * stdout (the interactive approve used to say "issued" twice).
+ */
+function finalOnce(line: string): void {
+  if (!/^\S+: (issued|rejected|failed)\b/.test(line)) progress(line);
+}
+
 function report(views: RequestView[], json: boolean, refused: ReadonlyMap<string, string>): void {
   const line = (v: RequestView) =>
-    refused.has(v.id) ? `${v.id}: refused to sign: ${refused.get(v.id)}` : `${v.id}: ${v.status}`;
+    refused.has(v.id)
+      ? `${v.id}: refused to sign: ${refused.get(v.id)}`
+      : v.status === "issued"
+        ? `${v.id}: issued, serial ${displaySerial(v.serial)}`
+        : v.status === "rejected"
+          ? `${v.id}: rejected${v.rejection ? ` by ${v.rejection.by}: ${v.rejection.reason}` : ""}`
+          : v.status === "failed"
+            ? `${v.id}: failed: ${v.failure ?? "signing failed"}`
+            : `${v.id}: ${v.status}`;
   printResult(
     json,
-    views.map((v) => ({ ...v, refusedByMe: refused.get(v.id) ?? null })),
+    views.map((v) => ({ ...v, serial: displaySerial(v.serial), refusedByMe: refused.get(v.id) ?? null })),
     views.map(line).join("\n"),
   );
   if (views.some((v) => v.status !== "issued" || refused.has(v.id))) process.exitCode = 3;

@@ -107,7 +107,45 @@ export function registerDev(program: Command): void {
     .action((o: DevOpts) => runCommand(() => runDev(o)));
 }
 
+/**
+ * `npm start --reset` (without `--`) hands `--reset` to npm, which keeps it as $npm_config_reset and
+ * starts `tca dev` without it: the flag would be dropped silently. Under `npm start`, any of tca
+ * dev's options found there is a usage error saying how to pass it.
+ */
+export function npmSwallowedFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.npm_lifecycle_event === undefined) return [];
+  const flags: Record<string, string> = {
+    npm_config_reset: "--reset",
+    npm_config_agents: "--no-agents",
+    npm_config_tls: "--tls",
+    npm_config_port: "--port",
+    npm_config_dir: "--dir",
+    npm_config_custodians: "--custodians",
+    npm_config_threshold: "--threshold",
+    npm_config_coordinators: "--coordinators",
+    npm_config_database_url: "--database-url",
+    npm_config_share_timeout: "--share-timeout",
+  };
+  return Object.entries(flags)
+    .filter(([k]) => env[k] !== undefined)
+    .map(([, flag]) => flag);
+}
+
+/** Whether something listens on 127.0.0.1:port already (checked before any state is written). */
+async function portInUse(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once("error", (e: NodeJS.ErrnoException) => res(e.code === "EADDRINUSE"));
+    s.listen(port, "127.0.0.1", () => s.close(() => res(false)));
+  });
+}
+
 async function runDev(o: DevOpts): Promise<void> {
+  const swallowed = npmSwallowedFlags();
+  if (swallowed.length > 0)
+    throw new UsageError(
+      `npm kept ${swallowed.join(" ")} for itself, so tca dev never saw ${swallowed.length > 1 ? "them" : "it"}: use npm start -- ${swallowed.join(" ")}`,
+    );
   const dir = resolve(o.dir);
   const n = Number(o.custodians);
   const t = Number(o.threshold);
@@ -156,6 +194,10 @@ async function runDev(o: DevOpts): Promise<void> {
     progress(`reusing the dev CA in ${dir} (use --reset for a new one)`);
   } else {
     if (port === 0) port = await freePort();
+    else if (await portInUse(port))
+      throw new Error(
+        `port ${port} is in use (another tca dev or npm start?): pass --port PORT, or --port 0 for any free port`,
+      );
     progress(`creating a ${t}-of-${n} dev CA in ${dir}`);
     startLocalCa(dir);
     try {
@@ -352,28 +394,55 @@ async function runDev(o: DevOpts): Promise<void> {
   }
   const url = urls[0]!;
   const cacert = o.tls ? ` --cacert ${rootPath}` : "";
+  const caFile = o.tls ? ` --ca-file ${rootPath}` : "";
+  const ready = [
+    "",
+    `tca dev CA ready: ${config.config.threshold}-of-${config.config.custodians.length}, "${config.config.ca.subject}"`,
+    `  coordinator     ${urls.join(", ")}`,
+    `  data            ${storage}`,
+    `  state           ${dir}`,
+    `  requester token ${layout.requesterTokenPath}`,
+    "",
+  ];
+  if (!o.agents) {
+    // No agents: nothing approves on its own, so a request waits for custodians at a terminal.
+    const [a, b] = layout.custodians;
+    const as = (c: typeof a) =>
+      `./bin/tca.js custodian approve ID --home ${c!.home} --passphrase-file ${c!.passphraseFile}`;
+    process.stdout.write(
+      [
+        ...ready,
+        `No agents: each request waits for ${config.config.threshold} custodians to approve it. Try it (another terminal):`,
+        `  ./bin/tca.js request svc.example.internal --no-wait --coordinator ${url} --token-file ${layout.requesterTokenPath}${caFile}`,
+        "then approve the printed request ID as two custodians, each in its own terminal:",
+        `  ${as(a)}`,
+        `  ${as(b)}`,
+        "",
+        "tca dev: ready (Ctrl-C to stop)",
+        "",
+      ].join("\n"),
+    );
+    return;
+  }
   process.stdout.write(
     [
-      "",
-      `tca dev CA ready: ${config.config.threshold}-of-${config.config.custodians.length}, "${config.config.ca.subject}"`,
-      `  coordinator     ${urls.join(", ")}`,
-      `  data            ${storage}`,
-      `  state           ${dir}`,
-      `  requester token ${layout.requesterTokenPath}`,
-      "",
+      ...ready,
       "Try it (another terminal):",
       `  TOKEN=$(cat ${layout.requesterTokenPath})`,
       "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout svc.key -out svc.csr \\",
       '    -subj "/CN=svc.example.internal" -addext "subjectAltName=DNS:svc.example.internal"',
-      `  curl -s${cacert} -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/pkcs10" --data-binary @svc.csr \\`,
-      `    "${url}/api/v1/requests?profile=server" -o request.json`,
+      // As the README's Quick start: each step that fails stops there and shows why.
+      `  curl -sS --fail-with-body${cacert} -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/pkcs10" \\`,
+      `    --data-binary @svc.csr "${url}/api/v1/requests?profile=server" -o request.json \\`,
+      "    || { cat request.json; false; }",
       `  ID=$(node -p 'require("./request.json").id')`,
-      `  curl -s${cacert} -H "Authorization: Bearer $TOKEN" "${url}/api/v1/requests/$ID/certificate?wait=30" -o svc.pem`,
-      `  curl -s${cacert} ${url}/ca.pem -o root.pem`,
+      `  curl -sS --fail-with-body${cacert} -H "Authorization: Bearer $TOKEN" \\`,
+      `    "${url}/api/v1/requests/$ID/certificate?wait=30" -o svc.pem || { cat svc.pem; false; }`,
+      `  curl -sSf${cacert} ${url}/ca.pem -o root.pem`,
       "  openssl verify -CAfile root.pem svc.pem",
       "",
       "Or with the CLI:",
-      `  ./bin/tca.js request svc.example.internal --coordinator ${url} --token-file ${layout.requesterTokenPath}${o.tls ? ` --ca-file ${rootPath}` : ""}`,
+      `  ./bin/tca.js request svc.example.internal --coordinator ${url} --token-file ${layout.requesterTokenPath}${caFile}`,
       "",
       "tca dev: ready (Ctrl-C to stop)",
       "",

@@ -3,12 +3,14 @@
 import { Option, type Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { EXIT, printResult, progress, runCommand, UsageError } from "../output.ts";
+import { EXIT, oneLine, printResult, progress, runCommand, UsageError } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
+import { readToken } from "../token.ts";
 import { RequesterError } from "../../requester/errors.ts";
 import { OutputFileError } from "../../requester/files.ts";
-import { KEY_TYPES, sansFor, type KeyType } from "../../requester/keys.ts";
+import { CsrError, KEY_TYPES, readCsr, sansFor, type KeyType } from "../../requester/keys.ts";
+import { displaySerial } from "../../x509/serial.ts";
 import { requestCertificate, type RequestOutcome } from "../../requester/request.ts";
 
 interface RequestOpts {
@@ -78,21 +80,84 @@ Examples:
 
 async function runRequest(name: string, o: RequestOpts): Promise<void> {
   const json = !!o.json;
+  const opts = options(name, { ...o, san: o.san ?? [] });
+  // Ctrl-C says what it stopped and how to pick the request up again, and exits 130.
+  let submitted: string | undefined;
+  let state = "pending";
+  const onInt = () => {
+    process.stderr.write(
+      submitted
+        ? `\ntca: stopped waiting for request ${submitted}; it is still ${state} — ${fetchHint(submitted, opts, o)}\n`
+        : "\ntca: stopped before the request was submitted; nothing was sent\n",
+    );
+    process.exit(130);
+  };
+  process.once("SIGINT", onInt);
   try {
-    const outcome = await requestCertificate(options(name, { ...o, san: o.san ?? [] }), {
+    const outcome = await requestCertificate(opts, {
       onSubmitted: (id, key) => {
+        submitted = id;
         if (!o.wait) return;
         progress(`request ${id} submitted (profile ${o.profile})${key ? `; key written to ${key}` : ""}`);
       },
-      onProgress: progress,
+      onProgress: (line) => {
+        state = /^\w+/.exec(line)?.[0] ?? state;
+        progress(line);
+      },
     });
-    report(outcome, o, json);
+    report(outcome, o, json, opts);
   } catch (e) {
     if (e instanceof OutputFileError) throw new UsageError(e.message);
     if (!(e instanceof RequesterError)) throw e;
-    process.stderr.write(`tca: error: ${e.message}\n`);
+    process.stderr.write(`tca: error: ${oneLine(e.message)}\n`);
     process.exitCode = e.exitCode;
+  } finally {
+    process.off("SIGINT", onInt);
   }
+}
+
+type Options = Parameters<typeof requestCertificate>[0];
+
+/** The exact command that fetches the chain of request `id` once issued (one line). */
+function fetchHint(id: string, opts: Options, o: RequestOpts): string {
+  const base = opts.coordinator.split(",")[0]!.replace(/\/+$/, "");
+  const token = o.tokenFile !== undefined ? `$(cat ${shellWord(o.tokenFile)})` : "$TCA_TOKEN";
+  const ca = o.caFile ?? process.env.TCA_CA_FILE;
+  return (
+    `fetch the chain once issued with: curl -sf${ca ? ` --cacert ${shellWord(ca)}` : ""} ` +
+    `-H "Authorization: Bearer ${token}" "${base}/api/v1/requests/${id}/certificate?wait=60" -o ${shellWord(opts.chainOut)}`
+  );
+}
+
+/** A path as one shell word. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * With --csr, the name must be one the CSR asks for (its CN or one of its SANs): the files are
+ * named after it, and a NAME.crt holding another subject would mislead whoever reads it.
+ */
+function checkCsr(name: string, file: string): void {
+  let csr: ReturnType<typeof readCsr>;
+  try {
+    csr = readCsr(readFileSync(file));
+  } catch (e) {
+    if (e instanceof CsrError)
+      throw new UsageError(
+        `--csr ${file}: not a certificate request we can submit: ${oneLine(e.message)} (give a PKCS#10 CSR, PEM or DER, e.g. from openssl req -new)`,
+      );
+    throw new UsageError(`--csr: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const names = [...(csr.commonName ? [csr.commonName] : []), ...csr.sans.map((s) => s.value)];
+  if (names.some((n) => n.toLowerCase() === name.toLowerCase())) return;
+  const cn = csr.commonName ? `CN=${csr.commonName}` : "no CN";
+  const sans = csr.sans.length
+    ? csr.sans.map((s) => `${s.type.toUpperCase()}:${s.value}`).join(", ")
+    : "no SANs";
+  throw new UsageError(
+    `"${name}" is not a name in ${file} (${cn}; ${sans}): give one of the CSR's names as NAME, or a CSR for ${name}`,
+  );
 }
 
 function options(name: string, o: RequestOpts & { san: string[] }): Parameters<typeof requestCertificate>[0] {
@@ -107,6 +172,7 @@ function options(name: string, o: RequestOpts & { san: string[] }): Parameters<t
     if (o.keyOut !== undefined)
       throw new UsageError("--key-out has no effect with --csr: no key is generated");
     if (!existsSync(o.csr)) throw new UsageError(`--csr: ${o.csr} does not exist`);
+    checkCsr(name, o.csr);
   }
   const timeout = Number(o.timeout);
   if (!Number.isFinite(timeout) || timeout < 0)
@@ -139,26 +205,15 @@ function options(name: string, o: RequestOpts & { san: string[] }): Parameters<t
 }
 
 function token(file: string | undefined): string {
-  let t: string | undefined;
-  if (file !== undefined) {
-    try {
-      t = readFileSync(file, "utf8").trim();
-    } catch (e) {
-      throw new UsageError(`--token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-    }
-    if (!t) throw new UsageError(`--token-file: ${file} is empty`);
-  } else {
-    t = process.env.TCA_TOKEN?.trim();
-  }
-  if (!t) throw new UsageError("a requester token is needed: --token-file FILE or $TCA_TOKEN");
-  return t;
+  return readToken(file, "TCA_TOKEN", "a requester token");
 }
 
-function report(r: RequestOutcome, o: RequestOpts, json: boolean): void {
+function report(r: RequestOutcome, o: RequestOpts, json: boolean, opts: Options): void {
+  const serial = r.serial === null ? null : displaySerial(r.serial);
   const data = {
     id: r.id,
     status: r.status,
-    serial: r.serial,
+    serial,
     certificate: r.certificate,
     chain: r.chain,
     key: r.key,
@@ -168,16 +223,13 @@ function report(r: RequestOutcome, o: RequestOpts, json: boolean): void {
   };
   if (!o.wait) {
     printResult(json, data, r.id);
-    if (!json)
-      progress(
-        `submitted; follow it with GET /api/v1/requests/${r.id}, fetch it from /api/v1/requests/${r.id}/certificate${r.key ? `; key in ${r.key}` : ""}`,
-      );
+    if (!json) progress(`submitted${r.key ? ` (key in ${r.key})` : ""}; ${fetchHint(r.id, opts, o)}`);
     return;
   }
   if (r.status === "issued") {
     const lines = [
       `request      ${r.id}`,
-      `serial       ${r.serial}`,
+      `serial       ${serial}`,
       `certificate  ${r.certificate}`,
       `chain        ${r.chain}`,
       ...(r.key ? [`key          ${r.key}`] : []),
