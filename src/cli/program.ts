@@ -49,6 +49,11 @@ export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
       "request a certificate: make a key and CSR (or submit --csr), wait for the custodians' approvals, write the certificate, chain and key",
     load: async () => (await import("./commands/request.ts")).registerRequest,
   },
+  certificates: {
+    term: "certificates",
+    description: "the inventory of issued certificates: list, search, show, fetch, export",
+    load: async () => (await import("./commands/certificates.ts")).registerCertificates,
+  },
 };
 
 /** The package version (package.json sits two levels up from both src/cli and dist/cli). */
