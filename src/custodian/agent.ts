@@ -10,6 +10,7 @@ import { sealHeartbeat } from "../protocol/heartbeat.ts";
 import type { ReviewItem, SigningTask } from "../protocol/signing-messages.ts";
 import { failedResults } from "./exchange.ts";
 import { evaluatePolicy, type Policy } from "./policy.ts";
+import { checkRenewal } from "./renewal-check.ts";
 import type { CustodianSession, Review } from "./session.ts";
 
 const HEARTBEAT_MS = 15_000;
@@ -130,7 +131,11 @@ export class CustodianAgent {
       try {
         if (s.journal.decisionOn(item.id)) continue;
         const review = s.reviewItem(item);
-        const decision = evaluatePolicy(this.policy, review);
+        const renewal =
+          item.renewal && this.policy.renewals !== "manual"
+            ? checkRenewal(item, s.caCert, s.journal)
+            : undefined;
+        const decision = evaluatePolicy(this.policy, review, renewal);
         const ctx = {
           request: item.id,
           requester: item.requester,
@@ -138,6 +143,7 @@ export class CustodianAgent {
           subject: review.tbs.subject,
           sans: review.tbs.sans.map((x) => x.value),
           tbsSha256: item.tbsSha256,
+          ...(item.renewal ? { renewalOf: item.renewal.of } : {}),
         };
         if (!decision.approve) {
           this.counters.skipped++;

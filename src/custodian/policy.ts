@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { Review, ReviewSubject } from "./session.ts";
 import { grantCovers } from "../x509/policy.ts";
 import { ConfigError } from "../config/errors.ts";
+import type { RenewalVerdict } from "./renewal-check.ts";
 
 const RuleSchema = z
   .object({
@@ -27,6 +28,12 @@ export const PolicySchema = z
     autoApprove: z.array(RuleSchema).default([]),
     /** Sign CRLs that pass the custodian's CRL checks (DESIGN §3.9) without a person. */
     signCrls: z.boolean().default(true),
+    /**
+     * Renewals (docs/revocation.md): `approveIfApprovedOriginal` approves a renewal of a certificate
+     * this custodian approved itself, after checking the holder's proof on its own
+     * (renewal-check.ts); `manual` (default) treats it like any request.
+     */
+    renewals: z.enum(["manual", "approveIfApprovedOriginal"]).default("manual"),
     approvalValidityHours: z
       .number()
       .int()
@@ -77,13 +84,26 @@ function ruleMismatch(rule: PolicyRule, r: Review<ReviewSubject>): string | unde
   return undefined;
 }
 
-export function evaluatePolicy(policy: Policy, review: Review<ReviewSubject>): PolicyDecision {
+/**
+ * The decision on one request. `renewal` is this custodian's own verdict on the request's renewal
+ * proof (renewal-check.ts), when it is one and the policy approves renewals.
+ */
+export function evaluatePolicy(
+  policy: Policy,
+  review: Review<ReviewSubject>,
+  renewal?: RenewalVerdict,
+): PolicyDecision {
   if (review.problem) return { approve: false, reason: `not approvable: ${review.problem}` };
   const misses: string[] = [];
   for (const rule of policy.autoApprove) {
     const miss = ruleMismatch(rule, review);
     if (!miss) return { approve: true, reason: `matches rule "${rule.name}"` };
     misses.push(`rule "${rule.name}": ${miss}`);
+  }
+  if (policy.renewals === "approveIfApprovedOriginal" && renewal) {
+    if (renewal.ok)
+      return { approve: true, reason: `renewal of ${renewal.serial}, a certificate I approved` };
+    misses.push(`renewal: ${renewal.reason}`);
   }
   return {
     approve: false,
