@@ -49,6 +49,17 @@ export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
       "request a certificate: make a key and CSR (or submit --csr), wait for the custodians' approvals, write the certificate, chain and key",
     load: async () => (await import("./commands/request.ts")).registerRequest,
   },
+  revoke: {
+    term: "revoke [options] [serial]",
+    description: "revoke a certificate (final); the custodians then sign a new CRL that lists it",
+    load: async () => (await import("./commands/revoke.ts")).registerRevoke,
+  },
+  renew: {
+    term: "renew [options]",
+    description:
+      "renew a certificate with its own key as the credential (same names; --rekey for a new key); --daemon keeps renewing",
+    load: async () => (await import("./commands/renew.ts")).registerRenew,
+  },
   certificates: {
     term: "certificates",
     description: "the inventory of issued certificates: list, search, show, fetch, export",
