@@ -1,0 +1,344 @@
+// Renewal by the current certificate (src/coordinator/http/renewals.ts, docs/revocation.md) on an
+// in-process CA behind its real router, with a clock the test moves: a challenge is used once (a
+// replay is refused), a signature by another key is refused, other names are refused, an expired
+// or revoked certificate cannot be renewed; the renewal belongs to the original requester and
+// profile, carries renewalOf in its view and its proof in custodians' review items, and is
+// followed with the challenge as its only credential. A custodian's own check (renewal-check.ts)
+// refuses a proof the coordinator tampered with. certificateHold is not offered, but one already
+// stored still goes into CRLs.
+import "reflect-metadata";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { generateKeyPairSync, webcrypto, type KeyObject } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import express from "express";
+import pino from "pino";
+import * as x509 from "@peculiar/x509";
+import { approval, exchangeUntil, readyCa, type InProcessCa } from "../helpers/in-process-ca.ts";
+import { routes } from "../../src/coordinator/http/routes.ts";
+import { errorHandler } from "../../src/coordinator/http/problem.ts";
+import { renewalMessage, signRenewal, type RenewalProof } from "../../src/protocol/renewal.ts";
+import { CrlParamsSchema } from "../../src/protocol/crl-params.ts";
+import { checkRenewal } from "../../src/custodian/renewal-check.ts";
+import { evaluatePolicy, PolicySchema } from "../../src/custodian/policy.ts";
+import type { Journal } from "../../src/custodian/journal.ts";
+import type { ReviewItem } from "../../src/protocol/signing-messages.ts";
+import { displaySerial } from "../../src/x509/serial.ts";
+import { sha256Hex } from "../../src/common/hash.ts";
+import { splitCertificate } from "../../src/x509/assemble.ts";
+
+let ca: InProcessCa;
+let server: Server;
+let url: string;
+
+beforeAll(async () => {
+  ca = await readyCa();
+  const app = express();
+  app.use(routes(ca.services));
+  app.use(errorHandler(pino({ level: "silent" })));
+  server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}, 60_000);
+afterAll(async () => {
+  server?.close();
+  await ca?.close();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const crypto = webcrypto as unknown as Crypto;
+
+/** A P-256 key (node KeyObject) and a CSR for it with these names. */
+async function keyAndCsr(
+  names: string[],
+  key?: KeyObject,
+): Promise<{ key: KeyObject; csrPem: string; csrDer: Uint8Array }> {
+  const k = key ?? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  const alg = { name: "ECDSA", namedCurve: "P-256" };
+  const { createPublicKey } = await import("node:crypto");
+  const keys = {
+    privateKey: await crypto.subtle.importKey(
+      "pkcs8",
+      k.export({ type: "pkcs8", format: "der" }),
+      alg,
+      false,
+      ["sign"],
+    ),
+    publicKey: await crypto.subtle.importKey(
+      "spki",
+      createPublicKey(k).export({ type: "spki", format: "der" }),
+      alg,
+      true,
+      ["verify"],
+    ),
+  };
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create(
+    {
+      name: `CN=${names[0]}`,
+      keys,
+      signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+      extensions: [
+        new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: "dns" as const, value }))),
+      ],
+    },
+    crypto,
+  );
+  return { key: k, csrPem: csr.toString("pem"), csrDer: new Uint8Array(csr.rawData) };
+}
+
+/** Issues a certificate for `names` (validity 1 h) through two approvals; returns its serial (stored) and key. */
+async function issued(names: string[]): Promise<{ serial: string; key: KeyObject; id: string }> {
+  const { key, csrPem } = await keyAndCsr(names);
+  const r = ca.services.requests;
+  const v = await r.submit({
+    requester: r.requesterFor("dev"),
+    profile: "server",
+    csr: csrPem,
+    validityHours: 1,
+  });
+  for (const name of ["alice", "bob"]) await r.decide(v.id, approval(ca, name, v));
+  await exchangeUntil(ca, async () => (await r.view(v.id)).status === "issued");
+  return { serial: v.serial, key, id: v.id };
+}
+
+async function post(
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url + path, {
+    method: "POST",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+async function challengeFor(serial: string): Promise<string> {
+  const c = await post(`/api/v1/certificates/${displaySerial(serial)}/renewal-challenge`);
+  expect(c.status, JSON.stringify(c.json)).toBe(201);
+  return c.json.challenge as string;
+}
+
+/** A renewal body: CSR for `names` with `newKey` (default: the current key), signed by `signer`. */
+async function renewal(
+  serial: string,
+  challenge: string,
+  signer: KeyObject,
+  names: string[],
+  newKey?: KeyObject,
+): Promise<{ csr: string; challenge: string; signature: string }> {
+  const { csrPem, csrDer } = await keyAndCsr(names, newKey ?? signer);
+  return {
+    csr: csrPem,
+    challenge,
+    signature: signRenewal(signer, renewalMessage(serial, challenge, csrDer)),
+  };
+}
+
+const NAMES = ["renew.example.internal", "alt.example.internal"];
+
+describe("renewal by the current certificate", () => {
+  it("renews once, keeps requester, profile and names; the challenge is used once; the renewer follows it with the challenge", async () => {
+    const cert = await issued(NAMES);
+    const challenge = await challengeFor(cert.serial);
+    const body = await renewal(cert.serial, challenge, cert.key, NAMES);
+    const ok = await post(`/api/v1/certificates/${cert.serial.toUpperCase()}/renew`, body);
+    expect(ok.status, JSON.stringify(ok.json)).toBe(202);
+    expect(ok.json).toMatchObject({ status: "pending", renewalOf: displaySerial(cert.serial) });
+    const id = ok.json.id as string;
+    const view = await ca.services.requests.view(id);
+    expect(view).toMatchObject({
+      requester: "dev",
+      profile: "server",
+      renewalOf: displaySerial(cert.serial),
+    });
+    expect(view.serial).not.toBe(cert.serial);
+    expect(view.sans.map((s) => s.value)).toEqual(NAMES);
+    // One hour again, as the original.
+    expect(Date.parse(view.notAfter) - Date.parse(view.notBefore)).toBe(3_600_000);
+
+    // Replayed, even with the same body: refused, and nothing new is stored.
+    const replay = await post(`/api/v1/certificates/${cert.serial}/renew`, body);
+    expect(replay.status).toBe(403);
+    expect(replay.json.detail).toMatch(/challenge is unknown, expired, already used/);
+
+    // The renewer's view: the challenge is its credential; anything else is "not found".
+    const get = (token: string) =>
+      fetch(`${url}/api/v1/renewals/${id}`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await get("x".repeat(43))).status).toBe(404);
+    const pending = (await (await get(challenge)).json()) as Record<string, unknown>;
+    expect(pending).toMatchObject({
+      id,
+      status: "pending",
+      chain: null,
+      renewalOf: displaySerial(cert.serial),
+    });
+    expect((await fetch(`${url}/api/v1/renewals/${id}`)).status).toBe(401);
+
+    // Custodians are shown the proof with the request.
+    const page = await ca.services.requests.reviewItems("alice", null, 100);
+    const all = [...page.items, ...(await ca.services.requests.reviewItems("carol", null, 100)).items];
+    const item = all.find((i) => i.id === id)!;
+    expect(item.renewal?.of).toBe(cert.serial);
+    expect(item.renewal?.proof.challenge).toBe(challenge);
+
+    for (const name of ["alice", "bob"]) await ca.services.requests.decide(id, approval(ca, name, view));
+    await exchangeUntil(ca, async () => (await ca.services.requests.view(id)).status === "issued");
+    const done = (await (await get(challenge)).json()) as { status: string; chain: string };
+    expect(done.status).toBe("issued");
+    expect(done.chain).toMatch(/^-----BEGIN CERTIFICATE-----/);
+  });
+
+  it("refuses a signature made with another key (and that attempt uses the challenge up)", async () => {
+    const cert = await issued(NAMES);
+    const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const challenge = await challengeFor(cert.serial);
+    const forged = await renewal(cert.serial, challenge, other, NAMES);
+    const r = await post(`/api/v1/certificates/${cert.serial}/renew`, forged);
+    expect(r.status).toBe(403);
+    expect(r.json.detail).toMatch(/does not verify with the key of certificate/);
+    const honest = await renewal(cert.serial, challenge, cert.key, NAMES);
+    expect((await post(`/api/v1/certificates/${cert.serial}/renew`, honest)).status).toBe(403);
+    // A signature over another certificate's serial does not count either.
+    const second = await issued(NAMES);
+    const c2 = await challengeFor(second.serial);
+    const swapped = await renewal(cert.serial, c2, second.key, NAMES);
+    expect((await post(`/api/v1/certificates/${second.serial}/renew`, swapped)).status).toBe(403);
+  });
+
+  it("refuses other names (422) and keeps the names with a new key", async () => {
+    const cert = await issued(NAMES);
+    const c = await challengeFor(cert.serial);
+    const more = await renewal(cert.serial, c, cert.key, [...NAMES, "extra.example.internal"]);
+    const r = await post(`/api/v1/certificates/${cert.serial}/renew`, more);
+    expect(r.status).toBe(422);
+    expect(r.json.detail).toMatch(/keeps the names.*\+dns:extra\.example\.internal/);
+    const rekey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const c2 = await challengeFor(cert.serial);
+    const ok = await post(
+      `/api/v1/certificates/${cert.serial}/renew`,
+      await renewal(cert.serial, c2, cert.key, NAMES, rekey),
+    );
+    expect(ok.status, JSON.stringify(ok.json)).toBe(202);
+  });
+
+  it("refuses an expired certificate (403) and a revoked one (409)", async () => {
+    const cert = await issued(NAMES);
+    const c = await challengeFor(cert.serial);
+    const body = await renewal(cert.serial, c, cert.key, NAMES);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 2 * 3_600_000);
+    const expired = await post(`/api/v1/certificates/${cert.serial}/renew`, body);
+    expect(expired.status).toBe(403);
+    expect(expired.json.detail).toMatch(/expired at .*cannot be renewed/);
+    expect((await post(`/api/v1/certificates/${cert.serial}/renewal-challenge`)).status).toBe(403);
+    vi.useRealTimers();
+
+    await ca.services.revocations.revoke(cert.serial, "superseded", { kind: "admin", name: "admin" });
+    const revoked = await post(`/api/v1/certificates/${cert.serial}/renew`, body);
+    expect(revoked.status).toBe(409);
+    expect(revoked.json.detail).toMatch(/revoked .*superseded.*cannot be renewed/);
+    // Unknown or malformed serials.
+    expect((await post(`/api/v1/certificates/0a1b2c3d4e5f60718293/renewal-challenge`)).status).toBe(404);
+    expect((await post(`/api/v1/certificates/xyz/renewal-challenge`)).status).toBe(400);
+  });
+});
+
+describe("a custodian's own check of a renewal", () => {
+  /** A journal that holds an approval of exactly these TBS hashes. */
+  const journalApproving = (hashes: string[]): Journal =>
+    ({
+      entries: () => hashes.map((tbsSha256) => ({ kind: "approval", decision: "approve", tbsSha256 })),
+      lastCrl: () => undefined,
+    }) as unknown as Journal;
+
+  it("approves a renewal of a certificate it approved, and nothing the coordinator tampered with", async () => {
+    const cert = await issued(["agent.example.internal"]);
+    const c = await challengeFor(cert.serial);
+    const ok = await post(
+      `/api/v1/certificates/${cert.serial}/renew`,
+      await renewal(cert.serial, c, cert.key, ["agent.example.internal"]),
+    );
+    expect(ok.status).toBe(202);
+    const items = [
+      ...(await ca.services.requests.reviewItems("alice", null, 500)).items,
+      ...(await ca.services.requests.reviewItems("carol", null, 500)).items,
+    ];
+    const item = items.find((i) => i.id === ok.json.id)!;
+    const caCert = (await ca.services.caCertificate())!;
+    const orig = await ca.services.store.getRequestBySerial(cert.serial);
+    const origTbs = sha256Hex(splitCertificate(orig!.certificate!).tbs);
+
+    const policy = PolicySchema.parse({ version: 1, renewals: "approveIfApprovedOriginal" });
+    const review = {
+      request: item,
+      tbs: { sans: [], publicKey: { type: "ec", bits: 256 } },
+      commonNames: [],
+    };
+    const verdict = checkRenewal(item, caCert, journalApproving([origTbs]));
+    expect(verdict).toEqual({ ok: true, serial: displaySerial(cert.serial) });
+    expect(evaluatePolicy(policy, review as never, verdict)).toMatchObject({ approve: true });
+    // Without the option, or without its own approval of the original: a person decides.
+    expect(evaluatePolicy(PolicySchema.parse({ version: 1 }), review as never, verdict).approve).toBe(false);
+    const notMine = checkRenewal(item, caCert, journalApproving(["0".repeat(64)]));
+    expect(notMine).toMatchObject({ ok: false, reason: expect.stringMatching(/did not approve/) });
+    expect(evaluatePolicy(policy, review as never, notMine).approve).toBe(false);
+
+    // The coordinator swaps the CSR (another key, same names): the holder never signed it.
+    const swapped = await keyAndCsr(["agent.example.internal"]);
+    const tampered: ReviewItem = { ...item, csr: Buffer.from(swapped.csrDer).toString("base64") };
+    expect(checkRenewal(tampered, caCert, journalApproving([origTbs]))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/not signed with the key/),
+    });
+    // ...or claims another original: a certificate not signed by this CA is refused.
+    const fake = {
+      ...item.renewal!.proof,
+      certificate: Buffer.from(splitCertificate(orig!.certificate!).tbs).toString("base64"),
+    } as RenewalProof;
+    expect(
+      checkRenewal(
+        { ...item, renewal: { of: cert.serial, proof: fake } },
+        caCert,
+        journalApproving([origTbs]),
+      ).ok,
+    ).toBe(false);
+  });
+});
+
+describe("certificateHold", () => {
+  it("is not offered when revoking, but a hold already stored still goes into the CRL", async () => {
+    const cert = await issued(["hold.example.internal"]);
+    const admin = (await import("../helpers/processes.ts")).EXAMPLE_ADMIN_TOKEN;
+    const res = await fetch(`${url}/api/v1/certificates/${cert.serial}/revoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ reason: "certificateHold" }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { detail: string }).detail).not.toMatch(/certificateHold/);
+    await expect(
+      ca.services.revocations.revoke(cert.serial, "certificateHold", { kind: "admin", name: "admin" }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST" });
+
+    // An older database holds one: the next CRL lists it with its reason.
+    await ca.services.store.transaction(async (tx) => {
+      await tx.insertRevocation({
+        serial: cert.serial,
+        requestId: cert.id,
+        reason: "certificateHold",
+        revokedAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString(),
+        revokedBy: "admin:older-tca",
+      });
+      await ca.services.revocations.scheduleCrl();
+    });
+    const state = await ca.services.store.getCrlState();
+    const job = await ca.services.store.getSigningJob(state.job!);
+    const params = CrlParamsSchema.parse(job!.params);
+    expect(params.entries).toContainEqual(
+      expect.objectContaining({ serial: cert.serial, reason: "certificateHold" }),
+    );
+  });
+});
