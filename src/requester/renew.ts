@@ -278,8 +278,10 @@ export async function renewOnce(
       view = await call("GET", `/api/v1/renewals/${renewed.id}${q}`, RenewalViewSchema, {
         token: challenge,
         timeoutMs: 30_000 + wait * 1000,
+        ...(o.signal ? { signal: o.signal } : {}),
       });
     } catch (e) {
+      if (o.signal?.aborted) throw new RequesterError("TIMEOUT", `stopped waiting for renewal ${renewed.id}`);
       const transient = e instanceof RequesterError && (e.kind === "UNREACHABLE" || (e.status ?? 0) >= 500);
       if (!transient || Date.now() >= deadline) throw e;
       hooks.onProgress?.(`${(e as Error).message}; retrying…`);
