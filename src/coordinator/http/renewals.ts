@@ -52,7 +52,7 @@ export function registerRenewals(r: Router, s: CoordinatorServices): void {
     const orig = await s.store.getRequestBySerial(serial);
     if (!orig || orig.status !== "issued" || !orig.certificate)
       throw new CoordinatorError("NOT_FOUND", `no certificate with serial ${shown} was issued by this CA`);
-    const revoked = (await s.store.listRevocations()).find((x) => x.serial === serial);
+    const revoked = (await s.store.getCertificate(serial))?.revocation;
     if (revoked)
       throw new CoordinatorError(
         "CONFLICT",
