@@ -48,17 +48,14 @@ export class RevocationService {
       );
     return this.store.transaction(async () => {
       const r = await this.store.getRequestBySerial(serial);
-      if (!r || r.status !== "issued")
+      // Another requester's certificate is "not found", as for reads (docs/security-model.md): a
+      // requester learns nothing about certificates that are not its own.
+      if (!r || r.status !== "issued" || (actor.kind === "requester" && actor.name !== r.requester))
         throw new CoordinatorError(
           "NOT_FOUND",
-          `no certificate with serial ${serialInput} was issued by this CA`,
+          `no certificate with serial ${serialInput} was issued by this CA` +
+            (actor.kind === "requester" ? ` to requester ${actor.name}` : ""),
         );
-      if (actor.kind === "requester" && actor.name !== r.requester) {
-        throw new CoordinatorError(
-          "FORBIDDEN",
-          `certificate ${serialInput} belongs to requester ${r.requester}; only it or an admin may revoke it`,
-        );
-      }
       const revokedAt = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
       const inserted = await this.store.insertRevocation({
         serial,

@@ -356,3 +356,28 @@ describe("signed-read module", () => {
     ).toThrow(/not a custodian/);
   });
 });
+
+describe("a relayed decision", () => {
+  it("shows the request only to a custodian's signed read or an admin; anyone else learns the status", async () => {
+    // Runs last: one approval of B's request (t = 2, so it stays pending).
+    const env = JSON.stringify(approval(ca, "alice", theirs));
+    const path = `/api/v1/requests/${theirs.id}/approvals`;
+    const post = (headers: Record<string, string>) =>
+      fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: env,
+      });
+    const anonymous = await post({});
+    expect(anonymous.status).toBe(202);
+    expect(await anonymous.json()).toEqual({ id: theirs.id, status: "pending", missing: 1 });
+    // The same envelope again (idempotent), relayed by a requester: still no request data.
+    expect(Object.keys((await (await post(A)).json()) as object).sort()).toEqual(["id", "missing", "status"]);
+    const signedBy = await post(signed("carol", path, Date.now(), "POST"));
+    expect(signedBy.status).toBe(202);
+    expect((await signedBy.json()) as { csr?: string; tbsSha256?: string }).toMatchObject({
+      id: theirs.id,
+      tbsSha256: theirs.tbsSha256,
+    });
+  });
+});

@@ -1069,10 +1069,25 @@ export const openApiDocument: OpenApiDocument = {
         requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
         responses: {
           "202": {
-            description: "recorded; the request as it now stands",
-            content: jsonContent(ref("RequestView")),
+            description:
+              "recorded; the request as it now stands (RequestView) to a custodian's signed read or an admin, " +
+              "else only its id, status and how many approvals are missing",
+            content: jsonContent({
+              oneOf: [
+                ref("RequestView"),
+                {
+                  type: "object",
+                  required: ["id", "status"],
+                  properties: {
+                    id: { type: "string" },
+                    status: { type: "string" },
+                    missing: { type: "integer" },
+                  },
+                },
+              ],
+            }),
           },
-          ...problems(400, 404, 409, 413, 415),
+          ...problems(400, 401, 404, 409, 413, 415),
         },
       },
     },

@@ -252,8 +252,19 @@ export function routes(s: CoordinatorServices): Router {
     );
     res.type("application/pem-certificate-chain").send(pem);
   });
+  // The envelope authenticates the decision, not who sends it (anyone may relay one): the request as
+  // it now stands goes only to a reader who may see it (a custodian's signed read); anyone else
+  // learns whether the decision counted, not the request (docs/security-model.md).
   r.post("/api/v1/requests/:id/approvals", json, requireJson, async (req, res) => {
-    res.status(202).json(await s.requests.decide(String(req.params.id), req.body));
+    const reader = await readers().resolve(req);
+    const view = await s.requests.decide(String(req.params.id), req.body);
+    res
+      .status(202)
+      .json(
+        reader?.kind === "custodian" || reader?.kind === "admin"
+          ? view
+          : { id: view.id, status: view.status, missing: view.missing },
+      );
   });
 
   // Revocation: the requester that owns the certificate, or an admin.
