@@ -222,7 +222,7 @@ describe("ceremony faults fail closed and name the culprit", () => {
       const alice = dkgProcess(homes.alice, url, id);
       expect(await alice.exited).toBe(3);
       expect(alice.stderr).toMatch(variant.expect);
-      expect(alice.stderr).toMatch(/ANNOUNCEMENT_MISMATCH/);
+      expect(alice.stderr).toMatch(/^tca: error: refusing ceremony \S+: /m);
       const state = await ceremonyState(url, id);
       expect(state.status).toBe("failed");
       expect(state.failure!.reason).toMatch(/^alice aborted: announcement does not match/);

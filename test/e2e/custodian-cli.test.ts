@@ -48,7 +48,7 @@ describe("tca custodian init", () => {
   it("refuses to overwrite an existing keystore", async () => {
     const p = sb.tca(["custodian", "init", "--home", home, "--name", "dave"], { TCA_PASSPHRASE: PASS });
     expect(await p.exited).not.toBe(0);
-    expect(p.stderr).toMatch(/HOME_EXISTS.*refusing to overwrite/);
+    expect(p.stderr).toMatch(/^tca: error: .*refusing to overwrite/);
   });
 
   it("says what is wrong with the passphrase, with distinct exit codes", async () => {
@@ -56,12 +56,12 @@ describe("tca custodian init", () => {
       TCA_PASSPHRASE: "",
     });
     expect(await none.exited).toBe(2);
-    expect(none.stderr).toMatch(/PASSPHRASE_MISSING.*--passphrase-file.*TCA_PASSPHRASE/);
+    expect(none.stderr).toMatch(/^tca: error: No keystore passphrase.*--passphrase-file.*TCA_PASSPHRASE/);
     const weak = sb.tca(["custodian", "init", "--home", join(sb.tempDir(), "y"), "--name", "y"], {
       TCA_PASSPHRASE: "short",
     });
     expect(await weak.exited).toBe(2);
-    expect(weak.stderr).toMatch(/PASSPHRASE_WEAK/);
+    expect(weak.stderr).toMatch(/^tca: error: .*shorter than 8 characters/m);
     // Any command that opens the keystore with the wrong passphrase fails clearly and changes nothing.
     const before = readFileSync(join(home, "keystore.json"));
     const wrong = sb.tca(
@@ -78,7 +78,7 @@ describe("tca custodian init", () => {
       { TCA_PASSPHRASE: "not the passphrase" },
     );
     expect(await wrong.exited).toBe(1);
-    expect(wrong.stderr).toMatch(/KEYSTORE_WRONG_PASSPHRASE/);
+    expect(wrong.stderr).toMatch(/^tca: error: Wrong passphrase for keystore/m);
     expect(readFileSync(join(home, "keystore.json")).equals(before)).toBe(true);
   });
 
