@@ -1,6 +1,6 @@
-// The single-key floor of `npm run bench` (issue 8, item 8b): the coordinator's per-request HTTP work
-// with the threshold replaced by one in-process Ed25519 key. It exists ONLY in bench/: the real
-// coordinator never holds a CA key (DESIGN §3.8 in docs/; src/ must never sign with one).
+// The single-key floor of `npm run bench` (docs/benchmarks.md, section (b)): the coordinator's per-request
+// HTTP work with the threshold replaced by one in-process Ed25519 key. It exists ONLY in bench/: the real
+// coordinator never holds a CA key (docs/architecture.md §3.8; src/ must never sign with one).
 //
 // Per request it does what the coordinator does on submit and issue: bearer-token check, body
 // limit + JSON + zod parse, parseCsr (signature verified), checkRequest, checkValidity,

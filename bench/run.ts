@@ -1,4 +1,4 @@
-// `npm run bench` (issue 8, item 8): what a certificate costs, end to end, through the stable HTTP
+// `npm run bench` (docs/benchmarks.md): what a certificate costs, end to end, through the stable HTTP
 // contract only, so it keeps working while the signing pipeline changes underneath. Sections:
 //   (a) end to end: k concurrent requesters against a local t-of-n CA (`tca dev`, agents as child
 //       processes) — certificates/s, latency percentiles, CPU ms per certificate of each process,
@@ -8,7 +8,7 @@
 //   (d) time to a ready CA for several n (t = ⌈2n/3⌉);
 //   (e) peak RSS (VmHWM) of every process;
 //   (f) the same CA on PostgreSQL (a throwaway server the bench starts): one coordinator, then two
-//       replicas in the dev process with the load spread round-robin over them (issue 9).
+//       replicas in the dev process with the load spread round-robin over them.
 // Every phase is bounded in time; slowness is reported, never waited out. Prints markdown, writes
 // JSON (bench/results/latest.json or --out). Options: see `--help` and docs/benchmarks.md.
 import "reflect-metadata";
@@ -590,7 +590,7 @@ interface OpsResult {
 async function operations(configPath: string): Promise<OpsResult> {
   log("(c) per-operation rows");
   const out: OpsResult = { x509: x509Rows(loadCaConfig(configPath), opts.quick) };
-  // HOOK (issue 8, item 8c): bench/threshold.ts (another change) exports thresholdRows(), the FROST
+  // HOOK (section (c)): bench/threshold.ts (another change) exports thresholdRows(), the FROST
   // rows for t = 2, 3, 5, 7 on both backends. Loaded by path so this file builds without it.
   const thresholdModule = join(HERE, "threshold.ts");
   if (!existsSync(thresholdModule)) {

@@ -1,5 +1,5 @@
-// Per-operation FROST timings (issue 8, item 8c): commit, signShare, verifyShare, aggregate (which
-// verifies the result) and one whole certificate session, for t = 2, 3, 5, 7 (n = t + 2) on both
+// Per-operation FROST timings (docs/benchmarks.md, section (c)): commit, signShare, verifyShare, aggregate
+// (which verifies the result) and one whole certificate session, for t = 2, 3, 5, 7 (n = t + 2) on both
 // group backends, plus an all-in-one-process DKG for n = 5. Wired into `npm run bench` by
 // bench/run.ts; also runs alone: `node --import tsx bench/threshold.ts [--quick]`.
 import {

@@ -6,7 +6,7 @@ import { ConfigError } from "./errors.ts";
 import { placeholderProblem } from "./placeholders.ts";
 import { canonicalJson } from "../common/canonical-json.ts";
 
-/** A loaded ca-config and the digest every node compares (DESIGN §3.3: approvals sign it). */
+/** A loaded ca-config and the digest every node compares (docs/architecture.md §3.3: approvals sign it). */
 export interface LoadedConfig {
   config: CaConfig;
   /** SHA-256 over the canonical JSON of the parsed config, hex. */

@@ -1,4 +1,4 @@
-// The CA's declared truth (DESIGN §2): every node loads the same ca-config and checks what the
+// The CA's declared truth (docs/architecture.md §1): every node loads the same ca-config and checks what the
 // coordinator announces against its own copy. Unknown keys are refused so a typo never silently
 // weakens a policy.
 import { z } from "zod";
@@ -11,7 +11,7 @@ const name = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "lowercase letters, digi
 export const CustodianEntrySchema = z
   .object({
     name,
-    /** Ed25519 identity key: signs every envelope this custodian sends (DESIGN §3.3). */
+    /** Ed25519 identity key: signs every envelope this custodian sends (docs/architecture.md §3.3). */
     signingKey: key32,
     /** X25519 identity key, for messages encrypted to this custodian outside a ceremony. */
     hpkeKey: key32,
@@ -113,7 +113,7 @@ export const CaConfigSchema = z
         rootValidityDays: z.number().int().min(1).max(36500),
         /** Base URL of the coordinator as clients reach it; written into AIA / CRL DP extensions. */
         publicUrl: z.string().url().optional(),
-        /** nextUpdate - thisUpdate of every CRL; custodians refuse longer ones (DESIGN §3.9). */
+        /** nextUpdate - thisUpdate of every CRL; custodians refuse longer (docs/architecture.md §3.9). */
         crlValidityHours: z
           .number()
           .int()

@@ -81,7 +81,7 @@ export class CeremonyService {
           ceremony: latest.id,
         });
       }
-      const id = randomUUID(); // never reused: a failed ceremony is replaced by a new id (DESIGN §3.5)
+      const id = randomUUID(); // never reused: a failed ceremony gets a new id (docs/architecture.md §3.5)
       const now = clock.iso();
       await this.store.insertCeremony({
         id,
@@ -156,7 +156,7 @@ export class CeremonyService {
     try {
       return await this.receiveLocked(id, envelope);
     } finally {
-      // Wake long-polling custodians once the transaction has committed (DESIGN §3.5 stages are
+      // Wake long-polling custodians once the transaction has committed (docs/architecture.md §3.5 stages are
       // read from the store, so a waiter must never see the state before this message).
       this.hooks.changed();
     }
@@ -261,7 +261,8 @@ export class CeremonyService {
     if (c.status === "confirm") {
       const confirms = bodies.map((h) => ConfirmBodySchema.parse(h.body));
       // Each confirmation must be a hash of the very package it carries, and that package must fit the
-      // roster; otherwise one custodian could get altered verifying shares activated (DESIGN §3.5).
+      // roster; otherwise one custodian could get altered verifying shares activated (docs/architecture.md
+      // §3.5).
       const ids = [...this.#roster.keys()].map(identifierForName).sort();
       for (const [i, b] of confirms.entries()) {
         const sender = bodies[i]!.sender;
@@ -343,8 +344,8 @@ export class CeremonyService {
 
   /**
    * A complaint reveals the complainer's ceremony HPKE private key, so anyone can decrypt the
-   * accused's share and check it against the accused's commitment (DESIGN §3.5). Whoever the check
-   * blames — the accused for a bad share, the complainer for a false complaint — is the culprit.
+   * accused's share and check it against the accused's commitment (docs/architecture.md §3.5). Whoever the
+   * check blames — the accused for a bad share, the complainer for a false complaint — is the culprit.
    */
   private async onComplaint(c: CeremonyRecord, h: EnvelopeHeader): Promise<CeremonyView> {
     const body = ComplaintBodySchema.safeParse(h.body);
@@ -409,7 +410,7 @@ export class CeremonyService {
   }
 }
 
-/** CA key id: SHA-256 of the CA's SubjectPublicKeyInfo DER (DESIGN §3.3). */
+/** CA key id: SHA-256 of the CA's SubjectPublicKeyInfo DER (docs/architecture.md §3.3). */
 export function caKeyIdOf(caPublicKey: Uint8Array): string {
   return createHash("sha256").update(ed25519Spki(caPublicKey)).digest("hex");
 }

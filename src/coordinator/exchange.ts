@@ -1,7 +1,7 @@
 // The custodian exchange (docs/signing-pipeline.md): one POST carries a batch of signed envelopes
 // from one custodian process and answers with everything waiting for it. The batch is one
 // transaction, each envelope a savepoint inside it, so one bad item is refused with its own 4xx
-// result and changes nothing, while the rest of the batch still counts (DESIGN §3.10).
+// result and changes nothing, while the rest of the batch still counts (docs/architecture.md §3.10).
 import type { LoadedConfig } from "../config/load.ts";
 import { openEnvelope, rosterKeys, type EnvelopeHeader, type SignedEnvelope } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";

@@ -1,6 +1,6 @@
 // Revocation and CRLs. Revoking records the serial and asks the threshold for a new CRL; the CRL is
-// a signing job like a certificate, and custodians check it before they sign (DESIGN §3.9). One CRL
-// job runs at a time; revocations that arrive meanwhile go into the next one.
+// a signing job like a certificate, and custodians check it before they sign (docs/architecture.md §3.9). One
+// CRL job runs at a time; revocations that arrive meanwhile go into the next one.
 import type { LoadedConfig } from "../config/load.ts";
 import { OFFERED_REVOCATION_REASONS, type CrlParams } from "../protocol/crl-params.ts";
 import { buildCrlTbs, type CrlEntry, type RevocationReason } from "../x509/crl.ts";
@@ -84,7 +84,7 @@ export class RevocationService {
       if (job?.status === "signing") return this.store.setCrlState({ dirty: true });
     }
     // Never reuse a number a failed job used: custodians that signed it would refuse it again
-    // (DESIGN §3.9), and numbers only grow (RFC 5280 §5.2.3).
+    // (docs/architecture.md §3.9), and numbers only grow (RFC 5280 §5.2.3).
     const latest = await this.store.latestCrl();
     const attempted = BigInt(state.lastNumber);
     const published = BigInt(latest?.number ?? 0);
@@ -120,7 +120,7 @@ export class RevocationService {
 
   /**
    * Signing job ended: assemble, parse again, verify against the CA key and only then publish
-   * (DESIGN §3.8, verify-signed.ts); start the next CRL if revocations queued up.
+   * (docs/architecture.md §3.8, verify-signed.ts); start the next CRL if revocations queued up.
    */
   async onCrlSigned(job: SigningJobRecord, signature: Uint8Array | null): Promise<void> {
     if (job.kind !== "crl") throw new Error(`signing job ${job.id} is a ${job.kind} job, not a CRL job`);

@@ -182,8 +182,8 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
       services.replica.stop();
       services.hooks.close();
       // Long-polls (agents' exchanges, requesters' waits) would hold the close for up to their wait:
-      // cut them after a moment. Their clients move to another replica and send again (DESIGN §3:
-      // envelopes are idempotent; reads are reads).
+      // cut them after a moment. Their clients move to another replica and send again (docs/architecture.md
+      // §3: envelopes are idempotent; reads are reads).
       await listener.close(1_000);
       await services.replica.retire().catch(() => undefined);
       await store.close();

@@ -4,9 +4,10 @@
 // the signers answer with their shares in their next exchange: one round trip per signature.
 //
 // Liveness rules: an offer is used by the first package that names it, even if that package is then
-// refused (DESIGN §3.6); when an attempt moves on (a bad share, a refusal, a silent signer, a
+// refused (docs/architecture.md §3.6); when an attempt moves on (a bad share, a refusal, a silent signer, a
 // withdrawal) its commitments are void and the next attempt takes fresh offers; no commitment is ever
-// put in a second package. A bad share names its sender, who is excluded from the job (DESIGN §3.7).
+// put in a second package. A bad share names its sender, who is excluded from the job (docs/architecture.md
+// §3.7).
 import { randomUUID } from "node:crypto";
 import type { LoadedConfig } from "../config/load.ts";
 import type { EnvelopeHeader } from "../protocol/envelope.ts";
@@ -281,8 +282,8 @@ export class SigningService {
     if (!(ttlMs > 0) || ttlMs > 15 * 60_000) throw bad(h, "must expire within 15 minutes of its issue");
     if (h.scope !== b.data.instance) throw bad(h, "names another process than its scope");
     if (b.data.supersede) await this.dropInstances(h.sender, (i) => i !== b.data.instance, "restarted");
-    // A process holds at most MAX_OFFERED open offers (DESIGN §3.6), a custodian twice that over
-    // its processes: no one can crowd the others out of packages by offering more.
+    // A process holds at most MAX_OFFERED open offers (docs/architecture.md §3.6), a custodian twice that
+    // over its processes: no one can crowd the others out of packages by offering more.
     const live = await this.live(clock.now());
     const open = (await this.store.listOffersOf(h.sender, ["offered"])).filter(
       (o) => o.instance === b.data.instance || live.has(`${o.custodian}/${o.instance}`),

@@ -1,5 +1,5 @@
-// Envelopes the coordinator stored itself after checking their signature (DESIGN §3.3). Reading one
-// back needs no second signature check: the store is the coordinator's own record, and whatever is
+// Envelopes the coordinator stored itself after checking their signature (docs/architecture.md §3.3). Reading
+// one back needs no second signature check: the store is the coordinator's own record, and whatever is
 // built from it (an aggregate signature, a certificate) is verified again before release.
 import { EnvelopeHeaderSchema, SignedEnvelopeSchema, type EnvelopeHeader } from "../protocol/envelope.ts";
 import { CoordinatorError } from "./errors.ts";

@@ -1,7 +1,7 @@
-// The one release check for everything the threshold signs (DESIGN §3.8, docs/signing-pipeline.md):
-// the root certificate, a leaf certificate and a CRL are each assembled from the exact TBS bytes
-// that were signed, parsed again and verified against the CA public key before anything is stored
-// or handed out. Certificate: RFC 5280 §4.1.1; CertificateList: RFC 5280 §5.1.1; Ed25519: RFC 8410.
+// The one release check for everything the threshold signs (docs/architecture.md §3.8,
+// docs/signing-pipeline.md): the root certificate, a leaf certificate and a CRL are each assembled from the
+// exact TBS bytes that were signed, parsed again and verified against the CA public key before anything is
+// stored or handed out. Certificate: RFC 5280 §4.1.1; CertificateList: RFC 5280 §5.1.1; Ed25519: RFC 8410.
 import { X509Certificate } from "node:crypto";
 import { assembleCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
 import { assembleCrl, readCrl, verifyCrlSignature } from "../x509/crl.ts";

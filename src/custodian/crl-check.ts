@@ -1,5 +1,5 @@
-// What a custodian checks before it signs a CRL (DESIGN §3.9): the number goes up, no serial revoked
-// before disappears — neither from the last CRL this custodian signed nor from the CRL published now
+// What a custodian checks before it signs a CRL (docs/architecture.md §3.9): the number goes up, no serial
+// revoked before disappears — neither from the last CRL this custodian signed nor from the CRL published now
 // (threshold-signed, so verified against the CA key) — and the dates are within policy.
 import type { LoadedConfig } from "../config/load.ts";
 import { CrlParamsSchema } from "../protocol/crl-params.ts";

@@ -1,4 +1,4 @@
-// A custodian's side of the key ceremony (issue 3, DESIGN §3.3–§3.5). All DKG state lives in this
+// A custodian's side of the key ceremony (docs/architecture.md §3.3–§3.5, §5). All DKG state lives in this
 // process's memory: a crash aborts the ceremony. Each stage waits until every custodian has spoken,
 // checks what it received against the sender's signature and its own view, and on any fault posts
 // a signed abort or complaint naming the culprit, then stops.
@@ -216,7 +216,7 @@ export class DkgRunner {
     // noble's round 3 checks every received share against its sender's commitment on its own
     // (RFC 9591 Appendix C.2 vss_verify) before it combines anything, but names nobody when one
     // fails. So the per-sender check runs once, inside round 3, and is repeated sender by sender
-    // only to name the culprit when round 3 refuses (DESIGN §3.5): nothing is combined or
+    // only to name the culprit when round 3 refuses (docs/architecture.md §3.5): nothing is combined or
     // confirmed from a bad share either way.
     let key: ReturnType<typeof dkgPart3>;
     try {
@@ -371,8 +371,8 @@ export class DkgRunner {
   }
 
   /**
-   * Verifiable complaint (DESIGN §3.5): reveals this ceremony's HPKE private key so that anyone can
-   * decrypt the accused's share and re-check it against the accused's commitment.
+   * Verifiable complaint (docs/architecture.md §3.5): reveals this ceremony's HPKE private key so that anyone
+   * can decrypt the accused's share and re-check it against the accused's commitment.
    */
   private async complain(
     accused: string,

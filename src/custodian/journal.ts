@@ -1,4 +1,4 @@
-// The custodian's own signed log (DESIGN §2): every approval it gave and every TBS it signed, one
+// The custodian's own signed log (docs/journal.md): every approval it gave and every TBS it signed, one
 // JSON line each, hash-chained and signed with its identity key. It is what lets a custodian refuse
 // to sign a serial twice and refuse to sign anything it did not approve, even when the coordinator
 // says otherwise, and what an auditor reads.

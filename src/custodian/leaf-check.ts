@@ -1,6 +1,6 @@
-// What a custodian checks before it approves or signs a certificate (DESIGN §3.2): it re-derives the
-// TBSCertificate from the CSR, its own ca-config profile and CA certificate, and the coordinator's
-// serial and validity, which it bounds; it lints the result as a CA would before issuing.
+// What a custodian checks before it approves or signs a certificate (docs/architecture.md §3.2): it
+// re-derives the TBSCertificate from the CSR, its own ca-config profile and CA certificate, and the
+// coordinator's serial and validity, which it bounds; it lints the result as a CA would before issuing.
 import { createHash } from "node:crypto";
 import type { LoadedConfig } from "../config/load.ts";
 import { LeafParamsSchema, type LeafParams } from "../protocol/approval.ts";

@@ -1,5 +1,5 @@
-// A custodian's local auto-approval policy (issue 5): what its agent may approve without a person.
-// It lives in the custodian's home, not in ca-config, so each node decides for itself. Rules are
+// A custodian's local auto-approval policy (README, ca-config reference): what its agent may approve without
+// a person. It lives in the custodian's home, not in ca-config, so each node decides for itself. Rules are
 // small checks in a fixed order; a request is approved when every check of one rule passes.
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
@@ -26,7 +26,7 @@ export const PolicySchema = z
   .object({
     version: z.literal(1),
     autoApprove: z.array(RuleSchema).default([]),
-    /** Sign CRLs that pass the custodian's CRL checks (DESIGN §3.9) without a person. */
+    /** Sign CRLs that pass the custodian's CRL checks (docs/architecture.md §3.9) without a person. */
     signCrls: z.boolean().default(true),
     /**
      * Renewals (docs/revocation.md): `approveIfApprovedOriginal` approves a renewal of a certificate

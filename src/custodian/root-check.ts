@@ -1,6 +1,6 @@
-// What a custodian checks before it signs the self-signed root (issue 3): it re-derives the TBS
-// from its own ca-config and the group key it computed in the DKG, bounding the coordinator's
-// choices of serial and validity (DESIGN §3.2), and lints the result.
+// What a custodian checks before it signs the self-signed root (docs/architecture.md §5): it re-derives the
+// TBS from its own ca-config and the group key it computed in the DKG, bounding the coordinator's
+// choices of serial and validity (docs/architecture.md §3.2), and lints the result.
 import type { LoadedConfig } from "../config/load.ts";
 import { RootParamsSchema, type SigningTask } from "../protocol/signing-messages.ts";
 import { hexToBytes } from "../threshold/encoding.ts";

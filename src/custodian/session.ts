@@ -65,7 +65,7 @@ export async function reviewRequest(
 }
 
 /**
- * Re-derives a request's TBS from the CSR and this custodian's own ca-config (DESIGN §3.2) and
+ * Re-derives a request's TBS from the CSR and this custodian's own ca-config (docs/architecture.md §3.2) and
  * compares it with the coordinator's bytes. Returns the review and the derived bytes.
  */
 export function judge<R extends ReviewSubject>(
@@ -393,7 +393,7 @@ export class CustodianSession {
   }
 }
 
-/** The journal line for a signature share about to be released (DESIGN §2: the custodian's own log). */
+/** The journal line for a signature share about to be released (docs/journal.md). */
 function journalEntryFor(task: SigningTask): NewEntry {
   const tbsSha256 = sha256Hex(hexToBytes(task.tbs));
   if (task.kind === "crl") {

@@ -1,8 +1,8 @@
 // A custodian process's part in signing (docs/signing-pipeline.md). It offers commitments ahead of
 // time from its memory-only nonce pool, and signs the tasks whose package names one of them. It
-// signs only bytes it derived itself and found equal to what the coordinator proposes (DESIGN §3.2).
-// The nonce is taken out of the pool before anything about the package is checked, so a commitment
-// serves one package at most, even a refused one (DESIGN §3.6); a restarted process has none.
+// signs only bytes it derived itself and found equal to what the coordinator proposes (docs/architecture.md
+// §3.2). The nonce is taken out of the pool before anything about the package is checked, so a commitment
+// serves one package at most, even a refused one (docs/architecture.md §3.6); a restarted process has none.
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { sealEnvelope, type SignedEnvelope, type Signer } from "../protocol/envelope.ts";
@@ -15,7 +15,7 @@ import { CustodianError } from "./errors.ts";
 /** Re-derives the TBS a task should sign from the custodian's own inputs, or throws REFUSED. */
 export type TbsDeriver = (task: SigningTask) => Uint8Array | Promise<Uint8Array>;
 
-/** How long an offered commitment lives (DESIGN §3.6: within minutes). */
+/** How long an offered commitment lives (docs/architecture.md §3.6: within minutes). */
 const OFFER_TTL_MS = 5 * 60_000;
 /** Offers are announced as expiring this much before the nonces do, so no package outlives them. */
 const OFFER_EXPIRY_MARGIN_MS = 30_000;
@@ -116,7 +116,7 @@ export class SigningParticipant {
    * Signs what it may of these tasks; one task's problem never stops the others. Each share is
    * journaled before the next task is checked, so the checks that read the journal (a serial signed
    * for other bytes, a CRL number that does not increase, the attempt cap) see the tasks earlier in
-   * the same batch too (DESIGN §3.2, §3.9).
+   * the same batch too (docs/architecture.md §3.2, §3.9).
    */
   async signTasks(
     tasks: readonly SigningTask[],

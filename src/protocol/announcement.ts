@@ -1,5 +1,6 @@
 // What the coordinator announces when a ceremony starts. Every custodian compares it with its own
-// ca-config before it sends anything (issue 3: refuse a different roster, threshold or subject).
+// ca-config before it sends anything (refuse a different roster, threshold or subject: docs/architecture.md
+// §5).
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
 import { identifierForName } from "../threshold/suite.ts";

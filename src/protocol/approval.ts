@@ -1,5 +1,5 @@
-// An approval is a durable signed statement about one TBS hash (DESIGN §3.3, §3.6): it travels as
-// the body of an "approval" envelope signed by the custodian's identity key.
+// An approval is a durable signed statement about one TBS hash (docs/architecture.md §3.3, §3.6): it travels
+// as the body of an "approval" envelope signed by the custodian's identity key.
 import { z } from "zod";
 
 export const APPROVAL_DOMAIN = "tca/approval/v1";

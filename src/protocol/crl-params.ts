@@ -1,5 +1,5 @@
 // Parameters of a CRL signing job: with its own ca-config and CA certificate, what a custodian needs
-// to re-derive the TBSCertList it is asked to sign (DESIGN §3.9).
+// to re-derive the TBSCertList it is asked to sign (docs/architecture.md §3.9).
 import { z } from "zod";
 import { REVOCATION_REASONS, type RevocationReason } from "../x509/crl.ts";
 

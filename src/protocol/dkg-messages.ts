@@ -1,4 +1,4 @@
-// Bodies of the DKG envelopes (DESIGN §3.4, §3.5), and the HPKE binding of round-2 shares.
+// Bodies of the DKG envelopes (docs/architecture.md §3.4, §3.5), and the HPKE binding of round-2 shares.
 import { z } from "zod";
 import { Round1WireSchema, PublicPackageWireSchema } from "../threshold/encoding.ts";
 import { hexToBytes, bytesToHex } from "../common/hex.ts";
@@ -35,7 +35,7 @@ export type ComplaintBody = z.infer<typeof ComplaintBodySchema>;
 export type ConfirmBody = z.infer<typeof ConfirmBodySchema>;
 export type AbortBody = z.infer<typeof AbortBodySchema>;
 
-/** AAD of a round-2 share: ceremony, sender and recipient (DESIGN §3.4). */
+/** AAD of a round-2 share: ceremony, sender and recipient (docs/architecture.md §3.4). */
 export const shareAad = (ceremonyId: string, sender: string, recipient: string): Uint8Array =>
   new TextEncoder().encode(`tca/dkg-share/v1\n${ceremonyId}\n${sender}\n${recipient}`);
 

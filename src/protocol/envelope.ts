@@ -1,5 +1,5 @@
-// Signed envelopes (DESIGN §3.3). The signature covers the exact bytes sent: a domain prefix and the
-// canonical JSON of header + body. Receivers parse only after the signature checks, compare the
+// Signed envelopes (docs/architecture.md §3.3). The signature covers the exact bytes sent: a domain prefix
+// and the canonical JSON of header + body. Receivers parse only after the signature checks, compare the
 // context they expect (type, scope, recipient, CA key id) and remember message ids (replay).
 import { randomBytes } from "node:crypto";
 import { z } from "zod";

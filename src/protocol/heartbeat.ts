@@ -2,7 +2,7 @@
 // envelope binds it to the CA key id (header `caKeyId`) and carries a counter (header `seq`,
 // strictly increasing per process: see envelope.ts); the body names the process. The coordinator
 // keeps the last counter per (custodian, instance) and refuses a counter that is not greater, so
-// a captured heartbeat cannot make a dead custodian look alive (DESIGN §3.3 replay protection).
+// a captured heartbeat cannot make a dead custodian look alive (docs/architecture.md §3.3 replay protection).
 import { z } from "zod";
 import { sealEnvelope, type SignedEnvelope, type Signer } from "./envelope.ts";
 

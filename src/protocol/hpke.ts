@@ -1,7 +1,7 @@
 /**
  * RFC 9180 HPKE, base mode, DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-128-GCM, via
  * @hpke/core. Keys travel as raw 32-byte X25519 values. Used for confidential DKG round-2
- * shares (DESIGN §3.4) with info "tca/dkg-share/v1" and an AAD binding ceremony, sender and
+ * shares (docs/architecture.md §3.4) with info "tca/dkg-share/v1" and an AAD binding ceremony, sender and
  * recipient.
  */
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";

@@ -1,5 +1,5 @@
-// A custodian's long-term identity: an Ed25519 key that signs every message it sends (DESIGN §3.3)
-// and an X25519 key for HPKE. The public halves go into the ca-config roster.
+// A custodian's long-term identity: an Ed25519 key that signs every message it sends (docs/architecture.md
+// §3.3) and an X25519 key for HPKE. The public halves go into the ca-config roster.
 import { createHash, randomBytes } from "node:crypto";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { ed25519PublicKey } from "../common/ed25519.ts";

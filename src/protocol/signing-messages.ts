@@ -1,4 +1,4 @@
-// The signing pipeline's wire messages (DESIGN §3.6, §3.7; docs/signing-pipeline.md).
+// The signing pipeline's wire messages (docs/architecture.md §3.6, §3.7; docs/signing-pipeline.md).
 //
 // A custodian process talks to the coordinator through one exchange: a POST that carries a batch of
 // signed envelopes (approvals, commitment offers, signature shares, refusals, withdrawals) and whose
@@ -10,7 +10,7 @@ import { z } from "zod";
 import { CommitmentWireSchema } from "../threshold/encoding.ts";
 import { SignedEnvelopeSchema } from "./envelope.ts";
 
-/** Most commitments one custodian process holds ahead of time (DESIGN §3.6: "say ≤ 32"). */
+/** Most commitments one custodian process holds ahead of time (docs/architecture.md §3.6: "say ≤ 32"). */
 export const MAX_OFFERED = 32;
 /** Most envelopes in one exchange. */
 export const MAX_BATCH = 512;
@@ -105,7 +105,7 @@ export const SigningJobViewSchema = z
   .strict();
 export type SigningJobView = z.infer<typeof SigningJobViewSchema>;
 
-/** A request for a custodian to review: what it needs to re-derive the TBS (DESIGN §3.2), nothing more. */
+/** A request to review: what a custodian needs to re-derive the TBS (docs/architecture.md §3.2), no more. */
 export const ReviewItemSchema = z
   .object({
     id: z.string(),

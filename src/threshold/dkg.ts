@@ -1,7 +1,7 @@
 // Distributed key generation on noble's DKG rounds (the split-round API of frost-rs, keys/dkg.rs).
 // noble checks proofs of knowledge and each received share, but authenticates nobody, checks only
-// the local view and throws a bare error naming no sender. The functions here add what DESIGN §3.5
-// asks for: a per-sender share check that names the culprit, and transcript hashes that every
+// the local view and throws a bare error naming no sender. The functions here add what docs/architecture.md
+// §3.5 asks for: a per-sender share check that names the culprit, and transcript hashes that every
 // custodian signs so that nobody proceeds on a view the others do not share.
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
@@ -20,8 +20,8 @@ import { canonicalJson } from "../common/canonical-json.ts";
 type NobleDkgSecret = ReturnType<typeof suite.DKG.round1>["secret"];
 
 /**
- * The local secret state of one DKG participant between rounds. Memory only (DESIGN §3.5): never
- * serialised, logged or sent; a crash aborts the ceremony.
+ * The local secret state of one DKG participant between rounds. Memory only (docs/architecture.md §3.5):
+ * never serialised, logged or sent; a crash aborts the ceremony.
  */
 export class DkgSecretState {
   #secret: NobleDkgSecret | undefined;
@@ -125,7 +125,7 @@ const sha256 = (label: string, value: unknown): string =>
 
 /**
  * H(ceremony id ‖ t ‖ n ‖ identifiers ‖ sorted round-1 packages): what each custodian signs after
- * round 1 (DESIGN §3.5). `extras` binds per-sender data sent beside the package (the HPKE key).
+ * round 1 (docs/architecture.md §3.5). `extras` binds per-sender data sent beside the package (the HPKE key).
  */
 export function round1TranscriptHash(input: {
   ceremonyId: string;

@@ -1,5 +1,5 @@
-// FROST signing rounds (RFC 9591 §5): commit, sign share, aggregate. The nonce rules of DESIGN §3.6
-// live here: a nonce exists only as the object `commit()` returned, in one Map keyed by its
+// FROST signing rounds (RFC 9591 §5): commit, sign share, aggregate. The nonce rules of docs/architecture.md
+// §3.6 live here: a nonce exists only as the object `commit()` returned, in one Map keyed by its
 // commitment, and is taken out of the Map before it is used, so no code path can use it twice —
 // not even for a signing package that is then refused.
 import { inspect } from "node:util";

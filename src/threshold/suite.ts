@@ -81,7 +81,7 @@ export const suiteBackend: FrostBackend = selectBackend(process.env.TCA_FROST_BA
 /** FROST(Ed25519, SHA-512), RFC 9591 §6.1. Its signatures are plain RFC 8032 Ed25519 signatures. */
 export const suite: FrostSuite = frostSuite(suiteBackend);
 
-/** RFC 9591 identifiers are non-zero scalars; tca derives them from roster names (DESIGN §3.3). */
+/** RFC 9591 identifiers are non-zero scalars, derived from roster names (docs/architecture.md §3.3). */
 export function identifierForName(custodianName: string): string {
   return suite.Identifier.derive(`tca/custodian/${custodianName}`);
 }

@@ -1,6 +1,6 @@
 // Certificate assembly: Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
 // signatureValue BIT STRING } (RFC 5280 §4.1.1). The TBS bytes that were signed are placed in
-// the certificate unchanged (DESIGN §3.8); the signature is a 64-byte PureEdDSA signature over
+// the certificate unchanged (docs/architecture.md §3.8); the signature is a 64-byte PureEdDSA signature over
 // them (RFC 8410 §6), which we then check with node:crypto before anything is released.
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { TAG, bitString, bytesEqual, seq } from "./der.ts";

@@ -2,7 +2,7 @@
 // builder in crl.ts and a strict reader for the CRLs tca writes: v2, Ed25519, issuer bytes as
 // found, nextUpdate present (§5.1.2.5), the 2050 time rule (§5.1.2.4), cRLNumber (§5.2.3) and
 // reasonCode (§5.3.1). Anything else is CRL_MALFORMED. Custodians that must see what they sign
-// re-run buildCrlTbs on the fields read here and compare bytes (DESIGN §3.9).
+// re-run buildCrlTbs on the fields read here and compare bytes (docs/architecture.md §3.9).
 import { TAG, bytesEqual, toHex } from "./der.ts";
 import { children, decodeOid, DerReadError, expectTag, readDer, type Tlv } from "./der-read.ts";
 import { decodeTime, usesUtcTime } from "./time.ts";

@@ -1,6 +1,6 @@
 // Certificate revocation lists (RFC 5280 §5), writing side. buildCrlTbs is pure and
 // deterministic, like the certificate builders, so every custodian can re-derive the
-// TBSCertList it is asked to sign (DESIGN §3.2, §3.9). The DER is written by hand so that the
+// TBSCertList it is asked to sign (docs/architecture.md §3.2, §3.9). The DER is written by hand so that the
 // issuer is the CA certificate's subject bytes unchanged (§5.1.2.3). Reading is in crl-read.ts.
 import { createPublicKey, verify } from "node:crypto";
 import { TAG, bitString, bytesEqual, fromHex, integerContent, seq, smallInteger, tlv, toHex } from "./der.ts";

@@ -1,7 +1,7 @@
 // PKCS#10 certification requests (RFC 2986) from PEM or DER. Every byte of the input is
 // accounted for (no trailing data), the self-signature is checked over the original
 // certificationRequestInfo bytes, and the subject and SPKI are kept as exact bytes so the
-// leaf builder copies them unchanged (DESIGN §3.2).
+// leaf builder copies them unchanged (docs/architecture.md §3.2).
 import { createHash } from "node:crypto";
 import type { KeyType } from "../config/schema.ts";
 import { TAG, fromPem } from "./der.ts";

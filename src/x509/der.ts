@@ -1,7 +1,7 @@
 // Minimal DER tools. The builders write DER by hand (X.690 §10: definite, minimal lengths) so
 // that bytes taken from elsewhere (a CSR's subject and SPKI, the CA's subject) are copied into
 // the TBSCertificate unchanged, which re-encoding through an object model cannot promise
-// (DESIGN §3.2: issuer = the CA subject's exact bytes). The reader is strict: definite lengths
+// (docs/architecture.md §3.2: issuer = the CA subject's exact bytes). The reader is strict: definite lengths
 // only, minimal length octets, no trailing bytes, so every byte of an input is accounted for.
 import { X509Error, type X509ErrorCode } from "./errors.ts";
 

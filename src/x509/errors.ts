@@ -1,6 +1,6 @@
 // Errors raised by the X.509 layer. Each carries a stable `code` (what callers branch on, and
 // what tests assert) and, where one applies, the `field` or name that caused it. Messages are
-// sentences meant for the person who sent the request (DESIGN §3.10).
+// sentences meant for the person who sent the request (docs/architecture.md §3.10).
 
 export const X509_ERROR_CODES = [
   "CSR_MALFORMED",

@@ -1,6 +1,6 @@
 // DER encoders for the certificate extensions tca writes (RFC 5280 §4.2). Each returns an
 // `Ext` (OID, criticality, DER value); `encodeExtensions` wraps them in the order given, and
-// the builders fix that order so derivation is deterministic (DESIGN §3.2).
+// the builders fix that order so derivation is deterministic (docs/architecture.md §3.2).
 import type { z } from "zod";
 import type { ExtKeyUsageSchema } from "../config/schema.ts";
 import { bitString, boolean, concat, ctx, ia5, octetString, oid, seq, smallInteger } from "./der.ts";

@@ -1,5 +1,5 @@
 // A plain summary of a TBSCertificate for the person (or agent) deciding whether to approve it
-// (DESIGN §3.2: "shows the person what the certificate will say"). Read from the TBS bytes
+// (docs/architecture.md §3.2: "shows the person what the certificate will say"). Read from the TBS bytes
 // themselves, not from the request that produced them.
 import { createHash } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";

@@ -1,5 +1,5 @@
-// Classifying subject public keys into ca-config's KeyType names (DESIGN §4: RSA 2048-4096,
-// ECDSA P-256/P-384/P-521, Ed25519, Ed448).
+// Classifying subject public keys into ca-config's KeyType names (RSA, its size bounded by the
+// profile's rsaMinBits/rsaMaxBits; ECDSA P-256/P-384/P-521, Ed25519, Ed448).
 //
 // Loading an SPKI with node:crypto (which checks, e.g., that an EC point lies on its curve) is
 // the most expensive step of reading a certificate request, and one request's key is read several

@@ -1,4 +1,4 @@
-// The leaf (or subordinate CA) TBSCertificate: DESIGN §3.2's one pure, deterministic function
+// The leaf (or subordinate CA) TBSCertificate: docs/architecture.md §3.2's one pure, deterministic function
 // tbs(csr, profile, caCert, serial, notBefore, notAfter). Every custodian runs it on its own
 // copy of the inputs and signs only if the bytes equal what the coordinator proposes.
 // Fixed rules: issuer = CA subject bytes; subject and SPKI = CSR bytes; SANs in CSR order;

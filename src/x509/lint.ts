@@ -1,4 +1,4 @@
-// Pre-sign lints in the spirit of Boulder/zlint (DESIGN §3.2): a custodian runs them on the
+// Pre-sign lints in the spirit of Boulder/zlint (docs/architecture.md §3.2): a custodian runs them on the
 // TBSCertificate it is about to sign, so a compromised coordinator cannot get a malformed
 // certificate signed even if the builder had a bug. Each rule has a stable name; lintTbs throws
 // LINT_FAILED with `field` = the first failing rule and a message listing every failure.

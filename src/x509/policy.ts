@@ -215,12 +215,12 @@ export interface ValidityInput {
   notAfter: Date;
   profile: Pick<Profile, "maxValidityHours">;
   caNotAfter: Date;
-  /** When given, notBefore must be within maxClockSkewSeconds of it (DESIGN §3.2). */
+  /** When given, notBefore must be within maxClockSkewSeconds of it (docs/architecture.md §3.2). */
   now?: Date;
   maxClockSkewSeconds?: number;
 }
 
-/** Validity bounds (DESIGN §3.2): ordered, within the profile cap, not past the CA. */
+/** Validity bounds (docs/architecture.md §3.2): ordered, within the profile cap, not past the CA. */
 export function checkValidity(v: ValidityInput): void {
   // Judge the times the certificate will carry: whole seconds (see time.ts).
   const nb = truncateToSeconds(v.notBefore).getTime();

@@ -1,5 +1,5 @@
 // The self-signed Ed25519 root certificate's TBSCertificate. Pure and deterministic: the same
-// inputs give the same bytes, so every custodian can re-derive what it signs (DESIGN §3.2).
+// inputs give the same bytes, so every custodian can re-derive what it signs (docs/architecture.md §3.2).
 import { nameToDer } from "./names.ts";
 import { keyIdentifier } from "./ski.ts";
 import { authorityKeyIdentifier, basicConstraints, keyUsage, subjectKeyIdentifier } from "./extensions.ts";

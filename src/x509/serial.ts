@@ -1,5 +1,5 @@
 // Certificate serial numbers. RFC 5280 §4.1.2.2: a positive INTEGER of at most 20 octets,
-// unique per issuer. DESIGN §3.2/§3.8 add: at least 64 bits from a CSPRNG, and a custodian
+// unique per issuer. docs/architecture.md §3.2 and §3.8 add: at least 64 bits from a CSPRNG, and a custodian
 // accepts a serial only as a positive, minimally encoded DER INTEGER of 9..20 content octets.
 import { randomBytes } from "node:crypto";
 import { X509Error } from "./errors.ts";

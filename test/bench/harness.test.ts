@@ -1,4 +1,4 @@
-// The bench harness's own parts (issue 8, item 8): the single-key floor issues real certificates
+// The bench harness's own parts (docs/benchmarks.md): the single-key floor issues real certificates
 // over the same HTTP contract as the coordinator, the load generator counts what it saw, and the
 // procfs / Prometheus readers parse what Linux and prom-client write. No timing is asserted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// The key ceremony's stages by long-poll (issue 8, item 7): GET /api/v1/ceremonies/:id/messages
+// The key ceremony's stages by long-poll (docs/architecture.md §5): GET /api/v1/ceremonies/:id/messages
 // ?type=T&wait=S answers as soon as every custodian has sent T or the ceremony has ended, so a
 // custodian needs one request per stage and wakes the moment the stage completes. These tests wait
 // with a long `wait`: a waiter that did not wake would hold the test until its timeout.

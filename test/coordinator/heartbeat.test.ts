@@ -1,4 +1,4 @@
-// Heartbeats (issue 10): signed over the CA key id and a counter (the envelope seq, strictly
+// Heartbeats (docs/security-model.md): signed over the CA key id and a counter (the envelope seq, strictly
 // increasing per custodian process); the last counter per process is kept in the database, so a
 // replayed or older heartbeat is refused by every replica, not only the one that saw it.
 import { afterAll, describe, expect, it } from "vitest";

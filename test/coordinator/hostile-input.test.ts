@@ -1,5 +1,5 @@
-// Issue 10: a property-based hostile-input suite (fast-check) against the live HTTP API of a
-// coordinator with a real CA (in-process DKG and root, docs/api.md routes served over loopback).
+// docs/architecture.md §3.10: a property-based hostile-input suite (fast-check) against the live HTTP API of
+// a coordinator with a real CA (in-process DKG and root, docs/api.md routes served over loopback).
 // Mutated CSRs and signed envelopes, random bodies, content types, headers, query strings and
 // paths: every case must end in a 4xx problem+json (RFC 9457) or, for the rare input that is
 // legitimately valid, a 2xx; never a 5xx, never a crash, nothing stored for what was refused, and

@@ -1,5 +1,5 @@
-// Issue 10, limits and clean input: strict query integers, JSON-only bodies (415), messages that
-// name the actual problem, 429 + Retry-After per IP and per token, the connection cap and the
+// Limits and clean input (docs/security-model.md): strict query integers, JSON-only bodies (415), messages
+// that name the actual problem, 429 + Retry-After per IP and per token, the connection cap and the
 // headers timeout. Each coordinator here is in-process on loopback with its own limits.
 import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,4 +1,4 @@
-// http_requests_total{method, route} on /metrics (issue 8, item 8): `npm run bench` divides it by the
+// http_requests_total{method, route} on /metrics (docs/benchmarks.md): `npm run bench` divides it by the
 // certificates issued. The route label is the matched pattern, never the raw URL.
 import { describe, expect, it } from "vitest";
 import { useCoordinator } from "../helpers/coordinator.ts";

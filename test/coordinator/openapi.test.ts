@@ -1,4 +1,4 @@
-// The OpenAPI document (DESIGN §4) matches the routes the coordinator registers, and the
+// The OpenAPI document (OpenAPI 3.1) matches the routes the coordinator registers, and the
 // coordinator serves it as JSON.
 import { describe, expect, it } from "vitest";
 import { routes } from "../../src/coordinator/http/routes.ts";

@@ -1,4 +1,4 @@
-// Issue 10, authenticated reads (docs/security-model.md, "Who can read what"): each route against
+// Authenticated reads (docs/security-model.md, "Who can read what"): each route against
 // each kind of reader, over HTTP, on a coordinator with a real CA (in-process DKG and root). Two
 // requesters, an admin, the custodians' signed reads (src/protocol/signed-read.ts), and strangers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,5 +1,6 @@
 // What a custodian refuses to sign, checked on its derivation functions directly: CRLs that go
-// backwards or drop a serial (DESIGN §3.9), and leaf requests whose notBefore is backdated (§3.2).
+// backwards or drop a serial (docs/architecture.md §3.9), and leaf requests whose notBefore is backdated
+// (§3.2).
 import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

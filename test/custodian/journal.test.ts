@@ -1,5 +1,5 @@
-// The custodian's signed journal (DESIGN §2, §3.2, §3.9): what it approved and signed, hash-chained
-// and signed; the record behind "never the same serial twice" and "CRLs only grow".
+// The custodian's signed journal (docs/journal.md; docs/architecture.md §3.2, §3.9): what it approved and
+// signed, hash-chained and signed; the record behind "never the same serial twice" and "CRLs only grow".
 import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,5 +1,5 @@
-// DESIGN §3.6 at the custodian: a commitment offered ahead of time serves one signing package at
-// most — a second package naming it gets no share, a refused package still uses it up, a restarted
+// docs/architecture.md §3.6 at the custodian: a commitment offered ahead of time serves one signing package
+// at most — a second package naming it gets no share, a refused package still uses it up, a restarted
 // process has none — and the pool refills as the coordinator reports what it used or voided.
 import { describe, expect, it } from "vitest";
 import { inspect } from "node:util";

@@ -1,4 +1,4 @@
-// `tca dev` state directory (issue 10): a lock stops a second tca dev on the same --dir, and a
+// `tca dev` state directory: a lock stops a second tca dev on the same --dir, and a
 // --reset of a running one, naming the PID that holds it; a stale lock (its PID gone) is taken
 // over; a first start that fails leaves nothing half-made behind, and one that was killed before
 // its ceremony completed is cleaned up by the next start.

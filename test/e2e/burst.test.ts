@@ -1,6 +1,6 @@
-// Issue 8's liveness regression: a burst of requests submitted at once to a 3-of-5 CA whose agents
-// run as separate processes is issued in full — no stall, no request stuck, no pool error in any
-// agent's log — and every certificate verifies against the root (openssl).
+// A liveness regression (docs/signing-pipeline.md, Liveness): a burst of requests submitted at once to a
+// 3-of-5 CA whose agents run as separate processes is issued in full — no stall, no request stuck, no pool
+// error in any agent's log — and every certificate verifies against the root (openssl).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-// Issue 3, done-when 3: a cheating custodian is named; a coordinator that alters a round-1 package
+// docs/architecture.md §3.5: a cheating custodian is named; a coordinator that alters a round-1 package
 // for one recipient is detected; a coordinator announcing another roster or threshold is refused.
 import { afterAll, describe, expect, it } from "vitest";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";

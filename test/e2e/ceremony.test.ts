@@ -1,5 +1,5 @@
-// Issue 3, done-when 2: real processes over loopback — `tca serve`, `tca ceremony start`, one
-// `tca custodian dkg` process per custodian with its own home — produce a root openssl accepts.
+// The key ceremony (docs/architecture.md §5) with real processes over loopback — `tca serve`, `tca ceremony
+// start`, one `tca custodian dkg` process per custodian with its own home — produce a root openssl accepts.
 import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

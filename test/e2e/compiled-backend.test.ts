@@ -1,6 +1,6 @@
 // What users run is dist/ (bin/tca.js), so the native FROST backend must load there too, not only
 // under tsx: tsc's ES2022 output once bound the Point class's name after its static initialiser ran,
-// and every compiled process fell back to pure JS without a word (issue 8, items 4 and 7).
+// and every compiled process fell back to pure JS without a word.
 import { describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-// Issue 8, item 5: `tca` runs the JavaScript compiled into dist/ (test/global-setup.ts builds it),
+// `tca` runs the JavaScript compiled into dist/ (test/global-setup.ts builds it),
 // never the TypeScript sources, and each call imports only the command group it runs, so `tca
 // --version` and `tca --help` load commander and nothing else.
 import { afterAll, describe, expect, it } from "vitest";

@@ -1,6 +1,6 @@
-// Issue 9: a coordinator SIGKILLed at each step of a request's life loses and duplicates nothing,
-// and so does a SIGKILLed database. Replica A is armed with TCA_CRASH_AT=<step> (it kills itself
-// the first time it reaches that step: src/coordinator/crash-points.ts) and is the only replica up
+// docs/storage.md, crash safety: a coordinator SIGKILLed at each step of a request's life loses and
+// duplicates nothing, and so does a SIGKILLed database. Replica A is armed with TCA_CRASH_AT=<step> (it kills
+// itself the first time it reaches that step: src/coordinator/crash-points.ts) and is the only replica up
 // while the step happens, so the step is certain to be A's; once A is dead, replica B takes over and
 // A is restarted. Every request must end issued exactly once: one request row for its CSR, one
 // successful signature, a certificate that verifies. The database has its own server here, so that

@@ -1,4 +1,4 @@
-// Issue 3: `tca custodian init` makes an identity in an encrypted keystore and prints what goes
+// `tca custodian init` makes an identity in an encrypted keystore and prints what goes
 // into the roster; the CLI fails clearly on a wrong passphrase, a missing one, or an existing home.
 import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync, statSync } from "node:fs";

@@ -1,5 +1,5 @@
-// DESIGN §3.10: bad input gets a clear error and changes nothing. Against one real `tca dev` CA,
-// each malformed, oversized, unauthorised or out-of-policy submission gets a 4xx problem+json whose
+// docs/architecture.md §3.10: bad input gets a clear error and changes nothing. Against one real `tca dev`
+// CA, each malformed, oversized, unauthorised or out-of-policy submission gets a 4xx problem+json whose
 // `detail` says what is wrong, and leaves no request behind. Raw PEM and DER bodies with ?profile=
 // are the positive controls.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -86,7 +86,7 @@ function derToPem(der: Uint8Array, label = "CERTIFICATE REQUEST"): string {
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
-describe("issuance: bad input is refused clearly and changes nothing (DESIGN §3.10)", () => {
+describe("issuance: bad input is refused clearly and changes nothing", () => {
   it("a CSR field that is not a CSR → 400", async () => {
     const p = await refused(json("hello"), 400, /CSR|PEM|DER/i);
     expect(p.code).toBe("BAD_REQUEST");

@@ -1,4 +1,4 @@
-// Issue 4, done-when 3–5: a wrong share is named and routed around; a coordinator that changes the
+// docs/architecture.md §3.2, §3.7: a wrong share is named and routed around; a coordinator that changes the
 // TBS after approval gets no share; a signer SIGKILLed between commitment and share does not stall
 // issuance and its commitment is never used again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

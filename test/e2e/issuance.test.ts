@@ -1,5 +1,6 @@
-// Issue 4, done-when 1 and 2: `openssl req` CSRs of every key type → HTTP submit → two custodian
-// CLI processes approve → certificates that openssl verifies and that carry a TLS handshake.
+// One certificate from CSR to chain (docs/architecture.md §4): `openssl req` CSRs of every key type → HTTP
+// submit → two custodian CLI processes approve → certificates that openssl verifies and that carry a TLS
+// handshake.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-// Issue 5: custodian agents with local policies, revocation and threshold-signed CRLs, a stopped
+// Custodian agents with local policies, revocation and threshold-signed CRLs, a stopped
 // agent that loses nothing, and /metrics that counts what happened. Real processes on loopback.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Server } from "node:http";

@@ -1,4 +1,4 @@
-// Issue 5, done-when 1: the README's quick start, as written. `npm start` is `node bin/tca.js dev`
+// The README's quick start, as written. `npm start` is `node bin/tca.js dev`
 // (see package.json); it runs here in a temp directory on a free port instead of 8443, and the
 // README's shell block runs unchanged except for that port.
 import { afterAll, describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
-// Issue 9: several coordinators on one PostgreSQL are one CA, and killing one loses and duplicates
-// nothing. 200 requests are submitted round-robin to two `tca serve` replicas while one of them is
+// docs/storage.md, replicas: several coordinators on one PostgreSQL are one CA, and killing one loses and
+// duplicates nothing. 200 requests are submitted round-robin to two `tca serve` replicas while one of them is
 // SIGKILLed and restarted; custodian agents (separate processes) fail over between the replicas.
 // Every request ends issued exactly once: one certificate per request, no serial twice, all verify
 // with openssl, and the database agrees. Then availability on the same 3-of-5 CA: two custodians

@@ -1,5 +1,5 @@
-// DESIGN §3.10 and §3.6 at the coordinator's exchange: malformed or misdirected signing messages get
-// a 4xx result and change nothing, replays are refused, and issuance still completes afterwards
+// docs/architecture.md §3.10 and §3.6 at the coordinator's exchange: malformed or misdirected signing
+// messages get a 4xx result and change nothing, replays are refused, and issuance still completes afterwards
 // around commitments no process holds nonces for. Messages are crafted with a real custodian's
 // identity and key share.
 import { signReadHeader } from "../../src/protocol/signed-read.ts";

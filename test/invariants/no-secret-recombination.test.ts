@@ -1,4 +1,4 @@
-// DESIGN §3.1 / §3.8, issue 3 done-when 5: nothing in src/ reconstructs the group secret, uses a
+// docs/architecture.md §3.1 and §3.8: nothing in src/ reconstructs the group secret, uses a
 // trusted dealer, or signs with a single key through the FROST suite. Reads every source file.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";

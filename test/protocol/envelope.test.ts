@@ -1,5 +1,5 @@
-// DESIGN §3.3: every custodian message is signed over its exact bytes, bound to its context, and
-// replay-proof. These tests alter each part and expect the receiver to refuse, naming the sender.
+// docs/architecture.md §3.3: every custodian message is signed over its exact bytes, bound to its context,
+// and replay-proof. These tests alter each part and expect the receiver to refuse, naming the sender.
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";

@@ -76,7 +76,7 @@ describe("DKG", () => {
   });
 });
 
-describe("NoncePool (DESIGN §3.6)", () => {
+describe("NoncePool (nonces are used once)", () => {
   const [alice] = runDkg(["alice", "bob", "carol"], 2);
   it("hands each nonce out once, and redacts itself", () => {
     const pool = new NoncePool(alice!.key.secret);

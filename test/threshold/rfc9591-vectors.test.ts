@@ -90,7 +90,7 @@ describe.each(FROST_BACKENDS)("RFC 9591 FROST(Ed25519, SHA-512) vectors, %s back
       expect(bytesToHex(share)).toBe(expected.sig_share);
       expect(verifySignatureShare(pub, commitmentList, msg, r.secret.identifier, share, suite)).toBe(true);
       sigShares[r.secret.identifier] = share;
-      // signShare consumed the nonce object: DESIGN §3.6.
+      // signShare consumed the nonce object: docs/architecture.md §3.6.
       expect(r.nonces.hiding.every((b) => b === 0)).toBe(true);
     }
     const sig = aggregateSignature(pub, commitmentList, msg, sigShares, suite);

@@ -1,4 +1,4 @@
-// Golden vectors (DESIGN §3.2): fixed inputs -> fixed TBS bytes. If one of these fails, the
+// Golden vectors (docs/architecture.md §3.2): fixed inputs -> fixed TBS bytes. If one of these fails, the
 // builder's output changed: that breaks agreement between custodians running different
 // versions, so bump BUILDER_VERSION and regenerate deliberately with TCA_UPDATE_GOLDEN=1.
 import { readFileSync, writeFileSync } from "node:fs";

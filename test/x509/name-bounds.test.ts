@@ -1,4 +1,4 @@
-// RFC 5280 Appendix A.1 upper bounds on subject attributes (issue 10): refused by the request
+// RFC 5280 Appendix A.1 upper bounds on subject attributes: refused by the request
 // checks (coordinator intake and each custodian's re-derivation both call checkRequest) and by the
 // pre-sign lint every custodian runs, with a message naming the attribute, its length and the bound.
 import { describe, expect, it } from "vitest";

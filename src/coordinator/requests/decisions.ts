@@ -1,5 +1,5 @@
-// Decisions: a custodian's signed approval or rejection of one request's exact TBS (DESIGN §3.3).
-// t unexpired approvals start a signing job among the approvers; one rejection is final and
+// Decisions: a custodian's signed approval or rejection of one request's exact TBS (docs/architecture.md
+// §3.3). t unexpired approvals start a signing job among the approvers; one rejection is final and
 // cancels any job (a CA fails closed). An envelope resent after a lost answer is recorded once.
 import { openEnvelope, type EnvelopeHeader } from "../../protocol/envelope.ts";
 import { ProtocolError } from "../../protocol/errors.ts";

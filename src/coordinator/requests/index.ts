@@ -1,6 +1,6 @@
 // The request lifecycle: submit (validate, fix serial and validity, build the TBS), collect signed
 // approvals, start a signing job among approvers once t have approved, and publish the certificate
-// only after it has been assembled from the exact signed bytes and verified (DESIGN §3.8). Each
+// only after it has been assembled from the exact signed bytes and verified (docs/architecture.md §3.8). Each
 // step is a use case of its own (intake, decisions, publishing, review, views); RequestService is
 // the one object the HTTP routes, the exchange and the signing service talk to.
 import type { LoadedConfig } from "../../config/load.ts";

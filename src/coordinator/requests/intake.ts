@@ -1,7 +1,7 @@
 // Intake: a requester submits a CSR for a profile. The coordinator checks the profile and the grant,
-// parses and checks the CSR, fixes the serial (RFC 5280 §4.1.2.2, DESIGN §3.8) and the validity,
-// builds the TBSCertificate every custodian will re-derive (DESIGN §3.2) and stores the request.
-// Bad input gets a clear error and changes nothing (DESIGN §3.10).
+// parses and checks the CSR, fixes the serial (RFC 5280 §4.1.2.2, docs/architecture.md §3.8) and the
+// validity, builds the TBSCertificate every custodian will re-derive (docs/architecture.md §3.2) and stores
+// the request. Bad input gets a clear error and changes nothing (docs/architecture.md §3.10).
 import { randomUUID } from "node:crypto";
 import { sha256Hex } from "../../common/hash.ts";
 import type { Profile, Requester } from "../../config/schema.ts";

@@ -1,6 +1,6 @@
 // Publishing: a leaf signing job has ended. The certificate is released only once it has been
 // assembled from the exact signed TBS bytes, parsed again, found to carry the request's serial and
-// verified against the CA key (DESIGN §3.8, verify-signed.ts); otherwise the request fails.
+// verified against the CA key (docs/architecture.md §3.8, verify-signed.ts); otherwise the request fails.
 import { crashPoint } from "../crash-points.ts";
 import type { SigningJobRecord } from "../store/types.ts";
 import { verifySigned } from "../verify-signed.ts";

@@ -31,7 +31,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .addColumn("updated_at", "text", (c) => c.notNull())
           .execute();
         // Replay protection: an envelope id is stored once, and a sender has one message per stage
-        // and attempt whatever its recipient field says (DESIGN §3).
+        // and attempt whatever its recipient field says (docs/architecture.md §3).
         await db.schema
           .createTable("messages")
           .ifNotExists()

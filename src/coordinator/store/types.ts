@@ -14,7 +14,7 @@ import type { RenewalProof } from "../../protocol/renewal.ts";
 export type CeremonyStatus =
   "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
 
-/** Why a ceremony failed, and whom the checks blame (DESIGN §3.5). */
+/** Why a ceremony failed, and whom the checks blame (docs/architecture.md §3.5). */
 export interface CeremonyFailure {
   reason: string;
   culprits: string[];
@@ -63,7 +63,8 @@ export interface JobEvent {
 
 /**
  * What a custodian needs, with its own ca-config, to re-derive the TBS a job signs, by job kind: a
- * root certificate, a leaf certificate, or a CRL (DESIGN §3.2, §3.9). The kind decides the shape.
+ * root certificate, a leaf certificate, or a CRL (docs/architecture.md §3.2, §3.9). The kind decides the
+ * shape.
  */
 export type JobParams =
   | { kind: "root"; params: RootParams }
@@ -94,8 +95,8 @@ export type SigningJobRecord = SigningJobFields & JobParams;
 export type SigningJobPatch = Partial<Omit<SigningJobFields, "id" | "createdAt">>;
 
 /**
- * A commitment a custodian handed out ahead of time (DESIGN §3.6 pool). `offered` until a signing
- * package names it; then `in-package` for that job's attempt, `answered` once its share (or refusal)
+ * A commitment a custodian handed out ahead of time (docs/architecture.md §3.6 pool). `offered` until a
+ * signing package names it; then `in-package` for that job's attempt, `answered` once its share (or refusal)
  * arrived, or `void` when the attempt moved on, the instance withdrew, or it expired unused.
  */
 export type OfferState = "offered" | "in-package" | "answered" | "void";

@@ -1,6 +1,6 @@
 // The key ceremony on the coordinator's domain, in one process (test/helpers/in-process-ca.ts): the
 // real DKG among three custodians, then the root signed by the threshold and released only after
-// verifySigned (DESIGN §3.8). One ceremony at a time, and none once the CA has a key.
+// verifySigned (docs/architecture.md §3.8). One ceremony at a time, and none once the CA has a key.
 import { X509Certificate } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { META_CA_CERT, META_CA_KEY } from "../../../src/coordinator/ceremony.ts";

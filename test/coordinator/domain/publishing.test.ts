@@ -1,6 +1,6 @@
 // Publishing a leaf on the coordinator's domain, in one process: t approvals, the real threshold
-// signing among the approvers, then release only after verifySigned (DESIGN §3.8). A signature that
-// does not verify fails the request and releases nothing.
+// signing among the approvers, then release only after verifySigned (docs/architecture.md §3.8). A signature
+// that does not verify fails the request and releases nothing.
 import { X509Certificate } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {

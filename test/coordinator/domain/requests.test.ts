@@ -1,7 +1,7 @@
 // The request use cases on an in-memory store, no processes, no HTTP (test/helpers/in-process-ca.ts):
-// intake checks that change nothing on bad input (DESIGN §3.10), signed decisions (t approvals start
-// a signing job, one rejection is final, a custodian decides once, a resent envelope is recorded
-// once, an approval binds one TBS: DESIGN §3.3), the review order (t preferred reviewers first,
+// intake checks that change nothing on bad input (docs/architecture.md §3.10), signed decisions (t approvals
+// start a signing job, one rejection is final, a custodian decides once, a resent envelope is recorded
+// once, an approval binds one TBS: docs/architecture.md §3.3), the review order (t preferred reviewers first,
 // everyone after the fallback delay) and the long-poll on a request's state.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";

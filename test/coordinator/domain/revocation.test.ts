@@ -1,6 +1,6 @@
 // Revocation on the coordinator's domain, in one process: revoking an issued certificate schedules a
-// CRL signing job (DESIGN §3.9) whose CRL is released only after verifySigned (§3.8); a revocation
-// while a CRL job runs goes into the next one; bad input is refused and changes nothing (§3.10).
+// CRL signing job (docs/architecture.md §3.9) whose CRL is released only after verifySigned (§3.8); a
+// revocation while a CRL job runs goes into the next one; bad input is refused and changes nothing (§3.10).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readCrl } from "../../../src/x509/crl.ts";
 import type { CrlParams } from "../../../src/protocol/crl-params.ts";

@@ -1,5 +1,5 @@
-// verifySigned, the one release check for root, leaf and CRL (DESIGN §3.8): assemble from the exact
-// signed bytes, parse again, verify with the CA key. Here the "CA key" is an ordinary Ed25519 key,
+// verifySigned, the one release check for root, leaf and CRL (docs/architecture.md §3.8): assemble from the
+// exact signed bytes, parse again, verify with the CA key. Here the "CA key" is an ordinary Ed25519 key,
 // which is what a FROST group signature verifies as (RFC 9591 §5.3).
 import { generateKeyPairSync, sign, X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
