@@ -34,61 +34,9 @@ export const LeafParamsSchema = z
   .strict();
 export type LeafParams = z.infer<typeof LeafParamsSchema>;
 
-/** What GET /api/v1/requests/{id} returns. */
-export const RequestViewSchema = z
-  .object({
-    id: z.string(),
-    status: z.enum(["pending", "signing", "issued", "rejected", "failed"]),
-    requester: z.string(),
-    profile: z.string(),
-    subject: z.string(),
-    sans: z.array(z.object({ type: z.string(), value: z.string() })),
-    keyType: z.string(),
-    keyFingerprint: z.string(),
-    serial: z.string(),
-    notBefore: z.string(),
-    notAfter: z.string(),
-    tbsSha256: z.string(),
-    tbs: z.string(),
-    csr: z.string(),
-    threshold: z.number(),
-    approvals: z.array(
-      z.object({
-        custodian: z.string(),
-        decision: z.string(),
-        at: z.string(),
-        expiresAt: z.string(),
-        reason: z.string().nullable(),
-      }),
-    ),
-    missing: z.number(),
-    rejection: z.object({ by: z.string(), reason: z.string() }).nullable(),
-    failure: z.string().nullable(),
-    /** The serial (display form) of the certificate this request renews, if it is a renewal. */
-    renewalOf: z.string().nullable().optional(),
-    signing: z
-      .object({
-        job: z.string(),
-        attempt: z.number(),
-        /** While signing: signers that could sign now, how many more are needed, whose shares are awaited. */
-        signers: z
-          .object({ available: z.number(), missing: z.number(), waitingFor: z.array(z.string()) })
-          .optional(),
-        culprits: z.array(z.object({ custodian: z.string(), reason: z.string() })),
-        events: z.array(
-          z.object({
-            at: z.string(),
-            kind: z.string(),
-            custodian: z.string().optional(),
-            detail: z.string().optional(),
-          }),
-        ),
-      })
-      .nullable(),
-    createdAt: z.string(),
-  })
-  .strict();
-export type RequestView = z.infer<typeof RequestViewSchema>;
+// The request view is a coordinator answer: defined with the others in ./views.ts.
+export { RequestViewSchema, type RequestView } from "./views.ts";
+import type { RequestView } from "./views.ts";
 
 /**
  * A request's visible state for long-polls (GET /api/v1/requests/{id}?since=STATE&wait=S): its

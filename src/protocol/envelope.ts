@@ -6,16 +6,12 @@ import { z } from "zod";
 import { canonicalJson } from "../common/canonical-json.ts";
 import { signEd25519, verifyEd25519 } from "../common/ed25519.ts";
 import { ProtocolError } from "./errors.ts";
+import { DKG_MESSAGE_TYPES } from "./enums.ts";
 
 const DOMAIN = "tca/envelope/v1\n";
 
 export const MESSAGE_TYPES = [
-  "dkg/round1",
-  "dkg/round1-ack",
-  "dkg/round2",
-  "dkg/complaint",
-  "dkg/confirm",
-  "dkg/abort",
+  ...DKG_MESSAGE_TYPES,
   "sign/offer",
   "sign/share",
   "sign/refusal",

@@ -1,15 +1,23 @@
-// The coordinator's HTTP API as an OpenAPI 3.1 document, written by hand to match routes.ts and
-// served at GET /api/v1/openapi.json. test/coordinator/openapi.test.ts checks that every route the
-// router registers appears here, so a new route without documentation fails the tests.
+// The coordinator's HTTP API as an OpenAPI 3.1 document, served at GET /api/v1/openapi.json.
+//
+// One source for the wire contract: every JSON body is a zod schema in src/protocol/ (views.ts,
+// enums.ts, certificates.ts, signing-messages.ts, renewal.ts, …), the one the server checks input
+// with and the clients parse answers with. The components below are generated from those schemas
+// with zod 4's own `z.toJSONSchema` over a registry (target draft 2020-12, the dialect of OpenAPI
+// 3.1 Schema Objects; registered schemas become `#/components/schemas/NAME` references, so each
+// enumeration and shared object appears once). zod's converter covers everything these schemas
+// use, so no third-party generator (such as @asteasolutions/zod-to-openapi) is needed. The paths
+// are written by hand, because they are prose: summaries, descriptions, parameters and security.
+// test/coordinator/openapi.test.ts checks that every route is documented, that the document is
+// valid OpenAPI 3.1, and that real answers match the schemas documented for them.
 
 import { COORDINATOR_ERROR_STATUS } from "../errors.ts";
-import { OFFERED_REVOCATION_REASONS } from "../../protocol/crl-params.ts";
 import { z } from "zod";
 import {
   CERTIFICATE_SORTS,
-  CERTIFICATE_STATUSES,
   CertificateDetailSchema,
   CertificateListSchema,
+  CertificateStatusSchema,
   CertificateViewSchema,
   CSV_COLUMNS,
 } from "../../protocol/certificates.ts";
@@ -24,6 +32,35 @@ import {
   RenewBodySchema,
   RenewedSchema,
 } from "../../protocol/renewal.ts";
+import { AnnouncementSchema } from "../../protocol/announcement.ts";
+import { SignedEnvelopeSchema } from "../../protocol/envelope.ts";
+import { RevokeBodySchema } from "../../protocol/crl-params.ts";
+import {
+  CeremonyStatusSchema,
+  DecisionSchema,
+  DkgMessageTypeSchema,
+  RequestStatusSchema,
+  SanTypeSchema,
+  SigningEventKindSchema,
+} from "../../protocol/enums.ts";
+import {
+  ApprovalViewSchema,
+  CeremonyMessagesSchema,
+  CeremonyViewSchema,
+  ChangesSchema,
+  DecisionCountedSchema,
+  HealthSchema,
+  HeartbeatAnswerSchema,
+  LiveSchema,
+  ProblemSchema,
+  RequestListSchema,
+  RequestViewSchema,
+  RevokedSchema,
+  SanSchema,
+  SigningEventSchema,
+  SubmitResponseSchema,
+} from "../../protocol/views.ts";
+import { SubmitBodySchema } from "../../protocol/submit.ts";
 
 type Json = Record<string, unknown>;
 
@@ -40,12 +77,73 @@ export interface OpenApiDocument {
   };
 }
 
-/** JSON Schema from the zod schema that validates the same message (one source per wire type). */
-function fromZod(schema: z.ZodType, io: "input" | "output" = "output"): Json {
-  const json = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Json;
-  delete json.$schema;
-  return json;
+/**
+ * The component schemas, generated. Answers are converted as zod outputs, request bodies as inputs
+ * (a field with a default is optional to send); each group is one registry, so a schema used by
+ * another becomes a $ref to its component. The Problem's `code` lists the server's error codes.
+ */
+const ANSWERS: Record<string, z.ZodType> = {
+  RequestStatus: RequestStatusSchema,
+  CeremonyStatus: CeremonyStatusSchema,
+  DkgMessageType: DkgMessageTypeSchema,
+  Decision: DecisionSchema,
+  SanType: SanTypeSchema,
+  SigningEventKind: SigningEventKindSchema,
+  CertificateStatus: CertificateStatusSchema,
+  Problem: ProblemSchema.extend({
+    code: z
+      .enum(Object.keys(COORDINATOR_ERROR_STATUS) as [string, ...string[]])
+      .meta({ description: "stable machine-readable code" }),
+  }),
+  Health: HealthSchema,
+  Live: LiveSchema,
+  Changes: ChangesSchema,
+  San: SanSchema,
+  Approval: ApprovalViewSchema,
+  SigningEvent: SigningEventSchema,
+  RequestView: RequestViewSchema,
+  RequestList: RequestListSchema,
+  SubmitResponse: SubmitResponseSchema,
+  DecisionCounted: DecisionCountedSchema,
+  SignedEnvelope: SignedEnvelopeSchema,
+  Announcement: AnnouncementSchema,
+  CeremonyView: CeremonyViewSchema,
+  CeremonyMessages: CeremonyMessagesSchema,
+  HeartbeatAnswer: HeartbeatAnswerSchema,
+  SigningJobView: SigningJobViewSchema,
+  ExchangeResponse: ExchangeResponseSchema,
+  CertificateView: CertificateViewSchema,
+  CertificateDetail: CertificateDetailSchema,
+  CertificateList: CertificateListSchema,
+  Revoked: RevokedSchema,
+  RenewalChallenge: RenewalChallengeSchema,
+  Renewed: RenewedSchema,
+  RenewalView: RenewalViewSchema,
+};
+const BODIES: Record<string, z.ZodType> = {
+  SubmitRequest: SubmitBodySchema,
+  ExchangeRequest: ExchangeRequestSchema,
+  RevokeRequest: RevokeBodySchema,
+  RenewRequest: RenewBodySchema,
+};
+
+function generate(group: Record<string, z.ZodType>, io: "input" | "output"): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(group)) registry.add(schema, { id });
+  const out = z.toJSONSchema(registry, {
+    io,
+    target: "draft-2020-12",
+    unrepresentable: "any",
+    uri: (id) => `#/components/schemas/${id}`,
+  }).schemas as Record<string, Json>;
+  for (const json of Object.values(out)) {
+    delete json.$schema;
+    delete json.$id;
+  }
+  return out;
 }
+
+const schemas: Record<string, Json> = { ...generate(ANSWERS, "output"), ...generate(BODIES, "input") };
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 const jsonContent = (schema: Json): Json => ({ "application/json": { schema } });
@@ -92,382 +190,7 @@ const uuidParam = (what: string): Json => ({
   schema: { type: "string", format: "uuid" },
 });
 
-const hex = (bytes?: number): Json =>
-  bytes
-    ? { type: "string", pattern: `^[0-9a-f]{${bytes * 2}}$` }
-    : { type: "string", pattern: "^[0-9a-f]*$" };
 const NAME_PATTERN = "^[a-z][a-z0-9-]{0,31}$";
-const REQUEST_STATUSES = ["pending", "signing", "issued", "rejected", "failed"];
-const CEREMONY_STATUSES = ["round1", "round1-ack", "round2", "confirm", "root-signing", "complete", "failed"];
-const DKG_MESSAGE_TYPES = [
-  "dkg/round1",
-  "dkg/round1-ack",
-  "dkg/round2",
-  "dkg/confirm",
-  "dkg/complaint",
-  "dkg/abort",
-];
-
-const schemas: Record<string, Json> = {
-  Problem: {
-    type: "object",
-    description:
-      "An RFC 9457 problem detail. `detail` is a sentence saying what is wrong; internal causes are never sent.",
-    required: ["type", "title", "status", "detail"],
-    properties: {
-      type: { type: "string", format: "uri", examples: ["https://tca.dev/problems/unprocessable"] },
-      title: { type: "string", examples: ["Request refused"] },
-      status: { type: "integer", minimum: 400, maximum: 599 },
-      detail: { type: "string", examples: ["The RSA key has 1024 bits; this profile allows 2048 to 4096."] },
-      code: {
-        type: "string",
-        description: "Stable machine-readable code.",
-        enum: Object.keys(COORDINATOR_ERROR_STATUS),
-      },
-      reason: {
-        type: "string",
-        description:
-          "For refused CSRs: the X.509 layer's code, e.g. KEY_SIZE_NOT_ALLOWED, SAN_TYPE_NOT_ALLOWED, CSR_BAD_SIGNATURE.",
-      },
-      field: { type: "string", description: "The field or name at fault, when there is one." },
-      culprit: {
-        type: ["string", "null"],
-        description: "For refused envelopes: the custodian at fault, when known.",
-      },
-      requestStatus: {
-        type: "string",
-        enum: REQUEST_STATUSES,
-        description: "For a certificate that is not issued yet: the request's status.",
-      },
-    },
-    additionalProperties: true,
-  },
-  Health: {
-    type: "object",
-    required: ["status", "database", "caKey", "caKeyId"],
-    properties: {
-      status: {
-        type: "string",
-        enum: ["ok", "initializing", "degraded"],
-        description: "ok: ready to issue; initializing: no CA key or root yet; degraded: database away",
-      },
-      database: { type: "string", enum: ["ok", "unavailable"] },
-      storage: {
-        type: "object",
-        properties: { dialect: { type: "string", enum: ["sqlite", "postgres"] } },
-      },
-      root: { type: "string", enum: ["ready", "none"] },
-      replica: { type: "string", description: "id of the replica that answered" },
-      summary: {
-        type: "object",
-        description: "counts, shown to everyone",
-        properties: {
-          replicas: {
-            type: "object",
-            properties: { total: { type: "integer" }, live: { type: "integer" } },
-          },
-          custodians: {
-            type: "object",
-            properties: { total: { type: "integer" }, heardWithin5Minutes: { type: "integer" } },
-          },
-        },
-      },
-      custodians: {
-        type: "array",
-        description: "admins and custodians only: when each custodian was last heard from, and how",
-        items: {
-          type: "object",
-          properties: {
-            name: { type: "string" },
-            lastContact: { type: ["string", "null"] },
-            secondsAgo: { type: ["integer", "null"] },
-            via: { type: ["string", "null"] },
-          },
-        },
-      },
-      replicas: {
-        type: "array",
-        description:
-          "admins and custodians only: every coordinator replica on this database, live if it reported in the last 15 s",
-        items: {
-          type: "object",
-          properties: {
-            id: { type: "string" },
-            url: { type: "string" },
-            startedAt: { type: "string" },
-            lastSeen: { type: "string" },
-            live: { type: "boolean" },
-          },
-        },
-      },
-      caKey: {
-        type: "string",
-        enum: ["ready", "none"],
-        description: "whether the key ceremony has produced a CA key",
-      },
-      caKeyId: {
-        oneOf: [hex(32), { type: "null" }],
-        description: "SHA-256 of the CA SubjectPublicKeyInfo, hex",
-      },
-    },
-  },
-  San: {
-    type: "object",
-    required: ["type", "value"],
-    properties: { type: { type: "string", enum: ["dns", "ip", "email", "uri"] }, value: { type: "string" } },
-  },
-  SubmitRequest: {
-    type: "object",
-    additionalProperties: false,
-    required: ["csr", "profile"],
-    properties: {
-      csr: {
-        type: "string",
-        minLength: 1,
-        maxLength: 60000,
-        description: "a PKCS#10 CSR in PEM (at most 16 KiB)",
-      },
-      profile: {
-        type: "string",
-        pattern: NAME_PATTERN,
-        description: "a profile from ca-config that the requester is granted",
-      },
-      validityHours: {
-        type: "integer",
-        minimum: 1,
-        maximum: 876000,
-        description: "default: the profile's defaultValidityHours; at most its maxValidityHours",
-      },
-    },
-  },
-  SubmitResponse: {
-    type: "object",
-    required: ["id", "status", "serial", "approvals", "missing"],
-    properties: {
-      id: { type: "string", format: "uuid" },
-      status: { type: "string", enum: REQUEST_STATUSES },
-      serial: hex(),
-      approvals: { type: "array", items: ref("Approval") },
-      missing: { type: "integer", minimum: 0, description: "approvals still needed" },
-    },
-  },
-  Approval: {
-    type: "object",
-    required: ["custodian", "decision", "at", "expiresAt", "reason"],
-    properties: {
-      custodian: { type: "string" },
-      decision: { type: "string", enum: ["approve", "reject"] },
-      at: { type: "string", format: "date-time" },
-      expiresAt: { type: "string", format: "date-time" },
-      reason: { type: ["string", "null"] },
-    },
-  },
-  SigningEvent: {
-    type: "object",
-    required: ["at", "kind"],
-    properties: {
-      at: { type: "string", format: "date-time" },
-      kind: {
-        type: "string",
-        enum: [
-          "package",
-          "share",
-          "bad-share",
-          "refusal",
-          "timeout",
-          "withdrawn",
-          "signed",
-          "failed",
-          "commitment",
-        ],
-      },
-      custodian: { type: "string" },
-      detail: { type: "string" },
-    },
-  },
-  RequestView: {
-    type: "object",
-    additionalProperties: false,
-    required: [
-      "id",
-      "status",
-      "requester",
-      "profile",
-      "subject",
-      "sans",
-      "keyType",
-      "keyFingerprint",
-      "serial",
-      "notBefore",
-      "notAfter",
-      "tbsSha256",
-      "tbs",
-      "csr",
-      "threshold",
-      "approvals",
-      "missing",
-      "rejection",
-      "failure",
-      "signing",
-      "createdAt",
-    ],
-    properties: {
-      id: { type: "string", format: "uuid" },
-      status: { type: "string", enum: REQUEST_STATUSES },
-      requester: { type: "string" },
-      profile: { type: "string" },
-      subject: { type: "string", description: "the CSR subject as a string (may be empty)" },
-      sans: { type: "array", items: ref("San"), description: "in CSR order" },
-      keyType: { type: "string", examples: ["ed25519", "ec-p256", "rsa-2048"] },
-      keyFingerprint: { type: "string" },
-      serial: hex(),
-      notBefore: { type: "string", format: "date-time" },
-      notAfter: { type: "string", format: "date-time" },
-      tbsSha256: { ...hex(32), description: "SHA-256 of the TBSCertificate DER: what approvals sign" },
-      tbs: { ...hex(), description: "the TBSCertificate DER, hex" },
-      csr: { type: "string", description: "the CSR, PEM" },
-      threshold: { type: "integer" },
-      approvals: { type: "array", items: ref("Approval") },
-      missing: { type: "integer", minimum: 0 },
-      rejection: {
-        oneOf: [
-          {
-            type: "object",
-            required: ["by", "reason"],
-            properties: { by: { type: "string" }, reason: { type: "string" } },
-          },
-          { type: "null" },
-        ],
-        description: "who rejected the request and why, once rejected",
-      },
-      failure: { type: ["string", "null"] },
-      signing: {
-        oneOf: [
-          {
-            type: "object",
-            required: ["job", "attempt", "culprits", "events"],
-            properties: {
-              job: { type: "string" },
-              attempt: { type: "integer" },
-              signers: {
-                type: "object",
-                description:
-                  "while signing: custodians able to sign now, how many more are needed (custodians offline), whose shares are awaited",
-                properties: {
-                  available: { type: "integer" },
-                  missing: { type: "integer" },
-                  waitingFor: { type: "array", items: { type: "string" } },
-                },
-              },
-              culprits: {
-                type: "array",
-                items: {
-                  type: "object",
-                  required: ["custodian", "reason"],
-                  properties: { custodian: { type: "string" }, reason: { type: "string" } },
-                },
-              },
-              events: { type: "array", items: ref("SigningEvent") },
-            },
-          },
-          { type: "null" },
-        ],
-      },
-      createdAt: { type: "string", format: "date-time" },
-    },
-  },
-  RequestList: {
-    type: "object",
-    required: ["requests"],
-    properties: { requests: { type: "array", items: ref("RequestView"), maxItems: 200 } },
-  },
-  SignedEnvelope: {
-    type: "object",
-    additionalProperties: false,
-    required: ["payload", "signature"],
-    description:
-      "A message signed by a custodian's identity key (DESIGN §3.3). `payload` is base64url of the canonical JSON header " +
-      "{v, type, sender, recipient, scope, caKeyId, seq, id, issuedAt, body}; `signature` is Ed25519 over a domain prefix and the payload bytes.",
-    properties: {
-      payload: { type: "string", pattern: "^[A-Za-z0-9_-]+$", maxLength: 1000000 },
-      signature: { type: "string", pattern: "^[A-Za-z0-9_-]{86}$" },
-    },
-  },
-  Announcement: {
-    type: "object",
-    required: [
-      "ceremonyId",
-      "threshold",
-      "custodians",
-      "caSubject",
-      "rootValidityDays",
-      "configDigest",
-      "createdAt",
-    ],
-    properties: {
-      ceremonyId: { type: "string", format: "uuid" },
-      threshold: { type: "integer", minimum: 2 },
-      custodians: {
-        type: "array",
-        items: {
-          type: "object",
-          required: ["name", "identifier", "signingKey", "hpkeKey"],
-          properties: {
-            name: { type: "string" },
-            identifier: { type: "string" },
-            signingKey: { type: "string" },
-            hpkeKey: { type: "string" },
-          },
-        },
-      },
-      caSubject: { type: "string" },
-      rootValidityDays: { type: "integer" },
-      configDigest: { type: "string" },
-      createdAt: { type: "string", format: "date-time" },
-    },
-  },
-  CeremonyView: {
-    type: "object",
-    required: ["id", "status", "announcement", "failure", "received"],
-    properties: {
-      id: { type: "string", format: "uuid" },
-      status: { type: "string", enum: CEREMONY_STATUSES },
-      announcement: ref("Announcement"),
-      failure: {
-        oneOf: [
-          {
-            type: "object",
-            required: ["reason", "culprits"],
-            properties: {
-              reason: { type: "string" },
-              culprits: { type: "array", items: { type: "string" } },
-            },
-          },
-          { type: "null" },
-        ],
-      },
-      received: {
-        type: "object",
-        additionalProperties: { type: "array", items: { type: "string" } },
-        description: "message type → custodians that sent it",
-      },
-    },
-  },
-  Commitment: {
-    type: "object",
-    required: ["identifier", "hiding", "binding"],
-    properties: { identifier: hex(32), hiding: hex(32), binding: hex(32) },
-  },
-  // Written once, as zod schemas in protocol/signing-messages.ts; generated here.
-  SigningJobView: fromZod(SigningJobViewSchema),
-  ExchangeRequest: fromZod(ExchangeRequestSchema, "input"),
-  ExchangeResponse: fromZod(ExchangeResponseSchema),
-  // The certificate inventory (protocol/certificates.ts).
-  CertificateView: fromZod(CertificateViewSchema),
-  CertificateDetail: fromZod(CertificateDetailSchema),
-  CertificateList: fromZod(CertificateListSchema),
-};
-
 const problemResponse = (description: string): Json => ({
   description,
   content: { "application/problem+json": { schema: ref("Problem") } },
@@ -615,11 +338,7 @@ export const openApiDocument: OpenApiDocument = {
         responses: {
           "200": {
             description: "the current change sequence number",
-            content: jsonContent({
-              type: "object",
-              required: ["seq"],
-              properties: { seq: { type: "integer" } },
-            }),
+            content: jsonContent(ref("Changes")),
           },
           ...problems(400, 401, 403),
         },
@@ -636,7 +355,7 @@ export const openApiDocument: OpenApiDocument = {
         responses: {
           "200": {
             description: "accepted",
-            content: jsonContent({ type: "object", properties: { name: { type: "string" } } }),
+            content: jsonContent(ref("HeartbeatAnswer")),
           },
           ...problems(400, 409, 413, 415),
         },
@@ -659,31 +378,14 @@ export const openApiDocument: OpenApiDocument = {
         ],
         requestBody: {
           required: false,
-          content: jsonContent({
-            type: "object",
-            additionalProperties: false,
-            properties: {
-              reason: {
-                type: "string",
-                enum: [...OFFERED_REVOCATION_REASONS],
-                description:
-                  "RFC 5280 §5.3.1 reasons; certificateHold is not offered: a revocation is final (docs/revocation.md)",
-                default: "unspecified",
-              },
-            },
-          }),
+          description:
+            "the reason, one of RFC 5280 §5.3.1's (default unspecified); certificateHold is not offered: a revocation is final (docs/revocation.md)",
+          content: jsonContent(ref("RevokeRequest")),
         },
         responses: {
           "200": {
             description: "revoked",
-            content: jsonContent({
-              type: "object",
-              properties: {
-                serial: { type: "string" },
-                reason: { type: "string" },
-                revokedAt: { type: "string", format: "date-time" },
-              },
-            }),
+            content: jsonContent(ref("Revoked")),
           },
           ...problems(400, 401, 403, 404, 409, 413, 415),
         },
@@ -722,7 +424,7 @@ export const openApiDocument: OpenApiDocument = {
             required: false,
             description:
               "valid (issued, not revoked, notAfter in the future), expired (notAfter passed, not revoked) or revoked",
-            schema: { type: "string", enum: [...CERTIFICATE_STATUSES] },
+            schema: ref("CertificateStatus"),
           },
           {
             name: "profile",
@@ -852,7 +554,7 @@ export const openApiDocument: OpenApiDocument = {
           "(docs/revocation.md). 409 when the certificate is revoked, 403 when it has expired.",
         parameters: [serialParam],
         responses: {
-          "201": { description: "a fresh challenge", content: jsonContent(fromZod(RenewalChallengeSchema)) },
+          "201": { description: "a fresh challenge", content: jsonContent(ref("RenewalChallenge")) },
           ...problems(400, 403, 404, 409),
         },
       },
@@ -870,9 +572,9 @@ export const openApiDocument: OpenApiDocument = {
           "The challenge is used up by the attempt, whatever its outcome. The request then goes through the " +
           "custodians' approval like any other; follow it at GET /api/v1/renewals/{id} with the challenge as bearer.",
         parameters: [serialParam],
-        requestBody: { required: true, content: jsonContent(fromZod(RenewBodySchema, "input")) },
+        requestBody: { required: true, content: jsonContent(ref("RenewRequest")) },
         responses: {
-          "202": { description: "renewal submitted", content: jsonContent(fromZod(RenewedSchema)) },
+          "202": { description: "renewal submitted", content: jsonContent(ref("Renewed")) },
           ...problems(400, 403, 404, 409, 413, 415, 422),
         },
       },
@@ -900,7 +602,7 @@ export const openApiDocument: OpenApiDocument = {
           },
         ],
         responses: {
-          "200": { description: "the renewal", content: jsonContent(fromZod(RenewalViewSchema)) },
+          "200": { description: "the renewal", content: jsonContent(ref("RenewalView")) },
           ...problems(400, 401, 404),
         },
       },
@@ -928,10 +630,7 @@ export const openApiDocument: OpenApiDocument = {
         responses: {
           "200": {
             description: "live",
-            content: jsonContent({
-              type: "object",
-              properties: { status: { type: "string", enum: ["live"] }, replica: { type: "string" } },
-            }),
+            content: jsonContent(ref("Live")),
           },
         },
       },
@@ -1003,7 +702,7 @@ export const openApiDocument: OpenApiDocument = {
             name: "status",
             in: "query",
             required: false,
-            schema: { type: "string", enum: REQUEST_STATUSES },
+            schema: ref("RequestStatus"),
           },
         ],
         responses: {
@@ -1072,20 +771,7 @@ export const openApiDocument: OpenApiDocument = {
             description:
               "recorded; the request as it now stands (RequestView) to a custodian's signed read or an admin, " +
               "else only its id, status and how many approvals are missing",
-            content: jsonContent({
-              oneOf: [
-                ref("RequestView"),
-                {
-                  type: "object",
-                  required: ["id", "status"],
-                  properties: {
-                    id: { type: "string" },
-                    status: { type: "string" },
-                    missing: { type: "integer" },
-                  },
-                },
-              ],
-            }),
+            content: jsonContent({ oneOf: [ref("RequestView"), ref("DecisionCounted")] }),
           },
           ...problems(400, 401, 404, 409, 413, 415),
         },
@@ -1129,7 +815,7 @@ export const openApiDocument: OpenApiDocument = {
           "With `wait`, a long-poll: answers as soon as every custodian has sent this type or the ceremony has ended, else after `wait` seconds.",
         parameters: [
           uuidParam("ceremony"),
-          { name: "type", in: "query", required: true, schema: { type: "string", enum: DKG_MESSAGE_TYPES } },
+          { name: "type", in: "query", required: true, schema: ref("DkgMessageType") },
           {
             name: "wait",
             in: "query",
@@ -1140,30 +826,7 @@ export const openApiDocument: OpenApiDocument = {
         responses: {
           "200": {
             description: "messages",
-            content: jsonContent({
-              type: "object",
-              required: ["id", "type", "status", "failure", "complete", "messages"],
-              properties: {
-                id: { type: "string", format: "uuid" },
-                type: { type: "string", enum: DKG_MESSAGE_TYPES },
-                status: { type: "string", enum: CEREMONY_STATUSES },
-                failure: {
-                  oneOf: [
-                    {
-                      type: "object",
-                      required: ["reason", "culprits"],
-                      properties: {
-                        reason: { type: "string" },
-                        culprits: { type: "array", items: { type: "string" } },
-                      },
-                    },
-                    { type: "null" },
-                  ],
-                },
-                complete: { type: "boolean", description: "every custodian has sent this type" },
-                messages: { type: "array", items: ref("SignedEnvelope") },
-              },
-            }),
+            content: jsonContent(ref("CeremonyMessages")),
           },
           ...problems(400, 401, 403, 404),
         },

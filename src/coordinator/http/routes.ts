@@ -14,20 +14,14 @@ import { openApiDocument } from "./openapi.ts";
 import { registerRenewals } from "./renewals.ts";
 import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
 import { certificateRoutes } from "./certificates.ts";
+import { DkgMessageTypeSchema, REQUEST_STATUSES, RequestStatusSchema } from "../../protocol/enums.ts";
+import { MAX_VALIDITY_HOURS, ProfileNameSchema, SubmitBodySchema } from "../../protocol/submit.ts";
 
 const ENVELOPE_LIMIT = "256kb";
 /** A full exchange: up to MAX_BATCH envelopes of a few KiB each. */
 const EXCHANGE_LIMIT = "4mb";
-const CeremonyMessageType = z.enum([
-  "dkg/round1",
-  "dkg/round1-ack",
-  "dkg/round2",
-  "dkg/confirm",
-  "dkg/complaint",
-  "dkg/abort",
-]);
 const CeremonyMessagesQuery = z
-  .object({ type: CeremonyMessageType, wait: decimalInt(0, 30).default(0) })
+  .object({ type: DkgMessageTypeSchema, wait: decimalInt(0, 30).default(0) })
   .strict();
 
 export function routes(s: CoordinatorServices): Router {
@@ -193,7 +187,7 @@ export function routes(s: CoordinatorServices): Router {
       }
       submission = { csr: new Uint8Array(req.body), ...q.data };
     } else if (req.body !== undefined) {
-      const b = SubmitBody.safeParse(req.body);
+      const b = SubmitBodySchema.safeParse(req.body);
       if (!b.success)
         throw new CoordinatorError(
           "BAD_REQUEST",
@@ -217,11 +211,11 @@ export function routes(s: CoordinatorServices): Router {
   });
   r.get("/api/v1/requests", async (req, res) => {
     const reader = await readers().require(req, ["admin", "custodian", "requester"], "requests");
-    const status = RequestStatus.optional().safeParse(req.query.status);
+    const status = RequestStatusSchema.optional().safeParse(req.query.status);
     if (!status.success)
       throw new CoordinatorError(
         "BAD_REQUEST",
-        "status must be one of pending, signing, issued, rejected, failed",
+        `status must be one of ${REQUEST_STATUSES.join(", ")}`,
       );
     res.json({ requests: await s.requests.list(status.data, ownerOf(reader)) });
   });
@@ -342,17 +336,6 @@ const ChangesQuery = z
     wait: decimalInt(0, 30).default(25),
   })
   .strict();
-const RequestStatus = z.enum(["pending", "signing", "issued", "rejected", "failed"]);
-const ProfileName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "profile must be a profile name");
-const MAX_VALIDITY_HOURS = 876_000;
-const ValidityHours = z.number().int().positive().max(MAX_VALIDITY_HOURS);
-const SubmitBody = z
-  .object({
-    csr: z.string().min(1).max(60_000),
-    profile: ProfileName,
-    validityHours: ValidityHours.optional(),
-  })
-  .strict();
 const RawQuery = z
-  .object({ profile: ProfileName, validityHours: decimalInt(1, MAX_VALIDITY_HOURS).optional() })
+  .object({ profile: ProfileNameSchema, validityHours: decimalInt(1, MAX_VALIDITY_HOURS).optional() })
   .strict();
