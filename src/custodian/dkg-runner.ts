@@ -4,7 +4,7 @@
 // a signed abort or complaint naming the culprit, then stops.
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
-import { AnnouncementSchema, compareAnnouncement, type Announcement } from "../protocol/announcement.ts";
+import { compareAnnouncement, type Announcement } from "../protocol/announcement.ts";
 import {
   openEnvelope,
   rosterKeys,
@@ -52,15 +52,8 @@ import {
 import { canonicalJson } from "../config/load.ts";
 import type { CoordinatorClient } from "./client.ts";
 import { CustodianError } from "./errors.ts";
+import { CeremonyViewSchema, type CeremonyView } from "../protocol/views.ts";
 
-const CeremonyViewSchema = z.object({
-  id: z.string(),
-  status: z.string(),
-  announcement: AnnouncementSchema,
-  failure: z.object({ reason: z.string(), culprits: z.array(z.string()) }).nullable(),
-  received: z.record(z.string(), z.array(z.string())),
-});
-type CeremonyView = z.infer<typeof CeremonyViewSchema>;
 const MessagesSchema = z.object({
   status: z.string(),
   failure: z.object({ reason: z.string(), culprits: z.array(z.string()) }).nullable(),

@@ -61,11 +61,9 @@ const ReplicaSchema = z
 /** GET /api/v1/health: readiness; the custodian and replica lists only for admins and custodians. */
 export const HealthSchema = z
   .object({
-    status: z
-      .enum(["ok", "initializing", "degraded"])
-      .meta({
-        description: "ok: ready to issue; initializing: no CA key or root yet; degraded: database away",
-      }),
+    status: z.enum(["ok", "initializing", "degraded"]).meta({
+      description: "ok: ready to issue; initializing: no CA key or root yet; degraded: database away",
+    }),
     database: z.enum(["ok", "unavailable"]),
     storage: z.object({ dialect: z.enum(["sqlite", "postgres"]) }).strict(),
     caKey: z.enum(["ready", "none"]).meta({ description: "whether the key ceremony has produced a CA key" }),

@@ -1,12 +1,31 @@
-// The OpenAPI document (OpenAPI 3.1) matches the routes the coordinator registers, and the
-// coordinator serves it as JSON.
-import { describe, expect, it } from "vitest";
+// The OpenAPI document (src/coordinator/http/openapi.ts) matches the routes the coordinator
+// registers, is valid OpenAPI 3.1, describes what the coordinator really answers, and is served as JSON.
+import "reflect-metadata";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import Ajv from "ajv";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import pino from "pino";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { parseCaConfig } from "../../src/config/load.ts";
+import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
+import type { Signer } from "../../src/protocol/envelope.ts";
+import { signReadHeader } from "../../src/protocol/signed-read.ts";
+import {
+  approval,
+  equipCustodians,
+  exchangeUntil,
+  makeCsr,
+  runDkg,
+  type InProcessCa,
+} from "../helpers/in-process-ca.ts";
 import { routes } from "../../src/coordinator/http/routes.ts";
 import { openApiDocument } from "../../src/coordinator/http/openapi.ts";
 import { COORDINATOR_ERROR_STATUS } from "../../src/coordinator/errors.ts";
 import type { CoordinatorServices } from "../../src/coordinator/services.ts";
 import { useCoordinator } from "../helpers/coordinator.ts";
-import { EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+import { EXAMPLE_ADMIN_TOKEN, EXAMPLE_REQUESTER_TOKEN } from "../helpers/processes.ts";
 
 const HTTP_METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -178,5 +197,357 @@ describe("GET /api/v1/openapi.json", () => {
       type: expect.any(String),
       detail: expect.stringMatching(/no request/),
     });
+  });
+});
+
+// --- Validation with ajv ---------------------------------------------------------------------
+// The ajv in node_modules is 6.x (it comes with eslint), which implements JSON Schema draft-07, not
+// the draft 2020-12 that OpenAPI 3.1 uses. Two consequences, both handled here:
+// 1. The official OpenAPI 3.1 schema is vendored as test/fixtures/openapi-3.1-schema.json: the file
+//    schemas/v3.1/schema.json of github.com/OAI/OpenAPI-Specification at commit 1f0334d1 ($id
+//    https://spec.openapis.org/oas/3.1/schema/2022-10-07), byte for byte. `forDraft7` rewrites, in
+//    memory, its four 2020-12 keywords into draft-07 equivalents: `$dynamicRef: "#meta"` → a $ref to
+//    its `schema` definition (the only dynamic anchor), `dependentSchemas` → `dependencies`, and
+//    `unevaluatedProperties: false` → `propertyNames` listing every property the object's own
+//    subschemas (properties, patternProperties, $ref, allOf/anyOf/oneOf, if/then/else) could
+//    evaluate. That last one is a little looser than 2020-12 (a name allowed by a branch that did
+//    not match passes), but still refuses unknown or misspelt fields; the tests below show it does.
+//    And a $ref with sibling keywords becomes an allOf (ajv 6 would skip the siblings).
+// 2. The component schemas zod generates must use only draft-07 keywords, so that ajv 6 checks them
+//    completely: a test asserts it.
+type Node = Record<string, unknown>;
+const OAS_SCHEMA = JSON.parse(
+  readFileSync(new URL("../fixtures/openapi-3.1-schema.json", import.meta.url), "utf8"),
+) as Node;
+
+function forDraft7(root: Node): Node {
+  const at = (ref: string): Node => {
+    let n: unknown = root;
+    for (const part of ref.slice(2).split("/")) n = (n as Node)[part];
+    return n as Node;
+  };
+  const evaluable = (n: Node, seen = new Set<Node>()): { names: string[]; patterns: string[] } => {
+    const out = { names: [] as string[], patterns: [] as string[] };
+    if (seen.has(n)) return out;
+    seen.add(n);
+    out.names.push(...Object.keys((n.properties as Node | undefined) ?? {}));
+    out.patterns.push(...Object.keys((n.patternProperties as Node | undefined) ?? {}));
+    const subs: Node[] = [];
+    if (typeof n.$ref === "string") subs.push(at(n.$ref));
+    for (const k of ["allOf", "anyOf", "oneOf"]) subs.push(...((n[k] as Node[] | undefined) ?? []));
+    for (const k of ["if", "then", "else"]) if (n[k]) subs.push(n[k] as Node);
+    subs.push(...Object.values((n.dependentSchemas as Record<string, Node> | undefined) ?? {}));
+    for (const sub of subs) {
+      const e = evaluable(sub, seen);
+      out.names.push(...e.names);
+      out.patterns.push(...e.patterns);
+    }
+    return out;
+  };
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (!v || typeof v !== "object") return v;
+    const n = v as Node;
+    const out: Node = {};
+    for (const [k, x] of Object.entries(n)) {
+      if (k === "$dynamicAnchor" || k === "$schema" || k === "$id") continue;
+      if (k === "$dynamicRef") {
+        expect(x).toBe("#meta");
+        out.$ref = "#/$defs/schema";
+      } else if (k === "dependentSchemas") out.dependencies = walk(x);
+      else if (k === "$ref" && typeof x === "string")
+        out.$ref = x.replace("/dependentSchemas/", "/dependencies/");
+      else if (k === "unevaluatedProperties") {
+        expect(x).toBe(false);
+        const { names, patterns } = evaluable(n);
+        const allowed = {
+          anyOf: [{ enum: [...new Set(names)] }, ...patterns.map((pattern) => ({ pattern }))],
+        };
+        out.propertyNames = n.propertyNames ? { allOf: [walk(n.propertyNames), allowed] } : allowed;
+      } else if (k === "propertyNames" && n.unevaluatedProperties !== undefined) continue;
+      else out[k] = walk(x);
+    }
+    // ajv 6 ignores the siblings of a $ref it reaches through another $ref: move the $ref into allOf.
+    if (typeof out.$ref === "string" && Object.keys(out).some((k) => k !== "$ref" && k !== "$comment")) {
+      out.allOf = [{ $ref: out.$ref }, ...((out.allOf as Node[] | undefined) ?? [])];
+      delete out.$ref;
+    }
+    return out;
+  };
+  return { $schema: "http://json-schema.org/draft-07/schema#", ...(walk(root) as Node) };
+}
+
+function newAjv(): Ajv.Ajv {
+  const ajv = new Ajv({ allErrors: true, extendRefs: true });
+  ajv.addFormat("media-range", /^[\w.+*-]+\/[\w.+*-]+(\s*;.*)?$/);
+  return ajv;
+}
+
+describe("OpenAPI document against the OpenAPI 3.1 schema", () => {
+  const ajv = newAjv();
+  const validateOas = ajv.compile(forDraft7(OAS_SCHEMA));
+  const docJson = () => JSON.parse(JSON.stringify(openApiDocument)) as Node;
+
+  it("is valid", () => {
+    const ok = validateOas(docJson());
+    expect(ok, ajv.errorsText(validateOas.errors, { separator: "\n" })).toBe(true);
+  });
+
+  it("the check refuses what 3.1 refuses: a misspelt field, a missing title, a bad parameter", () => {
+    const misspelt = docJson();
+    ((misspelt.paths as Node)["/api/v1/requests"] as Node).get = {
+      ...(((misspelt.paths as Node)["/api/v1/requests"] as Node).get as Node),
+      reponses: {},
+    };
+    expect(validateOas(misspelt)).toBe(false);
+    const untitled = docJson();
+    delete (untitled.info as Node).title;
+    expect(validateOas(untitled)).toBe(false);
+    const optionalPath = docJson();
+    const op = ((optionalPath.paths as Node)["/api/v1/requests/{id}"] as Node).get as Node;
+    (op.parameters as Node[])[0] = { ...(op.parameters as Node[])[0], required: false };
+    expect(validateOas(optionalPath)).toBe(false);
+    const extended = docJson();
+    (extended.info as Node)["x-logo"] = "tca.svg";
+    expect(validateOas(extended)).toBe(true);
+  });
+
+  it("its component schemas are draft-07-checkable JSON Schemas that ajv compiles", () => {
+    const text = JSON.stringify(openApiDocument.components.schemas);
+    for (const k of ["prefixItems", "unevaluatedProperties", "$dynamicRef", "dependentSchemas", "$defs"])
+      expect(text, `${k} needs a 2020-12 validator`).not.toContain(`"${k}"`);
+    const checker = newAjv();
+    checker.addSchema({ components: { schemas: openApiDocument.components.schemas } }, "tca");
+    for (const name of Object.keys(openApiDocument.components.schemas))
+      expect(() => checker.compile({ $ref: `tca#/components/schemas/${name}` }), name).not.toThrow();
+  });
+});
+
+// --- Real answers against the documented schemas -----------------------------------------------
+
+const NAMES = ["alice", "bob", "carol"];
+const ADMIN = { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
+const REQUESTER = { authorization: `Bearer ${EXAMPLE_REQUESTER_TOKEN}` };
+
+describe("real answers match the schemas documented for them", () => {
+  let coordinator: RunningCoordinator;
+  let ca: InProcessCa;
+  let url: string;
+  let ceremonyId: string;
+  const issued: { id: string; serial: string }[] = [];
+  const validator = newAjv();
+  validator.addSchema({ components: { schemas: openApiDocument.components.schemas } }, "tca");
+  const checked = new Set<string>();
+
+  const signed = (who: string, method: string, path: string) => ({
+    authorization: signReadHeader(ca.signers.get(who)!, method, path, Date.now()),
+  });
+
+  /** Validates `res` with the schema the document gives for this operation, status and media type. */
+  async function conforms(method: string, template: string, res: Response): Promise<Node> {
+    const op = openApiDocument.paths[template]?.[method.toLowerCase()];
+    expect(op, `${method} ${template} is not documented`).toBeDefined();
+    let response = (op!.responses as Record<string, Node>)[String(res.status)];
+    expect(response, `${method} ${template} does not document status ${res.status}`).toBeDefined();
+    if (typeof response!.$ref === "string") response = resolve(response!.$ref) as Node;
+    const mediaType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
+    const media = (response!.content as Record<string, { schema: Node }>)[mediaType];
+    expect(media, `${method} ${template} ${res.status}: ${mediaType} is not documented`).toBeDefined();
+    const schema = JSON.parse(
+      JSON.stringify(media!.schema).replaceAll('"#/components/', '"tca#/components/'),
+    );
+    const body = (await res.json()) as Node;
+    const validate = validator.compile(schema as object);
+    const ok = validate(body);
+    expect(
+      ok,
+      `${method} ${template} ${res.status}: ${validator.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 2000)}`,
+    ).toBe(true);
+    checked.add(`${method} ${template} ${res.status}`);
+    return body;
+  }
+  const call = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
+    fetch(`${url}${path}`, {
+      method,
+      headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  beforeAll(async () => {
+    const doc = parseYaml(readFileSync(new URL("../../ca-config/ca.yaml", import.meta.url), "utf8")) as Node;
+    const signers = new Map(
+      NAMES.map((name): [string, Signer] => [name, { name, signingSecret: new Uint8Array(randomBytes(32)) }]),
+    );
+    doc.threshold = 2;
+    doc.custodians = NAMES.map((name) => ({
+      name,
+      signingKey: Buffer.from(ed25519.getPublicKey(signers.get(name)!.signingSecret)).toString("base64url"),
+      hpkeKey: Buffer.from(randomBytes(32)).toString("base64url"),
+    }));
+    const config = parseCaConfig(toYaml(doc));
+    coordinator = await startCoordinator({
+      config,
+      database: ":memory:",
+      port: 0,
+      logger: pino({ level: "silent" }),
+    });
+    url = coordinator.url;
+    ca = {
+      names: NAMES,
+      threshold: 2,
+      config,
+      services: coordinator.services,
+      signers,
+      custodians: new Map(),
+      caPublicKey: null,
+      caKeyId: null,
+      close: () => coordinator.close(),
+    };
+    // Before the ceremony: health is 503 (not ready) with the same document.
+    await conforms("GET", "/api/v1/health", await call("GET", "/api/v1/health"));
+    const started = await call("POST", "/api/v1/ceremonies", ADMIN);
+    ceremonyId = ((await conforms("POST", "/api/v1/ceremonies", started)) as { id: string }).id;
+    equipCustodians(ca, await runDkg(ca));
+    await exchangeUntil(
+      ca,
+      async () => (await ca.services.ceremonies.view(ceremonyId)).status === "complete",
+    );
+    for (const name of ["one.example.internal", "two.example.internal"]) {
+      const res = await call("POST", "/api/v1/requests", REQUESTER, {
+        csr: await makeCsr([name], name),
+        profile: "server",
+      });
+      const { id, serial } = (await conforms("POST", "/api/v1/requests", res)) as {
+        id: string;
+        serial: string;
+      };
+      const view = await ca.services.requests.view(id);
+      for (const who of ["alice", "bob"]) await ca.services.requests.decide(id, approval(ca, who, view));
+      await exchangeUntil(ca, async () => (await ca.services.requests.view(id)).status === "issued");
+      issued.push({ id, serial });
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await coordinator?.close();
+  });
+
+  it("health (anonymous and admin), liveness and the change feed", async () => {
+    const open = await conforms("GET", "/api/v1/health", await call("GET", "/api/v1/health"));
+    expect(open.custodians).toBeUndefined();
+    const full = await conforms("GET", "/api/v1/health", await call("GET", "/api/v1/health", ADMIN));
+    expect(full.status).toBe("ok");
+    expect(full.custodians).toHaveLength(3);
+    await conforms("GET", "/api/v1/health/live", await call("GET", "/api/v1/health/live"));
+    await conforms("GET", "/api/v1/changes", await call("GET", "/api/v1/changes?wait=0", ADMIN));
+  });
+
+  it("requests: list, one issued request with its approvals and signing history", async () => {
+    const list = await conforms("GET", "/api/v1/requests", await call("GET", "/api/v1/requests", ADMIN));
+    expect((list.requests as unknown[]).length).toBe(2);
+    const view = await conforms(
+      "GET",
+      "/api/v1/requests/{id}",
+      await call("GET", `/api/v1/requests/${issued[0]!.id}`, REQUESTER),
+    );
+    expect(view.status).toBe("issued");
+    expect((view.approvals as unknown[]).length).toBe(2);
+    expect(view.signing).not.toBeNull();
+    const job = (view.signing as { job: string }).job;
+    const path = `/api/v1/signing/jobs/${job}`;
+    await conforms("GET", "/api/v1/signing/jobs/{id}", await call("GET", path, signed("carol", "GET", path)));
+  });
+
+  it("the certificate inventory: list and one certificate as JSON", async () => {
+    const list = await conforms(
+      "GET",
+      "/api/v1/certificates",
+      await call("GET", "/api/v1/certificates", ADMIN),
+    );
+    expect((list.certificates as unknown[]).length).toBe(2);
+    await conforms(
+      "GET",
+      "/api/v1/certificates/{serial}",
+      await call("GET", `/api/v1/certificates/${issued[0]!.serial}?format=json`, REQUESTER),
+    );
+  });
+
+  it("the ceremony and its messages", async () => {
+    const view = await conforms(
+      "GET",
+      "/api/v1/ceremonies/{id}",
+      await call("GET", `/api/v1/ceremonies/${ceremonyId}`, ADMIN),
+    );
+    expect(view.status).toBe("complete");
+    const path = `/api/v1/ceremonies/${ceremonyId}/messages?type=dkg/round1`;
+    const messages = await conforms(
+      "GET",
+      "/api/v1/ceremonies/{id}/messages",
+      await call("GET", path, signed("alice", "GET", path)),
+    );
+    expect((messages.messages as unknown[]).length).toBe(3);
+  });
+
+  it("the custodian exchange", async () => {
+    const path = "/api/v1/custodians/exchange";
+    const res = await call("POST", path, signed("alice", "POST", path), {
+      custodian: "alice",
+      instance: randomBytes(16).toString("hex"),
+      envelopes: [],
+      wait: 0,
+      review: true,
+    });
+    await conforms("POST", path, res);
+  });
+
+  it("revocation and a renewal challenge", async () => {
+    const revoked = await conforms(
+      "POST",
+      "/api/v1/certificates/{serial}/revoke",
+      await call("POST", `/api/v1/certificates/${issued[1]!.serial}/revoke`, REQUESTER, {
+        reason: "superseded",
+      }),
+    );
+    expect(revoked.reason).toBe("superseded");
+    const challenge = await call("POST", `/api/v1/certificates/${issued[0]!.serial}/renewal-challenge`);
+    expect(challenge.status).toBe(201);
+    await conforms("POST", "/api/v1/certificates/{serial}/renewal-challenge", challenge);
+  });
+
+  it("problem documents for 400, 401, 403 and 404", async () => {
+    const bad = await conforms(
+      "GET",
+      "/api/v1/requests",
+      await call("GET", "/api/v1/requests?status=bogus", ADMIN),
+    );
+    expect(bad.status).toBe(400);
+    const anonymous = await conforms("GET", "/api/v1/requests", await call("GET", "/api/v1/requests"));
+    expect(anonymous.status).toBe(401);
+    const forbidden = await conforms(
+      "GET",
+      "/api/v1/ceremonies/{id}",
+      await call("GET", `/api/v1/ceremonies/${ceremonyId}`, REQUESTER),
+    );
+    expect(forbidden.status).toBe(403);
+    const missing = await conforms(
+      "GET",
+      "/api/v1/certificates/{serial}",
+      await call("GET", "/api/v1/certificates/0a1b2c3d4e5f60718293?format=json", ADMIN),
+    );
+    expect(missing.status).toBe(404);
+  });
+
+  it("covered the main operations", () => {
+    for (const op of [
+      "GET /api/v1/health 200",
+      "GET /api/v1/health 503",
+      "POST /api/v1/requests 202",
+      "GET /api/v1/requests/{id} 200",
+      "GET /api/v1/certificates 200",
+      "GET /api/v1/ceremonies/{id} 200",
+      "POST /api/v1/custodians/exchange 200",
+      "POST /api/v1/certificates/{serial}/revoke 200",
+    ])
+      expect(checked).toContain(op);
   });
 });

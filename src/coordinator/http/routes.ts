@@ -213,10 +213,7 @@ export function routes(s: CoordinatorServices): Router {
     const reader = await readers().require(req, ["admin", "custodian", "requester"], "requests");
     const status = RequestStatusSchema.optional().safeParse(req.query.status);
     if (!status.success)
-      throw new CoordinatorError(
-        "BAD_REQUEST",
-        `status must be one of ${REQUEST_STATUSES.join(", ")}`,
-      );
+      throw new CoordinatorError("BAD_REQUEST", `status must be one of ${REQUEST_STATUSES.join(", ")}`);
     res.json({ requests: await s.requests.list(status.data, ownerOf(reader)) });
   });
   r.get("/api/v1/requests/:id", async (req, res) => {
