@@ -5,7 +5,18 @@
 // loader `tca serve` and `tca custodian dkg` use before and after it is written, so what this
 // reports as written is what they accept. Nothing here prompts or prints: the CLI does that.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { Document, isScalar, parse as parseYaml, stringify as toYaml, visit } from "yaml";
@@ -489,11 +500,32 @@ export function existingTargets(plan: InitPlan): string[] {
   );
 }
 
-/** Writes an atomically replaced file (temp file, then rename). */
+/**
+ * Writes an atomically replaced file: a temp file with an unpredictable name, created exclusively
+ * (`wx`: never an existing file or a planted symlink) with `mode` from the start, then renamed.
+ */
 function writeAtomic(path: string, data: string, mode: number): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode, flag: "w" });
+  const tmp = `${path}.${randomBytes(8).toString("hex")}.tmp`;
+  const fd = openSync(tmp, "wx", mode);
+  try {
+    fchmodSync(fd, mode); // the umask may have narrowed it; never wider than asked
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
+}
+
+/** Token files go only into a directory nobody else can write to (or read). */
+function checkTokenDir(dir: string): void {
+  const st = statSync(dir);
+  if (typeof process.getuid === "function" && st.uid !== process.getuid())
+    throw new InitSpecError(`token directory ${dir} belongs to another user; choose a directory of your own`);
+  if (st.mode & 0o077)
+    throw new InitSpecError(
+      `token directory ${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it or choose another`,
+    );
 }
 
 /**
@@ -511,6 +543,7 @@ export function writeInit(plan: InitPlan, o: { force: boolean }): InitResult {
   for (const t of plan.tokens) {
     if (t.file === undefined) continue;
     mkdirSync(dirname(t.file), { recursive: true, mode: 0o700 });
+    checkTokenDir(dirname(t.file));
     writeAtomic(t.file, `${t.token}\n`, 0o600);
     tokenFiles.push(t.file);
   }

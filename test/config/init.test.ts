@@ -3,7 +3,17 @@
 // the loader with a clear message, bad answers are clear usage errors, and the prompts re-ask.
 import { describe, expect, it, afterAll } from "vitest";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -179,6 +189,19 @@ describe("planInit and writeInit", () => {
     expect(steps.at(-1)!.commands[0]).toBe(
       "tca request svc.example.internal --coordinator http://127.0.0.1:8443 --token-file tokens/requester-svc.token",
     );
+  });
+
+  it("refuses a token directory others can write to, and leaves no temp file behind", () => {
+    const base = temp();
+    const open = join(base, "open");
+    mkdirSync(open, { mode: 0o700 });
+    chmodSync(open, 0o777);
+    const s = spec({ dir: join(base, "cfg"), tokenDir: open, requesters: ["svc"] });
+    expect(() => writeInit(planInit(s), { force: false })).toThrow(/open to other users \(mode 777\)/);
+    expect(readdirSync(open)).toEqual([]);
+    chmodSync(open, 0o700);
+    writeInit(planInit(s), { force: false });
+    expect(readdirSync(open).sort()).toEqual(["admin-admin.token", "requester-svc.token"]);
   });
 
   it("bad answers are InitSpecErrors naming the problem", () => {
