@@ -11,7 +11,7 @@ import type { SigningService } from "./signing.ts";
 import type { SigningJobRecord, Store } from "./store/types.ts";
 import { verifySigned } from "./verify-signed.ts";
 import { clock } from "./clock.ts";
-import { storedSerial } from "../x509/serial.ts";
+import { displaySerial, storedSerial } from "../x509/serial.ts";
 
 export type RevocationActor = { kind: "admin"; name: string } | { kind: "requester"; name: string };
 
@@ -67,7 +67,7 @@ export class RevocationService {
       if (!inserted) throw new CoordinatorError("CONFLICT", `certificate ${serialInput} is already revoked`);
       this.hooks.metrics.revocations.inc({ reason });
       await this.scheduleCrl();
-      return { serial, reason, revokedAt };
+      return { serial: displaySerial(serial), reason, revokedAt };
     });
   }
 

@@ -1,5 +1,6 @@
 // A custodian's data directory: public identity, encrypted keystore, its own ca-config copy, and the
 // CA certificate once the ceremony is done.
+import { storedSerial } from "../x509/serial.ts";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -288,13 +289,15 @@ export class CustodianHome {
     let fromCoordinator = 0;
     if (o.records) {
       for (const r of await o.records.issued()) {
-        if (known.has(r.serial)) continue;
-        known.add(r.serial);
+        // Request views show serials without the sign octet; the journal keeps DER content octets.
+        const serial = storedSerial(r.serial) ?? r.serial;
+        if (known.has(serial)) continue;
+        known.add(serial);
         rebuilt.push({
           kind: "signature",
           requestId: r.id,
           tbsSha256: r.tbsSha256,
-          serial: r.serial,
+          serial,
           jobId: "recovered",
         });
         fromCoordinator++;

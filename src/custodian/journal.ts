@@ -9,6 +9,7 @@
 // journal that is missing, shorter than its anchor, rewritten, shrinks while running, or ends in a
 // torn line stops this custodian from approving and signing, with a message naming the file, the
 // line and what is missing.
+import { storedSerial } from "../x509/serial.ts";
 import {
   closeSync,
   existsSync,
@@ -501,9 +502,10 @@ export class Journal {
   }
 
   /** Whether this custodian has signed a certificate with this serial (in any job). */
+  /** Whether this custodian signed `serial`, written in any form (src/x509/serial.ts). */
   hasSignedSerial(serial: string): boolean {
     this.refresh();
-    return (this.#signatures.get(serial)?.length ?? 0) > 0;
+    return (this.#signatures.get(storedSerial(serial) ?? serial)?.length ?? 0) > 0;
   }
 
   /**

@@ -19,7 +19,7 @@ import { commonNames } from "../x509/names.ts";
 import { readTbs } from "../x509/tbs-read.ts";
 import { BUILDER_VERSION } from "../x509/leaf.ts";
 import { fromPem } from "../x509/der.ts";
-import { displaySerial } from "../x509/serial.ts";
+import { displaySerial, storedSerial } from "../x509/serial.ts";
 import type { CoordinatorClient } from "./client.ts";
 import { connectCustodian } from "./connect.ts";
 import { CustodianError } from "./errors.ts";
@@ -121,7 +121,8 @@ export function leafParamsOf(r: RequestView): LeafParams {
     requester: r.requester,
     profile: r.profile,
     csr: Buffer.from(fromPem(r.csr, ["CERTIFICATE REQUEST"])).toString("base64"),
-    serial: r.serial,
+    // A view shows the serial without its sign octet; the TBS carries the DER content octets.
+    serial: storedSerial(r.serial) ?? r.serial,
     notBefore: r.notBefore,
     notAfter: r.notAfter,
   };
@@ -244,10 +245,11 @@ export class CustodianSession {
     const now = new Date();
     const statements: ApprovalStatement[] = [];
     for (const { review, decision } of decisions) {
-      if (decision === "approve" && this.journal.hasSignedSerial(review.request.serial)) {
+      const serial = storedSerial(review.request.serial) ?? review.request.serial;
+      if (decision === "approve" && this.journal.hasSignedSerial(serial)) {
         throw new CustodianError(
           "REFUSED",
-          `will not approve request ${review.request.id}: I have already signed serial ${review.request.serial}`,
+          `will not approve request ${review.request.id}: I have already signed serial ${displaySerial(serial)}`,
         );
       }
       if (decision === "approve" && review.problem)

@@ -1,5 +1,6 @@
 // Custodian agents with local policies, revocation and threshold-signed CRLs, a stopped
 // agent that loses nothing, and /metrics that counts what happened. Real processes on loopback.
+import { storedSerial } from "../../src/x509/serial.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Server } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -219,7 +220,7 @@ describe("agents, revocation, metrics", () => {
         "/api/v1/custodians/exchange",
         (json) => {
           for (const job of json.tasks.filter((j) => j.kind === "crl")) {
-            job.params.entries = job.params.entries.filter((e) => e.serial !== svc.serial);
+            job.params.entries = job.params.entries.filter((e) => e.serial !== storedSerial(svc.serial));
             job.tbs = bytesToHex(
               buildCrlTbs({
                 caCertDer: caDer,

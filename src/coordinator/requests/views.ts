@@ -149,7 +149,9 @@ export async function render(ctx: RequestContext, r: RequestRecord): Promise<Req
     sans: csr.sans,
     keyType: csr.keyType === "rsa" ? `rsa-${csr.keyBits}` : csr.keyType,
     keyFingerprint: csr.keyFingerprint,
-    serial: r.serial,
+    // Shown as tca shows every serial (src/x509/serial.ts); custodians map it back to the DER
+    // content octets (storedSerial) before they build or compare anything with it.
+    serial: displaySerial(r.serial),
     notBefore: r.notBefore,
     notAfter: r.notAfter,
     tbsSha256: r.tbsSha256,

@@ -3,6 +3,7 @@
 // start a signing job, one rejection is final, a custodian decides once, a resent envelope is recorded
 // once, an approval binds one TBS: docs/architecture.md §3.3), the review order (t preferred reviewers first,
 // everyone after the fallback delay) and the long-poll on a request's state.
+import { storedSerial } from "../../../src/x509/serial.ts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { requestState } from "../../../src/protocol/approval.ts";
@@ -108,7 +109,7 @@ describe("decisions", () => {
     expect(j).toMatchObject({ kind: "leaf", subjectRef: v.id, status: "signing" });
     expect(j!.eligible.sort()).toEqual(["alice", "bob"]);
     expect(Buffer.from(j!.tbs).toString("hex")).toBe(v.tbs);
-    expect(j!.params).toMatchObject({ requestId: v.id, serial: v.serial, profile: "server" });
+    expect(j!.params).toMatchObject({ requestId: v.id, serial: storedSerial(v.serial), profile: "server" });
     // A third approval joins the running job as a possible signer.
     await requests().decide(v.id, approval(ca, "carol", v));
     expect((await job(v.id))!.eligible.sort()).toEqual(["alice", "bob", "carol"]);

@@ -1,6 +1,7 @@
 // Revocation on the coordinator's domain, in one process: revoking an issued certificate schedules a
 // CRL signing job (docs/architecture.md §3.9) whose CRL is released only after verifySigned (§3.8); a
 // revocation while a CRL job runs goes into the next one; bad input is refused and changes nothing (§3.10).
+import { storedSerial } from "../../../src/x509/serial.ts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readCrl } from "../../../src/x509/crl.ts";
 import type { CrlParams } from "../../../src/protocol/crl-params.ts";
@@ -50,13 +51,13 @@ describe("revocation", () => {
     const params = job!.params as CrlParams;
     expect(params.crlNumber).toBe("2");
     expect(params.entries).toEqual([
-      expect.objectContaining({ serial: cert.serial, reason: "keyCompromise" }),
+      expect.objectContaining({ serial: storedSerial(cert.serial), reason: "keyCompromise" }),
     ]);
     // Every custodian may sign a CRL; it is released once it verifies.
     await exchangeUntil(ca, async () => (await latestCrlNumber()) === 2);
     const crl = readCrl(await ca.services.revocations.currentCrl());
     expect(crl.crlNumber).toBe(2n);
-    expect(crl.entries.map((e) => e.serial)).toEqual([cert.serial]);
+    expect(crl.entries.map((e) => e.serial)).toEqual([storedSerial(cert.serial)]);
   });
 
   it("a revocation while a CRL job runs goes into the next CRL", async () => {
@@ -68,7 +69,9 @@ describe("revocation", () => {
     expect((await crlJob())!.id).toBe(first!.id); // one CRL job at a time
     await exchangeUntil(ca, async () => (await latestCrlNumber()) === 3);
     const crl = readCrl(await ca.services.revocations.currentCrl());
-    expect(crl.entries.map((e) => e.serial).sort()).toEqual([a.serial, b.serial].sort());
+    expect(crl.entries.map((e) => e.serial).sort()).toEqual(
+      [a.serial, b.serial].map((x) => storedSerial(x)).sort(),
+    );
   });
 
   it("revoking twice is a conflict; an unknown serial is not found; a stranger may not revoke", async () => {
@@ -85,7 +88,9 @@ describe("revocation", () => {
     await expect(
       ca.services.revocations.revoke(other.serial, "keyCompromise", { kind: "requester", name: "mallory" }),
     ).rejects.toMatchObject({ code: "NOT_FOUND" }); // as for reads: another's certificate is "not found"
-    expect((await ca.services.store.listRevocations()).map((r) => r.serial)).toEqual([cert.serial]);
+    expect((await ca.services.store.listRevocations()).map((r) => r.serial)).toEqual([
+      storedSerial(cert.serial),
+    ]);
   });
 
   it("refuses a reason or serial that is not one, and records nothing", async () => {
