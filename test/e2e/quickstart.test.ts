@@ -3,7 +3,7 @@
 // README's shell block runs unchanged except for that port.
 import { afterAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:net";
 import { promisify } from "node:util";
@@ -12,11 +12,16 @@ import { Sandbox, ROOT } from "../helpers/processes.ts";
 const sb = new Sandbox();
 afterAll(() => sb.cleanup());
 
-function quickstartBlock(): string {
+/** The README's quick-start blocks, in order: the CLI one, then the same over HTTP. */
+function quickstartBlocks(): string[] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const m = /<!-- quickstart:begin -->\s*```sh\n([\s\S]+?)```\s*<!-- quickstart:end -->/.exec(readme);
-  if (!m) throw new Error("README.md has no quickstart block");
-  return m[1]!;
+  const blocks = [
+    ...readme.matchAll(
+      /<!-- quickstart(?:-http)?:begin -->\s*```sh\n([\s\S]+?)```\s*<!-- quickstart(?:-http)?:end -->/g,
+    ),
+  ].map((m) => m[1]!);
+  if (blocks.length !== 2) throw new Error(`README.md has ${blocks.length} quickstart blocks, expected 2`);
+  return blocks;
 }
 
 async function freePort(): Promise<number> {
@@ -37,17 +42,23 @@ describe("README quick start", () => {
     expect(pkg.scripts.test).toBe("vitest run");
   });
 
-  it("start the dev CA, request a certificate with curl, verify it with openssl", async () => {
+  it("start the dev CA, request a certificate with tca request and with curl, verify both with openssl", async () => {
     const cwd = sb.tempDir("tca-quickstart-");
+    // The README runs from the checkout, where ./bin/tca.js is: the same here, by a link.
+    symlinkSync(join(ROOT, "bin"), join(cwd, "bin"));
     const port = await freePort();
     const dev = sb.tca(["dev", "--port", String(port)], {}, cwd);
     await dev.waitFor(/tca dev: ready/, 110_000);
-    const script = quickstartBlock().replaceAll("8443", String(port));
-    expect(script).toContain("openssl verify -CAfile root.pem svc.pem");
-    const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], {
-      cwd,
-      timeout: 90_000,
-    });
+    const [cli, http] = quickstartBlocks().map((b) => b.replaceAll("8443", String(port)));
+    expect(cli).toContain("openssl verify -CAfile root.pem svc.example.internal.crt");
+    expect(http).toContain("openssl verify -CAfile root.pem svc.pem");
+    const run = async (script: string) =>
+      (await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], { cwd, timeout: 90_000 }))
+        .stdout;
+    const cliOut = await run(cli!);
+    expect(cliOut).toMatch(/^svc\.example\.internal\.crt: OK$/m);
+    expect(cliOut).toMatch(/svc\.example\.internal\s+valid/); // the inventory lists it
+    const stdout = await run(http!);
     expect(stdout).toMatch(/^svc\.pem: OK$/m);
     // The agents approved it; no person was involved.
     const id = (JSON.parse(readFileSync(join(cwd, "request.json"), "utf8")) as { id: string }).id;
