@@ -215,7 +215,15 @@ export type CeremonyMessagesView = z.infer<typeof CeremonyMessagesSchema>;
 
 /** POST /api/v1/certificates/{serial}/revoke. */
 export const RevokedSchema = z
-  .object({ serial: DisplaySerialSchema, reason: z.enum(REVOCATION_REASONS), revokedAt: Timestamp })
+  .object({
+    serial: DisplaySerialSchema,
+    reason: z.enum(REVOCATION_REASONS),
+    revokedAt: Timestamp,
+    renewals: z.array(DisplaySerialSchema).meta({
+      description:
+        "issued renewals of this certificate: not revoked with it (after keyCompromise, revoke them too)",
+    }),
+  })
   .strict();
 export type Revoked = z.infer<typeof RevokedSchema>;
 

@@ -14,7 +14,19 @@ import {
   webcrypto,
   X509Certificate,
 } from "node:crypto";
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { z } from "zod";
@@ -71,6 +83,52 @@ export function outputPaths(o: Pick<RenewOptions, "certFile" | "keyFile" | "outD
   const cert = at(o.certFile);
   const chain = cert.replace(/(\.crt|\.pem|\.cer)?$/, ".chain.pem");
   return { cert, chain: chain === cert ? `${cert}.chain.pem` : chain, key: at(o.keyFile) };
+}
+
+/** The same file, as far as the file system can tell: one real path, or one inode. */
+function sameFile(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      try {
+        return join(realpathSync(dirname(p)), basename(p));
+      } catch {
+        return resolve(p);
+      }
+    }
+  };
+  if (real(a) === real(b)) return true;
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses inputs and outputs that are one file: a combined PEM (certificate and key in one file)
+ * given as both --cert and --key would have the certificate renamed over the key, losing it. tca
+ * renew writes the certificate, the chain and the key to separate files.
+ */
+export function checkDistinctFiles(o: Pick<RenewOptions, "certFile" | "keyFile" | "outDir">): void {
+  if (sameFile(o.certFile, o.keyFile))
+    throw new RenewInputError(
+      `--cert and --key are the same file (${o.certFile}): tca renew writes the certificate and the key to separate files and would replace the key with the certificate; put them in two files first (e.g. openssl pkey -in ${o.certFile} -out svc.key; openssl x509 -in ${o.certFile} -out svc.crt)`,
+    );
+  const out = outputPaths(o);
+  const named: [string, string][] = [
+    ["certificate", out.cert],
+    ["chain", out.chain],
+    ["key", out.key],
+  ];
+  for (let i = 0; i < named.length; i++)
+    for (let j = i + 1; j < named.length; j++)
+      if (sameFile(named[i]![1], named[j]![1]))
+        throw new RenewInputError(
+          `the ${named[i]![0]} and the ${named[j]![0]} would both be written to ${named[i]![1]}: give --cert and --key separate files (the chain goes to NAME.chain.pem beside the certificate)`,
+        );
 }
 
 /** The certificate (first PEM block of the file) and its key, checked to belong together. */
@@ -186,7 +244,9 @@ export async function renewalCsr(
 
 /**
  * Writes files so that each is either the old or the new content, never half: a temp file in the
- * same directory, fsync, then rename (POSIX rename is atomic); the directory is fsynced last.
+ * same directory, fsync, then rename (POSIX rename is atomic); the directory is fsynced last. A file
+ * that is replaced keeps its mode, never looser than `mode` (the bits of both), and its owner and
+ * group where this process may set them.
  */
 export function writeAtomically(files: readonly { path: string; data: string; mode: number }[]): void {
   const temps: { tmp: string; path: string }[] = [];
@@ -194,8 +254,22 @@ export function writeAtomically(files: readonly { path: string; data: string; mo
     for (const f of files) {
       const tmp = join(dirname(f.path), `.${basename(f.path)}.${randomBytes(6).toString("hex")}.tmp`);
       temps.push({ tmp, path: f.path });
-      const fd = openSync(tmp, "wx", f.mode);
+      let old: { mode: number; uid: number; gid: number } | undefined;
       try {
+        old = statSync(f.path);
+      } catch {
+        old = undefined;
+      }
+      const fd = openSync(tmp, "wx", old ? 0o600 & f.mode : f.mode);
+      try {
+        if (old) {
+          fchmodSync(fd, old.mode & 0o777 & f.mode);
+          try {
+            fchownSync(fd, old.uid, old.gid);
+          } catch {
+            // Not permitted (another owner, a group this user is not in): the mode still holds.
+          }
+        }
         writeSync(fd, f.data);
         fsyncSync(fd);
       } finally {
@@ -221,71 +295,139 @@ export function writeAtomically(files: readonly { path: string; data: string; mo
 const LONG_POLL_S = 25;
 const FINAL = ["issued", "rejected", "failed"];
 
-/** Renews once: challenge, signed renewal, wait, verify, write. Rejections are thrown as REFUSED. */
-export async function renewOnce(
+/**
+ * A renewal submitted and not yet written: what is needed to follow it (its id, and the challenge
+ * that is its credential) and to finish it (the key the CSR carries, and with rekey the new private
+ * key). The daemon keeps it in memory and in a state file (mode 0600) beside the outputs.
+ */
+export interface PendingRenewal {
+  version: 1;
+  id: string;
+  challenge: string;
+  /** The certificate renewed and the new one (display serials). */
+  renewalOf: string;
+  serial: string;
+  /** SubjectPublicKeyInfo of the CSR's key, base64 DER: the issued certificate must carry it. */
+  spki: string;
+  /** PKCS#8 PEM of the new key (rekey only). */
+  newKeyPem?: string;
+}
+
+const PendingSchema = z
+  .object({
+    version: z.literal(1),
+    id: z.string().regex(/^[0-9a-f-]{36}$/),
+    challenge: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+    renewalOf: z.string().regex(/^[0-9a-f]+$/),
+    serial: z.string().regex(/^[0-9a-f]+$/),
+    spki: z.string().min(1),
+    newKeyPem: z.string().optional(),
+  })
+  .strict();
+
+/** The daemon's state file for these outputs: `.NAME.renewal.json` beside the certificate. */
+export function statePath(o: Pick<RenewOptions, "certFile" | "keyFile" | "outDir">): string {
+  const cert = outputPaths(o).cert;
+  return join(dirname(cert), `.${basename(cert)}.renewal.json`);
+}
+
+function clientFor(o: RenewOptions): RequesterClient {
+  return new RequesterClient(o.coordinator, undefined, undefined, o.ca ? { tls: { ca: o.ca } } : {});
+}
+
+/** A JSON call; 403/409/422 (revoked, expired, not this key, other names, renewed already) are REFUSED. */
+async function call<T>(
+  client: RequesterClient,
+  method: string,
+  path: string,
+  schema: z.ZodType<T>,
+  opts: Parameters<RequesterClient["http"]["json"]>[3] = {},
+): Promise<T> {
+  try {
+    return await client.http.json(method, path, schema, { timeoutMs: 30_000, ...opts });
+  } catch (e) {
+    const mapped = toRequesterError(e);
+    // The coordinator refused this renewal for good (revoked, expired, not this key, other names).
+    if (
+      mapped instanceof RequesterError &&
+      mapped.status !== undefined &&
+      [403, 409, 422].includes(mapped.status)
+    )
+      throw new RequesterError("REFUSED", mapped.message, mapped.status);
+    throw mapped;
+  }
+}
+
+/** Asks for a challenge, signs it with the current key, and submits the renewal. */
+export async function submitRenewal(
   o: RenewOptions,
+  cert: X509Certificate,
+  key: KeyObject,
   hooks: { onProgress?: (line: string) => void } = {},
-): Promise<RenewOutcome> {
-  const { cert, key } = readCertAndKey(o.certFile, o.keyFile);
-  const out = outputPaths(o);
+): Promise<PendingRenewal> {
   const serial = storedSerial(cert.serialNumber);
   if (serial === undefined) throw new RenewInputError(`--cert ${o.certFile}: unreadable serial`);
   const shown = displaySerial(serial);
   const { csrDer, csrPem, spki, newKeyPem } = await renewalCsr(cert.toString(), key, o.rekey);
-  const client = new RequesterClient(o.coordinator, undefined, undefined, o.ca ? { tls: { ca: o.ca } } : {});
-  const call = async <T>(
-    method: string,
-    path: string,
-    schema: z.ZodType<T>,
-    opts: Parameters<typeof client.http.json>[3] = {},
-  ) => {
-    try {
-      return await client.http.json(method, path, schema, { timeoutMs: 30_000, ...opts });
-    } catch (e) {
-      const mapped = toRequesterError(e);
-      // The coordinator refused this renewal for good (revoked, expired, not this key, other names).
-      if (
-        mapped instanceof RequesterError &&
-        mapped.status !== undefined &&
-        [403, 409, 422].includes(mapped.status)
-      )
-        throw new RequesterError("REFUSED", mapped.message, mapped.status);
-      throw mapped;
-    }
-  };
+  const client = clientFor(o);
   const base = `/api/v1/certificates/${shown}`;
-  const { challenge } = await call("POST", `${base}/renewal-challenge`, RenewalChallengeSchema, {
+  const { challenge } = await call(client, "POST", `${base}/renewal-challenge`, RenewalChallengeSchema, {
     idempotent: false,
   });
   const signature = signRenewal(key, renewalMessage(serial, challenge, csrDer));
-  const renewed = await call("POST", `${base}/renew`, RenewedSchema, {
+  const renewed = await call(client, "POST", `${base}/renew`, RenewedSchema, {
     body: { csr: csrPem, challenge, signature },
     idempotent: false,
   });
   hooks.onProgress?.(
     `renewal ${renewed.id} of ${shown} submitted: new serial ${renewed.serial}, ${renewed.status}`,
   );
+  return {
+    version: 1,
+    id: renewed.id,
+    challenge,
+    renewalOf: shown,
+    serial: displaySerial(renewed.serial),
+    spki: Buffer.from(spki).toString("base64"),
+    ...(newKeyPem !== undefined ? { newKeyPem } : {}),
+  };
+}
 
+/**
+ * Follows a renewal until it is issued (long-poll): a rejection or a failure is REFUSED, an
+ * unknown renewal a SERVER error with status 404. Without a deadline (timeoutMs 0) it waits for as
+ * long as it takes, retrying an unreachable coordinator with backoff; `signal` stops it (TIMEOUT).
+ */
+export async function followRenewal(
+  o: RenewOptions,
+  p: PendingRenewal,
+  hooks: { onProgress?: (line: string) => void } = {},
+): Promise<RenewalView & { chain: string }> {
+  const client = clientFor(o);
   const deadline = o.timeoutMs > 0 ? Date.now() + o.timeoutMs : Infinity;
+  const stopped = () => new RequesterError("TIMEOUT", `stopped waiting for renewal ${p.id}`);
   let since: string | undefined;
   let view: RenewalView;
+  let retry = 1000;
   for (;;) {
-    if (o.signal?.aborted) throw new RequesterError("TIMEOUT", `stopped waiting for renewal ${renewed.id}`);
+    if (o.signal?.aborted) throw stopped();
     const left = deadline === Infinity ? LONG_POLL_S : Math.floor((deadline - Date.now()) / 1000);
     const wait = Math.max(0, Math.min(LONG_POLL_S, left));
     const q = since && wait > 0 ? `?since=${encodeURIComponent(since)}&wait=${wait}` : "";
     try {
-      view = await call("GET", `/api/v1/renewals/${renewed.id}${q}`, RenewalViewSchema, {
-        token: challenge,
+      view = await call(client, "GET", `/api/v1/renewals/${p.id}${q}`, RenewalViewSchema, {
+        token: p.challenge,
         timeoutMs: 30_000 + wait * 1000,
         ...(o.signal ? { signal: o.signal } : {}),
       });
+      retry = 1000;
     } catch (e) {
-      if (o.signal?.aborted) throw new RequesterError("TIMEOUT", `stopped waiting for renewal ${renewed.id}`);
+      if (o.signal?.aborted) throw stopped();
       const transient = e instanceof RequesterError && (e.kind === "UNREACHABLE" || (e.status ?? 0) >= 500);
       if (!transient || Date.now() >= deadline) throw e;
-      hooks.onProgress?.(`${(e as Error).message}; retrying…`);
-      await new Promise((r) => setTimeout(r, 1000));
+      hooks.onProgress?.(`${(e as Error).message}; retrying in ${Math.round(retry / 1000)} s…`);
+      await sleep(retry, o.signal);
+      retry = Math.min(retry * 2, 60_000);
       continue;
     }
     const state = `${view.status}/${view.approvals + (view.rejection ? 1 : 0)}`;
@@ -298,7 +440,7 @@ export async function renewOnce(
     if (Date.now() >= deadline)
       throw new RequesterError(
         "TIMEOUT",
-        `renewal ${view.id} is still ${view.status} after ${Math.round(o.timeoutMs / 1000)} s`,
+        `renewal ${view.id} is still ${view.status} after ${Math.round(o.timeoutMs / 1000)} s; it stays pending, and renewing this certificate again is refused until it is decided`,
       );
   }
   if (view.status !== "issued" || !view.chain)
@@ -306,12 +448,23 @@ export async function renewOnce(
       "REFUSED",
       `renewal ${view.id} ${view.rejection ? `rejected by ${view.rejection.by}: ${view.rejection.reason}` : `failed: ${view.failure ?? "signing failed"}`}`,
     );
+  return { ...view, chain: view.chain };
+}
+
+/** Checks the issued certificate against the CSR's key and writes the outputs atomically. */
+export function writeRenewal(
+  o: RenewOptions,
+  p: PendingRenewal,
+  view: RenewalView & { chain: string },
+): RenewOutcome {
+  const out = outputPaths(o);
   const certs = splitPemChain(view.chain);
   const leaf = certs[0];
   if (!leaf) throw new RequesterError("SERVER", `the coordinator sent no certificate for renewal ${view.id}`);
   const leafSpki = new Uint8Array(
     new X509Certificate(leaf).publicKey.export({ type: "spki", format: "der" }),
   );
+  const spki = new Uint8Array(Buffer.from(p.spki, "base64"));
   if (leafSpki.length !== spki.length || !timingSafeEqual(leafSpki, spki))
     throw new RequesterError(
       "MISMATCH",
@@ -319,13 +472,17 @@ export async function renewOnce(
     );
   // The key first in the list: with rekey, the new key is in place before the certificate that needs it.
   writeAtomically([
-    ...(newKeyPem !== undefined ? [{ path: out.key, data: newKeyPem, mode: 0o600 }] : []),
+    ...(p.newKeyPem !== undefined ? [{ path: out.key, data: p.newKeyPem, mode: 0o600 }] : []),
     { path: out.cert, data: leaf, mode: 0o644 },
     { path: out.chain, data: certs.join(""), mode: 0o644 },
   ]);
-  if (newKeyPem === undefined && out.key !== resolve(o.keyFile))
+  if (p.newKeyPem === undefined && !sameFile(out.key, o.keyFile))
     writeAtomically([
-      { path: out.key, data: key.export({ type: "pkcs8", format: "pem" }).toString(), mode: 0o600 },
+      {
+        path: out.key,
+        data: createPrivateKey(readFileSync(o.keyFile)).export({ type: "pkcs8", format: "pem" }).toString(),
+        mode: 0o600,
+      },
     ]);
   return {
     id: view.id,
@@ -335,8 +492,19 @@ export async function renewOnce(
     certificate: out.cert,
     chain: out.chain,
     key: out.key,
-    rekeyed: newKeyPem !== undefined,
+    rekeyed: p.newKeyPem !== undefined,
   };
+}
+
+/** Renews once: challenge, signed renewal, wait, verify, write. Rejections are thrown as REFUSED. */
+export async function renewOnce(
+  o: RenewOptions,
+  hooks: { onProgress?: (line: string) => void } = {},
+): Promise<RenewOutcome> {
+  checkDistinctFiles(o);
+  const { cert, key } = readCertAndKey(o.certFile, o.keyFile);
+  const p = await submitRenewal(o, cert, key, hooks);
+  return writeRenewal(o, p, await followRenewal(o, p, hooks));
 }
 
 export interface DaemonOptions extends RenewOptions {
@@ -375,45 +543,131 @@ function runHook(cmd: string, env: Record<string, string>): Promise<number | str
 }
 
 /**
+ * The renewal a previous daemon left in the state file, if it still applies: not when the current
+ * certificate is already the renewed one (written, the state file not yet removed) or another one.
+ */
+function loadPending(
+  file: string,
+  current: { certFile: string; keyFile: string },
+  log: (line: string) => void,
+): PendingRenewal | undefined {
+  let p: PendingRenewal;
+  try {
+    const parsed = PendingSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+    p = {
+      version: 1,
+      id: parsed.id,
+      challenge: parsed.challenge,
+      renewalOf: parsed.renewalOf,
+      serial: parsed.serial,
+      spki: parsed.spki,
+      ...(parsed.newKeyPem !== undefined ? { newKeyPem: parsed.newKeyPem } : {}),
+    };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
+      log(`ignoring the unreadable state file ${file}: ${(e as Error).message}`);
+      rmSync(file, { force: true });
+    }
+    return undefined;
+  }
+  try {
+    const { cert } = readCertAndKey(current.certFile, current.keyFile);
+    const serial = displaySerial(storedSerial(cert.serialNumber) ?? "");
+    if (serial !== p.renewalOf) {
+      rmSync(file, { force: true });
+      return undefined;
+    }
+  } catch {
+    // A key renamed before its certificate (a crash between the two renames): finish the renewal.
+  }
+  return p;
+}
+
+function savePending(file: string, p: PendingRenewal): void {
+  writeAtomically([{ path: file, data: `${JSON.stringify(p)}\n`, mode: 0o600 }]);
+}
+
+/**
  * Renews for as long as `signal` is not aborted: waits until `renewAt` of the current certificate's
- * lifetime, renews, runs the hooks, and goes on with the new certificate. Failures are retried with
- * exponential backoff; a refusal (revoked, expired, another key) ends the loop, since retrying
- * cannot help. Returns why it stopped.
+ * lifetime, renews, runs the hooks, and goes on with the new certificate. A submitted renewal is
+ * followed until it is decided, however long that takes, never submitted again: it is kept in
+ * memory and in the state file (statePath, mode 0600, removed once written), so a restarted daemon
+ * follows it too. Failures are retried with exponential backoff; a refusal (revoked, expired,
+ * another key, renewed already, rejected by the custodians, a lifetime the CA cannot give) ends the
+ * loop, since retrying cannot help. Returns why it stopped.
  */
 export async function renewDaemon(
   o: DaemonOptions,
   log: (line: string) => void,
 ): Promise<{ stopped: "signal" | "refused"; renewals: number; error?: RequesterError }> {
+  checkDistinctFiles(o);
   let certFile = o.certFile;
   let keyFile = o.keyFile;
+  // The outputs, and so the state file, stay the same: after a renewal the inputs are the outputs.
+  const stateFile = statePath(o);
+  let pending = loadPending(stateFile, { certFile, keyFile }, log);
+  if (pending) log(`following renewal ${pending.id} of ${pending.renewalOf} (from ${stateFile})`);
   let renewals = 0;
   let backoff = 1000;
   const maxBackoff = o.maxBackoffMs ?? 5 * 60_000;
+  // The daemon waits for a renewal as long as it takes: no --timeout.
+  const opts = (): RenewOptions => ({ ...o, certFile, keyFile, timeoutMs: 0 });
+  const refused = (e: RequesterError) => {
+    log(`renewal refused: ${e.message}; stopping`);
+    rmSync(stateFile, { force: true });
+    return { stopped: "refused" as const, renewals, error: e };
+  };
   while (!o.signal?.aborted) {
-    let cert: X509Certificate;
-    try {
-      ({ cert } = readCertAndKey(certFile, keyFile));
-    } catch (e) {
-      log(
-        `cannot read the current certificate: ${(e as Error).message}; retrying in ${Math.round(backoff / 1000)} s`,
-      );
-      await sleep(backoff, o.signal);
-      backoff = Math.min(backoff * 2, maxBackoff);
-      continue;
+    let na = Infinity;
+    let serial = pending?.renewalOf ?? "";
+    if (!pending) {
+      let cert: X509Certificate;
+      let key: KeyObject;
+      try {
+        ({ cert, key } = readCertAndKey(certFile, keyFile));
+      } catch (e) {
+        log(
+          `cannot read the current certificate: ${(e as Error).message}; retrying in ${Math.round(backoff / 1000)} s`,
+        );
+        await sleep(backoff, o.signal);
+        backoff = Math.min(backoff * 2, maxBackoff);
+        continue;
+      }
+      const nb = Date.parse(cert.validFrom);
+      na = Date.parse(cert.validTo);
+      const due = nb + o.renewAt * (na - nb);
+      serial = displaySerial(storedSerial(cert.serialNumber) ?? "");
+      if (due > Date.now()) {
+        log(
+          `serial ${serial} valid until ${new Date(na).toISOString()}; next renewal at ${new Date(due).toISOString()}`,
+        );
+        await sleep(due - Date.now(), o.signal);
+        if (o.signal?.aborted) break;
+      }
+      try {
+        pending = await submitRenewal(opts(), cert, key, { onProgress: (line) => log(line) });
+        savePending(stateFile, pending);
+      } catch (e) {
+        if (o.signal?.aborted) break;
+        if (e instanceof RequesterError && e.kind === "REFUSED") return refused(e);
+        if (e instanceof RenewInputError) return refused(new RequesterError("REFUSED", e.message));
+        if (Date.now() >= na)
+          return refused(
+            new RequesterError(
+              "REFUSED",
+              `certificate ${serial} expired at ${new Date(na).toISOString()} before it could be renewed`,
+            ),
+          );
+        log(`renewal failed: ${(e as Error).message}; retrying in ${Math.round(backoff / 1000)} s`);
+        await sleep(backoff, o.signal);
+        backoff = Math.min(backoff * 2, maxBackoff);
+        continue;
+      }
     }
-    const nb = Date.parse(cert.validFrom);
-    const na = Date.parse(cert.validTo);
-    const due = nb + o.renewAt * (na - nb);
-    const serial = displaySerial(storedSerial(cert.serialNumber) ?? "");
-    if (due > Date.now()) {
-      log(
-        `serial ${serial} valid until ${new Date(na).toISOString()}; next renewal at ${new Date(due).toISOString()}`,
-      );
-      await sleep(due - Date.now(), o.signal);
-      if (o.signal?.aborted) break;
-    }
     try {
-      const r = await renewOnce({ ...o, certFile, keyFile }, { onProgress: (line) => log(line) });
+      const r = writeRenewal(opts(), pending, await followRenewal(opts(), pending, { onProgress: log }));
+      rmSync(stateFile, { force: true });
+      pending = undefined;
       renewals++;
       backoff = 1000;
       // The outputs are the current certificate and key from now on.
@@ -436,19 +690,16 @@ export async function renewDaemon(
       }
     } catch (e) {
       if (o.signal?.aborted) break;
-      if (e instanceof RequesterError && e.kind === "REFUSED" && e.status !== undefined) {
-        log(`renewal refused: ${e.message}; stopping`);
-        return { stopped: "refused", renewals, error: e };
-      }
-      if (Date.now() >= na) {
-        const err = new RequesterError(
-          "REFUSED",
-          `certificate ${serial} expired at ${new Date(na).toISOString()} before it could be renewed`,
+      if (e instanceof RequesterError && (e.kind === "REFUSED" || e.kind === "MISMATCH")) return refused(e);
+      if (e instanceof RequesterError && e.status === 404 && pending) {
+        // The coordinator does not know it (another database?): nothing to follow, start afresh.
+        log(`renewal ${pending.id} is unknown to the coordinator; starting a new one`);
+        rmSync(stateFile, { force: true });
+        pending = undefined;
+      } else
+        log(
+          `renewal ${pending?.id ?? ""} of ${serial}: ${(e as Error).message}; retrying in ${Math.round(backoff / 1000)} s`,
         );
-        log(`${err.message}; stopping`);
-        return { stopped: "refused", renewals, error: err };
-      }
-      log(`renewal failed: ${(e as Error).message}; retrying in ${Math.round(backoff / 1000)} s`);
       await sleep(backoff, o.signal);
       backoff = Math.min(backoff * 2, maxBackoff);
     }

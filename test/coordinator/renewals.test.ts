@@ -6,9 +6,10 @@
 // followed with the challenge as its only credential. A custodian's own check (renewal-check.ts)
 // refuses a proof the coordinator tampered with. certificateHold is not offered, but one already
 // stored still goes into CRLs.
+import { storedSerial } from "../../src/x509/serial.ts";
 import "reflect-metadata";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { generateKeyPairSync, webcrypto, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import express from "express";
@@ -16,6 +17,7 @@ import pino from "pino";
 import * as x509 from "@peculiar/x509";
 import { approval, exchangeUntil, readyCa, type InProcessCa } from "../helpers/in-process-ca.ts";
 import { routes } from "../../src/coordinator/http/routes.ts";
+import { MAX_LIVE_RENEWAL_CHALLENGES } from "../../src/coordinator/http/renewals.ts";
 import { errorHandler } from "../../src/coordinator/http/problem.ts";
 import { renewalMessage, signRenewal, type RenewalProof } from "../../src/protocol/renewal.ts";
 import { CrlParamsSchema } from "../../src/protocol/crl-params.ts";
@@ -181,17 +183,140 @@ describe("renewal by the current certificate", () => {
     const page = await ca.services.requests.reviewItems("alice", null, 100);
     const all = [...page.items, ...(await ca.services.requests.reviewItems("carol", null, 100)).items];
     const item = all.find((i) => i.id === id)!;
-    expect(item.renewal?.of).toBe(cert.serial);
+    expect(displaySerial(item.renewal!.of)).toBe(displaySerial(cert.serial));
     expect(item.renewal?.proof.challenge).toBe(challenge);
 
     for (const name of ["alice", "bob"]) await ca.services.requests.decide(id, approval(ca, name, view));
     await exchangeUntil(ca, async () => (await ca.services.requests.view(id)).status === "issued");
-    const done = (await (await get(challenge)).json()) as { status: string; chain: string };
+    const done = (await (await get(challenge)).json()) as { status: string; chain: string; serial: string };
     expect(done.status).toBe("issued");
     expect(done.chain).toMatch(/^-----BEGIN CERTIFICATE-----/);
+
+    // One live renewal per certificate: renewed once, it is not renewed again (409 names the renewal).
+    const c2 = await challengeFor(cert.serial);
+    const again = await post(
+      `/api/v1/certificates/${cert.serial}/renew`,
+      await renewal(cert.serial, c2, cert.key, NAMES),
+    );
+    expect(again.status).toBe(409);
+    expect(again.json.detail).toContain(`request ${id} issued serial ${done.serial}`);
+    expect(again.json).toMatchObject({ reason: "RENEWAL_EXISTS", renewal: id, serial: done.serial });
+
+    // Revoking the original does not revoke the renewal, but the answer lists it.
+    const admin = (await import("../helpers/processes.ts")).EXAMPLE_ADMIN_TOKEN;
+    const rv = await fetch(`${url}/api/v1/certificates/${cert.serial}/revoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ reason: "keyCompromise" }),
+    });
+    expect(rv.status).toBe(200);
+    expect(((await rv.json()) as { renewals: string[] }).renewals).toEqual([done.serial]);
+    expect((await ca.services.store.getCertificate(storedSerial(done.serial)!))?.revocation).toBeNull();
   });
 
-  it("refuses a signature made with another key (and that attempt uses the challenge up)", async () => {
+  it("refuses a second renewal while one is pending (409 names it); a rejected one frees the certificate", async () => {
+    const cert = await issued(NAMES);
+    const first = await post(
+      `/api/v1/certificates/${cert.serial}/renew`,
+      await renewal(cert.serial, await challengeFor(cert.serial), cert.key, NAMES),
+    );
+    expect(first.status).toBe(202);
+    const second = await post(
+      `/api/v1/certificates/${cert.serial}/renew`,
+      await renewal(cert.serial, await challengeFor(cert.serial), cert.key, NAMES),
+    );
+    expect(second.status).toBe(409);
+    expect(second.json.detail).toMatch(
+      new RegExp(`renewal in progress: request ${first.json.id as string} .* is pending`),
+    );
+    const view = await ca.services.requests.view(first.json.id as string);
+    await ca.services.requests.decide(view.id, approval(ca, "alice", view, "reject", { reason: "no" }));
+    expect((await ca.services.requests.view(view.id)).status).toBe("rejected");
+    const third = await post(
+      `/api/v1/certificates/${cert.serial}/renew`,
+      await renewal(cert.serial, await challengeFor(cert.serial), cert.key, NAMES),
+    );
+    expect(third.status, JSON.stringify(third.json)).toBe(202);
+  });
+
+  it("caps live challenges per certificate (429 with Retry-After) and purges expired ones, used or not", async () => {
+    const cert = await issued(NAMES);
+    const used = await challengeFor(cert.serial);
+    expect(
+      (
+        await post(
+          `/api/v1/certificates/${cert.serial}/renew`,
+          await renewal(cert.serial, used, cert.key, NAMES),
+        )
+      ).status,
+    ).toBe(202);
+    for (let i = 0; i < MAX_LIVE_RENEWAL_CHALLENGES; i++) await challengeFor(cert.serial);
+    const res = await fetch(`${url}/api/v1/certificates/${cert.serial}/renewal-challenge`, {
+      method: "POST",
+    });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(res.headers.get("retry-after"))).toBeLessThanOrEqual(300);
+    // Another certificate is not affected.
+    const other = await issued(NAMES);
+    await challengeFor(other.serial);
+
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 6 * 60_000); // past every challenge's 5 minutes
+    await challengeFor(cert.serial); // purges the expired ones
+    // The used challenge's row is gone too: its hash can be stored again (a primary key).
+    const sha = createHash("sha256").update(used, "utf8").digest("hex");
+    await ca.services.store.insertRenewalChallenge({
+      challengeSha256: sha,
+      serial: storedSerial(cert.serial)!,
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    expect(
+      await ca.services.store.useRenewalChallenge(sha, storedSerial(cert.serial)!, new Date().toISOString()),
+    ).toBe(false); // expired: never usable again
+  });
+
+  it("gives a renewal the original's exact lifetime, never longer, and never past the CA's notAfter", async () => {
+    const { key, csrPem } = await keyAndCsr(["odd.example.internal"]);
+    const r = ca.services.requests;
+    const v = await r.submit({
+      requester: r.requesterFor("dev"),
+      profile: "server",
+      csr: csrPem,
+      validityHours: 1.5,
+    });
+    for (const name of ["alice", "bob"]) await r.decide(v.id, approval(ca, name, v));
+    await exchangeUntil(ca, async () => (await r.view(v.id)).status === "issued");
+    const ok = await post(
+      `/api/v1/certificates/${v.serial}/renew`,
+      await renewal(v.serial, await challengeFor(v.serial), key, ["odd.example.internal"]),
+    );
+    expect(ok.status, JSON.stringify(ok.json)).toBe(202);
+    const nv = await r.view(ok.json.id as string);
+    expect(Date.parse(nv.notAfter) - Date.parse(nv.notBefore)).toBe(90 * 60_000); // not rounded to 2 h
+
+    // Near the CA's own expiry a renewal is clamped to it (intake), not refused for being too long.
+    const caNotAfter = new X509Certificate(Buffer.from((await ca.services.caCertificate())!)).validTo;
+    const end = Date.parse(caNotAfter);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(end - 20 * 60_000);
+    const late = await keyAndCsr(["odd.example.internal"]);
+    const lv = await r.submit({
+      requester: r.requesterFor("dev"),
+      profile: "server",
+      csr: late.csrPem,
+      validityHours: 1.5,
+      renewal: {
+        renewalOf: storedSerial(v.serial)!,
+        challengeSha256: "0".repeat(64),
+        proof: { certificate: "AA==", challenge: "A".repeat(43), signature: "AA==" },
+        createdAt: new Date().toISOString(),
+      },
+    });
+    expect(Date.parse(lv.notAfter)).toBe(end);
+  });
+
+  it("refuses a signature made with another key, which does not use the holder's challenge up", async () => {
     const cert = await issued(NAMES);
     const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
     const challenge = await challengeFor(cert.serial);
@@ -199,8 +324,13 @@ describe("renewal by the current certificate", () => {
     const r = await post(`/api/v1/certificates/${cert.serial}/renew`, forged);
     expect(r.status).toBe(403);
     expect(r.json.detail).toMatch(/does not verify with the key of certificate/);
+    // The signature is checked before the challenge is used: the holder's attempt still goes through...
     const honest = await renewal(cert.serial, challenge, cert.key, NAMES);
+    const ok = await post(`/api/v1/certificates/${cert.serial}/renew`, honest);
+    expect(ok.status, JSON.stringify(ok.json)).toBe(202);
+    // ...once: a replay of it, or the forger again, finds the challenge used.
     expect((await post(`/api/v1/certificates/${cert.serial}/renew`, honest)).status).toBe(403);
+    expect((await post(`/api/v1/certificates/${cert.serial}/renew`, forged)).status).toBe(403);
     // A signature over another certificate's serial does not count either.
     const second = await issued(NAMES);
     const c2 = await challengeFor(second.serial);
@@ -268,7 +398,7 @@ describe("a custodian's own check of a renewal", () => {
     ];
     const item = items.find((i) => i.id === ok.json.id)!;
     const caCert = (await ca.services.caCertificate())!;
-    const orig = await ca.services.store.getRequestBySerial(cert.serial);
+    const orig = await ca.services.store.getRequestBySerial(storedSerial(cert.serial)!);
     const origTbs = sha256Hex(splitCertificate(orig!.certificate!).tbs);
 
     const policy = PolicySchema.parse({ version: 1, renewals: "approveIfApprovedOriginal" });
@@ -326,7 +456,7 @@ describe("certificateHold", () => {
     // An older database holds one: the next CRL lists it with its reason.
     await ca.services.store.transaction(async (tx) => {
       await tx.insertRevocation({
-        serial: cert.serial,
+        serial: storedSerial(cert.serial)!,
         requestId: cert.id,
         reason: "certificateHold",
         revokedAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString(),
@@ -338,7 +468,7 @@ describe("certificateHold", () => {
     const job = await ca.services.store.getSigningJob(state.job!);
     const params = CrlParamsSchema.parse(job!.params);
     expect(params.entries).toContainEqual(
-      expect.objectContaining({ serial: cert.serial, reason: "certificateHold" }),
+      expect.objectContaining({ serial: storedSerial(cert.serial), reason: "certificateHold" }),
     );
   });
 });

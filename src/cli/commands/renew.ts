@@ -9,6 +9,7 @@ import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.
 import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
 import { RequesterError } from "../../requester/errors.ts";
 import {
+  checkDistinctFiles,
   readCertAndKey,
   renewDaemon,
   RenewInputError,
@@ -65,7 +66,11 @@ export function registerRenew(program: Command): void {
       collectUrls,
     )
     .option(CA_FILE_FLAG, CA_FILE_HELP)
-    .option("--timeout <seconds>", "give up waiting for one renewal after this long (0 = never)", "600")
+    .option(
+      "--timeout <seconds>",
+      "give up waiting for the renewal after this long (0 = never; --daemon always waits)",
+      "600",
+    )
     .option("--json", "print the result as JSON (once, without --daemon)")
     .addHelpText(
       "after",
@@ -73,10 +78,14 @@ export function registerRenew(program: Command): void {
 No token: the renewal is signed with the current certificate's key over a one-time challenge. The
 new certificate keeps the subject, the names, the profile, the requester and the lifetime; it goes
 through the custodians' approval like any request. The old certificate stays valid until it expires
-or is revoked. Files are replaced atomically (temp file, fsync, rename).
+or is revoked. A certificate has one renewal at a time: while one is pending (or once one is
+issued), renewing it again is refused. Files are replaced atomically (temp file, fsync, rename),
+keeping the mode of the file they replace (never looser); --cert and --key must be separate files.
+--daemon follows a submitted renewal until it is decided, remembering it in .NAME.renewal.json
+(mode 0600) beside the certificate, so that a restarted daemon does not submit another.
 
 Exit codes: 0 renewed (--daemon: stopped by SIGINT/SIGTERM); 1 failed; 2 usage; 3 refused (revoked,
-expired, wrong key, other names, rejected by the custodians); 4 coordinator unreachable.
+expired, wrong key, other names, renewed already, rejected by the custodians); 4 unreachable.
 
 Examples:
   tca renew --cert svc.crt --key svc.key
@@ -91,7 +100,11 @@ function signalOption(v: string | undefined): DaemonOptions["signalProcess"] {
   const signal = m ? (`SIG${m[2]!.toUpperCase()}` as NodeJS.Signals) : undefined;
   if (!m || !signal || !(signal in constants.signals))
     throw new UsageError(`--signal must be PID:SIGNAL, e.g. 1234:HUP (got "${v}")`);
-  return { pid: Number(m[1]), signal };
+  const pid = Number(m[1]);
+  // 0 would signal this process group, 1 is init: never what a reload hook means.
+  if (!Number.isSafeInteger(pid) || pid <= 1)
+    throw new UsageError(`--signal: ${pid} is not a process to signal; give the PID of the server to reload`);
+  return { pid, signal };
 }
 
 function options(o: RenewOpts): DaemonOptions {
@@ -113,6 +126,11 @@ function options(o: RenewOpts): DaemonOptions {
   if (!Number.isFinite(timeout) || timeout < 0)
     throw new UsageError("--timeout must be a number of seconds, 0 or more");
   try {
+    checkDistinctFiles({
+      certFile: o.cert,
+      keyFile: o.key,
+      ...(o.outDir !== undefined ? { outDir: o.outDir } : {}),
+    });
     readCertAndKey(o.cert, o.key);
   } catch (e) {
     if (e instanceof RenewInputError) throw new UsageError(e.message);

@@ -24,7 +24,12 @@ interface RevokeOpts {
   json?: boolean;
 }
 
-const RevokedSchema = z.object({ serial: z.string(), reason: z.string(), revokedAt: z.string() });
+const RevokedSchema = z.object({
+  serial: z.string(),
+  reason: z.string(),
+  revokedAt: z.string(),
+  renewals: z.array(z.string()).default([]),
+});
 
 export function registerRevoke(program: Command): void {
   program
@@ -143,7 +148,8 @@ async function runRevoke(arg: string | undefined, o: RevokeOpts): Promise<void> 
     throw mapped;
   }
   const crl = `${client.baseUrl.replace(/\/$/, "")}/crl.pem`;
-  const data = { serial: displaySerial(r.serial), reason: r.reason, revokedAt: r.revokedAt, crl };
+  const renewals = r.renewals.map(displaySerial);
+  const data = { serial: displaySerial(r.serial), reason: r.reason, revokedAt: r.revokedAt, crl, renewals };
   printResult(
     !!o.json,
     data,
@@ -152,6 +158,12 @@ async function runRevoke(arg: string | undefined, o: RevokeOpts): Promise<void> 
       `reason   ${data.reason}`,
       `at       ${data.revokedAt}`,
       `next     the custodians sign a new CRL that lists it (usually within seconds); relying parties see it when they fetch ${crl}`,
+      // Renewals are not revoked with it (docs/revocation.md): say so where it matters.
+      ...(renewals.length
+        ? [
+            `renewals ${renewals.join(", ")} (issued renewals of it, NOT revoked${data.reason === "keyCompromise" ? "; revoke them too: the key is compromised" : ""})`,
+          ]
+        : []),
     ].join("\n"),
   );
 }

@@ -27,10 +27,14 @@ import {
 } from "../../protocol/renewal.ts";
 import { parseCsr } from "../../x509/csr.ts";
 import { X509Error } from "../../x509/errors.ts";
-import { displaySerial } from "../../x509/serial.ts";
+import { displaySerial, storedSerial } from "../../x509/serial.ts";
 import { MAX_CSR_BYTES } from "../requests/index.ts";
 
 const sha256 = (s: string): string => createHash("sha256").update(s, "utf8").digest("hex");
+/** Unused, unexpired challenges one certificate may have at once (they are handed out without credentials). */
+export const MAX_LIVE_RENEWAL_CHALLENGES = 5;
+/** A certificate has at most one renewal in these states (docs/revocation.md, "One live renewal"). */
+const LIVE_RENEWAL = new Set(["pending", "signing", "issued"]);
 const RenewalQuery = z
   .object({
     wait: decimalInt(0, MAX_WAIT_SECONDS).default(0),
@@ -41,9 +45,53 @@ const RenewalQuery = z
   })
   .strict();
 
+/**
+ * The serials (display form) of the issued renewals of a certificate, for the revoke answer: revoking
+ * a certificate does not revoke its renewals; after a key compromise revoke them too
+ * (docs/revocation.md).
+ */
+export async function issuedRenewalsOf(s: CoordinatorServices, serial: string): Promise<string[]> {
+  const stored = storedSerial(serial) ?? serial;
+  return (await s.store.listRenewalsOf(stored))
+    .filter((x) => x.status === "issued")
+    .map((x) => displaySerial(x.serial));
+}
+
 /** Adds the renewal routes to the coordinator's router (registering touches no service). */
 export function registerRenewals(r: Router, s: CoordinatorServices): void {
   const json = express.json({ limit: "96kb" });
+  // Renewals of one serial run one after the other in this process, so the "one live renewal" check
+  // and the submit that follows it are not interleaved with another renewal of the same certificate.
+  const inFlight = new Map<string, Promise<unknown>>();
+  const oneAtATime = <T>(serial: string, fn: () => Promise<T>): Promise<T> => {
+    const prev = inFlight.get(serial) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    inFlight.set(serial, tail);
+    void tail.then(() => {
+      if (inFlight.get(serial) === tail) inFlight.delete(serial);
+    });
+    return run;
+  };
+
+  /** Refuses (409) a renewal of a certificate that already has a pending, signing or issued one. */
+  const noLiveRenewal = async (serial: string): Promise<void> => {
+    const live = (await s.store.listRenewalsOf(serial)).find((x) => LIVE_RENEWAL.has(x.status));
+    if (!live) return;
+    const shown = displaySerial(serial);
+    throw new CoordinatorError(
+      "CONFLICT",
+      live.status === "issued"
+        ? `certificate ${shown} was already renewed: request ${live.requestId} issued serial ${displaySerial(live.serial)}; renew that certificate instead`
+        : `certificate ${shown} already has a renewal in progress: request ${live.requestId} (new serial ${displaySerial(live.serial)}) is ${live.status}; wait for it (a custodian may reject it) instead of renewing again`,
+      {
+        reason: "RENEWAL_EXISTS",
+        renewal: live.requestId,
+        status: live.status,
+        ...(live.status === "issued" ? { serial: displaySerial(live.serial) } : {}),
+      },
+    );
+  };
 
   /** The issued certificate with this serial, refused when revoked (409) or expired (403). */
   const renewable = async (serialInput: string): Promise<RequestRecord & { certificate: Uint8Array }> => {
@@ -72,13 +120,26 @@ export function registerRenewals(r: Router, s: CoordinatorServices): void {
     const orig = await renewable(String(req.params.serial));
     const challenge = randomBytes(32).toString("base64url");
     const now = clock.now();
+    const nowIso = new Date(now).toISOString();
     const expiresAt = new Date(now + RENEWAL_CHALLENGE_TTL_MS).toISOString();
-    await s.store.purgeRenewalChallenges(new Date(now).toISOString());
-    await s.store.insertRenewalChallenge({
-      challengeSha256: sha256(challenge),
-      serial: orig.serial,
-      expiresAt,
+    // Anyone may ask (no credential), so expired rows are purged, used or not, and one certificate
+    // has at most MAX_LIVE_RENEWAL_CHALLENGES live ones; counted and inserted under the write lock.
+    const full = await s.store.transaction(async (tx) => {
+      await tx.purgeRenewalChallenges(nowIso);
+      const live = await tx.liveRenewalChallenges(orig.serial, nowIso);
+      if (live.count >= MAX_LIVE_RENEWAL_CHALLENGES)
+        return Math.max(1, Math.ceil((Date.parse(live.firstExpiry ?? expiresAt) - now) / 1000));
+      await tx.insertRenewalChallenge({ challengeSha256: sha256(challenge), serial: orig.serial, expiresAt });
+      return 0;
     });
+    if (full > 0) {
+      res.set("Retry-After", String(full));
+      throw new CoordinatorError(
+        "TOO_MANY_REQUESTS",
+        `certificate ${displaySerial(orig.serial)} already has ${MAX_LIVE_RENEWAL_CHALLENGES} unused renewal challenges: use one, or retry in ${full} s`,
+        { retryAfter: full },
+      );
+    }
     const body: RenewalChallenge = { challenge, expiresAt };
     res.status(201).json(body);
   });
@@ -94,10 +155,9 @@ export function registerRenewals(r: Router, s: CoordinatorServices): void {
       throw new CoordinatorError("BAD_REQUEST", `invalid renewal: ${describeIssues(b.error, "field")}`);
     const orig = await renewable(String(req.params.serial));
     const shown = displaySerial(orig.serial);
-    // The challenge is used up first, whatever follows: a failed attempt cannot be replayed either.
     const challengeSha256 = sha256(b.data.challenge);
-    if (!(await s.store.useRenewalChallenge(challengeSha256, orig.serial, clock.iso())))
-      throw new CoordinatorError(
+    const badChallenge = () =>
+      new CoordinatorError(
         "FORBIDDEN",
         `the challenge is unknown, expired, already used or for another certificate: ask for a new one (POST /api/v1/certificates/${shown}/renewal-challenge)`,
         { reason: "CHALLENGE" },
@@ -118,32 +178,41 @@ export function registerRenewals(r: Router, s: CoordinatorServices): void {
         `the signature does not verify with the key of certificate ${shown}: sign the renewal with that certificate's private key`,
         { reason: "SIGNATURE" },
       );
-    const differ = namesDiffer(facts, csr);
-    if (differ)
-      throw new CoordinatorError(
-        "UNPROCESSABLE",
-        `a renewal keeps the names of certificate ${shown}, but ${differ}: request a new certificate for other names`,
-        { reason: "NAMES" },
-      );
-    const hours = Math.max(
-      1,
-      Math.round((Date.parse(orig.notAfter) - Date.parse(orig.notBefore)) / 3_600_000),
-    );
-    const view = await s.requests.submit({
-      requester: s.requests.requesterFor(orig.requester),
-      profile: orig.profile,
-      csr: csr.der,
-      validityHours: hours,
-      renewal: {
-        renewalOf: orig.serial,
-        challengeSha256,
-        proof: {
-          certificate: Buffer.from(orig.certificate).toString("base64"),
-          challenge: b.data.challenge,
-          signature: b.data.signature,
+    // Only now, with the holder's signature checked, is the challenge used up, by one conditional
+    // update before the submit: of two attempts with one challenge one changes the row, so a
+    // renewal is never replayed; a forged signature cannot burn the holder's challenge.
+    const view = await oneAtATime(orig.serial, async () => {
+      if (!(await s.store.useRenewalChallenge(challengeSha256, orig.serial, clock.iso())))
+        throw badChallenge();
+      await noLiveRenewal(orig.serial);
+      const differ = namesDiffer(facts, csr);
+      if (differ)
+        throw new CoordinatorError(
+          "UNPROCESSABLE",
+          `a renewal keeps the names of certificate ${shown}, but ${differ}: request a new certificate for other names`,
+          { reason: "NAMES" },
+        );
+      // The original's exact lifetime (whole seconds, as in the certificate), never longer: the
+      // custodians refuse a longer renewal. Intake clamps a renewal to the CA certificate's notAfter.
+      // Whole seconds plus half a millisecond, so that hours × 3 600 000 lands on the same second
+      // whatever the floating-point rounding (a Date drops the fraction).
+      const lifetimeMs = Math.floor((Date.parse(orig.notAfter) - Date.parse(orig.notBefore)) / 1000) * 1000;
+      return s.requests.submit({
+        requester: s.requests.requesterFor(orig.requester),
+        profile: orig.profile,
+        csr: csr.der,
+        validityHours: (lifetimeMs + 0.5) / 3_600_000,
+        renewal: {
+          renewalOf: orig.serial,
+          challengeSha256,
+          proof: {
+            certificate: Buffer.from(orig.certificate).toString("base64"),
+            challenge: b.data.challenge,
+            signature: b.data.signature,
+          },
+          createdAt: clock.iso(),
         },
-        createdAt: clock.iso(),
-      },
+      });
     });
     const body: Renewed = {
       id: view.id,

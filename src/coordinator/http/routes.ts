@@ -11,7 +11,7 @@ import { OFFERED_REVOCATION_REASONS, RevokeBodySchema } from "../../protocol/crl
 import type { RevocationReason } from "../../x509/crl.ts";
 import type { RevocationActor } from "../revocation.ts";
 import { openApiDocument } from "./openapi.ts";
-import { registerRenewals } from "./renewals.ts";
+import { issuedRenewalsOf, registerRenewals } from "./renewals.ts";
 import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
 import { certificateRoutes } from "./certificates.ts";
 import { DkgMessageTypeSchema, REQUEST_STATUSES, RequestStatusSchema } from "../../protocol/enums.ts";
@@ -275,9 +275,12 @@ export function routes(s: CoordinatorServices): Router {
         "BAD_REQUEST",
         `reason must be one of: ${OFFERED_REVOCATION_REASONS.join(", ")}`,
       );
-    res.json(
-      await s.revocations.revoke(String(req.params.serial), body.data.reason as RevocationReason, actor),
+    const done = await s.revocations.revoke(
+      String(req.params.serial),
+      body.data.reason as RevocationReason,
+      actor,
     );
+    res.json({ ...done, renewals: await issuedRenewalsOf(s, done.serial) }); // not revoked with it
   });
   // The certificate inventory: list, search, export, fetch by serial (docs/inventory.md).
   certificateRoutes(r, s, readers);

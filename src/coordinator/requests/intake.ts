@@ -94,8 +94,8 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
   const notBefore = new Date(Math.floor((clock.now() - BACKDATE_MS) / 1000) * 1000);
   const hours = s.validityHours ?? profile.defaultValidityHours;
   let notAfter = new Date(notBefore.getTime() + hours * 3_600_000);
-  // Never past the CA's own expiry (RFC 5280 §6.1.3 would reject the chain).
-  if (notAfter > ca.notAfter && s.validityHours === undefined) notAfter = ca.notAfter;
+  // Never past the CA's own expiry (RFC 5280 §6.1.3 would reject the chain); a renewal too.
+  if (notAfter > ca.notAfter && (s.validityHours === undefined || s.renewal)) notAfter = ca.notAfter;
   try {
     const csr = parseCsr(s.csr, { maxBytes: MAX_CSR_BYTES });
     parsed = csr;

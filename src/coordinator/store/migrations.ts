@@ -372,6 +372,17 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    // A certificate has at most one live renewal (docs/revocation.md): found by the renewed serial.
+    "0008_renewals_by_serial": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createIndex("renewals_renewal_of")
+          .ifNotExists()
+          .on("renewals")
+          .column("renewal_of")
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

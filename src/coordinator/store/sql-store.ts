@@ -683,12 +683,24 @@ export class SqlStore implements Store {
       .executeTakeFirst();
     return Number(r.numUpdatedRows ?? 0n) > 0;
   }
-  async purgeRenewalChallenges(before: string) {
-    await this.#q
-      .deleteFrom("renewal_challenges")
-      .where("expires_at", "<", before)
+  async liveRenewalChallenges(serial: string, now: string) {
+    const r = await this.#q
+      .selectFrom("renewal_challenges")
+      .select((eb) => [
+        eb.fn.countAll<number | string | bigint>().as("n"),
+        eb.fn.min("expires_at").as("first"),
+      ])
+      .where("serial", "=", serial)
       .where("used_at", "is", null)
-      .execute();
+      .where("expires_at", ">", now)
+      .executeTakeFirst();
+    const count = Number(r?.n ?? 0);
+    return { count, ...(count > 0 && r?.first ? { firstExpiry: String(r.first) } : {}) };
+  }
+  async purgeRenewalChallenges(before: string) {
+    // Used ones too: an expired challenge can no longer be used (useRenewalChallenge checks expiry),
+    // and the renewer's credential is the hash kept in its renewals row, not this one.
+    await this.#q.deleteFrom("renewal_challenges").where("expires_at", "<", before).execute();
   }
   async insertRenewal(r: RenewalRecord) {
     await this.#q
@@ -717,6 +729,21 @@ export class SqlStore implements Store {
         createdAt: r.created_at,
       }
     );
+  }
+  async listRenewalsOf(serial: string) {
+    const rows = await this.#q
+      .selectFrom("renewals")
+      .innerJoin("requests", "requests.id", "renewals.request_id")
+      .select(["renewals.request_id", "requests.status", "requests.serial", "renewals.created_at"])
+      .where("renewals.renewal_of", "=", serial)
+      .orderBy("renewals.created_at")
+      .execute();
+    return rows.map((r) => ({
+      requestId: r.request_id,
+      status: r.status,
+      serial: r.serial,
+      createdAt: r.created_at,
+    }));
   }
   async recordContact(custodian: string, at: string, via: string) {
     await this.#q

@@ -333,11 +333,17 @@ export interface Store {
    * for this serial and has not expired at `now`.
    */
   useRenewalChallenge(challengeSha256: string, serial: string, now: string): Promise<boolean>;
-  /** Forgets challenges that expired before `before` and were never used. */
+  /** How many challenges for this serial are unused and unexpired at `now`, and the first to expire. */
+  liveRenewalChallenges(serial: string, now: string): Promise<{ count: number; firstExpiry?: string }>;
+  /** Forgets challenges that expired before `before`, used or not (an expired one is never usable). */
   purgeRenewalChallenges(before: string): Promise<void>;
   /** Records that a request renews a certificate (inside the transaction that stores the request). */
   insertRenewal(r: RenewalRecord): Promise<void>;
   getRenewal(requestId: string): Promise<RenewalRecord | undefined>;
+  /** The renewals of a certificate (stored-form serial), oldest first, with their requests' status and serial. */
+  listRenewalsOf(
+    serial: string,
+  ): Promise<{ requestId: string; status: RequestStatus; serial: string; createdAt: string }[]>;
   recordContact(custodian: string, at: string, via: string): Promise<void>;
   listContacts(): Promise<{ custodian: string; at: string; via: string }[]>;
   /**
