@@ -18,6 +18,19 @@ import * as x509 from "@peculiar/x509";
 import { approval, exchangeUntil, readyCa, type InProcessCa } from "../helpers/in-process-ca.ts";
 import { routes } from "../../src/coordinator/http/routes.ts";
 import { MAX_LIVE_RENEWAL_CHALLENGES } from "../../src/coordinator/http/renewals.ts";
+import { checkDistinctFiles, renewDaemon, statePath, writeAtomically } from "../../src/requester/renew.ts";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { errorHandler } from "../../src/coordinator/http/problem.ts";
 import { renewalMessage, signRenewal, type RenewalProof } from "../../src/protocol/renewal.ts";
 import { CrlParamsSchema } from "../../src/protocol/crl-params.ts";
@@ -470,5 +483,119 @@ describe("certificateHold", () => {
     expect(params.entries).toContainEqual(
       expect.objectContaining({ serial: storedSerial(cert.serial), reason: "certificateHold" }),
     );
+  });
+});
+
+describe("tca renew's daemon and files (src/requester/renew.ts) against this coordinator", () => {
+  const until = async (what: string, ok: () => boolean | Promise<boolean>) => {
+    for (let i = 0; i < 400; i++) {
+      if (await ok()) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`never: ${what}`);
+  };
+
+  /** An issued certificate written to files (as `tca request` leaves them). */
+  async function onDisk(name: string): Promise<{ serial: string; certFile: string; keyFile: string }> {
+    const cert = await issued([name]);
+    const dir = mkdtempSync(join(tmpdir(), "tca-renew-unit-"));
+    const certFile = join(dir, `${name}.crt`);
+    const keyFile = join(dir, `${name}.key`);
+    writeFileSync(certFile, (await ca.services.requests.certificateChain(cert.id))!);
+    writeFileSync(keyFile, cert.key.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+    return { serial: cert.serial, certFile, keyFile };
+  }
+
+  it("follows one renewal past --timeout and across a restart (state file, 0600), never submitting another", async () => {
+    const f = await onDisk("follow.example.internal");
+    const base = { ...f, rekey: true, coordinator: url, timeoutMs: 500, renewAt: 0.0001, maxBackoffMs: 50 };
+    const state = statePath(base);
+    const first = new AbortController();
+    const lines: string[] = [];
+    const run1 = renewDaemon({ ...base, signal: first.signal }, (l) => lines.push(l));
+    await until("the state file", () => existsSync(state));
+    expect(statSync(state).mode & 0o777).toBe(0o600);
+    const st = JSON.parse(readFileSync(state, "utf8")) as { id: string; serial: string; newKeyPem: string };
+    expect(st.newKeyPem).toMatch(/BEGIN PRIVATE KEY/);
+    // Longer than --timeout: still the same renewal, no second one.
+    await new Promise((r) => setTimeout(r, 1200));
+    first.abort();
+    expect(await run1).toMatchObject({ stopped: "signal", renewals: 0 });
+    expect(existsSync(state)).toBe(true); // kept for the next daemon
+
+    const second = new AbortController();
+    const run2 = renewDaemon({ ...base, signal: second.signal }, (l) => lines.push(l));
+    await until("the restarted daemon follows it", () =>
+      lines.some((l) => l.includes(`following renewal ${st.id}`)),
+    );
+    const view = await ca.services.requests.view(st.id);
+    for (const name of ["alice", "bob"]) await ca.services.requests.decide(st.id, approval(ca, name, view));
+    await exchangeUntil(ca, async () => (await ca.services.requests.view(st.id)).status === "issued");
+    await until("the renewal written", () => !existsSync(state));
+    second.abort();
+    expect(await run2).toMatchObject({ stopped: "signal", renewals: 1 });
+    expect(displaySerial(storedSerial(new X509Certificate(readFileSync(f.certFile)).serialNumber)!)).toBe(
+      st.serial,
+    );
+    expect(readFileSync(f.keyFile, "utf8")).toBe(st.newKeyPem);
+    expect(statSync(f.keyFile).mode & 0o777).toBe(0o600);
+    const all = await ca.services.store.listRenewalsOf(storedSerial(f.serial)!);
+    expect(all.map((x) => x.requestId)).toEqual([st.id]);
+  });
+
+  it("stops (refused) when the custodians reject the renewal, and removes its state file", async () => {
+    const f = await onDisk("rejected.example.internal");
+    const o = { ...f, rekey: false, coordinator: url, timeoutMs: 0, renewAt: 0.0001, maxBackoffMs: 50 };
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const run = renewDaemon({ ...o, signal: stop.signal }, (l) => lines.push(l));
+    const state = statePath(o);
+    await until("the state file", () => existsSync(state));
+    const { id } = JSON.parse(readFileSync(state, "utf8")) as { id: string };
+    const view = await ca.services.requests.view(id);
+    await ca.services.requests.decide(id, approval(ca, "alice", view, "reject", { reason: "not today" }));
+    const r = await Promise.race([run, new Promise((res) => setTimeout(() => res("still running"), 20_000))]);
+    stop.abort();
+    expect(r).toMatchObject({ stopped: "refused", error: { kind: "REFUSED" } });
+    expect(lines.join("\n")).toMatch(/rejected by alice: not today; stopping/);
+    expect(existsSync(state)).toBe(false);
+  });
+
+  it("refuses --cert and --key naming one file, and keeps a replaced file's mode (never looser)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tca-renew-files-"));
+    const combined = join(dir, "svc.pem");
+    writeFileSync(combined, "x");
+    expect(() => checkDistinctFiles({ certFile: combined, keyFile: combined })).toThrow(
+      /same file.*would replace the key with the certificate/,
+    );
+    // Also through another path (a symlink) or with --out-dir, and a key named like the chain.
+    symlinkSync(combined, join(dir, "link.pem"));
+    expect(() => checkDistinctFiles({ certFile: combined, keyFile: join(dir, "link.pem") })).toThrow(
+      /same file/,
+    );
+    writeFileSync(join(dir, "svc.chain.pem"), "x");
+    expect(() => checkDistinctFiles({ certFile: combined, keyFile: join(dir, "svc.chain.pem") })).toThrow(
+      /chain and the key would both be written/,
+    );
+    const sub = join(dir, "a");
+    mkdirSync(sub);
+    writeFileSync(join(sub, "svc.pem"), "x");
+    expect(() =>
+      checkDistinctFiles({ certFile: combined, keyFile: join(sub, "svc.pem"), outDir: dir }),
+    ).toThrow(/certificate and the key would both be written/);
+
+    const cert = join(dir, "mode.crt");
+    const key = join(dir, "mode.key");
+    writeFileSync(cert, "old");
+    chmodSync(cert, 0o600);
+    writeFileSync(key, "old");
+    chmodSync(key, 0o640);
+    writeAtomically([
+      { path: cert, data: "new", mode: 0o644 },
+      { path: key, data: "new", mode: 0o600 },
+    ]);
+    expect(readFileSync(cert, "utf8")).toBe("new");
+    expect(statSync(cert).mode & 0o777).toBe(0o600); // kept, not widened to 0644
+    expect(statSync(key).mode & 0o777).toBe(0o600); // never looser than 0600
   });
 });

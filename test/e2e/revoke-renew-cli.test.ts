@@ -6,7 +6,7 @@
 // approveIfApprovedOriginal`) approve a renewal; `--daemon` renews and runs `--exec`, and stops
 // cleanly on SIGTERM.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, type Proc } from "../helpers/processes.ts";
 import { openssl } from "../helpers/openssl.ts";
@@ -187,15 +187,33 @@ describe("tca renew", () => {
     // The request says what it renews.
     expect(await requestView(ca, res.id)).toMatchObject({ renewalOf: res.renewalOf, requester: "dev" });
 
+    // Renewed once, it is not renewed again: 409 names the renewal and its serial (refused, 3).
+    const again = await run(["renew", "--cert", b.crt, "--key", b.key, "--out-dir", out]);
+    expect(again.code, again.err).toBe(3);
+    expect(again.err).toContain(`request ${res.id} issued serial ${res.serial}`);
+    // Revoking the original names that renewal, which stays valid.
+    const rv = await run([
+      "revoke",
+      "--cert",
+      b.crt,
+      "--reason",
+      "keyCompromise",
+      "--admin-token-file",
+      join(ca.dir, "admin.token"),
+    ]);
+    expect(rv.code, rv.err).toBe(0);
+    expect(rv.out).toMatch(new RegExp(`renewals ${res.serial} .*NOT revoked; revoke them too`));
+
+    const b2 = await request("rekeyme.example.internal");
     const rekeyDir = sb.tempDir("tca-rekeyed-");
-    const k = await run(["renew", "--cert", b.crt, "--key", b.key, "--out-dir", rekeyDir, "--rekey"]);
+    const k = await run(["renew", "--cert", b2.crt, "--key", b2.key, "--out-dir", rekeyDir, "--rekey"]);
     expect(k.code, k.err).toBe(0);
-    const newKey = join(rekeyDir, "renewme.example.internal.key");
+    const newKey = join(rekeyDir, "rekeyme.example.internal.key");
     expect(statSync(newKey).mode & 0o777).toBe(0o600);
-    expect(readFileSync(newKey, "utf8")).not.toBe(readFileSync(b.key, "utf8"));
-    const newCrt = join(rekeyDir, "renewme.example.internal.crt");
+    expect(readFileSync(newKey, "utf8")).not.toBe(readFileSync(b2.key, "utf8"));
+    const newCrt = join(rekeyDir, "rekeyme.example.internal.crt");
     expect(pubkeyOf(newCrt)).toBe(openssl(["pkey", "-in", newKey, "-pubout"]).trim());
-    expect(pubkeyOf(newCrt)).not.toBe(pubkeyOf(b.crt));
+    expect(pubkeyOf(newCrt)).not.toBe(pubkeyOf(b2.crt));
   });
 
   it("a key that is not the certificate's is a usage error; so is --exec without --daemon", async () => {
@@ -206,6 +224,24 @@ describe("tca renew", () => {
     expect(wrong.err).toMatch(/is not the key of the certificate/);
     const exec = await run(["renew", "--cert", c.crt, "--key", c.key, "--exec", "true"]);
     expect(exec.code).toBe(2);
+    const pid1 = await run(["renew", "--cert", c.crt, "--key", c.key, "--daemon", "--signal", "1:HUP"]);
+    expect(pid1.code).toBe(2);
+    expect(pid1.err).toMatch(/--signal: 1 is not a process to signal/);
+    // A combined PEM (certificate and key in one file) is refused, and left as it was.
+    const combined = join(dir, "combined.pem");
+    writeFileSync(combined, readFileSync(c.crt, "utf8") + readFileSync(c.key, "utf8"), { mode: 0o600 });
+    const before = readFileSync(combined, "utf8");
+    const same = await run(["renew", "--cert", combined, "--key", combined]);
+    expect(same.code).toBe(2);
+    expect(same.err).toMatch(/--cert and --key are the same file/);
+    expect(readFileSync(combined, "utf8")).toBe(before);
+    expect(statSync(combined).mode & 0o777).toBe(0o600);
+    // Renewed in place, a certificate kept private stays so (its mode is kept, never widened).
+    chmodSync(c.crt, 0o600);
+    const inPlace = await run(["renew", "--cert", c.crt, "--key", c.key]);
+    expect(inPlace.code, inPlace.err).toBe(0);
+    expect(statSync(c.crt).mode & 0o777).toBe(0o600);
+    expect(statSync(c.key).mode & 0o777).toBe(0o600);
   });
 
   it("--daemon renews at --renew-at of the lifetime, runs --exec after each renewal, and stops cleanly on SIGTERM", async () => {

@@ -551,11 +551,12 @@ export const openApiDocument: OpenApiDocument = {
         summary: "A one-time challenge (5 minutes) to renew an issued, unrevoked, unexpired certificate",
         description:
           "No token: the renewal that uses it is authenticated by a signature with the certificate's key " +
-          "(docs/revocation.md). 409 when the certificate is revoked, 403 when it has expired.",
+          "(docs/revocation.md). 409 when the certificate is revoked, 403 when it has expired, 429 (Retry-After) " +
+          "when it already has 5 unused, unexpired challenges.",
         parameters: [serialParam],
         responses: {
           "201": { description: "a fresh challenge", content: jsonContent(ref("RenewalChallenge")) },
-          ...problems(400, 403, 404, 409),
+          ...problems(400, 403, 404, 409, 429),
         },
       },
     },
@@ -569,7 +570,8 @@ export const openApiDocument: OpenApiDocument = {
           "signature: base64, made with the current certificate's private key (RSA PKCS#1 v1.5 with SHA-256, ECDSA " +
           "with the curve's hash, Ed25519/Ed448) over the UTF-8 lines `tca/renewal/v1`, `serial=<lowercase hex>`, " +
           "`challenge=<challenge>`, `csr-sha256=<hex of SHA-256 of the CSR's DER>`, each ending in a newline. " +
-          "The challenge is used up by the attempt, whatever its outcome. The request then goes through the " +
+          "The challenge is used up once the signature verifies, whatever follows. 409 when the certificate is " +
+          "revoked or already has a pending, signing or issued renewal (named). The request then goes through the " +
           "custodians' approval like any other; follow it at GET /api/v1/renewals/{id} with the challenge as bearer.",
         parameters: [serialParam],
         requestBody: { required: true, content: jsonContent(ref("RenewRequest")) },
