@@ -52,7 +52,7 @@ import {
 import { canonicalJson } from "../config/load.ts";
 import type { CoordinatorClient } from "./client.ts";
 import { CustodianError } from "./errors.ts";
-import { CeremonyViewSchema, type CeremonyView } from "../protocol/views.ts";
+import { CeremonyViewSchema, type CeremonyView } from "../protocol/ceremony-views.ts";
 
 const MessagesSchema = z.object({
   status: z.string(),

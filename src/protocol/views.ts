@@ -1,15 +1,12 @@
 // What the coordinator answers, as zod schemas: the one definition of each JSON body it sends. The
 // clients (src/requester, src/custodian, src/cli) parse with these, and the OpenAPI document's
 // components (src/coordinator/http/openapi.ts) are generated from them, so the contract is written
-// once. Enumerations come from ./enums.ts.
+// once. Enumerations come from ./enums.ts. The key ceremony's answers are in ./ceremony-views.ts:
+// they need the announcement and envelope schemas (and so FROST), which `tca request` must not load.
 import { z } from "zod";
 import { REVOCATION_REASONS } from "../x509/crl.ts";
-import { AnnouncementSchema } from "./announcement.ts";
-import { SignedEnvelopeSchema } from "./envelope.ts";
 import {
-  CeremonyStatusSchema,
   DecisionSchema,
-  DkgMessageTypeSchema,
   RequestStatusSchema,
   SanTypeSchema,
   SigningEventKindSchema,
@@ -183,35 +180,6 @@ export const DecisionCountedSchema = RequestViewSchema.pick({
   status: true,
   missing: true,
 }).strict();
-
-export const CeremonyFailureSchema = z.object({ reason: z.string(), culprits: z.array(z.string()) }).strict();
-
-/** GET /api/v1/ceremonies/{id}. */
-export const CeremonyViewSchema = z
-  .object({
-    id: z.uuid(),
-    status: CeremonyStatusSchema,
-    announcement: AnnouncementSchema,
-    failure: CeremonyFailureSchema.nullable(),
-    received: z
-      .partialRecord(DkgMessageTypeSchema, z.array(z.string()))
-      .meta({ description: "message type → custodians that sent it" }),
-  })
-  .strict();
-export type CeremonyView = z.infer<typeof CeremonyViewSchema>;
-
-/** GET /api/v1/ceremonies/{id}/messages?type=: one stage's messages. */
-export const CeremonyMessagesSchema = z
-  .object({
-    id: z.uuid(),
-    type: DkgMessageTypeSchema,
-    status: CeremonyStatusSchema,
-    failure: CeremonyFailureSchema.nullable(),
-    complete: z.boolean().meta({ description: "every custodian on the roster has sent this type" }),
-    messages: z.array(SignedEnvelopeSchema),
-  })
-  .strict();
-export type CeremonyMessagesView = z.infer<typeof CeremonyMessagesSchema>;
 
 /** POST /api/v1/certificates/{serial}/revoke. */
 export const RevokedSchema = z

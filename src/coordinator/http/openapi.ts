@@ -43,10 +43,9 @@ import {
   SanTypeSchema,
   SigningEventKindSchema,
 } from "../../protocol/enums.ts";
+import { CeremonyMessagesSchema, CeremonyViewSchema } from "../../protocol/ceremony-views.ts";
 import {
   ApprovalViewSchema,
-  CeremonyMessagesSchema,
-  CeremonyViewSchema,
   ChangesSchema,
   DecisionCountedSchema,
   HealthSchema,
