@@ -8,21 +8,12 @@ import { signReadHeader } from "../../src/protocol/signed-read.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import fc from "fast-check";
-import pino from "pino";
-import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
+import type { RunningCoordinator } from "../../src/coordinator/server.ts";
 import { sealEnvelope, type SignedEnvelope, type Signer } from "../../src/protocol/envelope.ts";
 import type { ApprovalStatement } from "../../src/protocol/approval.ts";
 import { sealHeartbeat } from "../../src/protocol/heartbeat.ts";
 import { fromPem } from "../../src/x509/der.ts";
-import {
-  approval,
-  equipCustodians,
-  exchangeUntil,
-  makeCsr,
-  runDkg,
-  testConfig,
-  type InProcessCa,
-} from "../helpers/in-process-ca.ts";
+import { approval, makeCsr, type InProcessCa, startHttpCa } from "../helpers/in-process-ca.ts";
 import { EXAMPLE_ADMIN_TOKEN, EXAMPLE_REQUESTER_TOKEN } from "../helpers/processes.ts";
 
 const NAMES = ["alice", "bob", "carol"];
@@ -44,29 +35,9 @@ let cases = 0;
 let acceptedSubmissions = 0;
 
 beforeAll(async () => {
-  const { config, signers } = testConfig(NAMES, 2);
-  coordinator = await startCoordinator({
-    config,
-    database: ":memory:",
-    port: 0,
-    logger: pino({ level: "silent" }),
-  });
-  url = coordinator.url;
-  ca = {
-    names: NAMES,
-    threshold: 2,
-    config,
-    services: coordinator.services,
-    signers,
-    custodians: new Map(),
-    caPublicKey: null,
-    caKeyId: null,
-    close: () => coordinator.close(),
-  };
-  const started = await ca.services.ceremonies.start();
-  ceremonyId = started.id;
-  equipCustodians(ca, await runDkg(ca));
-  await exchangeUntil(ca, async () => (await ca.services.ceremonies.view(started.id)).status === "complete");
+  const h = await startHttpCa({ names: NAMES, ceremony: true });
+  ({ ca, coordinator, url } = h);
+  ceremonyId = h.ceremonyId!;
   csrPem = await makeCsr();
   csrDer = fromPem(csrPem, ["CERTIFICATE REQUEST"]);
   const r = await post("/api/v1/requests", requester(), JSON.stringify({ csr: csrPem, profile: "server" }));

@@ -5,14 +5,8 @@
 // custodian signed read, each requester, anonymous).
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHash, randomBytes, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { ed25519 } from "@noble/curves/ed25519.js";
-import pino from "pino";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { parseCaConfig } from "../../src/config/load.ts";
-import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
-import type { Signer } from "../../src/protocol/envelope.ts";
+import { X509Certificate } from "node:crypto";
+import type { RunningCoordinator } from "../../src/coordinator/server.ts";
 import { signReadHeader } from "../../src/protocol/signed-read.ts";
 import {
   CertificateDetailSchema,
@@ -21,14 +15,7 @@ import {
   csvField,
   type CertificateView,
 } from "../../src/protocol/certificates.ts";
-import {
-  approval,
-  equipCustodians,
-  exchangeUntil,
-  makeCsr,
-  runDkg,
-  type InProcessCa,
-} from "../helpers/in-process-ca.ts";
+import { approval, exchangeUntil, makeCsr, type InProcessCa, startHttpCa } from "../helpers/in-process-ca.ts";
 import { EXAMPLE_ADMIN_TOKEN, EXAMPLE_REQUESTER_TOKEN } from "../helpers/processes.ts";
 
 const NAMES = ["alice", "bob", "carol"];
@@ -60,46 +47,11 @@ async function problem(path: string, headers: Record<string, string> = ADMIN) {
 }
 
 beforeAll(async () => {
-  const doc = parseYaml(readFileSync(new URL("../../ca-config/ca.yaml", import.meta.url), "utf8")) as {
-    requesters: Record<string, unknown>[];
-    [k: string]: unknown;
-  };
-  const signers = new Map(
-    NAMES.map((name): [string, Signer] => [name, { name, signingSecret: new Uint8Array(randomBytes(32)) }]),
-  );
-  doc.threshold = 2;
-  doc.custodians = NAMES.map((name) => ({
-    name,
-    signingKey: Buffer.from(ed25519.getPublicKey(signers.get(name)!.signingSecret)).toString("base64url"),
-    hpkeKey: Buffer.from(randomBytes(32)).toString("base64url"),
-  }));
-  doc.requesters.push({
-    ...doc.requesters[0],
-    name: "other",
-    tokenSha256: createHash("sha256").update(OTHER_TOKEN).digest("hex"),
-  });
-  const config = parseCaConfig(toYaml(doc));
-  coordinator = await startCoordinator({
-    config,
-    database: ":memory:",
-    port: 0,
-    logger: pino({ level: "silent" }),
-  });
-  url = coordinator.url;
-  ca = {
+  ({ ca, coordinator, url } = await startHttpCa({
     names: NAMES,
-    threshold: 2,
-    config,
-    services: coordinator.services,
-    signers,
-    custodians: new Map(),
-    caPublicKey: null,
-    caKeyId: null,
-    close: () => coordinator.close(),
-  };
-  const started = await ca.services.ceremonies.start();
-  equipCustodians(ca, await runDkg(ca));
-  await exchangeUntil(ca, async () => (await ca.services.ceremonies.view(started.id)).status === "complete");
+    extraRequesters: [{ name: "other", token: OTHER_TOKEN }],
+    ceremony: true,
+  }));
 
   const plan: [string, "dev" | "other", string][] = [
     ["api.example.internal", "dev", "server"],

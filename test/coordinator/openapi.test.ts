@@ -5,20 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import Ajv from "ajv";
-import { ed25519 } from "@noble/curves/ed25519.js";
-import pino from "pino";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { parseCaConfig } from "../../src/config/load.ts";
-import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
-import type { Signer } from "../../src/protocol/envelope.ts";
+import type { RunningCoordinator } from "../../src/coordinator/server.ts";
 import { signReadHeader } from "../../src/protocol/signed-read.ts";
 import {
   approval,
-  equipCustodians,
   exchangeUntil,
   makeCsr,
-  runDkg,
   type InProcessCa,
+  startHttpCa,
+  completeCeremony,
 } from "../helpers/in-process-ca.ts";
 import { routes } from "../../src/coordinator/http/routes.ts";
 import { openApiDocument } from "../../src/coordinator/http/openapi.ts";
@@ -374,44 +369,12 @@ describe("real answers match the schemas documented for them", () => {
     });
 
   beforeAll(async () => {
-    const doc = parseYaml(readFileSync(new URL("../../ca-config/ca.yaml", import.meta.url), "utf8")) as Node;
-    const signers = new Map(
-      NAMES.map((name): [string, Signer] => [name, { name, signingSecret: new Uint8Array(randomBytes(32)) }]),
-    );
-    doc.threshold = 2;
-    doc.custodians = NAMES.map((name) => ({
-      name,
-      signingKey: Buffer.from(ed25519.getPublicKey(signers.get(name)!.signingSecret)).toString("base64url"),
-      hpkeKey: Buffer.from(randomBytes(32)).toString("base64url"),
-    }));
-    const config = parseCaConfig(toYaml(doc));
-    coordinator = await startCoordinator({
-      config,
-      database: ":memory:",
-      port: 0,
-      logger: pino({ level: "silent" }),
-    });
-    url = coordinator.url;
-    ca = {
-      names: NAMES,
-      threshold: 2,
-      config,
-      services: coordinator.services,
-      signers,
-      custodians: new Map(),
-      caPublicKey: null,
-      caKeyId: null,
-      close: () => coordinator.close(),
-    };
+    ({ ca, coordinator, url } = await startHttpCa({ names: NAMES }));
     // Before the ceremony: health is 503 (not ready) with the same document.
     await conforms("GET", "/api/v1/health", await call("GET", "/api/v1/health"));
     const started = await call("POST", "/api/v1/ceremonies", ADMIN);
     ceremonyId = ((await conforms("POST", "/api/v1/ceremonies", started)) as { id: string }).id;
-    equipCustodians(ca, await runDkg(ca));
-    await exchangeUntil(
-      ca,
-      async () => (await ca.services.ceremonies.view(ceremonyId)).status === "complete",
-    );
+    await completeCeremony(ca, ceremonyId);
     for (const name of ["one.example.internal", "two.example.internal"]) {
       const res = await call("POST", "/api/v1/requests", REQUESTER, {
         csr: await makeCsr([name], name),

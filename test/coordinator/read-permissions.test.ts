@@ -2,26 +2,14 @@
 // each kind of reader, over HTTP, on a coordinator with a real CA (in-process DKG and root). Two
 // requesters, an admin, the custodians' signed reads (src/protocol/signed-read.ts), and strangers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
-import pino from "pino";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { parseCaConfig } from "../../src/config/load.ts";
-import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
+import type { RunningCoordinator } from "../../src/coordinator/server.ts";
 import { connectCustodian } from "../../src/custodian/connect.ts";
-import type { Signer } from "../../src/protocol/envelope.ts";
 import { signReadHeader, verifySignedRead } from "../../src/protocol/signed-read.ts";
 import { RequestViewSchema } from "../../src/protocol/approval.ts";
 import { z } from "zod";
-import {
-  approval,
-  equipCustodians,
-  exchangeUntil,
-  makeCsr,
-  runDkg,
-  type InProcessCa,
-} from "../helpers/in-process-ca.ts";
+import { approval, exchangeUntil, makeCsr, type InProcessCa, startHttpCa } from "../helpers/in-process-ca.ts";
 import { EXAMPLE_ADMIN_TOKEN, EXAMPLE_REQUESTER_TOKEN } from "../helpers/processes.ts";
 
 const NAMES = ["alice", "bob", "carol"];
@@ -51,47 +39,13 @@ async function problem(res: Response): Promise<{ status: number; detail: string;
 
 beforeAll(async () => {
   // ca-config/ca.yaml with fresh custodian identities and a second requester ("other").
-  const doc = parseYaml(readFileSync(new URL("../../ca-config/ca.yaml", import.meta.url), "utf8")) as {
-    requesters: Record<string, unknown>[];
-    [k: string]: unknown;
-  };
-  const signers = new Map(
-    NAMES.map((name): [string, Signer] => [name, { name, signingSecret: new Uint8Array(randomBytes(32)) }]),
-  );
-  doc.threshold = 2;
-  doc.custodians = NAMES.map((name) => ({
-    name,
-    signingKey: Buffer.from(ed25519.getPublicKey(signers.get(name)!.signingSecret)).toString("base64url"),
-    hpkeKey: Buffer.from(randomBytes(32)).toString("base64url"),
-  }));
-  doc.requesters.push({
-    ...doc.requesters[0],
-    name: "other",
-    tokenSha256: createHash("sha256").update(OTHER_TOKEN).digest("hex"),
-  });
-  const config = parseCaConfig(toYaml(doc));
-  coordinator = await startCoordinator({
-    config,
-    database: ":memory:",
-    port: 0,
-    logger: pino({ level: "silent" }),
-  });
-  url = coordinator.url;
-  ca = {
+  const h = await startHttpCa({
     names: NAMES,
-    threshold: 2,
-    config,
-    services: coordinator.services,
-    signers,
-    custodians: new Map(),
-    caPublicKey: null,
-    caKeyId: null,
-    close: () => coordinator.close(),
-  };
-  const started = await ca.services.ceremonies.start();
-  ceremonyId = started.id;
-  equipCustodians(ca, await runDkg(ca));
-  await exchangeUntil(ca, async () => (await ca.services.ceremonies.view(started.id)).status === "complete");
+    extraRequesters: [{ name: "other", token: OTHER_TOKEN }],
+    ceremony: true,
+  });
+  ({ ca, coordinator, url } = h);
+  ceremonyId = h.ceremonyId!;
 
   const submit = async (headers: Record<string, string>) => {
     const r = await fetch(`${url}/api/v1/requests`, {

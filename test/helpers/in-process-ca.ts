@@ -4,14 +4,16 @@
 // The custodians here sign the TBS the coordinator proposes (their derivation and policy checks are
 // tested in test/custodian/); what is under test is the coordinator's domain.
 import "reflect-metadata";
-import { randomBytes, webcrypto } from "node:crypto";
+import { createHash, randomBytes, webcrypto } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import * as x509 from "@peculiar/x509";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import type { z } from "zod";
 import { parseCaConfig, type LoadedConfig } from "../../src/config/load.ts";
+import pino from "pino";
 import { caKeyIdOf } from "../../src/coordinator/ceremony.ts";
+import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
 import { createServices, type CoordinatorServices } from "../../src/coordinator/services.ts";
 import { openStore } from "../../src/coordinator/store/open.ts";
 import type { SigningJobRecord } from "../../src/coordinator/store/types.ts";
@@ -49,6 +51,8 @@ export interface InProcessCa {
 export function testConfig(
   names: readonly string[],
   threshold: number,
+  /** More requesters, each like the example's first one, with this bearer token. */
+  extraRequesters: readonly { name: string; token: string }[] = [],
 ): { config: LoadedConfig; signers: Map<string, Signer> } {
   const doc = parseYaml(readFileSync(new URL("../../ca-config/ca.yaml", import.meta.url), "utf8")) as Record<
     string,
@@ -63,7 +67,66 @@ export function testConfig(
     signingKey: Buffer.from(ed25519.getPublicKey(signers.get(name)!.signingSecret)).toString("base64url"),
     hpkeKey: Buffer.from(randomBytes(32)).toString("base64url"),
   }));
+  const requesters = doc.requesters as Record<string, unknown>[];
+  for (const r of extraRequesters)
+    requesters.push({
+      ...requesters[0],
+      name: r.name,
+      tokenSha256: createHash("sha256").update(r.token).digest("hex"),
+    });
   return { config: parseCaConfig(toYaml(doc)), signers };
+}
+
+/** An in-process CA behind a real HTTP server (loopback, port 0), before its key ceremony. */
+export interface HttpCa {
+  ca: InProcessCa;
+  coordinator: RunningCoordinator;
+  url: string;
+}
+
+/**
+ * Starts a coordinator on loopback over HTTP, with in-process custodians to drive (runDkg,
+ * exchangeUntil). With `ceremony`, the key ceremony has run and the CA is ready.
+ */
+export async function startHttpCa(
+  o: {
+    names?: readonly string[];
+    threshold?: number;
+    extraRequesters?: readonly { name: string; token: string }[];
+    ceremony?: boolean;
+  } = {},
+): Promise<HttpCa & { ceremonyId?: string }> {
+  const names = [...(o.names ?? ["alice", "bob", "carol"])];
+  const threshold = o.threshold ?? 2;
+  const { config, signers } = testConfig(names, threshold, o.extraRequesters);
+  const coordinator = await startCoordinator({
+    config,
+    database: ":memory:",
+    port: 0,
+    logger: pino({ level: "silent" }),
+  });
+  const ca: InProcessCa = {
+    names,
+    threshold,
+    config,
+    services: coordinator.services,
+    signers,
+    custodians: new Map(),
+    caPublicKey: null,
+    caKeyId: null,
+    close: () => coordinator.close(),
+  };
+  const out: HttpCa = { ca, coordinator, url: coordinator.url };
+  if (!o.ceremony) return out;
+  return { ...out, ceremonyId: await completeCeremony(ca) };
+}
+
+/** Runs the key ceremony (started here unless `id` names one already started); returns its id. */
+export async function completeCeremony(ca: InProcessCa, id?: string): Promise<string> {
+  const ceremonyId = id ?? (await ca.services.ceremonies.start()).id;
+  equipCustodians(ca, await runDkg(ca));
+  await exchangeUntil(ca, async () => (await ca.services.ceremonies.view(ceremonyId)).status === "complete");
+  return ceremonyId;
 }
 
 /** A coordinator with no CA key yet: the ceremony has not run. */
