@@ -34,3 +34,14 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: unknown, summa
   if (!q.success) throw new CoordinatorError("BAD_REQUEST", `${summary} (${describeIssues(q.error)})`);
   return q.data;
 }
+
+/** `?wait=S&since=STATE/N`: a request view's long-poll (answers once its state differs from `since`). */
+export const ViewQuery = z
+  .object({
+    wait: decimalInt(0, MAX_WAIT_SECONDS).default(0),
+    since: z
+      .string()
+      .regex(/^[a-z]{1,10}\/\d{1,3}$/)
+      .optional(),
+  })
+  .strict();

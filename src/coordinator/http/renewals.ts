@@ -6,13 +6,12 @@
 // change), carries renewalOf and the proof, and goes through the custodians' approval like any.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import express, { type Router } from "express";
-import { z } from "zod";
 import type { CoordinatorServices } from "../services.ts";
 import { CoordinatorError } from "../errors.ts";
 import { clock } from "../clock.ts";
 import { normaliseSerial } from "../revocation.ts";
 import { bearerToken } from "./auth.ts";
-import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
+import { describeIssues, parseQuery, ViewQuery } from "./query.ts";
 import type { RequestRecord } from "../store/types.ts";
 import {
   certificateFacts,
@@ -35,15 +34,7 @@ const sha256 = (s: string): string => createHash("sha256").update(s, "utf8").dig
 export const MAX_LIVE_RENEWAL_CHALLENGES = 5;
 /** A certificate has at most one renewal in these states (docs/revocation.md, "One live renewal"). */
 const LIVE_RENEWAL = new Set(["pending", "signing", "issued"]);
-const RenewalQuery = z
-  .object({
-    wait: decimalInt(0, MAX_WAIT_SECONDS).default(0),
-    since: z
-      .string()
-      .regex(/^[a-z]{1,10}\/\d{1,3}$/)
-      .optional(),
-  })
-  .strict();
+const RenewalQuery = ViewQuery;
 
 /**
  * The serials (display form) of the issued renewals of a certificate, for the revoke answer: revoking

@@ -12,7 +12,7 @@ import type { RevocationReason } from "../../x509/crl.ts";
 import type { RevocationActor } from "../revocation.ts";
 import { openApiDocument } from "./openapi.ts";
 import { issuedRenewalsOf, registerRenewals } from "./renewals.ts";
-import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery } from "./query.ts";
+import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery, ViewQuery } from "./query.ts";
 import { certificateRoutes } from "./certificates.ts";
 import { DkgMessageTypeSchema, REQUEST_STATUSES, RequestStatusSchema } from "../../protocol/enums.ts";
 import { MAX_VALIDITY_HOURS, ProfileNameSchema, SubmitBodySchema } from "../../protocol/submit.ts";
@@ -321,15 +321,6 @@ function revocationActor(req: express.Request, s: CoordinatorServices): Revocati
 
 const REQUEST_LIMIT = "64kb";
 const WaitQuery = z.object({ wait: decimalInt(0, MAX_WAIT_SECONDS).default(0) }).strict();
-const ViewQuery = z
-  .object({
-    wait: decimalInt(0, MAX_WAIT_SECONDS).default(0),
-    since: z
-      .string()
-      .regex(/^[a-z]{1,10}\/\d{1,3}$/)
-      .optional(),
-  })
-  .strict();
 const ChangesQuery = z
   .object({
     after: decimalInt(0, Number.MAX_SAFE_INTEGER).default(0),

@@ -2,6 +2,7 @@
 // dialect-specific JSON types), so databases written by earlier versions open unchanged; values are
 // checked with their schemas as they are read, and a row that does not parse fails loudly, naming
 // the table, column and row, rather than travelling on as a half-typed value.
+import { SigningEventKindSchema } from "../../protocol/enums.ts";
 import { z } from "zod";
 import { AnnouncementSchema } from "../../protocol/announcement.ts";
 import { LeafParamsSchema } from "../../protocol/approval.ts";
@@ -15,17 +16,7 @@ import type { CeremonyFailure, JobEvent, JobParams, RequestOutcome } from "./typ
 const JobEventSchema: z.ZodType<JobEvent> = z
   .object({
     at: z.string(),
-    kind: z.enum([
-      "commitment",
-      "package",
-      "share",
-      "bad-share",
-      "refusal",
-      "timeout",
-      "withdrawn",
-      "signed",
-      "failed",
-    ]),
+    kind: SigningEventKindSchema,
     custodian: z.string().optional(),
     detail: z.string().optional(),
   })
