@@ -199,6 +199,14 @@ const CERTIFICATE_REFUSED = new Set([
   "PATH_LENGTH_EXCEEDED",
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
+/**
+ * A verification failure of the peer's certificate: the named codes, and any other OpenSSL
+ * X509_V_ERR name (CERT_*, UNABLE_TO_*, …: CERT_CHAIN_TOO_LONG, UNABLE_TO_DECRYPT_CERT_SIGNATURE)
+ * — never read as "this server speaks no TLS", which would keep a client on plain HTTP.
+ */
+function isCertificateRefusal(code: string): boolean {
+  return CERTIFICATE_REFUSED.has(code) || /^(CERT_|UNABLE_TO_|ERR_TLS_CERT_)/.test(code);
+}
 /** A connection closed under the request: it may or may not have been processed. */
 const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
 /** Statuses from a proxy whose upstream is down, or a replica not ready: try another. */
@@ -243,7 +251,7 @@ function failureOf(e: unknown, timeoutMs: number, hint = DEFAULT_HINT): Failure 
     };
   // Several addresses for one name (happy eyeballs) fail together as an AggregateError.
   const code = cause?.code ?? cause?.errors?.[0]?.code ?? "";
-  if (CERTIFICATE_REFUSED.has(code)) return certificateRefused(code, oneLine(cause?.message ?? ""), hint);
+  if (isCertificateRefusal(code)) return certificateRefused(code, oneLine(cause?.message ?? ""), hint);
   const message = cause?.message || cause?.errors?.[0]?.message || code || err?.message || String(e);
   return { code, message: CAUSES[code] ? `${CAUSES[code]} (${code})` : message };
 }
@@ -511,7 +519,7 @@ function probeTls(url: URL, ca: string): Promise<"verified" | "no-tls" | Error> 
     socket.once("secureConnect", () => done("verified"));
     socket.once("timeout", () => done("no-tls"));
     socket.once("error", (e: Error & { code?: string }) => {
-      if (e.code && CERTIFICATE_REFUSED.has(e.code)) done(Object.assign(new Error("TLS"), { cause: e }));
+      if (e.code && isCertificateRefusal(e.code)) done(Object.assign(new Error("TLS"), { cause: e }));
       else done("no-tls");
     });
   });
