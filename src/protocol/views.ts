@@ -5,12 +5,7 @@
 // they need the announcement and envelope schemas (and so FROST), which `tca request` must not load.
 import { z } from "zod";
 import { REVOCATION_REASONS } from "../x509/crl.ts";
-import {
-  DecisionSchema,
-  RequestStatusSchema,
-  SanTypeSchema,
-  SigningEventKindSchema,
-} from "./enums.ts";
+import { DecisionSchema, RequestStatusSchema, SanTypeSchema, SigningEventKindSchema } from "./enums.ts";
 
 /** Lower-case hex: `bytes` bytes exactly, or any non-empty length. */
 export const hexString = (bytes?: number): z.ZodString =>

@@ -94,7 +94,9 @@ export function describeReview(r: Review): string {
     `usage      ${[...t.keyUsage, ...t.extKeyUsage].join(", ")}${t.isCA ? `  CA (pathLen ${t.pathLen ?? "none"})` : ""}`,
     `serial     ${t.serialHex}`,
     // As the coordinator says: the agent policy checks the proof itself (custodian/renewal-check.ts).
-    ...(q.renewalOf ? [`renews     ${q.renewalOf} (same names; the coordinator checked the holder's key)`] : []),
+    ...(q.renewalOf
+      ? [`renews     ${q.renewalOf} (same names; the coordinator checked the holder's key)`]
+      : []),
     `TBS hash   ${t.tbsSha256}`,
     `approvals  ${
       q.approvals
