@@ -3,8 +3,8 @@
 // the same public key package it starts the root signing job. It never sees a share in the clear.
 import { randomUUID, createHash } from "node:crypto";
 import { canonicalJson, type LoadedConfig } from "../config/load.ts";
-import { buildAnnouncement, type Announcement } from "../protocol/announcement.ts";
-import { openEnvelope, rosterKeys, type EnvelopeHeader } from "../protocol/envelope.ts";
+import { buildAnnouncement } from "../protocol/announcement.ts";
+import { openEnvelope, rosterKeys, type EnvelopeHeader, type SignedEnvelope } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import {
   AbortBodySchema,
@@ -31,23 +31,10 @@ import { clock } from "./clock.ts";
 export type { CeremonyFailure } from "./store/types.ts";
 
 /** One stage's messages: what `GET /api/v1/ceremonies/:id/messages?type=` answers. */
-export interface CeremonyMessages {
-  id: string;
-  type: string;
-  status: CeremonyStatus;
-  failure: CeremonyFailure | null;
-  /** Every custodian on the roster has sent this type. */
-  complete: boolean;
-  messages: unknown[];
-}
-
-export interface CeremonyView {
-  id: string;
-  status: CeremonyStatus;
-  announcement: Announcement;
-  failure: CeremonyFailure | null;
-  received: Record<string, string[]>;
-}
+/** What the ceremony routes answer: the wire schemas' types (src/protocol/ceremony-views.ts). */
+export type { CeremonyView, CeremonyMessagesView as CeremonyMessages } from "../protocol/ceremony-views.ts";
+import type { CeremonyView, CeremonyMessagesView as CeremonyMessages } from "../protocol/ceremony-views.ts";
+import type { DkgMessageType } from "../protocol/enums.ts";
 
 /** Which message type each stage accepts, and the stage that follows once all n have sent it. */
 const STAGES: Partial<Record<CeremonyStatus, { type: string; next: CeremonyStatus }>> = {
@@ -124,7 +111,7 @@ export class CeremonyService {
    */
   async messages(
     id: string,
-    type: string,
+    type: DkgMessageType,
     o: { waitMs?: number; signal?: AbortSignal } = {},
   ): Promise<CeremonyMessages> {
     const deadline = clock.now() + (o.waitMs ?? 0);
@@ -144,7 +131,8 @@ export class CeremonyService {
           status: c.status,
           failure: c.failure,
           complete,
-          messages: rows.map((m) => JSON.parse(m.envelope) as unknown),
+          // Stored verbatim once their signatures checked (receive below).
+          messages: rows.map((m) => JSON.parse(m.envelope) as SignedEnvelope),
         };
       }
       await this.hooks.feed.wait(seq, left, o.signal);

@@ -1,9 +1,10 @@
 // Prometheus metrics (GET /metrics). Counters move when things happen; request counts by status are
 // read from the store at scrape time so they are right after a restart too.
+import { REQUEST_STATUSES } from "../protocol/enums.ts";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RequestStatus, Store } from "./store/types.ts";
 
-const STATUSES: RequestStatus[] = ["pending", "signing", "issued", "rejected", "failed"];
+const STATUSES: readonly RequestStatus[] = REQUEST_STATUSES;
 
 export class CoordinatorMetrics {
   readonly registry = new Registry();

@@ -3,6 +3,7 @@
 // domain-separated message binding the certificate's serial, that challenge and SHA-256 of the new
 // CSR. The coordinator checks it against the stored certificate's SubjectPublicKeyInfo, and so can
 // every custodian (the proof travels with the request), so a coordinator cannot invent a renewal.
+import { RequestStatusSchema } from "./enums.ts";
 import { createHash, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { displaySerial } from "../x509/serial.ts";
@@ -48,7 +49,7 @@ export const RenewalProofSchema = z
   .strict();
 export type RenewalProof = z.infer<typeof RenewalProofSchema>;
 
-const Status = z.enum(["pending", "signing", "issued", "rejected", "failed"]);
+const Status = RequestStatusSchema;
 /** GET /api/v1/renewals/{id}: the renewal's progress, and its chain once issued. */
 export const RenewalViewSchema = z
   .object({

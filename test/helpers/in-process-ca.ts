@@ -21,6 +21,7 @@ import type { CoordinatorClient } from "../../src/custodian/client.ts";
 import { DkgRunner, type DkgResult } from "../../src/custodian/dkg-runner.ts";
 import { ExchangeLink } from "../../src/custodian/exchange.ts";
 import { SigningParticipant, type TbsDeriver } from "../../src/custodian/signer.ts";
+import { DkgMessageTypeSchema } from "../../src/protocol/enums.ts";
 import { APPROVAL_DOMAIN, type ApprovalStatement } from "../../src/protocol/approval.ts";
 import { sealEnvelope, type SignedEnvelope, type Signer } from "../../src/protocol/envelope.ts";
 import { hexToBytes } from "../../src/threshold/encoding.ts";
@@ -166,7 +167,7 @@ function ceremonyClient(s: CoordinatorServices): CoordinatorClient {
     const id = decodeURIComponent(m[1]!);
     if (!m[2]) return s.ceremonies.view(id);
     if (body !== undefined) return s.ceremonies.receive(id, body);
-    return s.ceremonies.messages(id, q.get("type") ?? "", { waitMs: wait });
+    return s.ceremonies.messages(id, DkgMessageTypeSchema.parse(q.get("type")), { waitMs: wait });
   };
   // JSON round trip: what the runner gets is what it would get over HTTP.
   const json = (v: unknown): unknown => JSON.parse(JSON.stringify(v));

@@ -1,6 +1,7 @@
 // `tca custodian requests | show | approve | reject | sign`: a person reviewing and approving
 // certificate requests from a terminal. Each command re-derives the TBS locally before it says
 // anything about a request.
+import { REQUEST_STATUSES } from "../../protocol/enums.ts";
 import { Option, type Command } from "commander";
 import { resolve } from "node:path";
 import { homedir } from "node:os";
@@ -35,7 +36,7 @@ export const homeOption = (): Option =>
     "$TCA_HOME or ~/.tca/custodian",
   );
 
-const STATUSES = ["pending", "signing", "issued", "rejected", "failed", "all"] as const;
+const STATUSES = [...REQUEST_STATUSES, "all"] as const;
 
 /** Ctrl-C while staying online to sign: say what stopped and how to take part again; exit 130. */
 function stopNote(ids: readonly string[], o: Common): string {

@@ -11,8 +11,8 @@ import type { CrlParams } from "../../protocol/crl-params.ts";
 import type { RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
 import type { RenewalProof } from "../../protocol/renewal.ts";
 
-export type CeremonyStatus =
-  "round1" | "round1-ack" | "round2" | "confirm" | "root-signing" | "complete" | "failed";
+export type { CeremonyStatus, RequestStatus } from "../../protocol/enums.ts";
+import type { CeremonyStatus, RequestStatus } from "../../protocol/enums.ts";
 
 /** Why a ceremony failed, and whom the checks blame (docs/architecture.md §3.5). */
 export interface CeremonyFailure {
@@ -120,8 +120,6 @@ export interface RequestOutcome {
   by?: string;
   reason: string;
 }
-
-export type RequestStatus = "pending" | "signing" | "issued" | "rejected" | "failed";
 
 export interface RequestRecord {
   id: string;
