@@ -250,6 +250,20 @@ describe("renewal by the current certificate", () => {
       await renewal(cert.serial, await challengeFor(cert.serial), cert.key, NAMES),
     );
     expect(third.status, JSON.stringify(third.json)).toBe(202);
+    // Decided again at intake, inside the write transaction every replica serializes on: a second
+    // renewal that got past the route's check (another replica, the same instant) is refused there.
+    const record = (await ca.services.store.getRenewal(third.json.id as string))!;
+    const { csrPem } = await keyAndCsr(NAMES);
+    const r = ca.services.requests;
+    const again = {
+      renewalOf: record.renewalOf,
+      challengeSha256: record.challengeSha256,
+      proof: record.proof,
+      createdAt: record.createdAt,
+    };
+    await expect(
+      r.submit({ requester: r.requesterFor("dev"), profile: "server", csr: csrPem, renewal: again }),
+    ).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/already has a renewal/) });
   });
 
   it("caps live challenges per certificate (429 with Retry-After) and purges expired ones, used or not", async () => {
@@ -307,6 +321,8 @@ describe("renewal by the current certificate", () => {
     expect(ok.status, JSON.stringify(ok.json)).toBe(202);
     const nv = await r.view(ok.json.id as string);
     expect(Date.parse(nv.notAfter) - Date.parse(nv.notBefore)).toBe(90 * 60_000); // not rounded to 2 h
+    // Rejected, so the certificate may be renewed again (one live renewal at a time).
+    await r.decide(nv.id, approval(ca, "alice", nv, "reject", { reason: "test" }));
 
     // Near the CA's own expiry a renewal is clamped to it (intake), not refused for being too long.
     const caNotAfter = new X509Certificate(Buffer.from((await ca.services.caCertificate())!)).validTo;

@@ -11,7 +11,7 @@ import { parseCsr, type ParsedCsr } from "../../x509/csr.ts";
 import { X509Error, type X509ErrorCode } from "../../x509/errors.ts";
 import { buildLeafTbs } from "../../x509/leaf.ts";
 import { checkExclusiveNames, checkRequest, checkValidity } from "../../x509/policy.ts";
-import { randomSerial } from "../../x509/serial.ts";
+import { displaySerial, randomSerial } from "../../x509/serial.ts";
 import { crashPoint } from "../crash-points.ts";
 import { CoordinatorError, type CoordinatorErrorCode } from "../errors.ts";
 import type { RequestContext } from "./context.ts";
@@ -119,6 +119,18 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
   const now = clock.iso();
   // Its place in the review order (seq) is given by the database as it is stored.
   await ctx.store.transaction(async (tx) => {
+    // One live renewal per certificate (docs/revocation.md), decided here under the write lock that
+    // serializes every replica's writes; the renewal route's earlier check only answers sooner.
+    if (s.renewal) {
+      const live = (await tx.listRenewalsOf(s.renewal.renewalOf)).find((x) =>
+        ["pending", "signing", "issued"].includes(x.status),
+      );
+      if (live)
+        throw new CoordinatorError(
+          "CONFLICT",
+          `certificate ${displaySerial(s.renewal.renewalOf)} already has a renewal: request ${live.requestId} is ${live.status}`,
+        );
+    }
     await tx.insertRequest({
       id,
       requester: s.requester.name,
