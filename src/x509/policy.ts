@@ -7,6 +7,7 @@ import { commonNames, hasMultiValuedRdn, hasSubjectEmail, nameBoundProblem } fro
 import { dnsNameProblem, emailProblem, ipProblem, matchesPattern, uriProblem } from "./name-syntax.ts";
 import type { San, SanType } from "./sans.ts";
 import { truncateToSeconds } from "./time.ts";
+import { ipToBytes } from "./ip.ts";
 
 export interface RequesterNames {
   allowedNames: string[];
@@ -169,16 +170,40 @@ export function checkExclusiveNames(
     if (!owner.exclusive || owner.name === requester) continue;
     for (const { type, value } of names)
       for (const pat of owner.allowedNames)
-        if (
-          pat !== "*" &&
-          (grantCovers(type, value, pat) || (type === "dns" && grantCovers(type, pat, value)))
-        )
+        if (pat !== "*" && clashes(type, value, pat))
           fail(
             "NAME_NOT_ALLOWED",
             `The name "${value}" is reserved for requester ${owner.name} (its grant is exclusive in ca-config).`,
             value,
           );
   }
+}
+
+/**
+ * Whether `name` could be taken for what the reserved pattern names, as TLS clients compare them:
+ * DNS names and CNs case-insensitively and without a trailing dot (Node's checkServerIdentity drops
+ * it), a wildcard in either direction; IP addresses by their bytes, an IPv4-mapped IPv6 address as
+ * the IPv4 address (Java and Go match them to each other).
+ */
+function clashes(type: SanType, name: string, pattern: string): boolean {
+  if (type === "ip") {
+    const a = canonicalIp(name);
+    const b = canonicalIp(pattern);
+    return a !== undefined && a === b;
+  }
+  if (type !== "dns") return grantCovers(type, name, pattern);
+  const n = name.toLowerCase().replace(/\.$/, "");
+  const p = pattern.toLowerCase().replace(/\.$/, "");
+  return grantCovers("dns", n, p) || grantCovers("dns", p, n);
+}
+
+/** An IP address as hex of its bytes, IPv4-mapped IPv6 (::ffff:a.b.c.d) folded to IPv4. */
+function canonicalIp(text: string): string | undefined {
+  const b = ipToBytes(text);
+  if (!b) return undefined;
+  const mapped =
+    b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  return Buffer.from(mapped ? b.subarray(12) : b).toString("hex");
 }
 
 /**

@@ -319,6 +319,11 @@ describe("exclusive grants (the coordinator's own names, docs/tls.md)", () => {
     ["it in the CN only", facts({ sans: dns("api.example.internal"), subject: "CN=ca.example.internal" })],
     ["a wildcard that covers it", facts({ sans: dns("*.example.internal"), subject: "CN=x" })],
     ["the reserved IP", facts({ sans: ip("10.0.0.9"), subject: "CN=x" })],
+    ["it as an IPv4-mapped IPv6 address", facts({ sans: ip("::ffff:10.0.0.9"), subject: "CN=x" })],
+    [
+      "it in the CN with a trailing dot and other case",
+      facts({ sans: ip("192.0.2.9"), subject: "CN=CA.Example.Internal." }),
+    ],
   ])("refuses another requester asking for %s", (_what, f) => {
     expect(codeOf(() => checkExclusiveNames(f, "deploy", requesters))).toEqual([
       "NAME_NOT_ALLOWED",
