@@ -549,3 +549,26 @@ function withMaybeProcessed(e: HttpError): HttpError {
     { ...e.info, maybeProcessed: true },
   );
 }
+
+/**
+ * Why a bearer token must not go to these URLs, or undefined: an http:// URL that is not loopback
+ * would carry the token in clear (docs/tls.md). `TCA_ALLOW_PLAIN_HTTP=1` allows it on a network the
+ * operator trusts; loopback (localhost, 127.0.0.0/8, ::1) never leaves the host.
+ */
+export function plainHttpTokenProblem(
+  urls: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (env.TCA_ALLOW_PLAIN_HTTP === "1") return undefined;
+  for (const u of urls) {
+    const url = new URL(u);
+    if (url.protocol !== "http:") continue;
+    const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    if (host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) continue;
+    return (
+      `refusing to send the token in clear to ${u}: use its https:// URL ` +
+      `(or run this on the coordinator's host over http://127.0.0.1, or set TCA_ALLOW_PLAIN_HTTP=1 on a network you trust)`
+    );
+  }
+  return undefined;
+}

@@ -2,7 +2,7 @@
 // the one HTTP client (src/protocol/http-client.ts), which fails over between several coordinator
 // URLs. Server errors are RFC 9457 problem+json; their `detail` becomes the error message.
 import { z } from "zod";
-import { HttpClient, HttpError, type TlsOptions } from "../protocol/http-client.ts";
+import { HttpClient, HttpError, plainHttpTokenProblem, type TlsOptions } from "../protocol/http-client.ts";
 import { RequestViewSchema, type RequestView } from "../protocol/approval.ts";
 import { RequesterError } from "./errors.ts";
 
@@ -39,6 +39,9 @@ export class RequesterClient {
     } catch (e) {
       throw new RequesterError("SERVER", (e as Error).message);
     }
+    // A bearer token never crosses the network in clear (docs/tls.md).
+    const plain = token ? plainHttpTokenProblem(this.http.urls) : undefined;
+    if (plain) throw new RequesterError("USAGE", plain);
   }
 
   /** The coordinator tried first: the one that answered last. */

@@ -3,7 +3,13 @@
 // that is not idempotent once it was sent; one retry of a reset kept-alive connection.
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { BaseUrlError, HttpClient, HttpError, parseBaseUrls } from "../../src/protocol/http-client.ts";
+import {
+  BaseUrlError,
+  HttpClient,
+  HttpError,
+  parseBaseUrls,
+  plainHttpTokenProblem,
+} from "../../src/protocol/http-client.ts";
 import { closeAll, dropAfterBody, json, problem, refusedUrl, silent, startServer } from "./http-servers.ts";
 
 const Ok = z.object({ ok: z.literal(true), who: z.string() });
@@ -249,5 +255,27 @@ describe("answers", () => {
     expect(auth).toBe("Bearer tok");
     expect(type).toBe("application/json");
     expect(a.bodies).toEqual(['{"a":1}']);
+  });
+});
+
+describe("bearer tokens and plain HTTP", () => {
+  it("refuses an http:// URL off this host, allows loopback, https:// and the explicit override", () => {
+    expect(plainHttpTokenProblem(["http://ca.example.internal:8443"])).toMatch(
+      /refusing to send the token in clear to http:\/\/ca\.example\.internal:8443/,
+    );
+    expect(plainHttpTokenProblem(["https://ca.example.internal", "http://10.0.0.5:8443"])).toMatch(
+      /10\.0\.0\.5/,
+    );
+    for (const ok of [
+      "http://127.0.0.1:8443",
+      "http://127.5.0.1",
+      "http://localhost:1",
+      "http://[::1]:8443",
+      "https://x.example",
+    ])
+      expect(plainHttpTokenProblem([ok]), ok).toBeUndefined();
+    expect(
+      plainHttpTokenProblem(["http://ca.example.internal"], { TCA_ALLOW_PLAIN_HTTP: "1" }),
+    ).toBeUndefined();
   });
 });

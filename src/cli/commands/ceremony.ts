@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { CoordinatorClient } from "../../custodian/client.ts";
-import { HttpClient } from "../../protocol/http-client.ts";
+import { HttpClient, plainHttpTokenProblem } from "../../protocol/http-client.ts";
 import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
-import { interruptible, printResult, progress, runCommand } from "../output.ts";
+import { interruptible, printResult, progress, runCommand, UsageError } from "../output.ts";
 import { readToken } from "../token.ts";
 import { collectUrls, COORDINATOR_FLAG, requiredCoordinatorUrls } from "../coordinators.ts";
 import { CustodianError } from "../../custodian/errors.ts";
@@ -20,8 +20,11 @@ const View = z.object({
 });
 
 /** An admin's client: verified against --ca-file / $TCA_CA_FILE, else the system's roots. */
+/** The admin's client: every call carries the admin token, so never over plain HTTP off this host. */
 function adminClient(o: { coordinator?: string[]; caFile?: string }): CoordinatorClient {
   const urls = requiredCoordinatorUrls(o.coordinator);
+  const plain = plainHttpTokenProblem(urls);
+  if (plain) throw new UsageError(plain);
   const tls = caFileTls(o.caFile);
   return new CoordinatorClient(new HttpClient(urls, tls ? { tls } : {}));
 }
