@@ -103,6 +103,41 @@ export const RequesterSchema = z
     path: ["allowedNames"],
   });
 
+/**
+ * ACME (RFC 8555, docs/acme.md). Present = the coordinator serves ACME at /acme/directory. Every ACME
+ * account acts under a requester grant of this file: the one its external account binding key was
+ * made for, or `openRegistration.requester` for accounts registered without one.
+ */
+export const AcmeConfigSchema = z
+  .object({
+    /** Profiles ACME orders may use; the first is the default (an account's grant must include it too). */
+    profiles: z.array(name).min(1),
+    /**
+     * Registration without external account binding (RFC 8555 §7.3.4), off when absent: such
+     * accounts get this requester's grant (profiles and names) and nothing more.
+     */
+    openRegistration: z.object({ requester: name }).strict().optional(),
+    /** Hours a new order and its authorizations stay usable before they expire. */
+    orderLifetimeHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 30)
+      .default(24),
+    /** Hours a validated authorization may be used by the order it belongs to. */
+    authorizationLifetimeHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 30)
+      .default(24 * 7),
+    /** New orders one account may create in any hour (RFC 8555 §6.6 rateLimited beyond). */
+    ordersPerHour: z.number().int().min(1).max(100_000).default(300),
+    /** Identifiers one order may carry. */
+    maxIdentifiers: z.number().int().min(1).max(100).default(20),
+  })
+  .strict();
+
 export const CaConfigSchema = z
   .object({
     version: z.literal(1),
@@ -127,6 +162,7 @@ export const CaConfigSchema = z
     admins: z.array(z.object({ name, tokenSha256: sha256Hex }).strict()).default([]),
     requesters: z.array(RequesterSchema).default([]),
     profiles: z.record(name, ProfileSchema).default({}),
+    acme: AcmeConfigSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -157,6 +193,31 @@ export const CaConfigSchema = z
           });
       }
     }
+    if (c.acme) {
+      for (const [i, p] of c.acme.profiles.entries())
+        if (!(p in c.profiles))
+          ctx.addIssue({
+            code: "custom",
+            message: `acme.profiles names unknown profile ${p}`,
+            path: ["acme", "profiles", i],
+          });
+      const open = c.acme.openRegistration?.requester;
+      if (open) {
+        const r = c.requesters.find((x) => x.name === open);
+        if (!r)
+          ctx.addIssue({
+            code: "custom",
+            message: `acme.openRegistration names unknown requester ${open}`,
+            path: ["acme", "openRegistration", "requester"],
+          });
+        else if (!r.profiles.some((p) => c.acme!.profiles.includes(p)))
+          ctx.addIssue({
+            code: "custom",
+            message: `acme.openRegistration requester ${open} is granted none of acme.profiles`,
+            path: ["acme", "openRegistration", "requester"],
+          });
+      }
+    }
   });
 
 export type CaConfig = z.infer<typeof CaConfigSchema>;
@@ -164,3 +225,4 @@ export type CustodianEntry = z.infer<typeof CustodianEntrySchema>;
 export type Profile = z.infer<typeof ProfileSchema>;
 export type KeyType = z.infer<typeof KeyTypeSchema>;
 export type Requester = z.infer<typeof RequesterSchema>;
+export type AcmeConfig = z.infer<typeof AcmeConfigSchema>;

@@ -32,6 +32,11 @@ export interface ServeOptions extends ServiceOptions {
   /** Timeouts, connection cap and rate limits; unset fields keep DEFAULT_HTTP_LIMITS. */
   limits?: Partial<HttpLimits>;
   tls?: TlsSetting;
+  /**
+   * Servers of their own mounted beside the coordinator's API, sharing its services and store (ACME,
+   * docs/acme.md). Each is built once the store is open, before the server listens.
+   */
+  extensions?: ((services: CoordinatorServices) => Promise<express.Router>)[];
 }
 
 export interface RunningCoordinator {
@@ -91,6 +96,12 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   app.use(rateLimit(limits));
   // Auto mode, once TLS is on: plain HTTP keeps only the public routes and the custodians' envelopes.
   if (mode === "auto") app.use(plainHttpRestriction(() => listener.tlsActive));
+  try {
+    for (const extension of o.extensions ?? []) app.use(await extension(services));
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   app.use(routes(services));
   app.use((_req, res) => {
     res.status(404).type("application/problem+json").json({

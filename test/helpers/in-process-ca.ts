@@ -27,6 +27,8 @@ import { sealEnvelope, type SignedEnvelope, type Signer } from "../../src/protoc
 import { hexToBytes } from "../../src/threshold/encoding.ts";
 import { groupPublicKey } from "../../src/threshold/dkg.ts";
 import { BUILDER_VERSION } from "../../src/x509/leaf.ts";
+import { createAcme } from "../../src/acme/router.ts";
+import { DEFAULT_VALIDATION, type AcmeValidationOptions } from "../../src/acme/context.ts";
 
 export interface InProcessCustodian {
   name: string;
@@ -54,6 +56,8 @@ export function testConfig(
   threshold: number,
   /** More requesters, each like the example's first one, with this bearer token. */
   extraRequesters: readonly { name: string; token: string }[] = [],
+  /** Last changes to the document before it is parsed (e.g. an `acme` section). */
+  edit?: (doc: Record<string, unknown>) => void,
 ): { config: LoadedConfig; signers: Map<string, Signer> } {
   const doc = parseYaml(readFileSync(new URL("../../ca-config/ca.yaml", import.meta.url), "utf8")) as Record<
     string,
@@ -75,6 +79,7 @@ export function testConfig(
       name: r.name,
       tokenSha256: createHash("sha256").update(r.token).digest("hex"),
     });
+  edit?.(doc);
   return { config: parseCaConfig(toYaml(doc)), signers };
 }
 
@@ -95,16 +100,48 @@ export async function startHttpCa(
     threshold?: number;
     extraRequesters?: readonly { name: string; token: string }[];
     ceremony?: boolean;
+    /**
+     * Serves ACME (src/acme/): ca-config gets an `acme` section (default: profile `server`, open
+     * registration for requester `acme`, which may ask for any name), merged with `config`.
+     */
+    acme?: { config?: Record<string, unknown>; validation?: Partial<AcmeValidationOptions> };
   } = {},
 ): Promise<HttpCa & { ceremonyId?: string }> {
   const names = [...(o.names ?? ["alice", "bob", "carol"])];
   const threshold = o.threshold ?? 2;
-  const { config, signers } = testConfig(names, threshold, o.extraRequesters);
+  const acme = o.acme;
+  const { config, signers } = testConfig(
+    names,
+    threshold,
+    o.extraRequesters,
+    acme
+      ? (doc) => {
+          (doc.requesters as Record<string, unknown>[]).push({
+            name: "acme",
+            tokenSha256: createHash("sha256").update(randomBytes(32)).digest("hex"),
+            profiles: ["server"],
+            allowedNames: ["*"],
+          });
+          doc.acme = { profiles: ["server"], openRegistration: { requester: "acme" }, ...acme.config };
+        }
+      : undefined,
+  );
   const coordinator = await startCoordinator({
     config,
     database: ":memory:",
     port: 0,
     logger: pino({ level: "silent" }),
+    ...(acme
+      ? {
+          extensions: [
+            (s: CoordinatorServices) =>
+              createAcme(s, {
+                validation: { ...DEFAULT_VALIDATION, timeoutMs: 3_000, ...acme.validation },
+                logger: pino({ level: "silent" }),
+              }),
+          ],
+        }
+      : {}),
   });
   const ca: InProcessCa = {
     names,

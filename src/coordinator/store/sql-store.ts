@@ -8,7 +8,7 @@
 // keys) refuse what must never happen twice even if a bug skipped the lock. Reads run concurrently.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
-import { Kysely, Migrator, sql, type Transaction } from "kysely";
+import { Kysely, Migrator, sql, type MigrationProvider, type Transaction } from "kysely";
 import type { Database } from "./schema.ts";
 import { toJob, toOffer, toRequest, toCeremony, toMessage, toApproval, toRevocation, toCrl } from "./rows.ts";
 import { toCrlState } from "./rows.ts";
@@ -810,6 +810,26 @@ export class SqlStore implements Store {
     setImmediate(() => {
       for (const t of topics) this.#events.emit("topic", t);
     });
+  }
+
+  // ---- a module's own tables ----
+  queryBuilder<DB>(): Kysely<DB> {
+    return this.#q as unknown as Kysely<DB>;
+  }
+  async migrateModule(module: string, provider: MigrationProvider): Promise<void> {
+    if (!/^[a-z]+$/.test(module)) throw new Error(`bad module name ${module}`);
+    const { error, results } = await new Migrator({
+      db: this.#db,
+      provider,
+      migrationTableName: `${module}_migration`,
+      migrationLockTableName: `${module}_migration_lock`,
+    }).migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === "Error")?.migrationName;
+      throw new Error(
+        `cannot migrate ${module}'s tables in ${this.location}${failed ? ` (step ${failed})` : ""}: ${(error as Error).message}`,
+      );
+    }
   }
 
   // ---- transactions ----

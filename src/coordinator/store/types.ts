@@ -10,6 +10,7 @@ import type { LeafParams } from "../../protocol/approval.ts";
 import type { CrlParams } from "../../protocol/crl-params.ts";
 import type { RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
 import type { RenewalProof } from "../../protocol/renewal.ts";
+import type { Kysely, MigrationProvider } from "kysely";
 
 export type { CeremonyStatus, RequestStatus } from "../../protocol/enums.ts";
 import type { CeremonyStatus, RequestStatus } from "../../protocol/enums.ts";
@@ -377,6 +378,15 @@ export interface Store {
    * (a savepoint), and the error is rethrown for the caller to report.
    */
   item<T>(fn: () => Promise<T>): Promise<T>;
+
+  // ---- a module's own tables (ACME, docs/acme.md) ----
+  /**
+   * The query builder for a module's own tables: the transaction in progress if any (so a module's
+   * writes inside transaction() commit or roll back with it), else the database.
+   */
+  queryBuilder<DB>(): Kysely<DB>;
+  /** Runs a module's own migrations, recorded in their own history table `<module>_migration`. */
+  migrateModule(module: string, provider: MigrationProvider): Promise<void>;
 
   readonly dialect: "sqlite" | "postgres";
   /** Where the data lives, without credentials (for logs and /health). */
