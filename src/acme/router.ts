@@ -15,6 +15,7 @@ import { acmeMigrations } from "./store/migrations.ts";
 import { issueNonce, registerNonceRoutes } from "./nonces.ts";
 import { registerAccountRoutes } from "./accounts.ts";
 import { registerOrderRoutes } from "./orders.ts";
+import { registerFinalizeRoutes } from "./finalize.ts";
 import { registerRevocation } from "./revoke.ts";
 import { registerRenewalInfo } from "./renewal-info.ts";
 import type { AcmeDirectory } from "./protocol.ts";
@@ -72,6 +73,7 @@ export async function createAcme(services: CoordinatorServices, options: AcmeOpt
   registerNonceRoutes(r, ctx);
   registerAccountRoutes(r, ctx);
   registerOrderRoutes(r, ctx);
+  registerFinalizeRoutes(r, ctx);
   registerRevocation(r, ctx);
   registerRenewalInfo(r, ctx);
   r.use(ACME_PREFIX, (_req, _res, next) =>
