@@ -8,12 +8,20 @@ import { CoordinatorError } from "./errors.ts";
 import type { CoordinatorHooks } from "./hooks.ts";
 import type { CaMaterial } from "./ca-material.ts";
 import type { SigningService } from "./signing.ts";
-import type { SigningJobRecord, Store } from "./store/types.ts";
+import type { RequestRecord, SigningJobRecord, Store } from "./store/types.ts";
 import { verifySigned } from "./verify-signed.ts";
 import { clock } from "./clock.ts";
 import { displaySerial, storedSerial } from "../x509/serial.ts";
 
-export type RevocationActor = { kind: "admin"; name: string } | { kind: "requester"; name: string };
+/**
+ * Who revokes. An ACME account (RFC 8555 §7.6) acts under a requester grant; `name` is the account's
+ * id, and it may revoke only certificates whose request came from an order of that account (the ACME
+ * module checks this too; this service has the last word). `revokedBy` records `acme:<account>`.
+ */
+export type RevocationActor =
+  | { kind: "admin"; name: string }
+  | { kind: "requester"; name: string }
+  | { kind: "acme"; name: string; requester: string };
 
 /** Serial as stored: hex content octets. Accepts "0x", colons, upper case, with or without the sign octet. */
 export function normaliseSerial(input: string): string {
@@ -21,6 +29,18 @@ export function normaliseSerial(input: string): string {
   if (stored === undefined)
     throw new CoordinatorError("BAD_REQUEST", `"${input}" is not a hexadecimal serial number`);
   return stored;
+}
+
+/** Whether this actor may revoke the certificate of request `r` (docs/security-model.md). */
+function mayRevoke(actor: RevocationActor, r: RequestRecord): boolean {
+  switch (actor.kind) {
+    case "admin":
+      return true;
+    case "requester":
+      return actor.name === r.requester;
+    case "acme":
+      return r.origin?.kind === "acme" && r.origin.account === actor.name && r.requester === actor.requester;
+  }
 }
 
 export class RevocationService {
@@ -49,12 +69,17 @@ export class RevocationService {
     return this.store.transaction(async () => {
       const r = await this.store.getRequestBySerial(serial);
       // Another requester's certificate is "not found", as for reads (docs/security-model.md): a
-      // requester learns nothing about certificates that are not its own.
-      if (!r || r.status !== "issued" || (actor.kind === "requester" && actor.name !== r.requester))
+      // requester learns nothing about certificates that are not its own; an ACME account likewise
+      // about certificates its own orders did not get.
+      if (!r || r.status !== "issued" || !mayRevoke(actor, r))
         throw new CoordinatorError(
           "NOT_FOUND",
           `no certificate with serial ${serialInput} was issued by this CA` +
-            (actor.kind === "requester" ? ` to requester ${actor.name}` : ""),
+            (actor.kind === "requester"
+              ? ` to requester ${actor.name}`
+              : actor.kind === "acme"
+                ? ` to ACME account ${actor.name}`
+                : ""),
         );
       const revokedAt = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
       const inserted = await this.store.insertRevocation({

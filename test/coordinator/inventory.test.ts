@@ -125,6 +125,7 @@ async function made(spec: Spec): Promise<{ record: Omit<RequestRecord, "seq">; d
       signingJob: null,
       certificate: null,
       outcome: null,
+      origin: null,
       createdAt: now,
       updatedAt: now,
     },

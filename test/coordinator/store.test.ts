@@ -57,6 +57,7 @@ const request = (o: Partial<RequestRecord> = {}): Omit<RequestRecord, "seq"> => 
     signingJob: null,
     certificate: null,
     outcome: null,
+    origin: null,
     createdAt: now,
     updatedAt: now,
     ...o,

@@ -16,6 +16,7 @@ import { crashPoint } from "../crash-points.ts";
 import { CoordinatorError, type CoordinatorErrorCode } from "../errors.ts";
 import type { RequestContext } from "./context.ts";
 import type { RenewalRecord } from "../store/types.ts";
+import type { RequestOrigin } from "../../protocol/origin.ts";
 import { clock } from "../clock.ts";
 
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -61,6 +62,13 @@ export interface Submission {
   validityHours?: number;
   /** A renewal: stored with the request, in one transaction (coordinator/http/renewals.ts). */
   renewal?: Omit<RenewalRecord, "requestId">;
+  /** Where the request came from (ACME), stored with it and shown to custodians. */
+  origin?: RequestOrigin;
+  /**
+   * Runs inside the transaction that stores the request, after the insert, with the new request's id: a caller's
+   * own rows that must commit with it or not at all (ACME marks its order finalized this way). If it throws, nothing is stored.
+   */
+  inTransaction?: (requestId: string) => Promise<void>;
 }
 
 /** The requester with this name in ca-config, or UNAUTHORIZED. */
@@ -145,10 +153,12 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
       signingJob: null,
       certificate: null,
       outcome: null,
+      origin: s.origin ?? null,
       createdAt: now,
       updatedAt: now,
     });
     if (s.renewal) await tx.insertRenewal({ requestId: id, ...s.renewal });
+    if (s.inTransaction) await s.inTransaction(id);
   });
   crashPoint("after-intake");
   ctx.hooks.metrics.submitted.inc({ profile: s.profile });

@@ -9,6 +9,7 @@ import { LeafParamsSchema } from "../../protocol/approval.ts";
 import { CrlParamsSchema } from "../../protocol/crl-params.ts";
 import { RootParamsSchema, SigningPackageSchema } from "../../protocol/signing-messages.ts";
 import { canonicalJson } from "../../common/canonical-json.ts";
+import { RequestOriginSchema, type RequestOrigin } from "../../protocol/origin.ts";
 import type { Announcement } from "../../protocol/announcement.ts";
 import type { SigningPackage } from "../../protocol/signing-messages.ts";
 import type { CeremonyFailure, JobEvent, JobParams, RequestOutcome } from "./types.ts";
@@ -85,6 +86,10 @@ export const writeJobParams = (p: JobParams): string => json(p.params);
 export const readOutcome = (text: string | null, id: string): RequestOutcome | null =>
   text === null ? null : read(RequestOutcomeSchema, text, `requests.outcome of ${id}`);
 export const writeOutcome = (o: RequestOutcome | null): string | null => (o ? json(o) : null);
+
+export const readOrigin = (text: string | null, id: string): RequestOrigin | null =>
+  text === null ? null : read(RequestOriginSchema, text, `requests.origin of ${id}`);
+export const writeOrigin = (o: RequestOrigin | null): string | null => (o ? json(o) : null);
 
 // ---- ceremonies ----
 export const readAnnouncement = (text: string, id: string): Announcement =>

@@ -383,6 +383,16 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    // Where a request came from (src/protocol/origin.ts, docs/acme.md): JSON text, null for a
+    // requester's own submission, so every request stored before this step reads as one.
+    "0009_request_origin": {
+      async up(db: Kysely<unknown>) {
+        // May run again (SQLite migrations run without a transaction, as in 0002).
+        const columns = (await db.introspection.getTables()).find((t) => t.name === "requests")?.columns;
+        if (!columns?.some((c) => c.name === "origin"))
+          await db.schema.alterTable("requests").addColumn("origin", "text").execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

@@ -7,7 +7,7 @@ import type { CrlStateTable, RequestTable, RevocationTable, SigningJobTable } fr
 import type { ApprovalRecord, CeremonyRecord, CrlRecord, MessageRecord, OfferRecord } from "./types.ts";
 import type { CrlState, RequestRecord, RevocationRecord, SigningJobRecord } from "./types.ts";
 import { readAnnouncement, readEvents, readFailure, readJobParams, readNames } from "./json.ts";
-import { readOutcome, readPackage } from "./json.ts";
+import { readOrigin, readOutcome, readPackage } from "./json.ts";
 
 const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 /** COUNT and BIGINT arrive as strings from PostgreSQL and as numbers from SQLite. */
@@ -64,6 +64,7 @@ export const toRequest = (r: Selectable<RequestTable>): RequestRecord => ({
   signingJob: r.signing_job,
   certificate: r.certificate ? bytes(r.certificate) : null,
   outcome: readOutcome(r.outcome, r.id),
+  origin: readOrigin(r.origin, r.id),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

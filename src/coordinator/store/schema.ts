@@ -78,6 +78,8 @@ export interface RequestTable {
   key_type: string | null;
   /** When the request became issued (ISO 8601). */
   issued_at: string | null;
+  /** JSON RequestOrigin (migration 0009): where the request came from (ACME); null for a requester's own. */
+  origin: string | null;
 }
 
 export interface ApprovalTable {

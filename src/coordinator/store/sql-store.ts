@@ -13,7 +13,7 @@ import type { Database } from "./schema.ts";
 import { toJob, toOffer, toRequest, toCeremony, toMessage, toApproval, toRevocation, toCrl } from "./rows.ts";
 import { toCrlState } from "./rows.ts";
 import { writeAnnouncement, writeEvents, writeFailure, writeJobParams, writeNames } from "./json.ts";
-import { writeOutcome, writePackage } from "./json.ts";
+import { writeOrigin, writeOutcome, writePackage } from "./json.ts";
 import { migrations, type Dialect } from "./migrations.ts";
 import type {
   ApprovalRecord,
@@ -300,6 +300,7 @@ export class SqlStore implements Store {
         signing_job: r.signingJob,
         certificate: r.certificate ? buf(r.certificate) : null,
         outcome: writeOutcome(r.outcome),
+        origin: writeOrigin(r.origin),
         created_at: r.createdAt,
         updated_at: r.updatedAt,
         ...issuedColumns(r.status, r.certificate, r.updatedAt),

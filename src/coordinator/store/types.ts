@@ -10,6 +10,7 @@ import type { LeafParams } from "../../protocol/approval.ts";
 import type { CrlParams } from "../../protocol/crl-params.ts";
 import type { RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
 import type { RenewalProof } from "../../protocol/renewal.ts";
+import type { RequestOrigin } from "../../protocol/origin.ts";
 import type { Kysely, MigrationProvider } from "kysely";
 
 export type { CeremonyStatus, RequestStatus } from "../../protocol/enums.ts";
@@ -139,6 +140,8 @@ export interface RequestRecord {
   certificate: Uint8Array | null;
   /** Rejection ({by, reason}) or failure ({reason}); null while the request is open or issued. */
   outcome: RequestOutcome | null;
+  /** Where the request came from when not a requester's own submission (an ACME order); null otherwise. */
+  origin: RequestOrigin | null;
   createdAt: string;
   updatedAt: string;
 }
