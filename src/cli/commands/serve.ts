@@ -5,6 +5,9 @@ import { defaultTlsDir, defaultTlsNames } from "../../coordinator/self-tls.ts";
 import { isPostgresUrl, redactLocation } from "../../coordinator/store/open.ts";
 import { DEFAULT_HTTP_LIMITS, parseBucket, type HttpLimits } from "../../coordinator/http/limits.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
+import { createAcme } from "../../acme/router.ts";
+import { ROUTES } from "../../acme/paths.ts";
+import { DEFAULT_VALIDATION, type AcmeValidationOptions } from "../../acme/context.ts";
 
 export function registerServe(program: Command): void {
   program
@@ -57,6 +60,16 @@ export function registerServe(program: Command): void {
       "with --tls auto: where the key and certificate are kept (default: beside the SQLite file, e.g. tca-tls/; each replica needs its own)",
     )
     .option("--tls-profile <profile>", "with --tls auto: the profile to request", "server")
+    .option(
+      "--acme-http-port <port>",
+      "ACME http-01: the port validation fetches from (when ca-config has an acme section)",
+      "80",
+    )
+    .option("--acme-tls-port <port>", "ACME tls-alpn-01: the port validation connects to", "443")
+    .option(
+      "--acme-resolver <host:port>",
+      "ACME: the DNS server for every lookup validation makes (TXT, A, AAAA); default: the system resolver",
+    )
     .action(
       (o: {
         tlsCert?: string;
@@ -74,12 +87,16 @@ export function registerServe(program: Command): void {
         maxConnections: string;
         rateLimitIp: string;
         rateLimitToken: string;
+        acmeHttpPort: string;
+        acmeTlsPort: string;
+        acmeResolver?: string;
       }) =>
         runCommand(async () => {
           const config = loadCaConfig(o.config);
           const limits = limitOptions(o);
           const database = databaseOption(o.databaseUrl ?? process.env.DATABASE_URL, o.db);
           const tls = tlsOption(o, database);
+          const acme = acmeOption(o);
           const c = await startCoordinator({
             config,
             database,
@@ -88,8 +105,10 @@ export function registerServe(program: Command): void {
             shareTimeoutMs: Number(o.shareTimeout) * 1000,
             limits,
             ...(tls ? { tls } : {}),
+            ...(config.config.acme ? { extensions: [(s) => createAcme(s, { validation: acme })] } : {}),
           });
           progress(`tca coordinator listening on ${c.url}`);
+          if (config.config.acme) progress(`ACME directory: ${c.url}${ROUTES.directory}`);
           if (c.tls.mode === "auto") {
             progress(
               "TLS auto: plain HTTP until this coordinator's certificate is issued by the CA (docs/tls.md)",
@@ -155,6 +174,34 @@ export function tlsOption(
     dir: o.tlsDir ?? defaultTlsDir(database),
     profile: o.tlsProfile ?? "server",
   };
+}
+
+/** Where ACME validation connects, from the --acme-* flags (docs/acme.md, "Validation"). */
+export function acmeOption(o: {
+  acmeHttpPort?: string;
+  acmeTlsPort?: string;
+  acmeResolver?: string;
+}): AcmeValidationOptions {
+  const port = (v: string | undefined, flag: string, fallback: number): number => {
+    if (v === undefined) return fallback;
+    if (!/^[0-9]{1,5}$/.test(v) || Number(v) < 1 || Number(v) > 65535)
+      throw new UsageError(`${flag}: expected a port number 1-65535, got "${v}"`);
+    return Number(v);
+  };
+  const out: AcmeValidationOptions = {
+    ...DEFAULT_VALIDATION,
+    httpPort: port(o.acmeHttpPort, "--acme-http-port", DEFAULT_VALIDATION.httpPort),
+    tlsPort: port(o.acmeTlsPort, "--acme-tls-port", DEFAULT_VALIDATION.tlsPort),
+  };
+  if (o.acmeResolver !== undefined) {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+|[A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(o.acmeResolver);
+    if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535)
+      throw new UsageError(
+        `--acme-resolver: expected HOST:PORT (an IPv6 address in brackets), got "${o.acmeResolver}"`,
+      );
+    out.resolver = o.acmeResolver;
+  }
+  return out;
 }
 
 const bucketText = (b: { ratePerSecond: number; burst: number }): string => `${b.ratePerSecond}:${b.burst}`;
