@@ -42,7 +42,8 @@ export type FlattenedJws = z.infer<typeof FlattenedJwsSchema>;
 /** A checked protected header: alg accepted, nonce and url present, exactly one of jwk and kid. */
 export interface AcmeProtectedHeader {
   alg: AcmeAlgorithm;
-  nonce: string;
+  /** Always present in an outer JWS; a key change's inner JWS may omit it (§7.3.5). */
+  nonce?: string;
   url: string;
   jwk?: JWK;
   kid?: string;
@@ -124,8 +125,11 @@ export function checkPublicJwk(alg: AcmeAlgorithm, jwk: unknown): JWK {
   return { kty: "RSA", n: str("n"), e: str("e") };
 }
 
-/** Reads and checks the protected header (RFC 8555 §6.2, §6.4, §6.5). No I/O. */
-export function checkProtectedHeader(jws: FlattenedJws): AcmeProtectedHeader {
+/**
+ * Reads and checks the protected header (RFC 8555 §6.2, §6.4, §6.5). No I/O. `inner`: a key change's
+ * inner JWS (§7.3.5), whose nonce may be absent and is not checked.
+ */
+export function checkProtectedHeader(jws: FlattenedJws, o: { inner?: boolean } = {}): AcmeProtectedHeader {
   const h = decodeJsonObject(jws.protected, "protected header");
   const alg = h.alg;
   if (typeof alg !== "string" || !(ACME_ALGORITHMS as readonly string[]).includes(alg))
@@ -134,7 +138,7 @@ export function checkProtectedHeader(jws: FlattenedJws): AcmeProtectedHeader {
     );
   if ("crit" in h || "b64" in h)
     throw new AcmeProblem("malformed", "crit and b64 are not accepted in an ACME JWS (RFC 8555 §6.2)");
-  if (typeof h.nonce !== "string" || h.nonce === "")
+  if (!o.inner && (typeof h.nonce !== "string" || h.nonce === ""))
     throw new AcmeProblem("badNonce", "the protected header has no nonce (RFC 8555 §6.5)");
   if (typeof h.url !== "string" || h.url === "")
     throw new AcmeProblem("malformed", "the protected header has no url (RFC 8555 §6.4)");
@@ -147,7 +151,7 @@ export function checkProtectedHeader(jws: FlattenedJws): AcmeProtectedHeader {
     );
   const out: AcmeProtectedHeader = {
     alg: alg as AcmeAlgorithm,
-    nonce: h.nonce,
+    ...(typeof h.nonce === "string" ? { nonce: h.nonce } : {}),
     url: h.url,
     raw: h as ProtectedHeaderParameters,
   };

@@ -79,7 +79,7 @@ async function verifiedPost(
   }
   const { payload } = await verifyJws(jws, header, account ? account.jwk : header.jwk!);
   // The only write a request makes before its handler runs: spending the nonce (§6.5).
-  if (!(await consumeNonce(ctx, header.nonce)))
+  if (!(await consumeNonce(ctx, header.nonce ?? "")))
     throw new AcmeProblem(
       "badNonce",
       "the nonce is unknown, expired or already used; retry with the fresh one sent",
