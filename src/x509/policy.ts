@@ -166,17 +166,32 @@ export function checkExclusiveNames(
     ...csr.sans,
     ...commonNames(csr.subjectDer).map((value) => ({ type: "dns" as const, value })),
   ];
+  for (const { type, value } of names) {
+    const owner = exclusiveOwnerOf(type, value, requester, requesters);
+    if (owner)
+      fail(
+        "NAME_NOT_ALLOWED",
+        `The name "${value}" is reserved for requester ${owner} (its grant is exclusive in ca-config).`,
+        value,
+      );
+  }
+}
+
+/**
+ * The other requester whose `exclusive` grant reserves this name (compared as `clashes` says), or
+ * undefined. One name at a time, for callers that check names before there is a CSR (ACME newOrder).
+ */
+export function exclusiveOwnerOf(
+  type: SanType,
+  value: string,
+  requester: string,
+  requesters: readonly { name: string; allowedNames: readonly string[]; exclusive?: boolean }[],
+): string | undefined {
   for (const owner of requesters) {
     if (!owner.exclusive || owner.name === requester) continue;
-    for (const { type, value } of names)
-      for (const pat of owner.allowedNames)
-        if (pat !== "*" && clashes(type, value, pat))
-          fail(
-            "NAME_NOT_ALLOWED",
-            `The name "${value}" is reserved for requester ${owner.name} (its grant is exclusive in ca-config).`,
-            value,
-          );
+    if (owner.allowedNames.some((pat) => pat !== "*" && clashes(type, value, pat))) return owner.name;
   }
+  return undefined;
 }
 
 /**
