@@ -144,6 +144,10 @@ export class CustodianAgent {
           sans: review.tbs.sans.map((x) => x.value),
           tbsSha256: item.tbsSha256,
           ...(item.renewal ? { renewalOf: item.renewal.of } : {}),
+          // The coordinator says it came from an ACME order (docs/acme.md): which account and order.
+          ...(item.origin
+            ? { origin: item.origin.kind, acmeAccount: item.origin.account, acmeOrder: item.origin.order }
+            : {}),
         };
         if (!decision.approve) {
           this.counters.skipped++;

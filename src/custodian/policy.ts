@@ -1,11 +1,23 @@
 // A custodian's local auto-approval policy (README, ca-config reference): what its agent may approve without
 // a person. It lives in the custodian's home, not in ca-config, so each node decides for itself. Rules are
 // small checks in a fixed order; a request is approved when every check of one rule passes.
+//
+// A rule with `acmeValidated: true` also asks that the request came from an ACME order (RFC 8555 §7.4)
+// whose validated identifiers are exactly the names this custodian read from the TBS it derived
+// itself — every dNSName and iPAddress SAN and the CN, nothing missing and nothing left over — each
+// validated recently enough before the request was made. The origin is the coordinator's statement
+// (src/protocol/origin.ts): the custodian checks it matches the certificate, and trusts the validation
+// itself as far as it trusts the coordinator (docs/security-model.md). The rule's `names`,
+// `profiles`, `requesters` and `maxValidityHours` still apply: "any ACME-validated name under
+// svc.internal" is `{profiles: [acme], names: ["*.svc.internal"], acmeValidated: true, …}`.
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { Review, ReviewSubject } from "./session.ts";
 import { grantCovers } from "../x509/policy.ts";
+import { ipToBytes } from "../x509/ip.ts";
+import type { San } from "../x509/sans.ts";
+import type { ValidatedIdentifier } from "../protocol/origin.ts";
 import { ConfigError } from "../config/errors.ts";
 import type { RenewalVerdict } from "./renewal-check.ts";
 
@@ -19,8 +31,32 @@ const RuleSchema = z
     names: z.array(z.string()).min(1),
     maxValidityHours: z.number().int().positive(),
     keyTypes: z.array(z.string()).optional(),
+    /**
+     * Only requests from an ACME order whose validated identifiers are exactly the certificate's
+     * names (every DNS and IP SAN and the CN), each validated within `acmeValidatedWithinHours`.
+     */
+    acmeValidated: z.boolean().optional(),
+    /** How old a validation may be when the request is made (RFC 8555 leaves reuse to the CA). */
+    acmeValidatedWithinHours: z
+      .number()
+      .int()
+      .positive()
+      .max(24 * 397)
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.acmeValidatedWithinHours === undefined || r.acmeValidated === true, {
+    message: "acmeValidatedWithinHours needs acmeValidated: true",
+    path: ["acmeValidatedWithinHours"],
+  });
+
+/** How old an ACME validation may be, by default: 30 days (as Let's Encrypt reuses authorizations). */
+export const DEFAULT_ACME_VALIDATED_WITHIN_HOURS = 720;
+/**
+ * How far a validation may seem to follow the request: both times are the coordinator's, but its
+ * replicas' clocks may differ a little (the validation and the finalize may run on different ones).
+ */
+const ACME_CLOCK_SKEW_MS = 5 * 60_000;
 
 export const PolicySchema = z
   .object({
@@ -81,6 +117,59 @@ function ruleMismatch(rule: PolicyRule, r: Review<ReviewSubject>): string | unde
   if (outside) return `name ${outside.value} matches none of [${rule.names.join(", ")}]`;
   if (r.tbs.validityHours > rule.maxValidityHours)
     return `validity ${Math.round(r.tbs.validityHours)} h exceeds ${rule.maxValidityHours} h`;
+  if (rule.acmeValidated)
+    return acmeOriginProblem(r, rule.acmeValidatedWithinHours ?? DEFAULT_ACME_VALIDATED_WITHIN_HOURS);
+  return undefined;
+}
+
+/**
+ * Why the request's ACME origin does not vouch for exactly the names in the TBS this custodian
+ * derived, or undefined if it does. Names compare as TLS clients compare them, but never more
+ * loosely than the certificate reads: DNS names case-insensitively (RFC 4343) and literally otherwise,
+ * so a wildcard SAN is vouched for only by a wildcard identifier (RFC 8555 §7.1.3), never by its base
+ * name; IP addresses by their octets (RFC 8738 §3).
+ */
+export function acmeOriginProblem(
+  r: Review<ReviewSubject>,
+  withinHours: number = DEFAULT_ACME_VALIDATED_WITHIN_HOURS,
+): string | undefined {
+  const origin = r.request.origin;
+  if (!origin || origin.kind !== "acme") return "the request did not come from an ACME order";
+  // The certificate's names as this custodian read them: the CN is a DNS name, or an IP address
+  // written as text.
+  const names: San[] = [
+    ...r.tbs.sans,
+    ...r.commonNames.map((value) => ({ type: ipToBytes(value) ? ("ip" as const) : ("dns" as const), value })),
+  ];
+  const keyOf = (type: string, value: string): string | undefined => {
+    if (type === "dns") return `dns:${value.toLowerCase()}`;
+    if (type === "ip") {
+      const octets = ipToBytes(value);
+      return octets ? `ip:${Buffer.from(octets).toString("hex")}` : undefined;
+    }
+    return undefined; // email and URI names: ACME validates neither
+  };
+  const validated = new Map<string, ValidatedIdentifier>();
+  for (const id of origin.identifiers) {
+    const key = keyOf(id.type, id.value);
+    if (key) validated.set(key, id);
+  }
+  const created = Date.parse(r.request.createdAt);
+  const covered = new Set<string>();
+  for (const n of names) {
+    const key = keyOf(n.type, n.value);
+    const id = key === undefined ? undefined : validated.get(key);
+    if (!key || !id) return `name ${n.value} was not validated by ACME order ${origin.order}`;
+    covered.add(key);
+    const at = Date.parse(id.validatedAt);
+    if (!Number.isFinite(created) || !Number.isFinite(at) || at > created + ACME_CLOCK_SKEW_MS)
+      return `name ${n.value}: its validation time ${id.validatedAt} does not precede the request (${r.request.createdAt})`;
+    if (created - at > withinHours * 3_600_000)
+      return `name ${n.value} was validated at ${id.validatedAt}, more than ${withinHours} h before the request`;
+  }
+  // An identifier the certificate does not carry: the order and the certificate disagree.
+  const extra = [...validated.entries()].find(([key]) => !covered.has(key));
+  if (extra) return `ACME identifier ${extra[1].value} is not among the certificate's names`;
   return undefined;
 }
 

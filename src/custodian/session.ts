@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
 import { sealEnvelope, type SignedEnvelope, type Signer } from "../protocol/envelope.ts";
 import type { ReviewItem, SigningTask } from "../protocol/signing-messages.ts";
+import type { RequestOrigin } from "../protocol/origin.ts";
 import {
   APPROVAL_DOMAIN,
   RequestViewSchema,
@@ -32,8 +33,15 @@ import { crlTbsDeriver, fetchPublishedCrl } from "./crl-check.ts";
 import { CrlParamsSchema } from "../protocol/crl-params.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
 
-/** What a custodian needs of a request to judge it: from a full view (CLI) or a review item (agent). */
-export type ReviewSubject = Pick<RequestView, "id" | "requester" | "profile" | "serial" | "tbsSha256">;
+/**
+ * What a custodian needs of a request to judge it: from a full view (CLI) or a review item (agent).
+ * `origin` and `createdAt` are the coordinator's statements, for policy rules that ask for ACME
+ * validation (policy.ts).
+ */
+export type ReviewSubject = Pick<
+  RequestView,
+  "id" | "requester" | "profile" | "serial" | "tbsSha256" | "createdAt" | "origin"
+>;
 
 export interface Review<R extends ReviewSubject = RequestView> {
   request: R;
@@ -101,6 +109,12 @@ export function judge<R extends ReviewSubject>(
     throw new CustodianError("REFUSED", `request ${request.id}: ${problem ?? (e as Error).message}`);
   }
   return { review, ...(derived ? { derived } : {}) };
+}
+
+/** A journal note naming a request's origin ("from ACME account A, order O"), or undefined for none. */
+export function originNote(origin: RequestOrigin | null | undefined): string | undefined {
+  if (!origin) return undefined;
+  return `from ACME account ${origin.account}, order ${origin.order}`;
 }
 
 export function leafParamsOfItem(r: ReviewItem): LeafParams {
@@ -244,6 +258,13 @@ export class CustodianSession {
   ): SignedEnvelope[] {
     const now = new Date();
     const statements: ApprovalStatement[] = [];
+    // Where each request came from, for the journal's line (its `note`, a field every journal
+    // reader accepts on any entry, so the format does not change: docs/journal.md).
+    const notes = new Map<string, string>();
+    for (const { review } of decisions) {
+      const note = originNote(review.request.origin);
+      if (note) notes.set(review.request.id, note);
+    }
     for (const { review, decision } of decisions) {
       const serial = storedSerial(review.request.serial) ?? review.request.serial;
       if (decision === "approve" && this.journal.hasSignedSerial(serial)) {
@@ -283,6 +304,7 @@ export class CustodianSession {
         tbsSha256: st.tbsSha256,
         decision: st.decision,
         expiresAt: st.expiresAt,
+        ...(notes.has(st.requestId) ? { note: notes.get(st.requestId)! } : {}),
       })),
     );
     return statements.map((st) =>

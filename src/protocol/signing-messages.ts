@@ -6,6 +6,7 @@
 // its offers are still open). Each envelope is signed on its own, so the coordinator can store it
 // verbatim and one bad item never spoils the batch.
 import { RenewalProofSchema } from "./renewal.ts";
+import { RequestOriginSchema } from "./origin.ts";
 import { z } from "zod";
 import { CommitmentWireSchema } from "../threshold/encoding.ts";
 import { SignedEnvelopeSchema } from "./envelope.ts";
@@ -121,6 +122,11 @@ export const ReviewItemSchema = z
     createdAt: z.string(),
     /** A renewal: the serial renewed (stored form) and the holder's proof, for the custodian to check. */
     renewal: z.object({ of: z.string(), proof: RenewalProofSchema }).strict().optional(),
+    /**
+     * Where the request came from (an ACME order): the coordinator's statement, which a policy rule
+     * may ask for once the custodian has checked it covers exactly the names in the TBS (policy.ts).
+     */
+    origin: RequestOriginSchema.optional(),
   })
   .strict();
 export type ReviewItem = z.infer<typeof ReviewItemSchema>;

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { REVOCATION_REASONS } from "../x509/crl.ts";
 import { DecisionSchema, RequestStatusSchema, SanTypeSchema, SigningEventKindSchema } from "./enums.ts";
+import { RequestOriginSchema } from "./origin.ts";
 
 /** Lower-case hex: `bytes` bytes exactly, or any non-empty length. */
 export const hexString = (bytes?: number): z.ZodString =>
@@ -133,6 +134,11 @@ export const RequestViewSchema = z
     failure: z.string().nullable(),
     /** The serial (display form) of the certificate this request renews, if it is a renewal. */
     renewalOf: DisplaySerialSchema.nullable().optional(),
+    /** Where the request came from when not its requester's own submission: an ACME order (docs/acme.md). */
+    origin: RequestOriginSchema.nullable().optional().meta({
+      description:
+        "where the request came from: an ACME order (account, order, and each identifier's challenge and validation time); null for a requester's own submission",
+    }),
     signing: z
       .object({
         job: z.string(),

@@ -11,6 +11,7 @@ import { CustodianHome } from "../../custodian/home.ts";
 import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { CustodianSession, reviewRequest, type Review } from "../../custodian/session.ts";
 import { CustodianError } from "../../custodian/errors.ts";
+import { acmeOriginProblem, DEFAULT_ACME_VALIDATED_WITHIN_HOURS } from "../../custodian/policy.ts";
 import type { RequestView } from "../../protocol/approval.ts";
 import { interruptible, printResult, progress, runCommand, UsageError } from "../output.ts";
 import { displaySerial } from "../../x509/serial.ts";
@@ -98,6 +99,7 @@ export function describeReview(r: Review): string {
     ...(q.renewalOf
       ? [`renews     ${q.renewalOf} (same names; the coordinator checked the holder's key)`]
       : []),
+    ...originLines(r),
     `TBS hash   ${t.tbsSha256}`,
     `approvals  ${
       q.approvals
@@ -108,6 +110,26 @@ export function describeReview(r: Review): string {
   ];
   if (r.problem) lines.push(`PROBLEM    ${r.problem}`);
   return lines.join("\n");
+}
+
+/**
+ * Where the request came from, as the coordinator says (an ACME order: which account, and how and
+ * when each identifier was validated), and whether those identifiers are exactly the names in the
+ * TBS this custodian derived — what an `acmeValidated` policy rule asks (custodian/policy.ts).
+ */
+export function originLines(r: Review): string[] {
+  const origin = r.request.origin;
+  if (!origin) return [];
+  const problem = acmeOriginProblem(r);
+  return [
+    `origin     ACME account ${origin.account}, order ${origin.order}`,
+    ...origin.identifiers.map(
+      (i) => `validated  ${i.type === "ip" ? "IP:" : ""}${i.value} by ${i.challenge} at ${i.validatedAt}`,
+    ),
+    problem
+      ? `ACME       does not vouch for this certificate: ${problem}`
+      : `ACME       the validated identifiers are exactly the certificate's names (within ${DEFAULT_ACME_VALIDATED_WITHIN_HOURS} h)`,
+  ];
 }
 
 async function confirm(question: string): Promise<boolean> {
@@ -137,7 +159,7 @@ export function registerCustodianRequests(cust: Command): void {
           ? requests
               .map(
                 (r) =>
-                  `${r.id}  ${r.status.padEnd(8)} ${r.profile.padEnd(12)} ${r.requester.padEnd(10)} ${r.subject || r.sans.map((s) => s.value).join(",")}  (${r.threshold - r.missing}/${r.threshold})`,
+                  `${r.id}  ${r.status.padEnd(8)} ${r.profile.padEnd(12)} ${r.requester.padEnd(10)} ${r.subject || r.sans.map((s) => s.value).join(",")}  (${r.threshold - r.missing}/${r.threshold})${r.origin ? "  ACME" : ""}`,
               )
               .join("\n")
           : `no ${o.status === "all" ? "" : o.status + " "}requests`;

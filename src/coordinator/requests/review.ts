@@ -81,6 +81,7 @@ export async function reviewItems(
     status: r.status as ReviewItem["status"],
     createdAt: r.createdAt,
     ...(renewals.has(r.id) ? { renewal: renewals.get(r.id)! } : {}),
+    ...(r.origin ? { origin: r.origin } : {}),
   }));
   return { items, cursor: JSON.stringify(cursor), ...(wakeAt !== undefined ? { wakeAt } : {}) };
 }

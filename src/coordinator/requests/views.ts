@@ -170,6 +170,8 @@ export async function render(ctx: RequestContext, r: RequestRecord): Promise<Req
     failure: r.status === "failed" && outcome ? outcome.reason : null,
     signing,
     renewalOf: renewal ? displaySerial(renewal.renewalOf) : null,
+    // No secret in it (src/protocol/origin.ts): shown to whoever may read the request.
+    origin: r.origin,
     createdAt: r.createdAt,
   };
 }
