@@ -206,6 +206,15 @@ export async function renderOrder(
   req: Request,
   orderId: string,
 ): Promise<{ body: AcmeOrderObject; retryAfter?: number; accountId: string }> {
+  return orderObject(ctx, req, orderId, 1);
+}
+
+async function orderObject(
+  ctx: AcmeContext,
+  req: Request,
+  orderId: string,
+  rereads: number,
+): Promise<{ body: AcmeOrderObject; retryAfter?: number; accountId: string }> {
   const urls = acmeUrls(ctx.baseUrl(req));
   const order = await orderById(ctx, orderId);
   if (!order) throw notFound("order");
@@ -221,13 +230,11 @@ export async function renderOrder(
   } else if (order.status === "pending" || order.status === "ready") {
     const now = clock.now();
     const d = await derivedStatus(ctx, order, authorizations, now);
-    if (
-      d.status !== order.status &&
-      !(await moveOrder(ctx, order.id, ["pending", "ready"], d.status, iso(now), d.error))
-    ) {
-      // Another request moved it first (finalize, or a read that stored the same change): read again.
-      return renderOrder(ctx, req, orderId);
-    }
+    const moved =
+      d.status === order.status ||
+      (await moveOrder(ctx, order.id, ["pending", "ready"], d.status, iso(now), d.error));
+    // Finalize took it first (it only moves forward): read it again.
+    if (!moved && rereads > 0) return orderObject(ctx, req, orderId, rereads - 1);
     status = d.status;
     error = d.error;
   } else {

@@ -13,6 +13,8 @@ import { checkOrderIdentifiers, normaliseIdentifier, orderProfile } from "../../
 import { AcmeProblem } from "../../src/acme/problems.ts";
 import type { Profile, Requester } from "../../src/config/schema.ts";
 import type { AcmeConfig } from "../../src/config/schema.ts";
+import type { AcmeDatabase } from "../../src/acme/store/schema.ts";
+import { newAcmeId } from "../../src/acme/paths.ts";
 
 // ---- identifiers (no HTTP) ----
 
@@ -470,5 +472,88 @@ describe("orders over HTTP", () => {
     expect(after).toBeLessThanOrEqual(3600);
     // Another account has its own budget.
     expect((await newOrder(await account(), [{ type: "ip", value: "127.0.0.1" }])).status).toBe(201);
+  });
+
+  it("one validation at a time per challenge; one left processing by a stopped replica starts again", async () => {
+    const c = await account();
+    const res = await newOrder(c, [{ type: "ip", value: "127.0.0.1" }]);
+    const order = res.body as OrderBody;
+    const authz = (await c.post(order.authorizations[0]!, null)).body as AuthzBody;
+    const http01 = authz.challenges.find((x) => x.type === "http-01")!;
+    const path = `/.well-known/acme-challenge/${http01.token}`;
+    // Claimed as if by a replica that stopped mid-validation, just now: a POST starts nothing.
+    const db = ca.ca.services.store.queryBuilder<AcmeDatabase>();
+    const id = http01.url.split("/").at(-1)!;
+    await db
+      .updateTable("acme_challenges")
+      .set({ status: "processing", updated_at: new Date().toISOString() })
+      .where("id", "=", id)
+      .execute();
+    responder.set(http01.token, await c.keyAuthorization(http01.token));
+    const nonces = await Promise.all([c.newNonce(), c.newNonce()]);
+    const both = await Promise.all(nonces.map((nonce) => c.post(http01.url, {}, { nonce })));
+    expect(both.map((r) => (r.body as ChallengeBody).status)).toEqual(["processing", "processing"]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(responder.requests.filter((r) => r.path === path)).toHaveLength(0);
+    // Long enough ago (3 validation timeouts): two concurrent POSTs, one validation.
+    await db
+      .updateTable("acme_challenges")
+      .set({ updated_at: new Date(Date.now() - 10_000).toISOString() })
+      .where("id", "=", id)
+      .execute();
+    const again = await Promise.all([c.newNonce(), c.newNonce()]);
+    await Promise.all(again.map((nonce) => c.post(http01.url, {}, { nonce })));
+    const done = await until<AuthzBody>(c, order.authorizations[0]!, (b) => b.status !== "pending");
+    expect(done.status).toBe("valid");
+    expect(responder.requests.filter((r) => r.path === path)).toHaveLength(1);
+  });
+
+  it("the account's order list: newest first, 100 a page, Link rel=next with a cursor", async () => {
+    const c = await account();
+    const accountId = c.kid!.split("/").at(-1)!;
+    // More orders than the rate limit lets one create: stored directly.
+    const db = ca.ca.services.store.queryBuilder<AcmeDatabase>();
+    const base = Date.now() - 60_000;
+    const ids: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const id = newAcmeId();
+      ids.push(id);
+      const at = new Date(base + Math.floor(i / 2) * 100).toISOString(); // pairs share a time
+      await db
+        .insertInto("acme_orders")
+        .values({
+          id,
+          account_id: accountId,
+          status: "pending",
+          identifiers: JSON.stringify([{ type: "ip", value: "127.0.0.1" }]),
+          profile: "server",
+          not_before: null,
+          not_after: null,
+          expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+          request_id: null,
+          error: null,
+          replaces: null,
+          created_at: at,
+          updated_at: at,
+        })
+        .execute();
+    }
+    const first = await c.post(`${c.kid}/orders`, null);
+    const page1 = (first.body as { orders: string[] }).orders;
+    expect(page1).toHaveLength(100);
+    const next = /<([^>]+)>;rel="next"/.exec(first.headers.get("link") ?? "")?.[1];
+    expect(next).toMatch(/\/orders\?cursor=[A-Za-z0-9_-]+$/);
+    const second = await c.post(next!, null);
+    const page2 = (second.body as { orders: string[] }).orders;
+    expect(page2).toHaveLength(50);
+    expect(second.headers.get("link") ?? "").not.toMatch(/rel="next"/);
+    const all = [...page1, ...page2].map((u) => u.split("/").at(-1)!);
+    expect(new Set(all).size).toBe(150);
+    expect(new Set(all)).toEqual(new Set(ids));
+    // Newest first.
+    const created = new Map(ids.map((id, i) => [id, Math.floor(i / 2)]));
+    const times = all.map((id) => created.get(id)!);
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+    expect(problemType(await c.post(`${c.kid}/orders?cursor=bm90LWEtY3Vyc29y`, null))).toBe("malformed");
   });
 });
