@@ -65,6 +65,11 @@ export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
     description: "the inventory of issued certificates: list, search, show, fetch, export",
     load: async () => (await import("./commands/certificates.ts")).registerCertificates,
   },
+  acme: {
+    term: "acme",
+    description: "ACME (RFC 8555) administration: external account binding keys for certbot, lego, …",
+    load: async () => (await import("./commands/acme.ts")).registerAcme,
+  },
 };
 
 /** The package version (package.json sits two levels up from both src/cli and dist/cli). */
