@@ -129,7 +129,11 @@ export async function validationAddresses(
   o: { resolver?: string | undefined },
   deadline: Deadline,
 ): Promise<string[]> {
-  if (identifier.type === "ip") return [identifier.value];
+  if (identifier.type === "ip") {
+    if (isIP(identifier.value) === 0)
+      throw new ValidationFailure("malformed", `${quoted(identifier.value)} is not an IP address`);
+    return [identifier.value];
+  }
   const name = identifier.value;
   const timedOut = (): ValidationFailure =>
     new ValidationFailure("dns", `${whereAsked(o)} did not answer for ${name} within ${deadline.ms} ms`);
@@ -163,7 +167,11 @@ export async function validationAddresses(
       v4 = found.filter((x) => x.family === 4).map((x) => x.address);
       v6 = found.filter((x) => x.family === 6).map((x) => x.address);
     } catch (e) {
-      throw e instanceof ValidationFailure ? e : lookupFailure(name, "an address", e, o);
+      if (e instanceof ValidationFailure) throw e;
+      // getaddrinfo says ENOTFOUND both for a name that does not exist and for one without addresses.
+      if ((e as { code?: unknown } | null)?.code === "ENOTFOUND")
+        throw new ValidationFailure("dns", `${whereAsked(o)} found no address for ${name}`);
+      throw lookupFailure(name, "an address", e, o);
     }
     if (v4.length === 0 && v6.length === 0)
       throw new ValidationFailure("dns", `${whereAsked(o)} has no address for ${name}`);
