@@ -98,11 +98,21 @@ export async function createLocalCa(o: {
     threshold: o.threshold,
     custodians: roster,
     admins: [{ name: "admin", tokenSha256: tokenHash(adminToken) }],
+    profiles: { ...(template.profiles as object), acme: DEV_ACME_PROFILE },
+    acme: { profiles: ["acme"], openRegistration: { requester: "acme" } },
     requesters: [
       {
         name: "dev",
         tokenSha256: tokenHash(requesterToken),
         profiles: ["server", "client"],
+        allowedNames: ["*"],
+      },
+      // ACME accounts registered without external account binding act under this grant (docs/acme.md);
+      // in dev, for the acme profile only. No token: ACME clients authenticate with their account key.
+      {
+        name: "acme",
+        tokenSha256: tokenHash(randomBytes(32).toString("base64url")),
+        profiles: ["acme"],
         allowedNames: ["*"],
       },
       // The coordinator's own TLS certificate (`tca dev --tls`, docs/tls.md): it submits without a
@@ -121,6 +131,20 @@ export async function createLocalCa(o: {
   for (const c of layout.custodians) writeFileSync(join(c.home, "ca-config.yaml"), text);
   return { layout, config };
 }
+
+/** The profile ACME orders get in dev: a TLS server certificate for 90 days, as public ACME CAs issue. */
+const DEV_ACME_PROFILE = {
+  description: "TLS server certificates for names validated over ACME",
+  defaultValidityHours: 2160,
+  maxValidityHours: 2160,
+  keyTypes: ["rsa", "ec-p256", "ec-p384", "ed25519"],
+  keyUsage: ["digitalSignature", "keyEncipherment"],
+  extKeyUsage: ["serverAuth"],
+  sans: { dns: true, ip: true, max: 20, requireOne: true },
+};
+
+/** Names the dev agents approve for ACME once validated; anything else waits for a person. */
+export const DEV_ACME_NAMES = ["localhost", "*.localhost", "*.test"];
 
 /** The names of a dev coordinator's own certificate (`tca dev --tls`). */
 export const DEV_TLS_NAMES = ["localhost", "127.0.0.1", "::1"];
@@ -143,6 +167,14 @@ autoApprove:
     profiles: [server]
     requesters: [coordinator]
     names: [localhost, 127.0.0.1, "::1"]
+    maxValidityHours: 2160
+  # ACME orders whose names the coordinator validated (http-01, dns-01, tls-alpn-01) under
+  # these names; any other ACME name waits for a person.
+  - name: acme-validated
+    profiles: [acme]
+    requesters: [acme]
+    names: [${DEV_ACME_NAMES.map((n) => JSON.stringify(n)).join(", ")}]
+    acmeValidated: true
     maxValidityHours: 2160
 signCrls: true
 approvalValidityHours: 24

@@ -56,6 +56,18 @@ export class Sandbox {
     return this.node([TCA_BIN, ...args], env, cwd);
   }
 
+  /** Any program (lego, certbot, openssl …), tracked like tca's own processes. */
+  program(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Proc {
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const p = new Proc(child);
+    this.procs.push(p);
+    return p;
+  }
+
   node(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Proc {
     const child = spawn(process.execPath, args, {
       cwd,

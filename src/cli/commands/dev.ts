@@ -8,12 +8,15 @@ import { parse as parseYaml } from "yaml";
 import { loadCaConfig } from "../../config/load.ts";
 import { startCoordinator, type RunningCoordinator, type TlsSetting } from "../../coordinator/server.ts";
 import { redactLocation } from "../../coordinator/store/open.ts";
-import { databaseOption } from "./serve.ts";
+import { acmeOption, databaseOption } from "./serve.ts";
+import { createAcme } from "../../acme/router.ts";
+import { ROUTES } from "../../acme/paths.ts";
 import {
   acquireDevLock,
   createLocalCa,
   custodianNames,
   DevLockError,
+  DEV_ACME_NAMES,
   DEV_TLS_NAMES,
   finishLocalCa,
   layoutOf,
@@ -44,6 +47,9 @@ interface DevOpts {
   databaseUrl?: string;
   coordinators: string;
   tls?: boolean;
+  acmeHttpPort?: string;
+  acmeTlsPort?: string;
+  acmeResolver?: string;
 }
 
 function readLastLine(path: string): string {
@@ -104,6 +110,12 @@ export function registerDev(program: Command): void {
       "--tls",
       "serve HTTPS: the CA issues the coordinator its own certificate after the ceremony (root in DIR/root.pem; docs/tls.md)",
     )
+    .option("--acme-http-port <port>", "ACME http-01: the port validation fetches from", "80")
+    .option("--acme-tls-port <port>", "ACME tls-alpn-01: the port validation connects to", "443")
+    .option(
+      "--acme-resolver <host:port>",
+      "ACME: the DNS server for every lookup validation makes (TXT, A, AAAA); default: the system resolver",
+    )
     .action((o: DevOpts) => runCommand(() => runDev(o)));
 }
 
@@ -125,6 +137,9 @@ export function npmSwallowedFlags(env: NodeJS.ProcessEnv = process.env): string[
     npm_config_coordinators: "--coordinators",
     npm_config_database_url: "--database-url",
     npm_config_share_timeout: "--share-timeout",
+    npm_config_acme_http_port: "--acme-http-port",
+    npm_config_acme_tls_port: "--acme-tls-port",
+    npm_config_acme_resolver: "--acme-resolver",
   };
   return Object.entries(flags)
     .filter(([k]) => env[k] !== undefined)
@@ -153,6 +168,7 @@ async function runDev(o: DevOpts): Promise<void> {
     throw new UsageError("--custodians must be an integer from 2 to 20");
   if (!Number.isInteger(t) || t < 2 || t > n)
     throw new UsageError(`--threshold must be an integer from 2 to ${n}`);
+  const acmeValidation = acmeOption(o);
   const replicas = Number(o.coordinators);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 8)
     throw new UsageError("--coordinators must be an integer from 1 to 8");
@@ -222,6 +238,10 @@ async function runDev(o: DevOpts): Promise<void> {
       `the dev CA in ${dir} keeps its data in ${readFileSync(storagePath, "utf8").trim()}, not ${storage}: pass the same --database-url, or --reset`,
     );
   writeFileSync(storagePath, storage + "\n");
+  // ACME is on when the dev CA's ca-config has it (every dev CA made since tca had ACME).
+  const acme = config.config.acme ? acmeValidation : undefined;
+  if (!acme)
+    progress(`no ACME: the dev CA in ${dir} was made before tca dev served ACME (--reset for a new one)`);
   const logger = pino({ level: process.env.TCA_LOG_LEVEL ?? "warn" }, process.stderr);
   const shareTimeoutMs = Number(o.shareTimeout) * 1000;
   // Replicas run in this process, each with its own store, pool and listener: one CA, several
@@ -249,6 +269,7 @@ async function runDev(o: DevOpts): Promise<void> {
           shareTimeoutMs,
           logger,
           ...tlsOf(i),
+          ...(acme ? { extensions: [(s) => createAcme(s, { validation: acme, logger })] } : {}),
         }),
       );
   } catch (e) {
@@ -393,6 +414,8 @@ async function runDev(o: DevOpts): Promise<void> {
     progress(`TLS on: ${urls.join(", ")} (CA root in ${rootPath})`);
   }
   const url = urls[0]!;
+  const acmeDirectory = acme ? `${url}${ROUTES.directory}` : undefined;
+  if (acmeDirectory) writeFileSync(join(dir, "acme-directory.txt"), acmeDirectory + "\n");
   const cacert = o.tls ? ` --cacert ${rootPath}` : "";
   const caFile = o.tls ? ` --ca-file ${rootPath}` : "";
   const ready = [
@@ -402,6 +425,11 @@ async function runDev(o: DevOpts): Promise<void> {
     `  data            ${storage}`,
     `  state           ${dir}`,
     `  requester token ${layout.requesterTokenPath}`,
+    ...(acmeDirectory
+      ? [
+          `  ACME directory  ${acmeDirectory} (open registration; agents approve validated ${DEV_ACME_NAMES.join(", ")})`,
+        ]
+      : []),
     "",
   ];
   if (!o.agents) {
@@ -443,6 +471,14 @@ async function runDev(o: DevOpts): Promise<void> {
       "",
       "Or with the CLI:",
       `  ./bin/tca.js request svc.example.internal --coordinator ${url} --token-file ${layout.requesterTokenPath}${caFile}`,
+      ...(acmeDirectory && acme
+        ? [
+            "",
+            `Or with ACME (http-01 fetches from port ${acme.httpPort} of the name's address):`,
+            `  ${o.tls ? `LEGO_CA_CERTIFICATES=${rootPath} ` : ""}lego --server ${acmeDirectory} --accept-tos --email dev@example.test \\`,
+            `    --domains localhost --http --http.port :${acme.httpPort} --path .lego run`,
+          ]
+        : []),
       "",
       "tca dev: ready (Ctrl-C to stop)",
       "",
