@@ -6,6 +6,13 @@ import { evaluatePolicy, PolicySchema } from "../../src/custodian/policy.ts";
 import type { Review } from "../../src/custodian/session.ts";
 import type { RequestOrigin, ValidatedIdentifier } from "../../src/protocol/origin.ts";
 import { originLines } from "../../src/cli/commands/custodian-requests.ts";
+import { originNote } from "../../src/custodian/session.ts";
+import { Journal } from "../../src/custodian/journal.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
 
 const CREATED = "2026-03-01T12:00:00.000Z";
 const hoursBefore = (h: number) => new Date(Date.parse(CREATED) - h * 3_600_000).toISOString();
@@ -224,5 +231,32 @@ describe("tca custodian requests show", () => {
     );
     expect(extra.at(-1)).toMatch(/^ACME {7}does not vouch for this certificate: name b\.svc\.internal/);
     expect(originLines(review({ origin: null }))).toEqual([]);
+  });
+});
+
+describe("the journal", () => {
+  it("notes an approval's ACME origin in the entry's note, a field every journal reader accepts", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tca-origin-journal-"));
+    try {
+      const secret = randomBytes(32);
+      const path = join(dir, "journal.jsonl");
+      const note = originNote(acme(id("a.svc.internal")));
+      expect(note).toBe("from ACME account acct-1, order order-1");
+      expect(originNote(null)).toBeUndefined();
+      new Journal(path, ed25519.getPublicKey(secret)).append(secret, {
+        kind: "approval",
+        requestId: "r1",
+        tbsSha256: "a".repeat(64),
+        decision: "approve",
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        note: note!,
+      });
+      // Read again from the file: chain, signature and schema checked.
+      const again = new Journal(path, ed25519.getPublicKey(secret));
+      expect(again.decisionOn("r1")).toMatchObject({ decision: "approve", note });
+      expect(again.approvedRequestIds()).toEqual(["r1"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
