@@ -12,6 +12,7 @@ import * as x509 from "@peculiar/x509";
 import { makeCsr, startHttpCa, type HttpCa } from "../helpers/in-process-ca.ts";
 import { TestAcmeClient } from "../helpers/acme-client.ts";
 import { alternateChainLinks } from "../../src/acme/finalize.ts";
+import { PROCESSING_RETRY_SECONDS, WAITING_FOR_PERSON_RETRY_SECONDS } from "../../src/acme/issuance.ts";
 import {
   csrB64url,
   decide,
@@ -187,6 +188,39 @@ describe("finalize", () => {
       },
     });
     expect((order.body as { certificate?: string }).certificate).toBeUndefined();
+  });
+
+  it("polls less often once the request looks like it waits for a person", async () => {
+    const { url, id } = await newOrder(client, ["slow.example.internal"]);
+    await markValidated(h, id);
+    const f = await finalizeOrder(client, url, await makeCsr(["slow.example.internal"]));
+    expect(f.headers.get("retry-after")).toBe(String(PROCESSING_RETRY_SECONDS));
+    // As if submitted a minute ago with no custodian's agent approving it since.
+    const old = new Date(Date.now() - 60_000).toISOString();
+    await h.ca.services.store
+      .queryBuilder<{ requests: { id: string; created_at: string } }>()
+      .updateTable("requests")
+      .set({ created_at: old })
+      .where("id", "=", (await requestOf(h, id))!)
+      .execute();
+    const order = await client.post(url, null);
+    expect((order.body as { status: string }).status).toBe("processing");
+    expect(order.headers.get("retry-after")).toBe(String(WAITING_FOR_PERSON_RETRY_SECONDS));
+  });
+
+  it("gives the certificate the order's notAfter", async () => {
+    const notAfter = new Date(Math.floor(Date.now() / 1000) * 1000 + 2 * 3_600_000);
+    const res = await client.post(client.directory.newOrder!, {
+      identifiers: [{ type: "dns", value: "short.example.internal" }],
+      notAfter: notAfter.toISOString(),
+    });
+    expect(res.status, res.text).toBe(201);
+    const url = res.headers.get("location")!;
+    const id = url.split("/").pop()!;
+    await markValidated(h, id);
+    expect((await finalizeOrder(client, url, await makeCsr(["short.example.internal"]))).status).toBe(200);
+    const v = await h.ca.services.requests.view((await requestOf(h, id))!);
+    expect(Math.abs(Date.parse(v.notAfter) - notAfter.getTime())).toBeLessThanOrEqual(1000);
   });
 
   it("serves a wildcard order, recording dns-01 and the *. in the origin", async () => {
