@@ -124,10 +124,10 @@ function ruleMismatch(rule: PolicyRule, r: Review<ReviewSubject>): string | unde
 
 /**
  * Why the request's ACME origin does not vouch for exactly the names in the TBS this custodian
- * derived, or undefined if it does. Names compare as TLS clients compare them, but never more
- * loosely than the certificate reads: DNS names case-insensitively (RFC 4343) and literally otherwise,
- * so a wildcard SAN is vouched for only by a wildcard identifier (RFC 8555 §7.1.3), never by its base
- * name; IP addresses by their octets (RFC 8738 §3).
+ * derived, or undefined if it does. Each name must equal an identifier, never merely be covered by
+ * one: DNS names compare case-insensitively (RFC 4343) and otherwise literally, so a wildcard SAN is
+ * vouched for only by a wildcard identifier (RFC 8555 §7.1.3), never by its base name, and a plain
+ * name never by a wildcard; IP addresses compare by their octets (RFC 8738 §3).
  */
 export function acmeOriginProblem(
   r: Review<ReviewSubject>,
@@ -152,7 +152,9 @@ export function acmeOriginProblem(
   const validated = new Map<string, ValidatedIdentifier>();
   for (const id of origin.identifiers) {
     const key = keyOf(id.type, id.value);
-    if (key) validated.set(key, id);
+    if (!key)
+      return `ACME identifier ${id.value} is not an ${id.type === "ip" ? "IP address" : id.type} name`;
+    validated.set(key, id);
   }
   const created = Date.parse(r.request.createdAt);
   const covered = new Set<string>();
