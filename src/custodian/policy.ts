@@ -152,8 +152,7 @@ export function acmeOriginProblem(
   const validated = new Map<string, ValidatedIdentifier>();
   for (const id of origin.identifiers) {
     const key = keyOf(id.type, id.value);
-    if (!key)
-      return `ACME identifier ${id.value} is not an ${id.type === "ip" ? "IP address" : id.type} name`;
+    if (!key) return `ACME identifier ${id.value} is not a valid ${id.type === "ip" ? "IP address" : "name"}`;
     validated.set(key, id);
   }
   const created = Date.parse(r.request.createdAt);
