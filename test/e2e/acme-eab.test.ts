@@ -13,6 +13,7 @@ import { openssl } from "../helpers/openssl.ts";
 import { startChallTestSrv, type ChallTestSrv } from "../helpers/challtestsrv.ts";
 import { approval, exchangeUntil, startHttpCa, type HttpCa } from "../helpers/in-process-ca.ts";
 import { toPem } from "../../src/x509/der.ts";
+import { TestAcmeClient } from "../helpers/acme-client.ts";
 
 const sb = new Sandbox();
 let http: HttpCa;
@@ -106,9 +107,16 @@ describe("ACME external account binding with lego", () => {
   it("the directory says an external account is required, and lego without one is refused", async () => {
     const d = (await (await fetch(directory)).json()) as { meta: { externalAccountRequired: boolean } };
     expect(d.meta.externalAccountRequired).toBe(true);
+    // lego reads the directory's meta and stops before it sends anything…
     const p = lego(join(work, "no-eab"), "web.example.internal");
     expect(await p.exited).not.toBe(0);
-    expect(p.output).toMatch(/externalAccountRequired/);
+    expect(p.output).toMatch(/requires External Account Binding/);
+    // …and a client that sends newAccount anyway is refused, with nothing stored.
+    const client = await TestAcmeClient.create(directory);
+    const res = await client.register();
+    expect(res.status).toBe(400);
+    expect((res.body as { type: string }).type).toBe("urn:ietf:params:acme:error:externalAccountRequired");
+    expect(client.kid).toBeUndefined();
   }, 60_000);
 
   it("with a key made for requester dev, lego gets a certificate under dev's grant", async () => {
