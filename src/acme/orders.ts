@@ -7,6 +7,7 @@
 // An account sees only its own resources. An order's status is derived when it is read: pending
 // becomes ready once every authorization is valid, invalid once one is not or the order expired
 // before finalize (and is stored so); after finalize it follows the tca request (issuance.ts).
+import { checkReplaces } from "./cert-id.ts";
 import type { Request, Response, Router, RequestHandler } from "express";
 import { z } from "zod";
 import type { Requester } from "../config/schema.ts";
@@ -400,6 +401,10 @@ async function newOrder(ctx: AcmeContext, req: Request, res: Response, post: Acm
         `this account has ${MAX_LIVE_ORDERS} orders pending or ready; finalize them or let them expire`,
         { retryAfter: 3600 },
       );
+    // RFC 9773 §5: the certificate replaced must be this account's and not replaced already; checked
+    // under the write lock so two orders cannot both replace it.
+    if (payload.replaces !== undefined)
+      order.replaces = await checkReplaces(ctx, account.id, payload.replaces, identifiers);
     await insertOrder(ctx, order, authorizations, challenges);
   });
   const urls = acmeUrls(ctx.baseUrl(req));

@@ -387,15 +387,18 @@ describe("orders over HTTP", () => {
     expect((list.body as { orders: string[] }).orders).toEqual([]);
   });
 
-  it("keeps notAfter and replaces", async () => {
+  it("keeps notAfter; refuses to replace a certificate this CA never issued, storing nothing", async () => {
     const c = await account();
     const notAfter = new Date(Date.now() + 48 * 3_600_000).toISOString();
-    const res = await newOrder(c, [{ type: "ip", value: "127.0.0.1" }], {
-      notAfter,
+    const res = await newOrder(c, [{ type: "ip", value: "127.0.0.1" }], { notAfter });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ notAfter });
+    const bogus = await newOrder(c, [{ type: "ip", value: "127.0.0.1" }], {
       replaces: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
     });
-    expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ notAfter, replaces: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE" });
+    expect(bogus.status).toBeGreaterThanOrEqual(400);
+    const list = await c.post(`${c.kid}/orders`, null);
+    expect((list.body as { orders: string[] }).orders).toHaveLength(1);
   });
 
   it("another account reads neither the order, nor its authorizations and challenges, nor the order list", async () => {

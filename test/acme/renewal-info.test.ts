@@ -144,8 +144,13 @@ describe("checkReplaces (RFC 9773 §5)", () => {
       replaces: certId,
     });
     expect(res.status, res.text).toBe(201);
+    expect((res.body as { replaces?: string }).replaces).toBe(certId);
     const p = await refusal(checkReplaces(ctx(), account, certId, names));
     expect(p.type).toBe("alreadyReplaced");
     expect(p.status).toBe(409);
+    // newOrder checks it too: a second order replacing the same certificate is refused.
+    const again = await client.post(client.directory.newOrder!, { identifiers: names, replaces: certId });
+    expect(again.status).toBe(409);
+    expect((again.body as { type: string }).type).toBe("urn:ietf:params:acme:error:alreadyReplaced");
   }, 60_000);
 });
