@@ -4,7 +4,7 @@
 // (docs/revocation.md). Answers 200 with an empty body.
 import { createPublicKey, type JsonWebKey } from "node:crypto";
 import type { Router } from "express";
-import type { JWK } from "jose";
+import { calculateJwkThumbprint, type JWK } from "jose";
 import { CoordinatorError } from "../coordinator/errors.ts";
 import type { RevocationActor } from "../coordinator/revocation.ts";
 import { OFFERED_REVOCATION_REASONS } from "../protocol/crl-params.ts";
@@ -109,10 +109,9 @@ export function registerRevocation(r: Router, ctx: AcmeContext): void {
             "unauthorized",
             "the jwk that signed this request is not the certificate's key (RFC 8555 §7.6)",
           );
-        // Proof of the certificate's private key authorizes revocation whoever asked for the
-        // certificate (§7.6). The revocation service has no actor for that, so it acts as an
-        // administrator would, recorded by the key's role ("admin:acme-certificate-key").
-        actor = { kind: "admin", name: "acme-certificate-key" };
+        // Proof of the certificate's private key authorizes revoking that certificate, whoever asked
+        // for it (§7.6); recorded as holder:<the key's JWK thumbprint>.
+        actor = { kind: "holder", name: await calculateJwkThumbprint(post.jwk!, "sha256"), serial };
       }
 
       const existing = await ctx.services.store.getCertificate(serial);

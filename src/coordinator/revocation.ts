@@ -17,11 +17,15 @@ import { displaySerial, storedSerial } from "../x509/serial.ts";
  * Who revokes. An ACME account (RFC 8555 §7.6) acts under a requester grant; `name` is the account's
  * id, and it may revoke only certificates whose request came from an order of that account (the ACME
  * module checks this too; this service has the last word). `revokedBy` records `acme:<account>`.
+ * A `holder` proved possession of the certificate's own private key (RFC 8555 §7.6, checked by the
+ * ACME module): it may revoke that one certificate; `name` is the key's JWK thumbprint, recorded as
+ * `holder:<thumbprint>`.
  */
 export type RevocationActor =
   | { kind: "admin"; name: string }
   | { kind: "requester"; name: string }
-  | { kind: "acme"; name: string; requester: string };
+  | { kind: "acme"; name: string; requester: string }
+  | { kind: "holder"; name: string; serial: string };
 
 /** Serial as stored: hex content octets. Accepts "0x", colons, upper case, with or without the sign octet. */
 export function normaliseSerial(input: string): string {
@@ -40,6 +44,8 @@ function mayRevoke(actor: RevocationActor, r: RequestRecord): boolean {
       return actor.name === r.requester;
     case "acme":
       return r.origin?.kind === "acme" && r.origin.account === actor.name && r.requester === actor.requester;
+    case "holder":
+      return r.serial === actor.serial;
   }
 }
 

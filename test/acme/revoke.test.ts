@@ -98,7 +98,10 @@ describe("revokeCert", () => {
       { jwk: true },
     );
     expect(res.status, res.text).toBe(200);
-    expect(await revoked(cert.serial)).toMatchObject({ reason: "keyCompromise" });
+    expect(await revoked(cert.serial)).toMatchObject({
+      reason: "keyCompromise",
+      revokedBy: `holder:${await holder.thumbprint()}`,
+    });
   }, 60_000);
 
   it("refuses another account, another key, and a certificate this CA did not issue", async () => {
