@@ -8,7 +8,6 @@
 import { randomBytes } from "node:crypto";
 import express, { type Request, type Router } from "express";
 import { flattenedVerify, type FlattenedJWSInput, type JWK } from "jose";
-import { z } from "zod";
 import { clock } from "../coordinator/clock.ts";
 import { CoordinatorError } from "../coordinator/errors.ts";
 import { Readers } from "../coordinator/http/auth.ts";
@@ -18,36 +17,15 @@ import type { AcmeContext } from "./context.ts";
 import { AcmeProblem } from "./problems.ts";
 import { parseFlattenedJws, thumbprintOf } from "./jws.ts";
 import { ACME_ID, newAcmeId } from "./paths.ts";
+import {
+  CreateEabKeyBodySchema,
+  EAB_KEYS_PATH,
+  type EabKeyCreated,
+  type EabKeyView,
+} from "../protocol/acme-eab.ts";
 
-export const EAB_KEYS_PATH = "/api/v1/acme/eab-keys";
 /** RFC 8555 §7.3.4: a MAC algorithm. */
 const EAB_ALGORITHMS = ["HS256", "HS384", "HS512"];
-
-// ---- the admin API's wire contract (the CLI parses answers with these) ----
-
-export const CreateEabKeyBodySchema = z.object({ requester: z.string().min(1).max(64) }).strict();
-
-export const EabKeyCreatedSchema = z.object({
-  keyId: z.string(),
-  /** base64url, 32 bytes; shown once, never again. */
-  hmacKey: z.string(),
-  requester: z.string(),
-  createdAt: z.string(),
-});
-export type EabKeyCreated = z.infer<typeof EabKeyCreatedSchema>;
-
-export const EabKeyViewSchema = z.object({
-  keyId: z.string(),
-  requester: z.string(),
-  createdAt: z.string(),
-  createdBy: z.string(),
-  bound: z.boolean(),
-  /** The account URL path's id, once bound. */
-  accountId: z.string().nullable(),
-  boundAt: z.string().nullable(),
-});
-export type EabKeyView = z.infer<typeof EabKeyViewSchema>;
-export const EabKeyListSchema = z.object({ keys: z.array(EabKeyViewSchema) });
 
 // ---- binding (newAccount) ----
 

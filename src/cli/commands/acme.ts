@@ -9,7 +9,7 @@ import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.
 import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
 import { RequesterClient, toRequesterError } from "../../requester/client.ts";
 import { RequesterError } from "../../requester/errors.ts";
-import { EAB_KEYS_PATH, EabKeyCreatedSchema, EabKeyListSchema } from "../../acme/eab.ts";
+import { EAB_KEYS_PATH, EabKeyCreatedSchema, EabKeyListSchema } from "../../protocol/acme-eab.ts";
 
 interface ConnectOpts {
   coordinator?: string[];

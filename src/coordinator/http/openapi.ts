@@ -60,6 +60,7 @@ import {
   SubmitResponseSchema,
 } from "../../protocol/views.ts";
 import { SubmitBodySchema } from "../../protocol/submit.ts";
+import { CreateEabKeyBodySchema, EabKeyCreatedSchema, EabKeyListSchema } from "../../protocol/acme-eab.ts";
 
 type Json = Record<string, unknown>;
 
@@ -118,12 +119,15 @@ const ANSWERS: Record<string, z.ZodType> = {
   RenewalChallenge: RenewalChallengeSchema,
   Renewed: RenewedSchema,
   RenewalView: RenewalViewSchema,
+  EabKeyCreated: EabKeyCreatedSchema,
+  EabKeyList: EabKeyListSchema,
 };
 const BODIES: Record<string, z.ZodType> = {
   SubmitRequest: SubmitBodySchema,
   ExchangeRequest: ExchangeRequestSchema,
   RevokeRequest: RevokeBodySchema,
   RenewRequest: RenewBodySchema,
+  CreateEabKeyRequest: CreateEabKeyBodySchema,
 };
 
 function generate(group: Record<string, z.ZodType>, io: "input" | "output"): Record<string, Json> {
@@ -233,6 +237,12 @@ export const openApiDocument: OpenApiDocument = {
     {
       name: "certificates",
       description: "The inventory of issued certificates: list, search, export, fetch",
+    },
+    {
+      name: "acme",
+      description:
+        "ACME (RFC 8555) is served at /acme/directory when ca-config has an acme section (docs/acme.md); " +
+        "these admin routes manage its external account binding keys",
     },
   ],
   paths: {
@@ -858,6 +868,50 @@ export const openApiDocument: OpenApiDocument = {
           "200": { description: "the job", content: jsonContent(ref("SigningJobView")) },
           ...problems(401, 403, 404),
         },
+      },
+    },
+    "/api/v1/acme/eab-keys": {
+      post: {
+        tags: ["acme"],
+        operationId: "createEabKey",
+        summary:
+          "Make an external account binding key (RFC 8555 §7.3.4) for a requester: the ACME account it binds acts under that grant",
+        description:
+          "Admin token. The requester must be in ca-config and granted one of acme.profiles (422 otherwise). " +
+          "The HMAC key is in this answer only; it binds one account, once, and is then erased.",
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: jsonContent(ref("CreateEabKeyRequest")) },
+        responses: {
+          "201": { description: "the key, shown once", content: jsonContent(ref("EabKeyCreated")) },
+          ...problems(400, 401, 403, 404, 415, 422),
+        },
+      },
+      get: {
+        tags: ["acme"],
+        operationId: "listEabKeys",
+        summary: "The external account binding keys, without their HMAC, and the account each is bound to",
+        security: [{ bearer: [] }],
+        responses: {
+          "200": { description: "the keys", content: jsonContent(ref("EabKeyList")) },
+          ...problems(401, 403, 404),
+        },
+      },
+    },
+    "/api/v1/acme/eab-keys/{keyId}": {
+      delete: {
+        tags: ["acme"],
+        operationId: "deleteEabKey",
+        summary: "Delete an external account binding key that has not bound an account (409 once it has)",
+        security: [{ bearer: [] }],
+        parameters: [
+          {
+            name: "keyId",
+            in: "path",
+            required: true,
+            schema: { type: "string", pattern: "^[A-Za-z0-9_-]{22}$" },
+          },
+        ],
+        responses: { "204": { description: "deleted" }, ...problems(401, 403, 404, 409) },
       },
     },
     "/api/v1/custodians/exchange": {
