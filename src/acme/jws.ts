@@ -18,6 +18,7 @@ import { ACME_ID, ACME_PREFIX } from "./paths.ts";
 export const ACME_ALGORITHMS = ["ES256", "ES384", "EdDSA", "RS256"] as const;
 export type AcmeAlgorithm = (typeof ACME_ALGORITHMS)[number];
 const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 8192;
 
 /** badSignatureAlgorithm with the `algorithms` field RFC 8555 §6.2 asks for. */
 export class BadSignatureAlgorithm extends AcmeProblem {
@@ -111,18 +112,33 @@ export function checkPublicJwk(alg: AcmeAlgorithm, jwk: unknown): JWK {
       "badPublicKey",
       `alg ${alg} needs a ${w.kty}${w.crv ? ` ${w.crv}` : ""} key, not ${String(k.kty)}${k.crv ? ` ${String(k.crv)}` : ""}`,
     );
-  if (w.kty === "EC") return { kty: "EC", crv: w.crv!, x: str("x"), y: str("y") };
-  if (w.kty === "OKP") return { kty: "OKP", crv: w.crv!, x: str("x") };
+  // One encoding per key (RFC 7518 §6.2.1, §6.3.1.1; RFC 8037 §2): coordinates of exactly the curve's
+  // size, a modulus without leading zero octets. Otherwise one key would have several thumbprints, so
+  // several accounts, and a key change could move onto a key another account holds.
+  const octets = (name: string, size: number): string => {
+    const v = str(name);
+    if (Buffer.from(v, "base64url").length !== size)
+      throw new AcmeProblem("badPublicKey", `the jwk's ${name} must be exactly ${size} octets`);
+    return v;
+  };
+  const size: Record<string, number> = { "P-256": 32, "P-384": 48, Ed25519: 32 };
+  if (w.kty === "EC")
+    return { kty: "EC", crv: w.crv!, x: octets("x", size[w.crv!]!), y: octets("y", size[w.crv!]!) };
+  if (w.kty === "OKP") return { kty: "OKP", crv: w.crv!, x: octets("x", size[w.crv!]!) };
   const n = Buffer.from(str("n"), "base64url");
-  let i = 0;
-  while (i < n.length && n[i] === 0) i++;
-  const bits = i === n.length ? 0 : (n.length - i - 1) * 8 + (32 - Math.clz32(n[i]!));
-  if (bits < MIN_RSA_BITS)
+  if (n[0] === 0)
+    throw new AcmeProblem("badPublicKey", "the jwk's n has leading zero octets (RFC 7518 §6.3.1.1)");
+  const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+  if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS)
     throw new AcmeProblem(
       "badPublicKey",
-      `RSA keys need at least ${MIN_RSA_BITS} bits; this one has ${bits}`,
+      `RSA keys need ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits; this one has ${bits}`,
     );
-  return { kty: "RSA", n: str("n"), e: str("e") };
+  // e = 65537 only, as public ACME CAs require: e = 1 makes signatures forgeable, and a huge e makes
+  // each verification cost a stranger's request hundreds of times more CPU.
+  if (str("e") !== "AQAB")
+    throw new AcmeProblem("badPublicKey", "RSA keys must have the public exponent 65537 (e = AQAB)");
+  return { kty: "RSA", n: str("n"), e: "AQAB" };
 }
 
 /**

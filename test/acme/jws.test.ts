@@ -239,6 +239,53 @@ describe("RFC 8555 §6.2–6.5: a bad request gets its error and stores nothing"
         "badPublicKey",
       ],
       [
+        "RSA with a public exponent other than 65537 (e = 3)",
+        async () => {
+          const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+            modulusLength: 2048,
+            publicExponent: 3,
+          });
+          const jwk = publicKey.export({ format: "jwk" });
+          return c.post(url, null, {
+            rawBody: manualJws(
+              { alg: "RS256", nonce: await c.newNonce(), url, jwk },
+              payload,
+              privateKey,
+              "sha256",
+            ),
+          });
+        },
+        "badPublicKey",
+      ],
+      [
+        "an RSA modulus with a leading zero octet (a second thumbprint for one key)",
+        async () => {
+          const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+          const jwk = publicKey.export({ format: "jwk" });
+          jwk.n = Buffer.concat([Buffer.from([0]), Buffer.from(jwk.n!, "base64url")]).toString("base64url");
+          return c.post(url, null, {
+            rawBody: manualJws(
+              { alg: "RS256", nonce: await c.newNonce(), url, jwk },
+              payload,
+              privateKey,
+              "sha256",
+            ),
+          });
+        },
+        "badPublicKey",
+      ],
+      [
+        "a P-256 x coordinate of 33 octets",
+        async () =>
+          c.post(url, null, {
+            rawBody: await tamper((x) => {
+              const k = x.jwk as Record<string, string>;
+              k.x = Buffer.concat([Buffer.from([0]), Buffer.from(k.x!, "base64url")]).toString("base64url");
+            }),
+          }),
+        "badPublicKey",
+      ],
+      [
         "Ed448",
         async () => {
           const { privateKey, publicKey } = generateKeyPairSync("ed448");
