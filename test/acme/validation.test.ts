@@ -10,7 +10,7 @@ import type { AcmeValidationOptions, ChallengeToValidate } from "../../src/acme/
 import { newAcmeId } from "../../src/acme/paths.ts";
 import type { AcmeErrorType, Identifier } from "../../src/acme/protocol.ts";
 import { dns01TxtValue } from "../../src/acme/validation/dns-01.ts";
-import { HTTP01_MAX_BODY_BYTES } from "../../src/acme/validation/http-01.ts";
+import { HTTP01_MAX_BODY_BYTES, trimTrailingWhitespace } from "../../src/acme/validation/http-01.ts";
 import { validateChallenge } from "../../src/acme/validation/index.ts";
 import { reverseDnsName } from "../../src/acme/validation/tls-alpn-01.ts";
 import {
@@ -34,7 +34,7 @@ const silentSockets = new Set<Socket>();
 /** A UDP port that receives DNS queries and never answers. */
 let silentUdp: UdpSocket;
 let silentUdpPort: number;
-/** Plays odd http-01 servers: /redirect, /huge, /trailing. */
+/** Plays odd http-01 servers: /redirect, /huge, /spaces. */
 let odd: HttpServer;
 
 function challenge(
@@ -107,6 +107,8 @@ beforeAll(async () => {
     if (req.url?.includes("redirect"))
       res.writeHead(302, { location: "http://169.254.169.254/latest" }).end();
     else if (req.url?.includes("huge")) res.writeHead(200).end("A".repeat(4 * 1024 * 1024));
+    // What makes a backtracking trailing-whitespace regex quadratic: a long run of spaces, then more.
+    else if (req.url?.includes("spaces")) res.writeHead(200).end(`${" ".repeat(64 * 1024)}x`);
     else res.writeHead(404).end();
   });
   await listenLocal(odd);
@@ -176,7 +178,7 @@ describe("http-01", () => {
     );
   });
 
-  it("reads at most 64 KiB of a huge body and echoes none of it beyond a snippet", async () => {
+  it("reads at most 1 KiB of a huge body and echoes none of it beyond a snippet", async () => {
     const c = challenge("http-01", "localhost");
     c.token = `huge${c.token}`;
     const d = await fails(
@@ -186,6 +188,32 @@ describe("http-01", () => {
       new RegExp(`${HTTP01_MAX_BODY_BYTES} bytes read`),
     );
     expect(d).not.toContain("A".repeat(120));
+  });
+
+  it("a body of 64 KiB of spaces then x: incorrectResponse, with a short detail", async () => {
+    expect(HTTP01_MAX_BODY_BYTES).toBeLessThanOrEqual(1024);
+    const c = challenge("http-01", "localhost");
+    c.token = `spaces${c.token}`;
+    const d = await fails(
+      c,
+      opts({ httpPort: port(odd) }),
+      "incorrectResponse",
+      new RegExp(`${HTTP01_MAX_BODY_BYTES} bytes read`),
+    );
+    expect(d).not.toContain(" ".repeat(120));
+  });
+
+  it("trims trailing whitespace in linear time, even after a long run of it", () => {
+    expect(trimTrailingWhitespace("abc \t\r\n \n")).toBe("abc");
+    expect(trimTrailingWhitespace(" a\tb ")).toBe(" a\tb");
+    expect(trimTrailingWhitespace("\u00a0x\u00a0")).toBe("\u00a0x\u00a0"); // only §8.3's four
+    expect(trimTrailingWhitespace(" \r\n\t")).toBe("");
+    // 1 MiB of whitespace then one other character: a backtracking /[ \t\r\n]+$/ takes hours here.
+    const t0 = performance.now();
+    const adversarial = `${" \t\r\n".repeat(256 * 1024)}x`;
+    expect(trimTrailingWhitespace(adversarial)).toBe(adversarial);
+    expect(trimTrailingWhitespace(`${adversarial}${" ".repeat(1024 * 1024)}`)).toBe(adversarial);
+    expect(performance.now() - t0).toBeLessThan(1_000); // a loose sanity bound
   });
 
   it("nothing listening: connection", async () => {
