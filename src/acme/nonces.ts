@@ -7,7 +7,7 @@ import type { AcmeContext } from "./context.ts";
 import { newAcmeId, ROUTES } from "./paths.ts";
 
 /** How long an unspent nonce stays usable. Clients fetch a new one after a badNonce (§6.5). */
-export const NONCE_LIFETIME_MS = 60 * 60 * 1000;
+export const NONCE_LIFETIME_MS = 15 * 60 * 1000;
 /** Expired nonces are deleted at most this often (per process). */
 const PURGE_EVERY_MS = 60 * 1000;
 

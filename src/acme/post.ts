@@ -86,6 +86,13 @@ async function verifiedPost(
     );
   if (account && account.status !== "valid")
     throw new AcmeProblem("unauthorized", `the account is ${account.status} (RFC 8555 §7.3.6)`);
+  // An account made by open registration acts only while ca-config still offers it, to that
+  // requester: closing open registration locks out the accounts it let in (docs/acme.md).
+  if (account && account.eabKeyId === null && ctx.config.openRegistration?.requester !== account.requester)
+    throw new AcmeProblem(
+      "unauthorized",
+      `this account was registered without external account binding, which this CA no longer allows: register a new account with an EAB key (RFC 8555 §7.3.4)`,
+    );
   return {
     url: header.url,
     payload,

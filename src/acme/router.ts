@@ -42,12 +42,14 @@ export async function createAcme(services: CoordinatorServices, options: AcmeOpt
     },
   };
   const r = express.Router();
-  // Every ACME response carries a fresh nonce (RFC 8555 §6.5) and a link to the directory (§7.1),
-  // and is never cached.
+  // Every answer to a POST, and newNonce, carries a fresh nonce (RFC 8555 §6.5, §7.2); every answer
+  // a link to the directory (§7.1); nothing is cached. A nonce is a database row, so GETs of the
+  // directory or of renewal information do not make one.
   r.use(ACME_PREFIX, async (req, res, next) => {
     try {
       res.set("Cache-Control", "no-store");
-      res.set("Replay-Nonce", await issueNonce(ctx));
+      if (req.method === "POST" || req.path === ROUTES.newNonce.slice(ACME_PREFIX.length))
+        res.set("Replay-Nonce", await issueNonce(ctx));
       res.append("Link", `<${ctx.baseUrl(req)}${ROUTES.directory}>;rel="index"`);
       next();
     } catch (e) {
@@ -83,6 +85,12 @@ export async function createAcme(services: CoordinatorServices, options: AcmeOpt
   return r;
 }
 
+/** The 4xx status of an error the body parser threw (http-errors), if it is one. */
+function clientError(err: unknown): number | undefined {
+  const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status;
+  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
 function acmeErrorHandler(ctx: AcmeContext): ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
     let p: AcmeProblem;
@@ -101,6 +109,11 @@ function acmeErrorHandler(ctx: AcmeContext): ErrorRequestHandler {
       p = new AcmeProblem("malformed", "the request body is larger than ACME accepts", { status: 413 });
     else if ((err as { type?: unknown })?.type === "entity.parse.failed")
       p = new AcmeProblem("malformed", "the request body is not a JSON flattened JWS");
+    else if (clientError(err))
+      // The body parser's other refusals: an unsupported charset or content encoding, a bad length.
+      p = new AcmeProblem("malformed", `the request body could not be read: ${(err as Error).message}`, {
+        status: clientError(err)!,
+      });
     else {
       ctx.log.error({ err }, "ACME: unhandled error");
       p = new AcmeProblem("serverInternal", "the ACME server hit an internal error; see its log");

@@ -48,7 +48,7 @@ describe("directory and newNonce", () => {
   it("lists every URL, each served (none answers 'no such ACME resource')", async () => {
     const res = await fetch(dir);
     expect(res.status).toBe(200);
-    expect(res.headers.get("replay-nonce")).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(res.headers.get("replay-nonce")).toBeNull(); // a nonce is a database row: only POSTs and newNonce make one
     const d = (await res.json()) as Record<string, string> & { meta: Record<string, unknown> };
     for (const k of ["newNonce", "newAccount", "newOrder", "revokeCert", "keyChange", "renewalInfo"])
       expect(d[k], k).toMatch(new RegExp(`^${h.url}/acme/`));

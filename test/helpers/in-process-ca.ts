@@ -28,6 +28,7 @@ import { hexToBytes } from "../../src/threshold/encoding.ts";
 import { groupPublicKey } from "../../src/threshold/dkg.ts";
 import { BUILDER_VERSION } from "../../src/x509/leaf.ts";
 import { createAcme } from "../../src/acme/router.ts";
+import type { HttpLimits } from "../../src/coordinator/http/limits.ts";
 import { DEFAULT_VALIDATION, type AcmeValidationOptions } from "../../src/acme/context.ts";
 
 export interface InProcessCustodian {
@@ -105,6 +106,7 @@ export async function startHttpCa(
      * registration for requester `acme`, which may ask for any name), merged with `config`.
      */
     acme?: { config?: Record<string, unknown>; validation?: Partial<AcmeValidationOptions> };
+    limits?: Partial<HttpLimits>;
   } = {},
 ): Promise<HttpCa & { ceremonyId?: string }> {
   const names = [...(o.names ?? ["alice", "bob", "carol"])];
@@ -131,6 +133,7 @@ export async function startHttpCa(
     database: ":memory:",
     port: 0,
     logger: pino({ level: "silent" }),
+    ...(o.limits ? { limits: o.limits } : {}),
     ...(acme
       ? {
           extensions: [

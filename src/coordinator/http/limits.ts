@@ -137,6 +137,18 @@ export function rateLimit(l: HttpLimits): RequestHandler {
   const tokens = new BucketTable(l.perToken);
   const refuse = (res: Parameters<RequestHandler>[1], seconds: number, who: string) => {
     res.set("Retry-After", String(seconds));
+    // ACME clients read RFC 8555 error types (§6.7), not tca's codes (docs/acme.md).
+    if (res.req.path.startsWith("/acme/"))
+      return void res
+        .status(429)
+        .type("application/problem+json")
+        .send(
+          JSON.stringify({
+            type: "urn:ietf:params:acme:error:rateLimited",
+            detail: `too many requests from this ${who}: retry in ${seconds} s`,
+            status: 429,
+          }),
+        );
     sendProblem(
       res,
       new CoordinatorError("TOO_MANY_REQUESTS", `too many requests from this ${who}: retry in ${seconds} s`, {
