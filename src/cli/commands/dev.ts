@@ -399,10 +399,10 @@ async function runDev(o: DevOpts): Promise<void> {
       `${layout.custodians.length} custodian agents running (logs in ${join(dir, "logs")}); they auto-approve the server and client profiles`,
     );
   }
+  // The root, for `openssl verify -CAfile`, curl --cacert and ACME clients' trust (with --tls).
   const rootPath = join(dir, "root.pem");
+  writeFileSync(rootPath, toPem((await coordinator.services.caCertificate())!, "CERTIFICATE"));
   if (o.tls) {
-    const root = await coordinator.services.caCertificate();
-    writeFileSync(rootPath, toPem(root!, "CERTIFICATE"));
     if (!running.every((c) => c.tls.active))
       progress(
         o.agents
