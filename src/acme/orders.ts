@@ -71,6 +71,36 @@ export const MAX_LIVE_ORDERS = 1_000;
 export const ORDERS_PAGE_SIZE = 100;
 /** A challenge processing longer than this many validation timeouts was left by a stopped replica. */
 const STALE_VALIDATION_TIMEOUTS = 3;
+/**
+ * Background validations this process runs at once, for all accounts together: each makes outbound
+ * lookups and connections, and many accounts must not make the server open thousands at a time.
+ * A challenge POST that would start one more is refused with rateLimited and Retry-After (RFC 8555
+ * §6.6) and its challenge stays pending, for the client to POST again: nothing waits in a queue
+ * behind another account's validations, and nothing is claimed that this process cannot run.
+ */
+export const MAX_CONCURRENT_VALIDATIONS = 16;
+let validationsRunning = 0;
+
+/**
+ * Takes one of the MAX_CONCURRENT_VALIDATIONS slots (synchronously, so two requests cannot both
+ * take the last one) and returns its release, which frees it once; or throws rateLimited.
+ */
+function takeValidationSlot(ctx: AcmeContext): () => void {
+  if (validationsRunning >= MAX_CONCURRENT_VALIDATIONS)
+    throw new AcmeProblem(
+      "rateLimited",
+      `the server is running ${MAX_CONCURRENT_VALIDATIONS} validations already; the challenge stays pending: respond to it again shortly`,
+      // A slot frees within one validation timeout.
+      { retryAfter: Math.max(1, Math.ceil(ctx.options.validation.timeoutMs / 1000)) },
+    );
+  validationsRunning++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    validationsRunning--;
+  };
+}
 /** RFC 9773 §4.1: an ARI CertID is base64url(AKI keyIdentifier) "." base64url(serial). */
 const CERT_ID = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
@@ -509,10 +539,20 @@ async function challenge(ctx: AcmeContext, req: Request, res: Response, post: Ac
   if (post.payload !== null) {
     ChallengeResponseSchema.parse(post.payload);
     // A challenge of an authorization that is no longer pending is answered as it is (§7.5.1).
-    if (a.status === "pending" && (c.status === "pending" || c.status === "processing")) {
-      const now = clock.now();
-      const stale = iso(now - STALE_VALIDATION_TIMEOUTS * ctx.options.validation.timeoutMs);
-      if (await claimChallenge(ctx, c.id, iso(now), stale)) startValidation(ctx, c, a, account);
+    const now = clock.now();
+    const stale = iso(now - STALE_VALIDATION_TIMEOUTS * ctx.options.validation.timeoutMs);
+    // Pending, or processing but left by a stopped replica: claimable. One processing now is
+    // answered as it is, without a slot (the claim would fail anyway).
+    const claimable = c.status === "pending" || (c.status === "processing" && c.updated_at < stale);
+    if (a.status === "pending" && claimable) {
+      const release = takeValidationSlot(ctx);
+      let claimed = false;
+      try {
+        claimed = await claimChallenge(ctx, c.id, iso(now), stale);
+      } finally {
+        if (!claimed) release();
+      }
+      if (claimed) startValidation(ctx, c, a, account, release);
       c = (await challengeById(ctx, c.id)) ?? c;
     }
   }
@@ -522,13 +562,14 @@ async function challenge(ctx: AcmeContext, req: Request, res: Response, post: Ac
 /**
  * Validates a claimed challenge in the background and records the result: the challenge valid or
  * invalid with its problem, and its authorization likewise if still pending (its other challenges
- * untouched). The order follows on its next read.
+ * untouched). The order follows on its next read. `release` frees its validation slot when done.
  */
 function startValidation(
   ctx: AcmeContext,
   c: ChallengeRow,
   a: AuthorizationRow,
   account: AccountRecord,
+  release: () => void,
 ): void {
   const identifier: Identifier = { type: a.identifier_type, value: a.identifier_value };
   const toValidate: ChallengeToValidate = {
@@ -556,6 +597,8 @@ function startValidation(
       };
     }
     const now = clock.now();
+    // The authorization moves only while unexpired: one that expired during the validation stays
+    // expired (RFC 8555 §7.1.6) rather than turn valid with a fresh expiry.
     await ctx.services.store.transaction(async () => {
       if (result.ok) {
         if (await finishChallenge(ctx, c.id, { status: "valid", validatedAt: iso(now) }, iso(now)))
@@ -569,11 +612,14 @@ function startValidation(
               expires_at: iso(now + ctx.config.authorizationLifetimeHours * HOUR_MS),
             },
             iso(now),
+            { unexpired: true },
           );
       } else if (
         await finishChallenge(ctx, c.id, { status: "invalid", error: result.problem.document() }, iso(now))
       )
-        await moveAuthorization(ctx, a.id, ["pending"], { status: "invalid" }, iso(now));
+        await moveAuthorization(ctx, a.id, ["pending"], { status: "invalid" }, iso(now), {
+          unexpired: true,
+        });
     });
     ctx.log.info(
       {
@@ -585,9 +631,11 @@ function startValidation(
       "ACME: challenge validated",
     );
   };
-  void run().catch((err: unknown) =>
-    ctx.log.error({ err, challenge: c.id }, "ACME: cannot record a challenge's validation"),
-  );
+  void run()
+    .catch((err: unknown) =>
+      ctx.log.error({ err, challenge: c.id }, "ACME: cannot record a challenge's validation"),
+    )
+    .finally(release);
 }
 
 /** Adds the order, authorization and challenge routes (registering touches no service). */

@@ -155,21 +155,27 @@ export async function moveOrder(
   return Number(r.numUpdatedRows) === 1;
 }
 
-/** Moves an authorization from one of `from`: false when another request moved it first. */
+/**
+ * Moves an authorization from one of `from`: false when another request moved it first. With
+ * `unexpired`, only while its expiry is after `now`: an authorization that expired stays expired
+ * (RFC 8555 §7.1.6), whatever a late validation finds.
+ */
 export async function moveAuthorization(
   ctx: AcmeContext,
   id: string,
   from: AuthorizationRow["status"][],
   to: Pick<AuthorizationRow, "status"> & Partial<Pick<AuthorizationRow, "validated_at" | "expires_at">>,
   now: string,
+  o: { unexpired?: boolean } = {},
 ): Promise<boolean> {
-  const r = await ctx
+  let q = ctx
     .db()
     .updateTable("acme_authorizations")
     .set({ ...to, updated_at: now })
     .where("id", "=", id)
-    .where("status", "in", from)
-    .executeTakeFirst();
+    .where("status", "in", from);
+  if (o.unexpired) q = q.where("expires_at", ">", now);
+  const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
