@@ -58,6 +58,39 @@ export function orderProfile(
 }
 
 /**
+ * A label getaddrinfo (inet_aton) reads as a number: decimal, octal (leading 0) or hex (0x…).
+ * "0x7f000001", "0x7f.1" and "127.1" are 127.0.0.1 to it, so the name would be validated at an
+ * address that was never an identifier (RFC 8738 §3: an address is an "ip" identifier).
+ */
+const NUMERIC_LABEL = /^(?:0x[0-9a-f]*|[0-9]+)$/i;
+
+/** Why a DNS name is an IPv4 address in disguise (1 to 4 numeric labels), or undefined. */
+function numericNameProblem(name: string): string | undefined {
+  const labels = name.split(".");
+  if (labels.length <= 4 && labels.every((l) => NUMERIC_LABEL.test(l)))
+    return "its labels are all numbers, which name lookups read as an IPv4 address; ask for an ip identifier";
+  return undefined;
+}
+
+/**
+ * Why an IP address is not one to validate or certify, or undefined: the unspecified address (it
+ * connects to this host), "this network" 0.0.0.0/8 (RFC 1122 §3.2.1.3: a source, never a
+ * destination), the limited broadcast address and multicast (224.0.0.0/4, ff00::/8), which name no
+ * one host. Loopback (127.0.0.0/8, ::1) is allowed: a grant names what it allows (docs/acme.md).
+ */
+function unusableAddressProblem(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 4) {
+    if (bytes[0] === 0) return "an address of 0.0.0.0/8 (this host on this network, RFC 1122 §3.2.1.3)";
+    if (bytes.every((x) => x === 255)) return "the limited broadcast address (RFC 919)";
+    if (bytes[0]! >= 224 && bytes[0]! <= 239) return "a multicast address (224.0.0.0/4, RFC 5771)";
+    return undefined;
+  }
+  if (bytes.every((x) => x === 0)) return "the unspecified address (RFC 4291 §2.5.2)";
+  if (bytes[0] === 0xff) return "a multicast address (ff00::/8, RFC 4291 §2.7)";
+  return undefined;
+}
+
+/**
  * One identifier normalised (DNS names lowercased; IP addresses in canonical text, RFC 5952 for
  * IPv6), or an AcmeProblem naming it. The value of a wildcard keeps its "*." (as in the order).
  */
@@ -71,7 +104,7 @@ export function normaliseIdentifier(raw: RawIdentifier): Identifier | AcmeProble
       return refuse("not printable ASCII; send an internationalized name as its A-label (xn--…)");
     const value = raw.value.toLowerCase();
     // A trailing dot is refused, not stripped: the CSR at finalize must carry exactly these names.
-    const why = dnsNameProblem(value);
+    const why = dnsNameProblem(value) ?? numericNameProblem(value);
     if (why) return refuse(`not a DNS name tca issues for: ${why}`);
     return { type: "dns", value };
   }
@@ -84,6 +117,8 @@ export function normaliseIdentifier(raw: RawIdentifier): Identifier | AcmeProble
       bytes[10] === 0xff &&
       bytes[11] === 0xff;
     if (mapped) return refuse("an IPv4-mapped IPv6 address; ask for the IPv4 address itself");
+    const unusable = unusableAddressProblem(bytes);
+    if (unusable) return refuse(`${unusable}: not an address a certificate names`);
     return { type: "ip", value: bytesToIp(bytes)! };
   }
   return new AcmeProblem(
