@@ -73,7 +73,11 @@ export const SigningPackageSchema = z
   .strict();
 export type SigningPackage = z.infer<typeof SigningPackageSchema>;
 
-export const JobKindSchema = z.enum(["root", "leaf", "crl"]);
+/**
+ * What a signing job signs: the root certificate, a leaf certificate, a CRL, or a checkpoint of the
+ * audit chain (src/protocol/audit-checkpoint.ts: text, never DER, so it cannot pass for the others).
+ */
+export const JobKindSchema = z.enum(["root", "leaf", "crl", "checkpoint"]);
 
 /** A signing job whose current package names this custodian: everything it needs to re-derive and sign. */
 export const SigningTaskSchema = z

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { AnnouncementSchema } from "../../protocol/announcement.ts";
 import { LeafParamsSchema } from "../../protocol/approval.ts";
 import { CrlParamsSchema } from "../../protocol/crl-params.ts";
+import { CheckpointParamsSchema } from "../../protocol/audit-checkpoint.ts";
 import { RootParamsSchema, SigningPackageSchema } from "../../protocol/signing-messages.ts";
 import { canonicalJson } from "../../common/canonical-json.ts";
 import { RequestOriginSchema, type RequestOrigin } from "../../protocol/origin.ts";
@@ -76,6 +77,8 @@ export function readJobParams(kind: string, text: string, id: string): JobParams
       return { kind, params: read(LeafParamsSchema, text, where) };
     case "crl":
       return { kind, params: read(CrlParamsSchema, text, where) };
+    case "checkpoint":
+      return { kind, params: read(CheckpointParamsSchema, text, where) };
     default:
       throw new CorruptRowError(`signing_jobs.kind of ${id}`, `unknown job kind "${kind}"`);
   }

@@ -8,6 +8,7 @@
 import type { Announcement } from "../../protocol/announcement.ts";
 import type { LeafParams } from "../../protocol/approval.ts";
 import type { CrlParams } from "../../protocol/crl-params.ts";
+import type { CheckpointParams } from "../../protocol/audit-checkpoint.ts";
 import type { RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
 import type { RenewalProof } from "../../protocol/renewal.ts";
 import type { RequestOrigin } from "../../protocol/origin.ts";
@@ -65,13 +66,14 @@ export interface JobEvent {
 
 /**
  * What a custodian needs, with its own ca-config, to re-derive the TBS a job signs, by job kind: a
- * root certificate, a leaf certificate, or a CRL (docs/architecture.md §3.2, §3.9). The kind decides the
- * shape.
+ * root certificate, a leaf certificate, a CRL (docs/architecture.md §3.2, §3.9), or a checkpoint of the
+ * audit chain (docs/audit.md). The kind decides the shape.
  */
 export type JobParams =
   | { kind: "root"; params: RootParams }
   | { kind: "leaf"; params: LeafParams }
-  | { kind: "crl"; params: CrlParams };
+  | { kind: "crl"; params: CrlParams }
+  | { kind: "checkpoint"; params: CheckpointParams };
 export type JobKind = JobParams["kind"];
 
 /** The fields of a signing job that do not depend on its kind. */
