@@ -32,13 +32,19 @@ const EntrySchema = z
     seq: z.number().int().min(0),
     prev: z.string().regex(/^[0-9a-f]{64}$/),
     at: z.string(),
-    kind: z.enum(["approval", "signature", "crl", "recovery"]),
+    kind: z.enum(["approval", "signature", "crl", "checkpoint", "recovery"]),
     requestId: z.string(),
     tbsSha256: z.string().regex(/^[0-9a-f]{64}$/),
     serial: z.string().optional(),
     jobId: z.string().optional(),
     crlNumber: z.string().optional(),
     serials: z.array(z.string()).optional(),
+    /** checkpoint: the audit chain's entry it vouches for, and that entry's hash (docs/audit.md). */
+    auditSeq: z.number().int().min(1).optional(),
+    auditHead: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     attempt: z.number().int().optional(),
     decision: z.enum(["approve", "reject"]).optional(),
     expiresAt: z.string().optional(),
@@ -466,6 +472,8 @@ export class Journal {
   readonly #signatures = new Map<string, JournalEntry[]>();
   readonly #crls = new Map<string, JournalEntry[]>();
   #lastCrl: JournalEntry | undefined;
+  readonly #checkpoints = new Map<number, JournalEntry[]>();
+  #lastCheckpoint: JournalEntry | undefined;
   #add(e: JournalEntry): void {
     this.#entries.push(e);
     const push = (m: Map<string, JournalEntry[]>, k: string) => {
@@ -479,6 +487,12 @@ export class Journal {
       push(this.#crls, e.crlNumber ?? "0");
       if (!this.#lastCrl || BigInt(e.crlNumber ?? "0") > BigInt(this.#lastCrl.crlNumber ?? "0"))
         this.#lastCrl = e;
+    } else if (e.kind === "checkpoint") {
+      const seq = e.auditSeq ?? 0;
+      const l = this.#checkpoints.get(seq);
+      if (l) l.push(e);
+      else this.#checkpoints.set(seq, [e]);
+      if (!this.#lastCheckpoint || seq > (this.#lastCheckpoint.auditSeq ?? 0)) this.#lastCheckpoint = e;
     }
   }
 
@@ -543,6 +557,38 @@ export class Journal {
     const prior = this.#crls.get(crlNumber.toString()) ?? [];
     if (prior.some((e) => e.tbsSha256 !== tbsSha256 || e.jobId !== jobId))
       return `I have already signed CRL number ${crlNumber} with other contents`;
+    return undefined;
+  }
+
+  /** The audit checkpoint with the highest sequence number this custodian has signed (docs/audit.md). */
+  lastCheckpoint(): { seq: number; head: string; jobId?: string; tbsSha256: string } | undefined {
+    this.refresh();
+    const best = this.#lastCheckpoint;
+    return best
+      ? {
+          seq: best.auditSeq ?? 0,
+          head: best.auditHead ?? "",
+          tbsSha256: best.tbsSha256,
+          ...(best.jobId ? { jobId: best.jobId } : {}),
+        }
+      : undefined;
+  }
+
+  /**
+   * Why signing a checkpoint of audit entry `seq` now would be wrong, if it would: one head per
+   * sequence number, and numbers only grow — as for CRL numbers (docs/architecture.md §3.9). A later
+   * attempt of the job last signed carries the same bytes and may be signed again (a re-formed session).
+   */
+  checkpointConflict(seq: number, tbsSha256: string, jobId: string): string | undefined {
+    this.refresh();
+    const prior = this.#checkpoints.get(seq) ?? [];
+    if (prior.some((e) => e.tbsSha256 !== tbsSha256 || e.jobId !== jobId))
+      return `I have already signed a checkpoint of audit entry ${seq} (another head or signing job)`;
+    const last = this.#lastCheckpoint;
+    if (last && (last.auditSeq ?? 0) > seq)
+      return `checkpoint of audit entry ${seq} does not increase on ${last.auditSeq ?? 0}, the last one I signed`;
+    if (prior.length >= MAX_ATTEMPTS_SIGNED)
+      return `I have already signed ${prior.length} attempts of this checkpoint; refusing more`;
     return undefined;
   }
 
