@@ -393,6 +393,30 @@ export function migrations(dialect: Dialect): MigrationProvider {
           await db.schema.alterTable("requests").addColumn("origin", "text").execute();
       },
     },
+    // The audit chain (docs/audit.md, src/coordinator/audit/log.ts): one row per entry, appended in
+    // the write transaction of the event it records; seq is given there (one more than the highest),
+    // so it has no gaps. body is the entry's canonical JSON body, prev and hash the chain links.
+    "0010_audit_log": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("audit_log")
+          .ifNotExists()
+          .addColumn("seq", "integer", (c) => c.primaryKey())
+          .addColumn("at", "text", (c) => c.notNull())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("subject", "text")
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("prev", "text", (c) => c.notNull())
+          .addColumn("hash", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("audit_log_kind_subject")
+          .ifNotExists()
+          .on("audit_log")
+          .columns(["kind", "subject"])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

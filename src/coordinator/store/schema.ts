@@ -196,6 +196,17 @@ export interface RenewalTable {
   created_at: string;
 }
 
+/** The audit chain (migration 0010, docs/audit.md): body is canonical JSON; prev and hash are hex. */
+export interface AuditLogTable {
+  seq: number;
+  at: string;
+  kind: string;
+  subject: string | null;
+  body: string;
+  prev: string;
+  hash: string;
+}
+
 export interface Database {
   meta: MetaTable;
   ceremonies: CeremonyTable;
@@ -215,4 +226,5 @@ export interface Database {
   read_nonces: ReadNonceTable;
   renewal_challenges: RenewalChallengeTable;
   renewals: RenewalTable;
+  audit_log: AuditLogTable;
 }

@@ -858,6 +858,10 @@ export class SqlStore implements Store {
     return run;
   }
 
+  inTransaction(): boolean {
+    return this.#tx.getStore() !== undefined;
+  }
+
   afterCommit(fn: () => void): void {
     const tx = this.#tx.getStore();
     if (tx) tx.committed.push(fn);

@@ -376,6 +376,8 @@ export interface Store {
    * the store from inside fn (even through other objects) run in it too.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** Whether this call runs inside transaction() (the audit chain appends only there: docs/audit.md). */
+  inTransaction(): boolean;
   /** Runs fn once the transaction in progress has committed (at once outside a transaction). */
   afterCommit(fn: () => void): void;
   /**

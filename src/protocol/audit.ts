@@ -1,0 +1,585 @@
+// The audit chain (docs/audit.md): every event that matters — a request, each custodian's signed
+// decision, signing jobs and their signatures, issuance, revocation, CRLs, the key ceremony — is one
+// entry of a hash-chained log. Each entry's hash covers the previous entry's hash and the canonical
+// JSON of the entry, so changing, dropping or reordering one breaks every hash after it.
+// Custodian-signed statements are kept inside entries as received: they are the proof.
+//
+// This module is the file and wire format and the OFFLINE verifier: no database, no HTTP. The CLI
+// (`tca audit verify`), a custodian and the web console call it with their own ca-config.
+import { X509Certificate } from "node:crypto";
+import { z } from "zod";
+import { canonicalJson } from "../common/canonical-json.ts";
+import { sha256Hex } from "../common/hash.ts";
+import { verifyEd25519 } from "../common/ed25519.ts";
+import type { CaConfig } from "../config/schema.ts";
+import { ApprovalStatementSchema } from "./approval.ts";
+import { openEnvelope, rosterKeys, SignedEnvelopeSchema, type EnvelopeHeader } from "./envelope.ts";
+import { ProtocolError } from "./errors.ts";
+import { ConfirmBodySchema } from "./dkg-messages.ts";
+import { JobKindSchema, ShareBodySchema } from "./signing-messages.ts";
+import { AnnouncementSchema } from "./announcement.ts";
+import { publicFromWire } from "../threshold/encoding.ts";
+import { groupPublicKey, publicPackageHash } from "../threshold/dkg.ts";
+import { identifierForName } from "../threshold/suite.ts";
+import { splitCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
+import { readCrl } from "../x509/crl-read.ts";
+import { verifyCrlSignature } from "../x509/crl.ts";
+import { ed25519Spki } from "../x509/tbs.ts";
+import { verifyCheckpoint } from "./audit-checkpoint.ts";
+
+const DOMAIN = "tca/audit/v1\n";
+/** The `prev` of the first entry. */
+export const AUDIT_GENESIS = "0".repeat(64);
+
+export const AUDIT_KINDS = [
+  "request",
+  "approval",
+  "rejection",
+  "signing-job",
+  "signature",
+  "issuance",
+  "revocation",
+  "crl",
+  "ceremony",
+  "checkpoint",
+] as const;
+export const AuditKindSchema = z.enum(AUDIT_KINDS);
+export type AuditKind = z.infer<typeof AuditKindSchema>;
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const hexBytes = z.string().regex(/^(?:[0-9a-f]{2})*$/);
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
+
+export const AuditEntrySchema = z
+  .object({
+    seq: z.number().int().min(1),
+    at: z.string().datetime(),
+    kind: AuditKindSchema,
+    /** What the entry is about, for lookups: a request id, a serial, a job id, a ceremony id, "crl-N". */
+    subject: z.string().min(1).max(200).optional(),
+    /** Kind-specific JSON (the body schemas below); hashed as canonical JSON. */
+    body: z.unknown(),
+    prev: hex64,
+    hash: hex64,
+  })
+  .strict();
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;
+export type AuditEntryWithoutHash = Omit<AuditEntry, "hash">;
+
+// ---- bodies, by kind ----
+
+export const RequestBodySchema = z
+  .object({
+    requestId: z.string().uuid(),
+    requester: z.string(),
+    profile: z.string(),
+    csr: base64,
+    tbsSha256: hex64,
+    tbs: hexBytes,
+    serial: hexBytes,
+    notBefore: z.string().datetime(),
+    notAfter: z.string().datetime(),
+    /** Where the request came from (src/protocol/origin.ts), null for a requester's own submission. */
+    origin: z.unknown().nullable(),
+    /** The serial of the certificate it renews, if it is a renewal. */
+    renewalOf: hexBytes.optional(),
+  })
+  .strict();
+/** `approval` and `rejection`: the custodian's signed approval envelope, exactly as received. */
+export const DecisionBodySchema = z
+  .object({ requestId: z.string().uuid(), custodian: z.string(), envelope: SignedEnvelopeSchema })
+  .strict();
+export const SigningJobBodySchema = z
+  .object({
+    jobId: z.string().uuid(),
+    kind: JobKindSchema,
+    subjectRef: z.string(),
+    tbsSha256: hex64,
+    /** The bytes to be signed (TBSCertificate or TBSCertList), DER hex. */
+    tbs: hexBytes,
+    eligible: z.array(z.string()),
+  })
+  .strict();
+export const SignatureBodySchema = z
+  .object({
+    jobId: z.string().uuid(),
+    kind: JobKindSchema,
+    attempt: z.number().int().nonnegative(),
+    signers: z.array(z.string()),
+    /** The aggregate Ed25519 signature (RFC 8032), hex. */
+    signature: z.string().regex(/^[0-9a-f]{128}$/),
+    /** The signers' `sign/share` envelopes, exactly as received. */
+    shares: z.array(SignedEnvelopeSchema),
+  })
+  .strict();
+export const IssuanceBodySchema = z
+  .object({
+    requestId: z.string().uuid(),
+    jobId: z.string().uuid(),
+    serial: hexBytes,
+    /** The certificate, DER base64. */
+    certificate: base64,
+  })
+  .strict();
+export const RevocationBodySchema = z
+  .object({
+    serial: hexBytes,
+    requestId: z.string().uuid(),
+    reason: z.string(),
+    revokedAt: z.string().datetime(),
+    revokedBy: z.string(),
+  })
+  .strict();
+export const CrlBodySchema = z
+  .object({
+    jobId: z.string().uuid(),
+    number: z.string().regex(/^[1-9][0-9]*$/),
+    thisUpdate: z.string().datetime(),
+    nextUpdate: z.string().datetime(),
+    /** The CRL, DER base64. */
+    crl: base64,
+  })
+  .strict();
+export const CeremonyBodySchema = z.discriminatedUnion("event", [
+  z
+    .object({ event: z.literal("started"), ceremonyId: z.string(), announcement: AnnouncementSchema })
+    .strict(),
+  /** All n custodians confirmed one public key package: their `dkg/confirm` envelopes, as received. */
+  z
+    .object({
+      event: z.literal("key"),
+      ceremonyId: z.string(),
+      publicKey: z.string().regex(/^[0-9a-f]{64}$/),
+      caKeyId: hex64,
+      confirmations: z.array(SignedEnvelopeSchema),
+    })
+    .strict(),
+  z
+    .object({
+      event: z.literal("complete"),
+      ceremonyId: z.string(),
+      publicKey: z.string().regex(/^[0-9a-f]{64}$/),
+      caKeyId: hex64,
+      /** The root certificate, DER base64. */
+      certificate: base64,
+    })
+    .strict(),
+  z.object({ event: z.literal("failed"), ceremonyId: z.string(), reason: z.string() }).strict(),
+]);
+export type RequestBody = z.infer<typeof RequestBodySchema>;
+export type DecisionBody = z.infer<typeof DecisionBodySchema>;
+export type SigningJobBody = z.infer<typeof SigningJobBodySchema>;
+export type SignatureBody = z.infer<typeof SignatureBodySchema>;
+export type IssuanceBody = z.infer<typeof IssuanceBodySchema>;
+export type RevocationBody = z.infer<typeof RevocationBodySchema>;
+export type CrlBody = z.infer<typeof CrlBodySchema>;
+export type CeremonyBody = z.infer<typeof CeremonyBodySchema>;
+
+/** `GET /api/v1/audit?after=N&limit=M`: a page of entries in order, and the chain's head. */
+export const AuditPageSchema = z
+  .object({
+    entries: z.array(AuditEntrySchema),
+    head: z
+      .object({ seq: z.number().int().min(1), hash: hex64 })
+      .strict()
+      .nullable(),
+  })
+  .strict();
+export type AuditPage = z.infer<typeof AuditPageSchema>;
+export const AUDIT_PAGE_MAX = 1000;
+
+/**
+ * SHA-256 over the domain, the previous entry's hash and the canonical JSON of the entry without
+ * its hash (which holds `prev` too), lowercase hex.
+ */
+export function auditHash(prevHex: string, entryWithoutHash: AuditEntryWithoutHash): string {
+  const { seq, at, kind, subject, body, prev } = entryWithoutHash;
+  return sha256Hex(`${DOMAIN}${prevHex}\n${canonicalJson({ seq, at, kind, subject, body, prev })}`);
+}
+
+/** The entry that follows `prev` (null for the first), with its hash. */
+export function chainEntry(
+  prev: { seq: number; hash: string } | null,
+  e: { at: string; kind: AuditKind; subject?: string; body: unknown },
+): AuditEntry {
+  const base: AuditEntryWithoutHash = {
+    seq: (prev?.seq ?? 0) + 1,
+    at: e.at,
+    kind: e.kind,
+    ...(e.subject !== undefined ? { subject: e.subject } : {}),
+    // Through JSON once, so the hash is over exactly what a reader of the exported file sees.
+    body: JSON.parse(canonicalJson(e.body)) as unknown,
+    prev: prev?.hash ?? AUDIT_GENESIS,
+  };
+  return { ...base, hash: auditHash(base.prev, base) };
+}
+
+/**
+ * JSON lines, one entry a line (what `tca audit export` writes). A line that is not JSON is kept as a
+ * value that fails the entry schema, so the verifier names it at its place in the chain.
+ */
+export function parseAuditLines(text: string): unknown[] {
+  const out: unknown[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      out.push({ unparseable: line.slice(0, 80) });
+    }
+  }
+  return out;
+}
+
+export interface AuditVerdict {
+  ok: boolean;
+  /** Entries checked (all of them when ok; those before the broken one otherwise). */
+  checked: number;
+  firstBroken?: { seq: number; reason: string };
+  /** Certificates whose issuance checked (leaf certificates; the root is not counted). */
+  certificates: number;
+  checkpoints: number;
+  /** The last entry checked, if any. */
+  head?: { seq: number; hash: string };
+}
+
+export interface AuditVerifyOptions {
+  /** The CA's ca-config: the roster (whose keys must have signed every statement) and the threshold. */
+  config: CaConfig;
+  /**
+   * The CA public key (raw 32 bytes), for a chain that starts after its key ceremony; otherwise it is
+   * taken from the ceremony's `key` entry, which the n custodians' confirmations prove.
+   */
+  caPublicKey?: Uint8Array;
+}
+
+/** What verifyCheckpoint sees: everything the verifier knows at that entry. */
+export interface CheckpointContext {
+  config: CaConfig;
+  roster: ReadonlyMap<string, string>;
+  caPublicKey: Uint8Array | null;
+  caKeyId: string | null;
+  /** The entries before the checkpoint, all of them already checked. */
+  before: readonly AuditEntry[];
+}
+
+class Broken extends Error {}
+const broken = (reason: string): never => {
+  throw new Broken(reason);
+};
+
+const caKeyIdOf = (pub: Uint8Array): string => sha256Hex(ed25519Spki(pub));
+const digits = (hex: string): string => hex.toLowerCase().replace(/^0+/, "");
+
+interface RequestState {
+  tbsSha256: string;
+  serial: string;
+  approvals: Map<string, { configDigest: string; caKeyId: string }>;
+  rejectedBy?: string;
+  issued: boolean;
+}
+
+/**
+ * Checks a whole chain offline, in order, and names the first entry that does not check: links and
+ * hashes; every custodian's envelope against the roster; every certificate against the request's
+ * TBS hash, the CA key and `threshold` distinct custodians' approvals of exactly that hash recorded
+ * before it; every CRL against the CA key. See docs/audit.md for what this proves.
+ */
+export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOptions): AuditVerdict {
+  const roster = rosterKeys(o.config.custodians);
+  const threshold = o.config.threshold;
+  let caPublicKey: Uint8Array | null = o.caPublicKey ?? null;
+  let caKeyId: string | null = caPublicKey ? caKeyIdOf(caPublicKey) : null;
+  const requests = new Map<string, RequestState>();
+  const jobs = new Map<
+    string,
+    { kind: string; subjectRef: string; tbs: Uint8Array; revokedAtStart: Set<string>; signature?: string }
+  >();
+  const issuedSerials = new Map<string, string>(); // serial (digits) → request id
+  const revoked = new Set<string>(); // serials (digits)
+  let lastCrl = 0n;
+  let certificates = 0;
+  let checkpoints = 0;
+  let prev: AuditEntry | undefined;
+
+  const open = (env: unknown, expected: Parameters<typeof openEnvelope>[2]): EnvelopeHeader => {
+    try {
+      return openEnvelope(env, roster, expected);
+    } catch (e) {
+      if (e instanceof ProtocolError) return broken(e.message);
+      throw e;
+    }
+  };
+  const needKey = (what: string): Uint8Array =>
+    caPublicKey ?? broken(`${what}, but no CA key is known yet (no ceremony key entry before it)`);
+  const parse = <T>(schema: z.ZodType<T>, body: unknown, kind: string): T => {
+    const r = schema.safeParse(body);
+    return r.success ? r.data : broken(`malformed ${kind} body: ${r.error.issues[0]?.message ?? "invalid"}`);
+  };
+
+  for (const [i, raw] of entries.entries()) {
+    try {
+      const parsed = AuditEntrySchema.safeParse(raw);
+      if (!parsed.success) broken("not a well-formed audit entry");
+      const e = parsed.data!;
+      if (e.seq !== i + 1)
+        broken(
+          e.seq > i + 1
+            ? `entry ${i + 1} is missing (entry ${e.seq} follows entry ${i})`
+            : `entry ${e.seq} is out of place: entry ${i + 1} belongs here`,
+        );
+      const expectedPrev = prev?.hash ?? AUDIT_GENESIS;
+      if (e.prev !== expectedPrev) broken(`its prev does not match the hash of entry ${i}`);
+      if (auditHash(e.prev, e) !== e.hash) broken("its hash does not match its contents");
+
+      switch (e.kind) {
+        case "request": {
+          const b = parse(RequestBodySchema, e.body, "request");
+          if (sha256Hex(Buffer.from(b.tbs, "hex")) !== b.tbsSha256)
+            broken(`request ${b.requestId}: tbsSha256 is not the SHA-256 of its TBS`);
+          if (requests.has(b.requestId)) broken(`request ${b.requestId} is recorded twice`);
+          requests.set(b.requestId, {
+            tbsSha256: b.tbsSha256,
+            serial: b.serial,
+            approvals: new Map(),
+            issued: false,
+          });
+          break;
+        }
+        case "approval":
+        case "rejection": {
+          const b = parse(DecisionBodySchema, e.body, e.kind);
+          const r =
+            requests.get(b.requestId) ??
+            broken(`${e.kind} for request ${b.requestId}, which is not recorded before it`);
+          const h = open(b.envelope, {
+            type: "approval",
+            scope: b.requestId,
+            recipient: "coordinator",
+            ...(caKeyId ? { caKeyId } : {}),
+          });
+          if (h.sender !== b.custodian)
+            broken(`the envelope is signed by ${h.sender}, the entry says ${b.custodian}`);
+          const st = ApprovalStatementSchema.safeParse(h.body);
+          if (!st.success) broken(`${h.sender}'s approval statement is malformed`);
+          const a = st.data!;
+          if (a.requestId !== b.requestId) broken(`${h.sender}'s statement is about request ${a.requestId}`);
+          if (a.caKeyId !== h.caKeyId)
+            broken(`${h.sender}'s statement names another CA key than its envelope`);
+          if (a.tbsSha256 !== r.tbsSha256)
+            broken(
+              `${h.sender} approved TBS ${a.tbsSha256.slice(0, 16)}…, request ${b.requestId} has ${r.tbsSha256.slice(0, 16)}…`,
+            );
+          if ((a.decision === "approve") !== (e.kind === "approval"))
+            broken(`the entry is a ${e.kind}, ${h.sender}'s statement says ${a.decision}`);
+          if (a.decision === "approve")
+            r.approvals.set(h.sender, { configDigest: a.configDigest, caKeyId: a.caKeyId });
+          else r.rejectedBy ??= h.sender;
+          break;
+        }
+        case "signing-job": {
+          const b = parse(SigningJobBodySchema, e.body, "signing-job");
+          const tbs = Buffer.from(b.tbs, "hex");
+          if (sha256Hex(tbs) !== b.tbsSha256)
+            broken(`job ${b.jobId}: tbsSha256 is not the SHA-256 of its TBS`);
+          if (b.kind === "leaf") {
+            const r =
+              requests.get(b.subjectRef) ??
+              broken(`leaf job for request ${b.subjectRef}, which is not recorded before it`);
+            if (r.tbsSha256 !== b.tbsSha256)
+              broken(`job ${b.jobId} signs another TBS than request ${b.subjectRef}'s`);
+          }
+          for (const c of b.eligible)
+            if (!roster.has(c)) broken(`job ${b.jobId} names ${c}, who is not in the roster`);
+          if (jobs.has(b.jobId)) broken(`job ${b.jobId} is recorded twice`);
+          jobs.set(b.jobId, {
+            kind: b.kind,
+            subjectRef: b.subjectRef,
+            tbs,
+            revokedAtStart: new Set(revoked),
+          });
+          break;
+        }
+        case "signature": {
+          const b = parse(SignatureBodySchema, e.body, "signature");
+          const j =
+            jobs.get(b.jobId) ?? broken(`signature for job ${b.jobId}, which is not recorded before it`);
+          if (j.kind !== b.kind) broken(`job ${b.jobId} is a ${j.kind} job, the entry says ${b.kind}`);
+          const key = needKey(`a signature for job ${b.jobId}`);
+          if (!verifyEd25519(Buffer.from(b.signature, "hex"), j.tbs, key))
+            broken(`the signature of job ${b.jobId} does not verify under the CA key`);
+          for (const env of b.shares) {
+            const h = open(env, { type: "sign/share", scope: b.jobId, recipient: "coordinator" });
+            const share = ShareBodySchema.safeParse(h.body);
+            if (!share.success || share.data.attempt !== b.attempt)
+              broken(`${h.sender}'s share envelope is not for attempt ${b.attempt}`);
+            if (!b.signers.includes(h.sender)) broken(`${h.sender} sent a share but is not a signer`);
+          }
+          j.signature = b.signature;
+          break;
+        }
+        case "issuance": {
+          const b = parse(IssuanceBodySchema, e.body, "issuance");
+          const r =
+            requests.get(b.requestId) ??
+            broken(`issuance for request ${b.requestId}, which is not recorded before it`);
+          if (r.issued) broken(`request ${b.requestId} is issued twice`);
+          const der = new Uint8Array(Buffer.from(b.certificate, "base64"));
+          let tbs: Uint8Array;
+          let serial: string;
+          try {
+            tbs = splitCertificate(der).tbs;
+            serial = new X509Certificate(Buffer.from(der)).serialNumber;
+          } catch (err) {
+            return brokenVerdict(`the certificate does not parse: ${(err as Error).message}`);
+          }
+          if (sha256Hex(tbs) !== r.tbsSha256)
+            broken(`the certificate's TBS is not the one request ${b.requestId} recorded (SHA-256 differs)`);
+          if (digits(serial) !== digits(r.serial) || digits(b.serial) !== digits(r.serial))
+            broken(`the certificate's serial is not request ${b.requestId}'s`);
+          const key = needKey("a certificate is issued");
+          if (!verifyCertificateSignature(der, key))
+            broken("the certificate does not verify under the CA key");
+          if (r.rejectedBy)
+            broken(`request ${b.requestId} was rejected by ${r.rejectedBy} before this issuance`);
+          // t distinct custodians must have approved exactly this TBS, for this request and CA key,
+          // with one ca-config (approvals bind its digest, docs/architecture.md §3.3).
+          const byDigest = new Map<string, string[]>();
+          for (const [who, a] of r.approvals) {
+            if (a.caKeyId !== caKeyId) continue;
+            byDigest.set(a.configDigest, [...(byDigest.get(a.configDigest) ?? []), who]);
+          }
+          const best = [...byDigest.values()].sort((x, y) => y.length - x.length)[0] ?? [];
+          if (best.length < threshold)
+            broken(
+              `certificate for request ${b.requestId} has ${best.length} approval${best.length === 1 ? "" : "s"} of its TBS before it (${best.join(", ") || "none"}); ${threshold} are needed`,
+            );
+          r.issued = true;
+          issuedSerials.set(digits(r.serial), b.requestId);
+          certificates++;
+          break;
+        }
+        case "revocation": {
+          const b = parse(RevocationBodySchema, e.body, "revocation");
+          const owner = issuedSerials.get(digits(b.serial));
+          if (owner === undefined)
+            broken(`revocation of serial ${b.serial}, which no earlier issuance carries`);
+          if (owner !== b.requestId)
+            broken(`serial ${b.serial} belongs to request ${owner}, not ${b.requestId}`);
+          revoked.add(digits(b.serial));
+          break;
+        }
+        case "crl": {
+          const b = parse(CrlBodySchema, e.body, "crl");
+          const j = jobs.get(b.jobId) ?? broken(`CRL of job ${b.jobId}, which is not recorded before it`);
+          if (j.kind !== "crl") broken(`job ${b.jobId} is a ${j.kind} job, not a CRL job`);
+          const der = new Uint8Array(Buffer.from(b.crl, "base64"));
+          let crl;
+          try {
+            crl = readCrl(der);
+          } catch (err) {
+            return brokenVerdict(`the CRL does not parse: ${(err as Error).message}`);
+          }
+          if (Buffer.compare(Buffer.from(crl.tbs), Buffer.from(j.tbs)) !== 0)
+            broken(`the CRL is not the TBSCertList job ${b.jobId} signed`);
+          if (crl.crlNumber.toString() !== b.number)
+            broken(`the CRL's number is ${crl.crlNumber}, the entry says ${b.number}`);
+          if (crl.crlNumber <= lastCrl)
+            broken(`CRL number ${crl.crlNumber} does not exceed the previous ${lastCrl}`);
+          if (!verifyCrlSignature(der, needKey("a CRL is published")))
+            broken("the CRL does not verify under the CA key");
+          const listed = new Set(crl.entries.map((x) => digits(x.serial)));
+          for (const s of j.revokedAtStart)
+            if (!listed.has(s)) broken(`the CRL leaves out serial ${s}, revoked before its job began`);
+          lastCrl = crl.crlNumber;
+          break;
+        }
+        case "ceremony": {
+          const b = parse(CeremonyBodySchema, e.body, "ceremony");
+          if (b.event === "key") {
+            const confirmed = new Set<string>();
+            for (const env of b.confirmations) {
+              const h = open(env, { type: "dkg/confirm", scope: b.ceremonyId, caKeyId: null });
+              const c = ConfirmBodySchema.safeParse(h.body);
+              if (!c.success) broken(`${h.sender}'s confirmation is malformed`);
+              let pub;
+              try {
+                pub = publicFromWire(c.data!.publicPackage);
+              } catch {
+                return brokenVerdict(`${h.sender}'s public key package is malformed`);
+              }
+              if (publicPackageHash(b.ceremonyId, pub) !== c.data!.publicPackageHash)
+                broken(`${h.sender}'s confirmation does not hash its own package`);
+              if (Buffer.from(groupPublicKey(pub)).toString("hex") !== b.publicKey)
+                broken(`${h.sender} confirmed another CA key than the entry's`);
+              const ids = [...roster.keys()].map(identifierForName).sort();
+              if (
+                canonicalJson(Object.keys(c.data!.publicPackage.verifyingShares).sort()) !==
+                canonicalJson(ids)
+              )
+                broken(`${h.sender}'s public key package does not fit the roster`);
+              confirmed.add(h.sender);
+            }
+            for (const name of roster.keys())
+              if (!confirmed.has(name))
+                broken(`${name} did not confirm the CA key (all ${roster.size} must)`);
+            const pub = new Uint8Array(Buffer.from(b.publicKey, "hex"));
+            if (caKeyIdOf(pub) !== b.caKeyId) broken("caKeyId is not the SHA-256 of the key's SPKI");
+            if (caPublicKey && Buffer.compare(Buffer.from(caPublicKey), Buffer.from(pub)) !== 0)
+              broken("a second CA key, different from the one known");
+            caPublicKey = pub;
+            caKeyId = b.caKeyId;
+          } else if (b.event === "complete") {
+            const key = needKey("the ceremony completes");
+            if (Buffer.from(key).toString("hex") !== b.publicKey)
+              broken("the root's CA key is not the confirmed one");
+            const der = new Uint8Array(Buffer.from(b.certificate, "base64"));
+            if (!verifyCertificateSignature(der, key))
+              broken("the root certificate does not verify under the CA key");
+          } else if (b.event === "started") {
+            if (b.announcement.threshold !== threshold)
+              broken(
+                `the ceremony announced threshold ${b.announcement.threshold}, the ca-config says ${threshold}`,
+              );
+          }
+          break;
+        }
+        case "checkpoint": {
+          const why = verifyCheckpoint(e, {
+            config: o.config,
+            roster,
+            caPublicKey,
+            caKeyId,
+            before: entries.slice(0, i) as AuditEntry[],
+          });
+          if (why !== undefined) broken(why);
+          checkpoints++;
+          break;
+        }
+      }
+      prev = e;
+    } catch (err) {
+      if (err instanceof Broken) return brokenVerdict(err.message);
+      throw err;
+    }
+
+    function brokenVerdict(reason: string): AuditVerdict {
+      return {
+        ok: false,
+        checked: i,
+        // The place in the chain: the entry found there, or the one missing from it.
+        firstBroken: { seq: i + 1, reason },
+        certificates,
+        checkpoints,
+        ...(prev ? { head: { seq: prev.seq, hash: prev.hash } } : {}),
+      };
+    }
+  }
+  return {
+    ok: true,
+    checked: entries.length,
+    certificates,
+    checkpoints,
+    ...(prev ? { head: { seq: prev.seq, hash: prev.hash } } : {}),
+  };
+}
