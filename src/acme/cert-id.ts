@@ -11,6 +11,7 @@ import { readCaCert } from "../x509/ca-cert.ts";
 import { parseCsr } from "../x509/csr.ts";
 import { toHex } from "../x509/der.ts";
 import { bytesToIp, ipToBytes } from "../x509/ip.ts";
+import { asciiLowerCase } from "../x509/name-syntax.ts";
 import { commonNames } from "../x509/names.ts";
 import { displaySerial, storedSerial } from "../x509/serial.ts";
 import type { AcmeContext } from "./context.ts";
@@ -86,15 +87,16 @@ export async function issuedCertificateOf(
 // ---- identifiers ----
 
 /**
- * An identifier as compared: DNS names in lower case (RFC 4343), IP addresses in one text form (RFC
- * 5952 for IPv6), so "10.0.0.1" and an IPv6 address written two ways compare as they should.
+ * An identifier as compared: DNS names with A-Z in lower case and nothing else folded (RFC 4343 §3:
+ * "K" matches "k", U+212A KELVIN SIGN does not), IP addresses in one text form (RFC 5952 for IPv6),
+ * so "10.0.0.1" and an IPv6 address written two ways compare as they should.
  */
 export function identifierKey(id: Identifier): string {
   if (id.type === "ip") {
     const bytes = ipToBytes(id.value);
     return `ip:${bytes ? bytesToIp(bytes) : id.value}`;
   }
-  return `dns:${id.value.toLowerCase()}`;
+  return `dns:${asciiLowerCase(id.value)}`;
 }
 
 /**

@@ -12,6 +12,9 @@ import { clock } from "../coordinator/clock.ts";
 import type { ValidatedIdentifier } from "../protocol/origin.ts";
 import { X509Error } from "../x509/errors.ts";
 import { parseCsr } from "../x509/csr.ts";
+import { TAG } from "../x509/der.ts";
+import { children, decodeOid, DerReadError, readDer } from "../x509/der-read.ts";
+import { commonNames, derToName } from "../x509/names.ts";
 import type { AccountRecord, AcmeContext, AcmePost } from "./context.ts";
 import { csrIdentifiers, decodeBase64urlStrict, identifierKey } from "./cert-id.ts";
 import { sendJson, sendPemChain } from "./http.ts";
@@ -76,21 +79,92 @@ function canonicalSpki(key: { jwk: JsonWebKey } | { der: Uint8Array }): Buffer |
   }
 }
 
+/** commonName (RFC 5280 §4.1.2.4, X.520). */
+const COMMON_NAME_OID = "2.5.4.3";
+/** How subject attributes are named in a refusal (RFC 4514 §3 short names), else by their OID. */
+const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
+  "2.5.4.3": "CN",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.9": "STREET",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.12": "title",
+  "0.9.2342.19200300.100.1.1": "UID",
+  "0.9.2342.19200300.100.1.25": "DC",
+  "1.2.840.113549.1.9.1": "emailAddress",
+};
+
+/** A Name as RFC 4514 text, quoted and cut to about 200 characters (a refusal stays short). */
+function quotedName(der: Uint8Array): string {
+  let text: string;
+  try {
+    text = derToName(der);
+  } catch {
+    return "(unreadable)";
+  }
+  return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
+}
+
 /**
- * Checks the CSR against the order (§7.4): its names (every CN and dNSName/iPAddress SAN) are
- * exactly the order's identifiers as a set, and its key is not the account's (§11.1: a client must
- * not use one key for both).
+ * Why a CSR's subject is not one an ACME certificate may carry, or undefined: it is empty, or exactly
+ * one RDN holding one commonName of printable ASCII. Only identifiers are validated (RFC 8555 §7.1.4),
+ * so nothing else may reach the certificate: an O or OU would be vouched for by no one (and some
+ * systems grant by them), a CN outside ASCII could compare equal to a validated name only under
+ * Unicode case folding (K and U+212A KELVIN SIGN). Which CN it is, finalize checks with the SANs.
+ */
+function subjectProblem(subjectDer: Uint8Array): string | undefined {
+  const types: string[] = [];
+  let rdns: number;
+  try {
+    const sets = children(readDer(subjectDer));
+    rdns = sets.length;
+    for (const set of sets)
+      for (const atv of children(set)) {
+        const type = children(atv)[0];
+        types.push(type?.tag === TAG.OID ? decodeOid(type) : "an attribute without a type");
+      }
+  } catch (e) {
+    if (e instanceof DerReadError) return `the CSR's subject is not DER: ${e.message}`;
+    throw e;
+  }
+  if (rdns === 0) return undefined;
+  const shown = `the CSR's subject ${quotedName(subjectDer)}`;
+  const others = types.filter((t) => t !== COMMON_NAME_OID);
+  if (others.length > 0)
+    return (
+      `${shown} has ${others.map((t) => ATTRIBUTE_NAMES[t] ?? t).join(", ")}; ` +
+      "an ACME certificate's subject is empty or one CN (an identifier of the order): no other attribute is validated"
+    );
+  if (types.length !== 1 || rdns !== 1)
+    return `${shown} is not exactly one CN; an ACME certificate's subject is empty or one CN (an identifier of the order)`;
+  const cn = commonNames(subjectDer)[0] ?? "";
+  if (!/^[\x21-\x7e]+$/.test(cn))
+    return `${shown} has a CN that is not printable ASCII; an internationalized name goes in as its A-label (xn--…)`;
+  return undefined;
+}
+
+/**
+ * Checks the CSR against the order (§7.4): its subject is empty or one CN (subjectProblem), its names
+ * (the CN and every dNSName/iPAddress SAN) are exactly the order's identifiers as a set, and its
+ * key is not the account's (§11.1: a client must not use one key for both).
  */
 function checkCsr(der: Uint8Array, order: OrderRow, account: AccountRecord): void {
   let names: { identifiers: Identifier[]; other: string[] };
   let spki: Uint8Array;
+  let subject: string | undefined;
   try {
     names = csrIdentifiers(der);
-    spki = parseCsr(der).spkiDer;
+    const csr = parseCsr(der);
+    spki = csr.spkiDer;
+    subject = subjectProblem(csr.subjectDer);
   } catch (e) {
     if (e instanceof X509Error) throw new AcmeProblem("badCSR", e.message);
     throw e;
   }
+  if (subject) throw new AcmeProblem("badCSR", subject);
   if (names.other.length > 0)
     throw new AcmeProblem(
       "badCSR",

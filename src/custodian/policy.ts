@@ -16,6 +16,7 @@ import { z } from "zod";
 import type { Review, ReviewSubject } from "./session.ts";
 import { grantCovers } from "../x509/policy.ts";
 import { ipToBytes } from "../x509/ip.ts";
+import { asciiLowerCase } from "../x509/name-syntax.ts";
 import type { San } from "../x509/sans.ts";
 import type { ValidatedIdentifier } from "../protocol/origin.ts";
 import { ConfigError } from "../config/errors.ts";
@@ -64,6 +65,11 @@ export const PolicySchema = z
     autoApprove: z.array(RuleSchema).default([]),
     /** Sign CRLs that pass the custodian's CRL checks (docs/architecture.md §3.9) without a person. */
     signCrls: z.boolean().default(true),
+    /**
+     * Sign checkpoints of the audit chain's head (docs/audit.md) that pass the custodian's checks
+     * (its CA, a sequence number above the last one it signed) without a person.
+     */
+    signCheckpoints: z.boolean().default(true),
     /**
      * Renewals (docs/revocation.md): `approveIfApprovedOriginal` approves a renewal of a certificate
      * this custodian approved itself, after checking the holder's proof on its own
@@ -127,7 +133,8 @@ function ruleMismatch(rule: PolicyRule, r: Review<ReviewSubject>): string | unde
  * derived, or undefined if it does. Each name must equal an identifier, never merely be covered by
  * one: DNS names compare case-insensitively (RFC 4343) and otherwise literally, so a wildcard SAN is
  * vouched for only by a wildcard identifier (RFC 8555 §7.1.3), never by its base name, and a plain
- * name never by a wildcard; IP addresses compare by their octets (RFC 8738 §3).
+ * name never by a wildcard; IP addresses compare by their octets (RFC 8738 §3). The subject must be
+ * empty or one CN of printable ASCII: no attribute ACME does not validate.
  */
 export function acmeOriginProblem(
   r: Review<ReviewSubject>,
@@ -135,6 +142,15 @@ export function acmeOriginProblem(
 ): string | undefined {
   const origin = r.request.origin;
   if (!origin || origin.kind !== "acme") return "the request did not come from an ACME order";
+  // ACME validates identifiers only (RFC 8555 §7.1.4): the subject is empty or one CN, of
+  // printable ASCII, nothing else — whatever the coordinator, which is not trusted here, accepted.
+  // The TBS's subject text (RFC 4514, as x509/names.ts renders it) is exactly "CN=<value>" for one
+  // such CN: any other attribute, a second RDN or a value needing escapes shows in it.
+  const [cn, ...moreCns] = r.commonNames;
+  if (cn === undefined ? r.tbs.subject !== "" : moreCns.length > 0 || r.tbs.subject !== `CN=${cn}`)
+    return `the subject ${JSON.stringify(r.tbs.subject.slice(0, 200))} is not empty or exactly one CN: ACME validates no other attribute`;
+  if (cn !== undefined && !/^[\x21-\x7e]+$/.test(cn))
+    return `the subject CN ${JSON.stringify(cn.slice(0, 100))} is not printable ASCII`;
   // The certificate's names as this custodian read them: the CN is a DNS name, or an IP address
   // written as text.
   const names: San[] = [
@@ -142,7 +158,8 @@ export function acmeOriginProblem(
     ...r.commonNames.map((value) => ({ type: ipToBytes(value) ? ("ip" as const) : ("dns" as const), value })),
   ];
   const keyOf = (type: string, value: string): string | undefined => {
-    if (type === "dns") return `dns:${value.toLowerCase()}`;
+    // RFC 4343 §3: A-Z folded, nothing else (toLowerCase would fold U+212A KELVIN SIGN to "k").
+    if (type === "dns") return `dns:${asciiLowerCase(value)}`;
     if (type === "ip") {
       const octets = ipToBytes(value);
       return octets ? `ip:${Buffer.from(octets).toString("hex")}` : undefined;

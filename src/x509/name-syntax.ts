@@ -7,6 +7,15 @@ import { ipToBytes } from "./ip.ts";
 
 const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 
+/**
+ * `s` with A-Z, and nothing else, in lower case: DNS names compare case-insensitively in ASCII only
+ * (RFC 4343 §3). String#toLowerCase folds more (U+212A KELVIN SIGN to "k", for one), so a
+ * name outside ASCII would compare equal to an ASCII one.
+ */
+export function asciiLowerCase(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
 /** Why `name` is not an acceptable dNSName, or undefined when it is. */
 export function dnsNameProblem(name: string, allowWildcard = true): string | undefined {
   if (name.length === 0) return "it is empty";

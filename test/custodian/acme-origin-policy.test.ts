@@ -2,7 +2,7 @@
 // ACME origin's identifiers are exactly the names in the TBS the custodian derived, each validated
 // recently enough before the request; what the rule's other checks ask still applies.
 import { describe, expect, it } from "vitest";
-import { evaluatePolicy, PolicySchema } from "../../src/custodian/policy.ts";
+import { acmeOriginProblem, evaluatePolicy, PolicySchema } from "../../src/custodian/policy.ts";
 import type { Review } from "../../src/custodian/session.ts";
 import type { RequestOrigin, ValidatedIdentifier } from "../../src/protocol/origin.ts";
 import { originLines } from "../../src/cli/commands/custodian-requests.ts";
@@ -45,6 +45,8 @@ function acme(...identifiers: ValidatedIdentifier[]): RequestOrigin {
 function review(o: {
   sans?: { type: string; value: string }[];
   cns?: string[];
+  /** The subject as RFC 4514 text; default: one RDN per CN, as x509/names.ts renders it. */
+  subject?: string;
   origin?: RequestOrigin | null;
   profile?: string;
   hours?: number;
@@ -64,7 +66,7 @@ function review(o: {
       missing: 2,
     },
     tbs: {
-      subject: "",
+      subject: o.subject ?? (o.cns ?? []).map((cn) => `CN=${cn}`).join(", "),
       sans,
       validityHours: o.hours ?? 2160,
       publicKey: { type: "ec-p256", bits: 256, sha256: "00" },
@@ -154,6 +156,50 @@ describe("acmeValidated rules", () => {
     });
     // The rule's own names check refuses it first; either way it is not approved.
     expect(evaluatePolicy(policy, email).approve).toBe(false);
+  });
+
+  it("refuse a subject with anything but one CN, whatever the coordinator accepted", () => {
+    const cns = ["a.svc.internal"];
+    // The CN is a validated name; the rest of the subject is vouched for by no one.
+    expect(why(review({ cns, subject: "CN=a.svc.internal, O=system:masters, OU=admins" }))).toMatch(
+      /subject "CN=a\.svc\.internal, O=system:masters, OU=admins" is not empty or exactly one CN/,
+    );
+    expect(why(review({ cns, subject: "CN=a.svc.internal+O=x" }))).toMatch(/not empty or exactly one CN/);
+    expect(why(review({ cns: [], subject: "O=system:masters" }))).toMatch(/not empty or exactly one CN/);
+    // Two CNs, each a validated name: still not one CN.
+    const two = review({
+      sans: [
+        { type: "dns", value: "a.svc.internal" },
+        { type: "dns", value: "b.svc.internal" },
+      ],
+      cns: ["a.svc.internal", "b.svc.internal"],
+      origin: acme(id("a.svc.internal"), id("b.svc.internal")),
+    });
+    expect(why(two)).toMatch(/not empty or exactly one CN/);
+    // A CN whose value needs escaping in RFC 4514 text hides nothing: refused as well.
+    const escaped = review({ cns: ["a.svc.internal, O=x"], subject: "CN=a.svc.internal\\, O=x" });
+    expect(acmeOriginProblem(escaped)).toMatch(/not empty or exactly one CN/);
+    // Empty subject, or just the CN: approved.
+    expect(evaluatePolicy(policy, review({ cns: [] })).approve).toBe(true);
+    expect(evaluatePolicy(policy, review({ cns })).approve).toBe(true);
+  });
+
+  it("fold only A-Z when comparing DNS names: U+212A KELVIN SIGN is not k", () => {
+    const kelvin = "\u212Aube.svc.internal";
+    expect(kelvin.toLowerCase()).toBe("kube.svc.internal"); // what Unicode folding would do
+    const origin = acme(id("kube.svc.internal"));
+    // As the CN: not printable ASCII.
+    expect(
+      why(review({ sans: [{ type: "dns", value: "kube.svc.internal" }], cns: [kelvin], origin })),
+    ).toMatch(/CN "\u212Aube\.svc\.internal" is not printable ASCII/);
+    // As a SAN: not the validated name.
+    expect(why(review({ sans: [{ type: "dns", value: kelvin }], origin }))).toMatch(
+      /name \u212Aube\.svc\.internal was not validated/,
+    );
+    // ASCII case still folds.
+    expect(
+      evaluatePolicy(policy, review({ sans: [{ type: "dns", value: "KUBE.svc.internal" }], origin })).approve,
+    ).toBe(true);
   });
 
   it("refuse a stale validation (default 720 h), and honour acmeValidatedWithinHours", () => {
