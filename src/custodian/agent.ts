@@ -95,11 +95,13 @@ export class CustodianAgent {
   }
 
   private async sign(tasks: SigningTask[]): Promise<void> {
-    // A CRL task this agent's policy does not sign is refused, so the job goes on without it.
+    // A CRL or checkpoint task this agent's policy does not sign is refused, so the job goes on without it.
     const outcomes = await this.session.signTasks(tasks, (t) =>
       t.kind === "crl" && !this.policy.signCrls
         ? "this custodian's agent policy does not sign CRLs"
-        : undefined,
+        : t.kind === "checkpoint" && !this.policy.signCheckpoints
+          ? "this custodian's agent policy does not sign audit checkpoints"
+          : undefined,
     );
     for (const o of outcomes) {
       const ctx = { job: o.task.id, kind: o.task.kind, subject: o.task.subjectRef, attempt: o.task.attempt };

@@ -31,6 +31,8 @@ import { SigningParticipant, type SigningHooks, type TaskOutcome } from "./signe
 import { ExchangeLink } from "./exchange.ts";
 import { crlTbsDeriver, fetchPublishedCrl } from "./crl-check.ts";
 import { CrlParamsSchema } from "../protocol/crl-params.ts";
+import { CheckpointParamsSchema } from "../protocol/audit-checkpoint.ts";
+import { checkpointTbsDeriver } from "./checkpoint-check.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
 
 /**
@@ -184,6 +186,7 @@ export class CustodianSession {
         crl: crlTbsDeriver(config, caCert, this.journal, () =>
           fetchPublishedCrl(client.http, readCaCert(caCert).publicKeyRaw),
         ),
+        checkpoint: checkpointTbsDeriver(share.caKeyId, this.journal),
       },
       {
         ...hooks,
@@ -428,6 +431,18 @@ function journalEntryFor(task: SigningTask): NewEntry {
       tbsSha256,
       crlNumber: c.crlNumber,
       serials: c.entries.map((e) => e.serial),
+      jobId: task.id,
+      attempt: task.attempt,
+    };
+  }
+  if (task.kind === "checkpoint") {
+    const c = CheckpointParamsSchema.parse(task.params);
+    return {
+      kind: "checkpoint",
+      requestId: task.subjectRef,
+      tbsSha256,
+      auditSeq: c.seq,
+      auditHead: c.head,
       jobId: task.id,
       attempt: task.attempt,
     };
