@@ -71,11 +71,6 @@ export const PolicySchema = z
      */
     signCheckpoints: z.boolean().default(true),
     /**
-     * Sign checkpoints of the audit chain's head (docs/audit.md) that pass the custodian's checks
-     * (its CA, a sequence number above the last one it signed) without a person.
-     */
-    signCheckpoints: z.boolean().default(true),
-    /**
      * Renewals (docs/revocation.md): `approveIfApprovedOriginal` approves a renewal of a certificate
      * this custodian approved itself, after checking the holder's proof on its own
      * (renewal-check.ts); `manual` (default) treats it like any request.
