@@ -65,6 +65,11 @@ export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
     description: "the inventory of issued certificates: list, search, show, fetch, export",
     load: async () => (await import("./commands/certificates.ts")).registerCertificates,
   },
+  audit: {
+    term: "audit",
+    description: "the hash-chained audit log: export it, verify it offline against ca-config",
+    load: async () => (await import("./commands/audit.ts")).registerAudit,
+  },
   acme: {
     term: "acme",
     description: "ACME (RFC 8555) administration: external account binding keys for certbot, lego, …",

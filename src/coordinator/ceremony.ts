@@ -16,7 +16,13 @@ import {
   openShare,
 } from "../protocol/dkg-messages.ts";
 import { hpkePublicFromPrivate } from "../protocol/hpke.ts";
-import { round1FromWire, hexToBytes, bytesToHex, publicFromWire } from "../threshold/encoding.ts";
+import {
+  round1FromWire,
+  hexToBytes,
+  bytesToHex,
+  publicFromWire,
+  PublicPackageWireSchema,
+} from "../threshold/encoding.ts";
 import { groupPublicKey, publicPackageHash, shareMatchesCommitment } from "../threshold/dkg.ts";
 import { identifierForName } from "../threshold/suite.ts";
 import type { CeremonyFailure, CeremonyRecord, CeremonyStatus, Store } from "./store/types.ts";
@@ -27,6 +33,7 @@ import { buildRootTbs } from "../x509/root.ts";
 import { randomSerial } from "../x509/serial.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
 import { clock } from "./clock.ts";
+import { appendAudit } from "./audit/log.ts";
 
 export type { CeremonyFailure } from "./store/types.ts";
 
@@ -70,13 +77,19 @@ export class CeremonyService {
       }
       const id = randomUUID(); // never reused: a failed ceremony gets a new id (docs/architecture.md §3.5)
       const now = clock.iso();
+      const announcement = buildAnnouncement(id, this.config);
       await this.store.insertCeremony({
         id,
-        announcement: buildAnnouncement(id, this.config),
+        announcement,
         status: "round1",
         failure: null,
         createdAt: now,
         updatedAt: now,
+      });
+      await appendAudit(this.store, {
+        kind: "ceremony",
+        subject: id,
+        body: { event: "started", ceremonyId: id, announcement },
       });
       this.hooks.changed();
       return this.view(id);
@@ -284,7 +297,20 @@ export class CeremonyService {
       }
       const pkg = confirms[0]!.publicPackage;
       await this.store.setMeta(META_CA_KEY, canonicalJson(pkg));
-      await this.startRootSigning(c.id, groupPublicKey(publicFromWire(pkg)));
+      const caPublicKey = groupPublicKey(publicFromWire(pkg));
+      // The n signed confirmations prove the CA key to anyone holding the roster (docs/audit.md).
+      await appendAudit(this.store, {
+        kind: "ceremony",
+        subject: c.id,
+        body: {
+          event: "key",
+          ceremonyId: c.id,
+          publicKey: bytesToHex(caPublicKey),
+          caKeyId: caKeyIdOf(caPublicKey),
+          confirmations: envelopes.map((e) => JSON.parse(e) as unknown),
+        },
+      });
+      await this.startRootSigning(c.id, caPublicKey);
     }
     await this.store.updateCeremony(c.id, { status: next });
   }
@@ -316,6 +342,22 @@ export class CeremonyService {
       return this.fail(ceremonyId, { reason: `root signing failed: ${failure ?? "unknown"}`, culprits: [] });
     await this.store.setMeta(META_CA_CERT, Buffer.from(certificateDer).toString("base64"));
     await this.store.updateCeremony(ceremonyId, { status: "complete" });
+    const raw = await this.store.getMeta(META_CA_KEY);
+    const caPublicKey = raw
+      ? groupPublicKey(publicFromWire(PublicPackageWireSchema.parse(JSON.parse(raw))))
+      : null;
+    if (caPublicKey)
+      await appendAudit(this.store, {
+        kind: "ceremony",
+        subject: ceremonyId,
+        body: {
+          event: "complete",
+          ceremonyId,
+          publicKey: bytesToHex(caPublicKey),
+          caKeyId: caKeyIdOf(caPublicKey),
+          certificate: Buffer.from(certificateDer).toString("base64"),
+        },
+      });
     this.hooks.changed();
   }
 
@@ -394,6 +436,11 @@ export class CeremonyService {
 
   private async fail(id: string, failure: CeremonyFailure): Promise<void> {
     await this.store.updateCeremony(id, { status: "failed", failure });
+    await appendAudit(this.store, {
+      kind: "ceremony",
+      subject: id,
+      body: { event: "failed", ceremonyId: id, reason: failure.reason },
+    });
     this.hooks.changed();
   }
 }

@@ -11,6 +11,7 @@ import type { SigningService } from "./signing.ts";
 import type { RequestRecord, SigningJobRecord, Store } from "./store/types.ts";
 import { verifySigned } from "./verify-signed.ts";
 import { clock } from "./clock.ts";
+import { appendAudit } from "./audit/log.ts";
 import { displaySerial, storedSerial } from "../x509/serial.ts";
 
 /**
@@ -96,6 +97,11 @@ export class RevocationService {
         revokedBy: `${actor.kind}:${actor.name}`,
       });
       if (!inserted) throw new CoordinatorError("CONFLICT", `certificate ${serialInput} is already revoked`);
+      await appendAudit(this.store, {
+        kind: "revocation",
+        subject: serial,
+        body: { serial, requestId: r.id, reason, revokedAt, revokedBy: `${actor.kind}:${actor.name}` },
+      });
       this.hooks.metrics.revocations.inc({ reason });
       await this.scheduleCrl();
       return { serial: displaySerial(serial), reason, revokedAt };
@@ -166,6 +172,17 @@ export class RevocationService {
         thisUpdate: p.thisUpdate,
         nextUpdate: p.nextUpdate,
         createdAt: clock.iso(),
+      });
+      await appendAudit(this.store, {
+        kind: "crl",
+        subject: `crl-${p.crlNumber}`,
+        body: {
+          jobId: job.id,
+          number: p.crlNumber,
+          thisUpdate: p.thisUpdate,
+          nextUpdate: p.nextUpdate,
+          crl: Buffer.from(checked.der).toString("base64"),
+        },
       });
       this.hooks.metrics.crls.inc();
     }

@@ -38,6 +38,8 @@ import { storeEnvelope, storedBody } from "./stored-envelope.ts";
 import { outsideTransactions } from "./async-scope.ts";
 import { crashPoint } from "./crash-points.ts";
 import { clock } from "./clock.ts";
+import { appendAudit } from "./audit/log.ts";
+import { sha256Hex } from "../common/hash.ts";
 
 export type { JobEvent } from "./store/types.ts";
 
@@ -169,6 +171,18 @@ export class SigningService {
       signature: null,
       createdAt: now,
       updatedAt: now,
+    });
+    await appendAudit(this.store, {
+      kind: "signing-job",
+      subject: id,
+      body: {
+        jobId: id,
+        kind: j.kind,
+        subjectRef: j.subjectRef,
+        tbsSha256: sha256Hex(j.tbs),
+        tbs: Buffer.from(j.tbs).toString("hex"),
+        eligible: j.eligible,
+      },
     });
     this.kick();
     this.hooks.changed();
@@ -415,7 +429,8 @@ export class SigningService {
   /** RFC 9591 §5.3: aggregate and verify once; on failure, name the signers whose shares are bad. */
   private async aggregate(j: SigningJobRecord): Promise<void> {
     const pkg = j.signingPackage!;
-    const shares = (await this.store.listMessages(j.id, "sign/share", j.attempt)).map((m) => ({
+    const messages = await this.store.listMessages(j.id, "sign/share", j.attempt);
+    const shares = messages.map((m) => ({
       sender: m.sender,
       share: ShareBodySchema.parse(storedBody(m.envelope)).share,
     }));
@@ -430,6 +445,18 @@ export class SigningService {
       );
       events = addEvent(events, { kind: "signed" });
       await this.store.updateSigningJob(j.id, { status: "done", signature, events });
+      await appendAudit(this.store, {
+        kind: "signature",
+        subject: j.id,
+        body: {
+          jobId: j.id,
+          kind: j.kind,
+          attempt: j.attempt,
+          signers: pkg.signers,
+          signature: Buffer.from(signature).toString("hex"),
+          shares: messages.map((m) => JSON.parse(m.envelope) as unknown),
+        },
+      });
       this.#starved.delete(j.subjectRef);
       this.hooks.changed();
       try {

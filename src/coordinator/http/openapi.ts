@@ -60,6 +60,7 @@ import {
   SubmitResponseSchema,
 } from "../../protocol/views.ts";
 import { SubmitBodySchema } from "../../protocol/submit.ts";
+import { AUDIT_PAGE_MAX, AuditPageSchema } from "../../protocol/audit.ts";
 import { CreateEabKeyBodySchema, EabKeyCreatedSchema, EabKeyListSchema } from "../../protocol/acme-eab.ts";
 
 type Json = Record<string, unknown>;
@@ -121,6 +122,7 @@ const ANSWERS: Record<string, z.ZodType> = {
   RenewalView: RenewalViewSchema,
   EabKeyCreated: EabKeyCreatedSchema,
   EabKeyList: EabKeyListSchema,
+  AuditPage: AuditPageSchema,
 };
 const BODIES: Record<string, z.ZodType> = {
   SubmitRequest: SubmitBodySchema,
@@ -867,6 +869,35 @@ export const openApiDocument: OpenApiDocument = {
         responses: {
           "200": { description: "the job", content: jsonContent(ref("SigningJobView")) },
           ...problems(401, 403, 404),
+        },
+      },
+    },
+    "/api/v1/audit": {
+      get: {
+        tags: ["custodians"],
+        operationId: "getAudit",
+        security: custodianOrAdmin,
+        summary: "A page of the hash-chained audit log, in order, and its head (docs/audit.md)",
+        description:
+          "Entries with seq > after, at most limit. Export them all with `tca audit export`; " +
+          "check them offline with `tca audit verify`.",
+        parameters: [
+          {
+            name: "after",
+            in: "query",
+            description: "the last seq already read (0: from the start)",
+            schema: { type: "integer", minimum: 0, default: 0 },
+          },
+          {
+            name: "limit",
+            in: "query",
+            description: "the most entries to answer",
+            schema: { type: "integer", minimum: 1, maximum: AUDIT_PAGE_MAX, default: 200 },
+          },
+        ],
+        responses: {
+          "200": { description: "entries and the head", content: jsonContent(ref("AuditPage")) },
+          ...problems(400, 401, 403),
         },
       },
     },

@@ -9,6 +9,7 @@ import { crashPoint } from "../crash-points.ts";
 import { CoordinatorError } from "../errors.ts";
 import { requireRequest, type RequestContext } from "./context.ts";
 import { clock } from "../clock.ts";
+import { appendAudit } from "../audit/log.ts";
 
 /** Opens one approval envelope for request `id` and records it, in one transaction. */
 export async function decide(ctx: RequestContext, id: string, envelope: unknown): Promise<void> {
@@ -87,6 +88,12 @@ export async function decideOpened(
     createdAt: clock.iso(),
   });
   if (!inserted) throw new CoordinatorError("CONFLICT", `${h.sender} has already decided on request ${id}`);
+  // The signed envelope itself is the proof (docs/audit.md): kept as received.
+  await appendAudit(ctx.store, {
+    kind: a.decision === "approve" ? "approval" : "rejection",
+    subject: id,
+    body: { requestId: id, custodian: h.sender, envelope: JSON.parse(envelopeJson) as unknown },
+  });
   ctx.hooks.heard(h.sender, "approval");
   ctx.hooks.moved(id); // a requester long-polling this request sees the count move
   ctx.store.afterCommit(() => crashPoint("after-approval"));

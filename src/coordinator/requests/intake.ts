@@ -18,6 +18,7 @@ import type { RequestContext } from "./context.ts";
 import type { RenewalRecord } from "../store/types.ts";
 import type { RequestOrigin } from "../../protocol/origin.ts";
 import { clock } from "../clock.ts";
+import { appendAudit } from "../audit/log.ts";
 
 export const MAX_CSR_BYTES = 16 * 1024;
 /** Backdating absorbs clock differences between the CA and relying parties. */
@@ -158,6 +159,23 @@ export async function submit(ctx: RequestContext, s: Submission): Promise<string
       updatedAt: now,
     });
     if (s.renewal) await tx.insertRenewal({ requestId: id, ...s.renewal });
+    await appendAudit(tx, {
+      kind: "request",
+      subject: id,
+      body: {
+        requestId: id,
+        requester: s.requester.name,
+        profile: s.profile,
+        csr: Buffer.from(csrDer).toString("base64"),
+        tbsSha256: sha256Hex(tbs),
+        tbs: Buffer.from(tbs).toString("hex"),
+        serial: bytesToHex(serial),
+        notBefore: notBefore.toISOString(),
+        notAfter: notAfter.toISOString(),
+        origin: s.origin ?? null,
+        ...(s.renewal ? { renewalOf: s.renewal.renewalOf } : {}),
+      },
+    });
     if (s.inTransaction) await s.inTransaction(id);
   });
   crashPoint("after-intake");

@@ -6,6 +6,7 @@ import type { SigningJobRecord } from "../store/types.ts";
 import { verifySigned } from "../verify-signed.ts";
 import type { RequestContext } from "./context.ts";
 import { clock } from "../clock.ts";
+import { appendAudit } from "../audit/log.ts";
 
 export async function onLeafSigned(
   ctx: RequestContext,
@@ -30,6 +31,16 @@ export async function onLeafSigned(
   if (!checked.ok) return fail(checked.reason);
   crashPoint("before-publish");
   await ctx.store.updateRequest(r.id, { status: "issued", certificate: checked.der });
+  await appendAudit(ctx.store, {
+    kind: "issuance",
+    subject: r.id,
+    body: {
+      requestId: r.id,
+      jobId: job.id,
+      serial: r.serial,
+      certificate: Buffer.from(checked.der).toString("base64"),
+    },
+  });
   ctx.hooks.metrics.issued.inc({ profile: r.profile });
   ctx.hooks.metrics.issuanceSeconds.observe(
     { profile: r.profile },
