@@ -151,6 +151,7 @@ describe("OpenAPI document", () => {
     expect(secured.sort()).toEqual([
       "DELETE /api/v1/acme/eab-keys/{keyId}",
       "GET /api/v1/acme/eab-keys",
+      "GET /api/v1/audit",
       "GET /api/v1/ceremonies/{id}",
       "GET /api/v1/ceremonies/{id}/messages",
       "GET /api/v1/certificates",
