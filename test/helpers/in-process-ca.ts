@@ -28,6 +28,7 @@ import { hexToBytes } from "../../src/threshold/encoding.ts";
 import { groupPublicKey } from "../../src/threshold/dkg.ts";
 import { BUILDER_VERSION } from "../../src/x509/leaf.ts";
 import { createAcme } from "../../src/acme/router.ts";
+import { createConsole } from "../../src/console/router.ts";
 import type { HttpLimits } from "../../src/coordinator/http/limits.ts";
 import { DEFAULT_VALIDATION, type AcmeValidationOptions } from "../../src/acme/context.ts";
 
@@ -107,6 +108,8 @@ export async function startHttpCa(
      */
     acme?: { config?: Record<string, unknown>; validation?: Partial<AcmeValidationOptions> };
     limits?: Partial<HttpLimits>;
+    /** Serves the web console at /ui/ (src/console/). */
+    console?: boolean;
   } = {},
 ): Promise<HttpCa & { ceremonyId?: string }> {
   const names = [...(o.names ?? ["alice", "bob", "carol"])];
@@ -134,17 +137,20 @@ export async function startHttpCa(
     port: 0,
     logger: pino({ level: "silent" }),
     ...(o.limits ? { limits: o.limits } : {}),
-    ...(acme
-      ? {
-          extensions: [
+    extensions: [
+      ...(o.console
+        ? [(s: CoordinatorServices) => createConsole(s, { logger: pino({ level: "silent" }) })]
+        : []),
+      ...(acme
+        ? [
             (s: CoordinatorServices) =>
               createAcme(s, {
                 validation: { ...DEFAULT_VALIDATION, timeoutMs: 3_000, ...acme.validation },
                 logger: pino({ level: "silent" }),
               }),
-          ],
-        }
-      : {}),
+          ]
+        : []),
+    ],
   });
   const ca: InProcessCa = {
     names,

@@ -10,6 +10,8 @@ import { startCoordinator, type RunningCoordinator, type TlsSetting } from "../.
 import { redactLocation } from "../../coordinator/store/open.ts";
 import { acmeOption, databaseOption } from "./serve.ts";
 import { createAcme } from "../../acme/router.ts";
+import { createConsole } from "../../console/router.ts";
+import type { CoordinatorServices } from "../../coordinator/services.ts";
 import { ROUTES } from "../../acme/paths.ts";
 import {
   acquireDevLock,
@@ -269,7 +271,10 @@ async function runDev(o: DevOpts): Promise<void> {
           shareTimeoutMs,
           logger,
           ...tlsOf(i),
-          ...(acme ? { extensions: [(s) => createAcme(s, { validation: acme, logger })] } : {}),
+          extensions: [
+            (s) => createConsole(s, { logger }), // the read-only web console at /ui/ (docs/console.md)
+            ...(acme ? [(s: CoordinatorServices) => createAcme(s, { validation: acme, logger })] : []),
+          ],
         }),
       );
   } catch (e) {

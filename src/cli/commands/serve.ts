@@ -7,6 +7,8 @@ import { DEFAULT_HTTP_LIMITS, parseBucket, type HttpLimits } from "../../coordin
 import { progress, runCommand, UsageError } from "../output.ts";
 import { createAcme } from "../../acme/router.ts";
 import { ROUTES } from "../../acme/paths.ts";
+import { createConsole } from "../../console/router.ts";
+import type { CoordinatorServices } from "../../coordinator/services.ts";
 import { DEFAULT_VALIDATION, type AcmeValidationOptions } from "../../acme/context.ts";
 
 export function registerServe(program: Command): void {
@@ -105,7 +107,12 @@ export function registerServe(program: Command): void {
             shareTimeoutMs: Number(o.shareTimeout) * 1000,
             limits,
             ...(tls ? { tls } : {}),
-            ...(config.config.acme ? { extensions: [(s) => createAcme(s, { validation: acme })] } : {}),
+            extensions: [
+              (s) => createConsole(s), // the read-only web console at /ui/ (docs/console.md)
+              ...(config.config.acme
+                ? [(s: CoordinatorServices) => createAcme(s, { validation: acme })]
+                : []),
+            ],
           });
           progress(`tca coordinator listening on ${c.url}`);
           if (config.config.acme) progress(`ACME directory: ${c.url}${ROUTES.directory}`);
