@@ -12,14 +12,16 @@ import type { Store } from "../store/types.ts";
 const db = (store: Store) => store.queryBuilder<Database>();
 
 /**
- * Appends one entry after the current head. Call inside store.transaction(), in the transaction that
- * records the event: outside one, two replicas could both append after the same head.
+ * Appends one entry after the current head. Call it inside store.transaction(), in the transaction
+ * that records the event, so the entry commits or rolls back with it. Called outside one (a test
+ * driving a service directly), it takes a transaction of its own: the chain stays one line, as
+ * only a transaction may read the head and append after it.
  */
 export async function appendAudit(
   store: Store,
   e: { kind: AuditKind; subject?: string; body: unknown },
 ): Promise<AuditEntry> {
-  if (!store.inTransaction()) throw new Error(`audit entry ${e.kind} appended outside a transaction`);
+  if (!store.inTransaction()) return store.transaction(() => appendAudit(store, e));
   const head = await auditHead(store);
   const entry = chainEntry(head, { at: clock.iso(), ...e });
   await db(store)
