@@ -135,6 +135,7 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   await services.replica.start(url);
   services.signing.startTimer(250, services.replica.lease("signing.tick", 3_000));
   services.revocations.startTimer(60_000, services.replica.lease("crl.reissue", 180_000));
+  services.checkpoints.startTimer(60_000, services.replica.lease("audit.checkpoint", 180_000));
   log.info({ url, replica: services.replica.id, storage: store.location, tls: mode }, "coordinator ready");
   let selfTls: SelfTls | undefined;
   if (o.tls?.mode === "auto" && self) {
@@ -190,6 +191,7 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
       services.exchange.closing();
       services.signing.stopTimer();
       services.revocations.stopTimer();
+      services.checkpoints.stopTimer();
       services.replica.stop();
       services.hooks.close();
       // Long-polls (agents' exchanges, requesters' waits) would hold the close for up to their wait:

@@ -14,6 +14,7 @@ import type { CaMaterial } from "./ca-material.ts";
 import { openEnvelope, rosterKeys } from "../protocol/envelope.ts";
 import { CoordinatorError } from "./errors.ts";
 import { RevocationService } from "./revocation.ts";
+import { CheckpointService } from "./audit/checkpoints.ts";
 import { ExchangeService } from "./exchange.ts";
 import { Replica, REPLICA_REPORT_MS } from "./replica.ts";
 import { clock } from "./clock.ts";
@@ -27,6 +28,8 @@ export interface CoordinatorServices {
   requests: RequestService;
   hooks: CoordinatorHooks;
   revocations: RevocationService;
+  /** Checkpoints of the audit chain, threshold-signed (docs/audit.md). */
+  checkpoints: CheckpointService;
   exchange: ExchangeService;
   /** This process as one of the replicas on the database. */
   replica: Replica;
@@ -85,6 +88,8 @@ export function createServices(
   signing.onComplete("leaf", (job, signature, failure) => requests.onLeafSigned(job, signature, failure));
   const revocations = new RevocationService(store, config, signing, ca, hooks);
   signing.onComplete("crl", (job, signature) => revocations.onCrlSigned(job, signature));
+  const checkpoints = new CheckpointService(store, config, signing, ca);
+  signing.onComplete("checkpoint", (job, signature) => checkpoints.onSigned(job, signature));
 
   // Invariant §3.8: assemble from the exact signed bytes, parse again and verify before release.
   signing.onComplete("root", async (job, signature, failure) => {
@@ -108,6 +113,7 @@ export function createServices(
     requests,
     hooks,
     revocations,
+    checkpoints,
     exchange: new ExchangeService(store, config, signing, requests, hooks),
     replica,
     caPublicKey,

@@ -127,3 +127,16 @@ export function verifyCheckpoint(entry: AuditEntry, ctx: CheckpointContext): str
     hashAt: (seq) => ctx.before[seq - 1]?.hash,
   });
 }
+
+/** The answer to POST /api/v1/audit/checkpoints (admin): what asking for a checkpoint did. */
+export const CheckpointRequestSchema = z
+  .object({
+    /** started: a job for the current head; in-progress: one was running already; current: nothing new to sign. */
+    status: z.enum(["started", "in-progress", "current"]),
+    jobId: z.string().nullable(),
+    /** The entry the checkpoint vouches for (started, in-progress) or vouched for last (current; 0: none yet). */
+    seq: z.number().int().min(0),
+    head: z.string().regex(HEX64).nullable(),
+  })
+  .strict();
+export type CheckpointRequest = z.infer<typeof CheckpointRequestSchema>;

@@ -165,6 +165,7 @@ describe("OpenAPI document", () => {
       "GET /api/v1/signing/jobs/{id}",
       "GET /metrics",
       "POST /api/v1/acme/eab-keys",
+      "POST /api/v1/audit/checkpoints",
       "POST /api/v1/ceremonies",
       "POST /api/v1/certificates/{serial}/revoke",
       "POST /api/v1/custodians/exchange",

@@ -61,6 +61,7 @@ import {
 } from "../../protocol/views.ts";
 import { SubmitBodySchema } from "../../protocol/submit.ts";
 import { AUDIT_PAGE_MAX, AuditPageSchema } from "../../protocol/audit.ts";
+import { CheckpointRequestSchema } from "../../protocol/audit-checkpoint.ts";
 import { CreateEabKeyBodySchema, EabKeyCreatedSchema, EabKeyListSchema } from "../../protocol/acme-eab.ts";
 
 type Json = Record<string, unknown>;
@@ -123,6 +124,7 @@ const ANSWERS: Record<string, z.ZodType> = {
   EabKeyCreated: EabKeyCreatedSchema,
   EabKeyList: EabKeyListSchema,
   AuditPage: AuditPageSchema,
+  CheckpointRequest: CheckpointRequestSchema,
 };
 const BODIES: Record<string, z.ZodType> = {
   SubmitRequest: SubmitBodySchema,
@@ -898,6 +900,26 @@ export const openApiDocument: OpenApiDocument = {
         responses: {
           "200": { description: "entries and the head", content: jsonContent(ref("AuditPage")) },
           ...problems(400, 401, 403),
+        },
+      },
+    },
+    "/api/v1/audit/checkpoints": {
+      post: {
+        tags: ["custodians"],
+        operationId: "requestAuditCheckpoint",
+        summary: "Ask the custodians to threshold-sign the audit chain's head now (admin; docs/audit.md)",
+        description:
+          "202 when a checkpoint job started for the current head; 200 when one is already running " +
+          "(in-progress) or nothing was appended since the last checkpoint (current). The `checkpoint` " +
+          "entry is appended once t custodians have signed and the signature verifies under the CA key.",
+        security: [{ bearer: [] }],
+        responses: {
+          "202": { description: "a checkpoint job started", content: jsonContent(ref("CheckpointRequest")) },
+          "200": {
+            description: "a checkpoint job is running, or the last checkpoint is current",
+            content: jsonContent(ref("CheckpointRequest")),
+          },
+          ...problems(401, 409),
         },
       },
     },

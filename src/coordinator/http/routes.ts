@@ -15,6 +15,7 @@ import { issuedRenewalsOf, registerRenewals } from "./renewals.ts";
 import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery, ViewQuery } from "./query.ts";
 import { certificateRoutes } from "./certificates.ts";
 import { auditRoutes } from "../audit/http.ts";
+import { checkpointRoutes } from "../audit/checkpoint-routes.ts";
 import { DkgMessageTypeSchema, REQUEST_STATUSES, RequestStatusSchema } from "../../protocol/enums.ts";
 import { MAX_VALIDITY_HOURS, ProfileNameSchema, SubmitBodySchema } from "../../protocol/submit.ts";
 
@@ -286,6 +287,7 @@ export function routes(s: CoordinatorServices): Router {
   // The certificate inventory: list, search, export, fetch by serial (docs/inventory.md).
   certificateRoutes(r, s, readers);
   auditRoutes(r, s, readers); // the audit chain (docs/audit.md)
+  checkpointRoutes(r, s); // threshold-signed checkpoints of its head, on demand (docs/audit.md)
 
   registerRenewals(r, s); // renewal by the current certificate (renewals.ts)
 
