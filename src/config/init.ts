@@ -71,6 +71,26 @@ export const INIT_DEFAULTS = {
 
 /** The ca-config requester the coordinator's own TLS certificate comes from (docs/tls.md). */
 export const SELF_TLS_REQUESTER = "coordinator";
+/** The requester, profile and CN of the OCSP responder's delegated certificate (docs/ocsp.md). */
+export const OCSP_REQUESTER = "ocsp";
+export const OCSP_PROFILE = "ocsp-responder";
+export const OCSP_SUBJECT_CN = "tca OCSP responder";
+
+/**
+ * The OCSP responder's profile (docs/ocsp.md): a P-256 key, ocspSigning, id-pkix-ocsp-nocheck, 4
+ * days (at most 7: config validation refuses more), renewed by the coordinator at two thirds.
+ */
+export function ocspResponderProfile(): Record<string, unknown> {
+  return {
+    description: "The coordinator's delegated OCSP responder (RFC 6960 §4.2.2.2), renewed at 2/3 of its life",
+    defaultValidityHours: 96,
+    maxValidityHours: 168,
+    keyTypes: ["ec-p256"],
+    keyUsage: ["digitalSignature"],
+    extKeyUsage: ["ocspSigning"],
+    ocspNoCheck: true,
+  };
+}
 
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const DNS_LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
@@ -316,6 +336,10 @@ export function checkSpec(spec: InitSpec): string[] {
     throw new InitSpecError(
       `requester name "${SELF_TLS_REQUESTER}" is kept for the coordinator's own TLS certificate: use --tls-name for that, another name otherwise`,
     );
+  if (spec.requesters.includes(OCSP_REQUESTER))
+    throw new InitSpecError(
+      `requester name "${OCSP_REQUESTER}" is kept for the coordinator's OCSP responder (docs/ocsp.md): choose another name`,
+    );
   if (spec.admins.length === 0)
     warnings.push(
       "no admin: nobody can start the key ceremony (tca ceremony start) or revoke any certificate",
@@ -422,8 +446,18 @@ export function planInit(spec: InitSpec, random: (n: number) => Buffer = randomB
               exclusive: true,
             },
           ]),
+      {
+        name: OCSP_REQUESTER,
+        // The coordinator asks for its OCSP responder certificate without a token (docs/ocsp.md).
+        tokenSha256: sha256Hex(newToken(random)),
+        profiles: [OCSP_PROFILE],
+        allowedNames: [OCSP_SUBJECT_CN],
+      },
     ],
-    profiles: Object.fromEntries(spec.profiles.map((p) => [p, profileTemplate(p, domain)])),
+    profiles: {
+      ...Object.fromEntries(spec.profiles.map((p) => [p, profileTemplate(p, domain)])),
+      [OCSP_PROFILE]: ocspResponderProfile(),
+    },
   };
 
   const doc = new Document(raw);
@@ -628,6 +662,15 @@ export function nextSteps(plan: InitPlan, cwd = process.cwd()): NextStep[] {
         `tca custodian approve ID --home ${home} --coordinator ${url}`,
       ],
     });
+  steps.push({
+    what:
+      `The coordinator's OCSP responder requests its delegated certificate as requester ${OCSP_REQUESTER} ` +
+      `every few days: ${s.threshold} custodians approve it, or an agent policy rule does (docs/ocsp.md)`,
+    commands: [
+      `tca custodian requests --home ${home} --coordinator ${url}`,
+      `tca custodian approve ID --home ${home} --coordinator ${url}`,
+    ],
+  });
   const req = plan.tokens.find((t) => t.role === "requester");
   if (req !== undefined) {
     const domain = s.domain === undefined ? "example.internal" : normalizeDomain(s.domain);

@@ -37,6 +37,12 @@ export const ExtKeyUsageSchema = z.enum([
   "ocspSigning",
 ]);
 
+/**
+ * The longest validity of a certificate with id-pkix-ocsp-nocheck: 7 days. Its holder can vouch for
+ * any certificate of this CA until it expires (docs/ocsp.md).
+ */
+export const OCSP_NOCHECK_MAX_HOURS = 168;
+
 export const ProfileSchema = z
   .object({
     description: z.string().optional(),
@@ -72,12 +78,26 @@ export const ProfileSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Writes id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): for the coordinator's delegated OCSP
+     * responder certificate (docs/ocsp.md). Relying parties never check such a certificate's own
+     * revocation, so it must be short-lived, ocspSigning and not a CA.
+     */
+    ocspNoCheck: z.boolean().default(false),
   })
   .strict()
   .refine(
     (p) => p.defaultValidityHours <= p.maxValidityHours,
     "defaultValidityHours exceeds maxValidityHours",
-  );
+  )
+  .refine((p) => !p.ocspNoCheck || (p.extKeyUsage.includes("ocspSigning") && !p.ca), {
+    message: "ocspNoCheck needs extKeyUsage [ocspSigning] and ca: false (RFC 6960 §4.2.2.2)",
+    path: ["ocspNoCheck"],
+  })
+  .refine((p) => !p.ocspNoCheck || p.maxValidityHours <= OCSP_NOCHECK_MAX_HOURS, {
+    message: `ocspNoCheck certificates cannot be revoked in any way a relying party checks: maxValidityHours at most ${OCSP_NOCHECK_MAX_HOURS} (7 days)`,
+    path: ["maxValidityHours"],
+  });
 
 export const RequesterSchema = z
   .object({

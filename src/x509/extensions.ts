@@ -103,13 +103,26 @@ export function crlDistributionPoint(url: string): Ext {
   };
 }
 
-/** §4.2.2.1: AuthorityInfoAccess with one caIssuers URI. */
-export function authorityInfoAccess(caIssuersUrl: string): Ext {
+/**
+ * §4.2.2.1: AuthorityInfoAccess: the OCSP responder's URI first when given (id-ad-ocsp, RFC 6960
+ * §4.2.1, the order most CAs use), then one caIssuers URI.
+ */
+export function authorityInfoAccess(caIssuersUrl: string, ocspUrl?: string): Ext {
+  const ocsp = ocspUrl === undefined ? [] : [seq(oid(OID.ocsp), ia5Tagged(6, ocspUrl))];
   return {
     oid: OID.authorityInfoAccess,
     critical: false,
-    value: seq(seq(oid(OID.caIssuers), ia5Tagged(6, caIssuersUrl))),
+    value: seq(...ocsp, seq(oid(OID.caIssuers), ia5Tagged(6, caIssuersUrl))),
   };
+}
+
+/**
+ * RFC 6960 §4.2.2.2.1 id-pkix-ocsp-nocheck: extnValue is the DER of NULL; non-critical. Relying
+ * parties then trust a delegated OCSP responder's certificate for its lifetime without asking
+ * anyone about its own status, so it goes only into short-lived ocspSigning certificates (lint).
+ */
+export function ocspNoCheck(): Ext {
+  return { oid: OID.ocspNoCheck, critical: false, value: Uint8Array.of(0x05, 0x00) };
 }
 
 /** §4.2.1.10: permitted [0] / excluded [1] dNSName subtrees; MUST be critical; never empty. */

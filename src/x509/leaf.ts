@@ -12,8 +12,13 @@ import { X509Error } from "./errors.ts";
 import * as X from "./extensions.ts";
 import { encodeTbs } from "./tbs.ts";
 
-/** Goes into every approval; bump it whenever the bytes this module writes could change. */
-export const BUILDER_VERSION = "tca-tbs/2";
+/**
+ * Goes into every approval; bump it whenever the bytes this module writes could change.
+ * tca-tbs/3: the AIA carries the OCSP URL (publicUrl + "/ocsp") before caIssuers, and profiles
+ * with ocspNoCheck get id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1). A custodian on tca-tbs/2 would
+ * derive different bytes for the same request, so the coordinator refuses its approvals by name.
+ */
+export const BUILDER_VERSION = "tca-tbs/3";
 
 export interface LeafTbsInput {
   /** A parsed CSR, or its DER (then parsed, signature included). */
@@ -54,12 +59,14 @@ export function buildLeafTbs(input: LeafTbsInput): Uint8Array {
   if (input.publicUrl !== undefined) {
     const base = input.publicUrl.replace(/\/+$/, "");
     exts.push(X.crlDistributionPoint(`${base}/crl`)); // §4.2.1.13
-    exts.push(X.authorityInfoAccess(`${base}/ca.crt`)); // §4.2.2.1 caIssuers
+    exts.push(X.authorityInfoAccess(`${base}/ca.crt`, `${base}/ocsp`)); // §4.2.2.1 OCSP, caIssuers
   }
   if (profile.ca && profile.nameConstraints) {
     const nc = X.nameConstraints(profile.nameConstraints); // §4.2.1.10: critical, never empty
     if (nc) exts.push(nc);
   }
+  // RFC 6960 §4.2.2.2.1: a delegated OCSP responder's certificate; non-critical, last.
+  if (profile.ocspNoCheck) exts.push(X.ocspNoCheck());
   return encodeTbs({
     serial: input.serial,
     issuerDer: ca.subjectDer,

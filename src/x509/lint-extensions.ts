@@ -1,8 +1,16 @@
 // Lint rules on the TBSCertificate's extensions (RFC 5280 §4.2), in a fixed order.
 import { toHex } from "./der.ts";
 import { isEmptyName } from "./names.ts";
-import { OID } from "./oids.ts";
-import { readAkiKeyId, readBasicConstraints, readKeyUsageBits, readSki, type ParsedTbs } from "./tbs-read.ts";
+import { EKU_OIDS, OID } from "./oids.ts";
+import {
+  readAkiKeyId,
+  readBasicConstraints,
+  readEku,
+  readKeyUsageBits,
+  readSki,
+  type ParsedTbs,
+} from "./tbs-read.ts";
+import { OCSP_NOCHECK_MAX_HOURS } from "../config/schema.ts";
 import { decodeGeneralNames } from "./sans.ts";
 import type { Rule } from "./lint-fields.ts";
 
@@ -111,6 +119,29 @@ export const EXTENSION_RULES: ReadonlyArray<readonly [string, Rule]> = [
       const san = ext(t, OID.subjectAltName);
       return san && decodeGeneralNames(san.value, "LINT_FAILED").length === 0
         ? "subjectAltName is present but empty (RFC 5280 §4.2.1.6)"
+        : undefined;
+    },
+  ],
+  [
+    // RFC 6960 §4.2.2.2.1: relying parties never ask about the revocation of a certificate with
+    // id-pkix-ocsp-nocheck, and its key can vouch for every certificate of this CA. Only a
+    // delegated responder's certificate may carry it, and only for a short time (docs/ocsp.md).
+    "e_ocsp_nocheck_misuse",
+    (t) => {
+      const nc = ext(t, OID.ocspNoCheck);
+      if (!nc) return undefined;
+      if (nc.critical) return "id-pkix-ocsp-nocheck must not be critical (RFC 6960 §4.2.2.2.1)";
+      if (nc.value.length !== 2 || nc.value[0] !== 0x05 || nc.value[1] !== 0x00)
+        return "id-pkix-ocsp-nocheck's value must be NULL (RFC 6960 §4.2.2.2.1)";
+      const eku = ext(t, OID.extKeyUsage);
+      if (!eku || !readEku(eku.value).includes(EKU_OIDS.ocspSigning))
+        return "id-pkix-ocsp-nocheck without extKeyUsage id-kp-OCSPSigning (RFC 6960 §4.2.2.2)";
+      const bc = ext(t, OID.basicConstraints);
+      if (bc && readBasicConstraints(bc.value).ca)
+        return "id-pkix-ocsp-nocheck in a CA certificate (RFC 6960 §4.2.2.2)";
+      const hours = (t.notAfter.date.getTime() - t.notBefore.date.getTime()) / 3_600_000;
+      return hours > OCSP_NOCHECK_MAX_HOURS
+        ? `id-pkix-ocsp-nocheck in a certificate valid ${hours.toFixed(1)} hours; at most ${OCSP_NOCHECK_MAX_HOURS} (docs/ocsp.md)`
         : undefined;
     },
   ],

@@ -35,6 +35,9 @@ export const OID = {
   extKeyUsage: "2.5.29.37",
   authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
   caIssuers: "1.3.6.1.5.5.7.48.2",
+  // RFC 6960 §4.2.1 id-pkix-ocsp (an AIA accessMethod) and §4.2.2.2.1 id-pkix-ocsp-nocheck
+  ocsp: "1.3.6.1.5.5.7.48.1",
+  ocspNoCheck: "1.3.6.1.5.5.7.48.1.5",
   // RFC 5280 §5.2.3, §5.3.1
   cRLNumber: "2.5.29.20",
   cRLReason: "2.5.29.21",
@@ -65,6 +68,6 @@ export const KEY_USAGE_BITS: Record<KeyUsage, number> = {
 
 export const EXTENSION_NAMES: Record<string, string> = Object.fromEntries(
   Object.entries(OID)
-    .filter(([, v]) => v.startsWith("2.5.29.") || v === OID.authorityInfoAccess)
+    .filter(([, v]) => v.startsWith("2.5.29.") || v === OID.authorityInfoAccess || v === OID.ocspNoCheck)
     .map(([k, v]) => [v, k]),
 );

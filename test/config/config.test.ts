@@ -30,7 +30,12 @@ describe("ca-config", () => {
     const { config, digest } = loadCaConfig(join(ROOT, "ca-config/ca.yaml"));
     expect(config.threshold).toBe(2);
     expect(config.custodians.map((c) => c.name)).toEqual(["alice", "bob", "carol"]);
-    expect(Object.keys(config.profiles).sort()).toEqual(["client", "intermediate", "server"]);
+    expect(Object.keys(config.profiles).sort()).toEqual([
+      "client",
+      "intermediate",
+      "ocsp-responder",
+      "server",
+    ]);
     expect(config.profiles.intermediate!.ca).toBe(true);
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -53,6 +58,16 @@ describe("ca-config", () => {
     ["a threshold of 1", example.replace("threshold: 2", "threshold: 1"), /threshold/],
     ["an unknown key", example.replace("threshold: 2", "threshold: 2\nthreshhold: 3"), /Unrecognized key/],
     ["a duplicate custodian", example.replace("- name: bob", "- name: alice"), /duplicate custodian alice/],
+    [
+      "an ocspNoCheck profile of more than 7 days",
+      example.replace(/(ocsp-responder:[\s\S]*?maxValidityHours:) 168/, "$1 169"),
+      /maxValidityHours: ocspNoCheck certificates .* at most 168/,
+    ],
+    [
+      "an ocspNoCheck profile without ocspSigning",
+      example.replace("extKeyUsage: [ocspSigning]", "extKeyUsage: [serverAuth]"),
+      /ocspNoCheck: ocspNoCheck needs extKeyUsage \[ocspSigning\]/,
+    ],
     [
       "a key that is not 32 bytes",
       example.replace(/signingKey: \S+/, "signingKey: AAAA"),

@@ -75,7 +75,9 @@ describe("planInit and writeInit", () => {
     nameToDer(c.ca.subject);
     expect(c.threshold).toBe(2);
     expect(c.custodians).toEqual(s.entries);
-    expect(Object.keys(c.profiles)).toEqual(["server", "client"]);
+    // ocsp-responder always: the coordinator's delegated OCSP responder (docs/ocsp.md).
+    expect(Object.keys(c.profiles)).toEqual(["server", "client", "ocsp-responder"]);
+    expect(c.profiles["ocsp-responder"]).toMatchObject({ ocspNoCheck: true, extKeyUsage: ["ocspSigning"] });
     expect(c.profiles.server!.extKeyUsage).toEqual(["serverAuth"]);
     expect(c.profiles.client!.extKeyUsage).toEqual(["clientAuth"]);
     expect(plan.tokens.map((t) => `${t.role}:${t.name}`)).toEqual([
@@ -93,6 +95,7 @@ describe("planInit and writeInit", () => {
     expect(c.requesters.map((r) => r.profiles)).toEqual([
       ["server", "client"],
       ["server", "client"],
+      ["ocsp-responder"],
     ]);
     expect(c.requesters[0]!.allowedNames).toEqual(["*"]);
     expect(plan.warnings.join("\n")).toMatch(/allowedNames.*--domain/);

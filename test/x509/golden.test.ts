@@ -11,7 +11,7 @@ import { fromHex, toHex } from "../../src/x509/der.ts";
 import { lintTbs } from "../../src/x509/lint.ts";
 import { readCaCert } from "../../src/x509/ca-cert.ts";
 import { fixedCaKey } from "./helpers.ts";
-import { intermediateProfile, serverProfile } from "./profiles.ts";
+import { intermediateProfile, ocspResponderProfile, serverProfile } from "./profiles.ts";
 
 const VECTORS = new URL("../vectors/tbs-golden.json", import.meta.url);
 const CSR_PEM = readFileSync(new URL("../fixtures/golden-csr.pem", import.meta.url), "utf8");
@@ -44,6 +44,15 @@ function compute(): Record<string, string> {
     profile: { ...intermediateProfile, keyTypes: ["ec-p256"] },
     serial: fromHex("5566778899aabbccddeeff0011223344"),
   });
+  // A delegated OCSP responder's certificate (docs/ocsp.md): ocspSigning, id-pkix-ocsp-nocheck, 4 days.
+  const ocspTbs = buildLeafTbs({
+    ...common,
+    notAfter: new Date("2026-02-07T04:05:06Z"),
+    csr: parseCsr(CSR_PEM),
+    profile: ocspResponderProfile,
+    serial: fromHex("6677889900aabbccddeeff0011223344"),
+    publicUrl: "https://ca.example.test",
+  });
   return {
     builderVersion: BUILDER_VERSION,
     caPublicKey: toHex(ca.raw),
@@ -51,6 +60,7 @@ function compute(): Record<string, string> {
     rootCert: toHex(rootCert),
     leafTbs: toHex(leafTbs),
     subCaTbs: toHex(subCaTbs),
+    ocspTbs: toHex(ocspTbs),
   };
 }
 
@@ -67,7 +77,7 @@ describe("golden TBS vectors", () => {
     const root = fromHex(v.rootCert!);
     expect(verifyCertificateSignature(root, fromHex(v.caPublicKey!))).toBe(true);
     const ca = readCaCert(root);
-    for (const k of ["rootTbs", "leafTbs", "subCaTbs"])
+    for (const k of ["rootTbs", "leafTbs", "subCaTbs", "ocspTbs"])
       lintTbs(fromHex(v[k]!), { caSubjectDer: ca.subjectDer, caSkiHex: ca.skiHex });
   });
 

@@ -39,6 +39,16 @@ function ruleOf(f: RawTbs | Uint8Array, o: LintOptions = opts): string | undefin
   return undefined;
 }
 
+/** A delegated OCSP responder's TBS (RFC 6960 §4.2.2.2): ocspSigning, nocheck, 7 days exactly. */
+const ocspResponder = (g: RawTbs): RawTbs => ({
+  ...g,
+  notAfter: encodeTime(new Date("2026-01-08T00:00:00Z")),
+  extensions: [
+    ...g.extensions.map((e) => (e.oid === "2.5.29.37" ? X.extKeyUsage(["ocspSigning"]) : e)),
+    X.ocspNoCheck(),
+  ],
+});
+
 const without = (oid: string) => good().extensions.filter((e) => e.oid !== oid);
 const replace = (oid: string, e: X.Ext) => good().extensions.map((x) => (x.oid === oid ? e : x));
 
@@ -212,6 +222,46 @@ const CASES: Array<[string, (g: RawTbs) => RawTbs | Uint8Array, string]> = [
     }),
     "e_ca_key_cert_sign_mismatch",
   ],
+  [
+    "ocsp-nocheck without ocspSigning",
+    (g) => ({
+      ...g,
+      notAfter: encodeTime(new Date("2026-01-05T00:00:00Z")),
+      extensions: [...g.extensions, X.ocspNoCheck()],
+    }),
+    "e_ocsp_nocheck_misuse",
+  ],
+  [
+    "ocsp-nocheck valid longer than 7 days",
+    (g) => ({ ...ocspResponder(g), notAfter: encodeTime(new Date("2026-01-08T00:00:01Z")) }),
+    "e_ocsp_nocheck_misuse",
+  ],
+  [
+    "ocsp-nocheck critical",
+    (g) => {
+      const r = ocspResponder(g);
+      return {
+        ...r,
+        extensions: r.extensions.map((e) =>
+          e.oid === "1.3.6.1.5.5.7.48.1.5" ? { ...e, critical: true } : e,
+        ),
+      };
+    },
+    "e_ocsp_nocheck_misuse",
+  ],
+  [
+    "ocsp-nocheck not NULL",
+    (g) => {
+      const r = ocspResponder(g);
+      return {
+        ...r,
+        extensions: r.extensions.map((e) =>
+          e.oid === "1.3.6.1.5.5.7.48.1.5" ? { ...e, value: Uint8Array.of(0x04, 0x00) } : e,
+        ),
+      };
+    },
+    "e_ocsp_nocheck_misuse",
+  ],
   ["not DER at all", () => Uint8Array.of(0x30, 0x80, 0, 0), "e_tbs_parse"],
   ["trailing bytes", (g) => Uint8Array.of(...rawTbs(g), 0), "e_tbs_parse"],
 ];
@@ -228,6 +278,10 @@ describe("lintTbs", () => {
 
   it("has a negative test for every rule", () => {
     expect([...new Set(CASES.map((c) => c[2]))].sort()).toEqual([...LINT_RULES].sort());
+  });
+
+  it("passes a delegated OCSP responder's certificate of at most 7 days", () => {
+    expect(ruleOf(ocspResponder(good()))).toBeUndefined();
   });
 
   it("passes an empty subject with a critical SAN", () => {

@@ -19,3 +19,13 @@ export const intermediateProfile: Profile = ProfileSchema.parse({
   pathLen: 0,
   nameConstraints: { permittedDns: ["svc.internal", ".example.com"], excludedDns: ["bad.svc.internal"] },
 });
+
+/** The OCSP responder's profile as ca-config/ca.yaml declares it (docs/ocsp.md). */
+export const ocspResponderProfile: Profile = ProfileSchema.parse({
+  maxValidityHours: 168,
+  defaultValidityHours: 96,
+  keyTypes: ["ec-p256"],
+  keyUsage: ["digitalSignature"],
+  extKeyUsage: ["ocspSigning"],
+  ocspNoCheck: true,
+});
