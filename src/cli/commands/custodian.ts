@@ -9,6 +9,7 @@ import { collectUrls, COORDINATOR_FLAG, requiredCoordinatorUrls } from "../coord
 import { registerCustodianRequests, defaultHome } from "./custodian-requests.ts";
 import { registerCustodianAgent } from "./custodian-agent.ts";
 import { registerCustodianJournal } from "./custodian-journal.ts";
+import { registerCustodianAudit } from "./custodian-audit.ts";
 
 interface HomeOpts {
   home: string;
@@ -56,6 +57,7 @@ export function registerCustodian(program: Command): void {
   registerCustodianRequests(cust);
   registerCustodianAgent(cust, defaultHome);
   registerCustodianJournal(cust, defaultHome);
+  registerCustodianAudit(cust, defaultHome);
 
   cust
     .command("dkg")
