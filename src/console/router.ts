@@ -18,6 +18,8 @@ import { rosterKeys } from "../protocol/envelope.ts";
 import { CERTIFICATE_STATUSES, type CertificateView } from "../protocol/certificates.ts";
 import { readCrl } from "../x509/crl-read.ts";
 import { displaySerial } from "../x509/serial.ts";
+import { AUDIT_PAGE_MAX, verifyAuditChain, type AuditEntry } from "../protocol/audit.ts";
+import { auditHead, listAudit } from "../coordinator/audit/log.ts";
 import { chartData, CHART_LIMIT } from "./charts.ts";
 import {
   clearSession,
@@ -51,6 +53,9 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
 export interface ConsoleOptions {
   logger?: Logger;
 }
+
+/** The audit page checks at most this many entries (the rest: `tca audit verify` offline). */
+const AUDIT_CHECK_LIMIT = 50_000;
 
 /** The table re-renders at least this often even when the change feed is quiet (expiry is time). */
 const REFRESH_ANYWAY_MS = 30_000;
@@ -335,9 +340,31 @@ export async function createConsole(services: CoordinatorServices, o: ConsoleOpt
     render(res, "crl", 200, { title: "CRL", current: "/ui/crl", crl: view });
   });
 
-  ui.get("/audit", (_req, res) => {
+  // The whole chain is read and checked as `tca audit verify` checks an export (docs/audit.md), up
+  // to AUDIT_CHECK_LIMIT entries: the verdict is the coordinator's own reading, the offline check
+  // is the one that needs no trust in it.
+  ui.get("/audit", async (_req, res) => {
     adminOnly(res, "the audit chain");
-    render(res, "audit", 200, { title: "Audit", current: "/ui/audit" });
+    const entries: AuditEntry[] = [];
+    for (;;) {
+      const page = await listAudit(services.store, entries.at(-1)?.seq ?? 0, AUDIT_PAGE_MAX);
+      entries.push(...page);
+      if (page.length < AUDIT_PAGE_MAX || entries.length >= AUDIT_CHECK_LIMIT) break;
+    }
+    const caPublicKey = await services.caPublicKey();
+    const verdict =
+      entries.length > 0
+        ? verifyAuditChain(entries, { config: cfg, ...(caPublicKey ? { caPublicKey } : {}) })
+        : null;
+    render(res, "audit", 200, {
+      title: "Audit",
+      current: "/ui/audit",
+      verdict,
+      head: await auditHead(services.store),
+      truncated: entries.length >= AUDIT_CHECK_LIMIT,
+      limit: AUDIT_CHECK_LIMIT,
+      entries: entries.slice(-200).reverse(),
+    });
   });
 
   ui.get("/charts", async (_req, res) => {

@@ -210,6 +210,10 @@ describe("the web console", () => {
     for (const who of ca.names) await page.getByRole("cell", { name: who, exact: true }).waitFor();
     await page.goto(`${url}/ui/charts`);
     expect(await page.locator("svg[role=img]").count()).toBe(2);
+    // The audit chain, read and verified by the coordinator (docs/audit.md).
+    await page.goto(`${url}/ui/audit`);
+    expect(await page.getByRole("status").textContent()).toContain("verified");
+    expect(await page.locator("tbody").textContent()).toContain(issued[0]!.id);
     await ctx.close();
   });
 

@@ -50,7 +50,36 @@ export const crl = `<% layout("@layout", it) %>
 
 export const audit = `<% layout("@layout", it) %>
 <h1>Audit chain</h1>
-<p class="notice" role="status">Audit chain not available: this coordinator does not keep a hash-chained audit log yet.</p>
+<% if (!it.verdict) { %>
+<p class="notice" role="status">The audit chain is empty: nothing has been recorded yet.</p>
+<% } else if (it.verdict.ok) { %>
+<p class="notice" role="status"><span class="status status-valid">verified</span> <%= it.verdict.checked %> entr<%= it.verdict.checked === 1 ? 'y' : 'ies' %> checked on this page load: every link and hash, every custodian signature against the roster, <%= it.verdict.certificates %> certificate<%= it.verdict.certificates === 1 ? '' : 's' %> against their approvals, <%= it.verdict.checkpoints %> checkpoint<%= it.verdict.checkpoints === 1 ? '' : 's' %>.<% if (it.truncated) { %> Only the first <%= it.limit %> entries were checked; verify the whole chain offline with <code>tca audit verify</code>.<% } %></p>
+<% } else { %>
+<p class="error" role="alert"><span class="status status-revoked">broken</span> at entry <%= it.verdict.firstBroken ? it.verdict.firstBroken.seq : '?' %>: <%= it.verdict.firstBroken ? it.verdict.firstBroken.reason : 'unknown' %> (<%= it.verdict.checked %> entries before it checked).</p>
+<% } %>
+<% if (it.head) { %>
+<dl class="facts">
+  <dt>Head</dt><dd>entry <%= it.head.seq %></dd>
+  <dt>Head hash</dt><dd class="mono"><%= it.head.hash %></dd>
+</dl>
+<% } %>
+<% if (it.entries.length > 0) { %>
+<table class="cards">
+  <caption>The latest <%= it.entries.length %> entries, newest first</caption>
+  <thead><tr><th scope="col">#</th><th scope="col">At</th><th scope="col">Event</th><th scope="col">About</th><th scope="col">Hash</th></tr></thead>
+  <tbody>
+<% for (const e of it.entries) { %>
+    <tr>
+      <td data-label="#"><%= e.seq %></td>
+      <td data-label="At"><time datetime="<%= e.at %>"><%= it.when(e.at) %></time></td>
+      <td data-label="Event"><%= e.kind %></td>
+      <td data-label="About" class="mono"><% if (e.subject && ['request', 'approval', 'rejection', 'issuance'].includes(e.kind)) { %><a href="/ui/requests/<%= e.subject %>"><%= e.subject %></a><% } else { %><%= e.subject ?? '' %><% } %></td>
+      <td data-label="Hash" class="mono"><%= e.hash.slice(0, 16) %>…</td>
+    </tr>
+<% } %>
+  </tbody>
+</table>
+<% } %>
 `;
 
 export const chart = `<figure class="chart">
