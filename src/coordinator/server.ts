@@ -16,6 +16,8 @@ import {
   type TlsMode,
 } from "./http/tls.ts";
 import { SelfTls, selfRequester } from "./self-tls.ts";
+import { OcspResponder } from "./ocsp/responder.ts";
+import { OcspSignerCertificate, ocspRequester } from "./ocsp/signer-cert.ts";
 
 /** How the coordinator serves TLS (docs/tls.md); absent = plain HTTP. */
 export type TlsSetting =
@@ -37,6 +39,11 @@ export interface ServeOptions extends ServiceOptions {
    * docs/acme.md). Each is built once the store is open, before the server listens.
    */
   extensions?: ((services: CoordinatorServices) => Promise<express.Router>)[];
+  /**
+   * Run the OCSP responder (docs/ocsp.md): its delegated certificate is requested as ca-config's
+   * `ocsp` requester once the root exists, and kept in `dir`. Absent: /ocsp answers unauthorized.
+   */
+  ocsp?: { dir: string; profile?: string };
 }
 
 export interface RunningCoordinator {
@@ -52,6 +59,8 @@ export interface RunningCoordinator {
     /** Static mode: reads the certificate files again (SIGHUP); keeps the old ones if they are refused. */
     reload(): void;
   };
+  /** The OCSP responder: "off", "waiting" for its certificate, or "ready". */
+  ocsp: OcspResponder;
   close(): Promise<void>;
 }
 
@@ -102,7 +111,14 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     await store.close();
     throw e;
   }
-  app.use(routes(services));
+  const ocsp = new OcspResponder({
+    source: {
+      caCertificate: services.caCertificate,
+      certificate: (serial) => store.getCertificate(serial),
+    },
+    log,
+  });
+  app.use(routes(services, { ocsp }));
   app.use((_req, res) => {
     res.status(404).type("application/problem+json").json({
       type: "https://tca.dev/problems/not-found",
@@ -151,6 +167,23 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     });
     selfTls.start();
   }
+  let ocspCert: OcspSignerCertificate | undefined;
+  if (o.ocsp) {
+    try {
+      ocspCert = new OcspSignerCertificate({
+        requests: services.requests,
+        caCertificate: services.caCertificate,
+        requester: ocspRequester(o.config.config, o.ocsp.profile),
+        ...(o.ocsp.profile ? { profile: o.ocsp.profile } : {}),
+        dir: o.ocsp.dir,
+        log,
+        responder: ocsp,
+      });
+      ocspCert.start();
+    } catch (e) {
+      ocsp.off((e as Error).message);
+    }
+  }
   let current = staticTls;
   if (process.env.TCA_CRASH_AT)
     log.warn(
@@ -162,6 +195,7 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
       return listener.tlsActive ? httpsUrl : plainUrl;
     },
     services,
+    ocsp,
     tls: {
       mode,
       get active() {
@@ -188,6 +222,7 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
     },
     close: async () => {
       selfTls?.stop();
+      ocspCert?.stop();
       services.exchange.closing();
       services.signing.stopTimer();
       services.revocations.stopTimer();

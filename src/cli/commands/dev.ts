@@ -49,6 +49,7 @@ interface DevOpts {
   databaseUrl?: string;
   coordinators: string;
   tls?: boolean;
+  ocsp?: boolean;
   acmeHttpPort?: string;
   acmeTlsPort?: string;
   acmeResolver?: string;
@@ -111,6 +112,14 @@ export function registerDev(program: Command): void {
     .option(
       "--tls",
       "serve HTTPS: the CA issues the coordinator its own certificate after the ceremony (root in DIR/root.pem; docs/tls.md)",
+    )
+    .option(
+      "--ocsp",
+      "run the OCSP responder even with --no-agents (its certificate then waits for custodians to approve it)",
+    )
+    .option(
+      "--no-ocsp",
+      "do not run the OCSP responder (by default it runs with the agents, which approve its certificate; docs/ocsp.md)",
     )
     .option("--acme-http-port <port>", "ACME http-01: the port validation fetches from", "80")
     .option("--acme-tls-port <port>", "ACME tls-alpn-01: the port validation connects to", "443")
@@ -261,6 +270,14 @@ async function runDev(o: DevOpts): Promise<void> {
           },
         }
       : {};
+  // The OCSP responder (docs/ocsp.md): with the agents unless --no-ocsp; each replica its own key.
+  const ocspOn = o.ocsp ?? o.agents;
+  if (ocspOn && !config.config.requesters.some((r) => r.name === "ocsp"))
+    progress(
+      `no OCSP: the dev CA in ${dir} was made before tca dev ran an OCSP responder (--reset for a new one)`,
+    );
+  const ocspOf = (i: number): { ocsp?: { dir: string } } =>
+    ocspOn ? { ocsp: { dir: join(dir, i === 0 ? "ocsp" : `ocsp-${i + 1}`) } } : {};
   try {
     for (let i = 0; i < replicas; i++)
       running.push(
@@ -271,6 +288,7 @@ async function runDev(o: DevOpts): Promise<void> {
           shareTimeoutMs,
           logger,
           ...tlsOf(i),
+          ...ocspOf(i),
           extensions: [
             (s) => createConsole(s, { logger }), // the read-only web console at /ui/ (docs/console.md)
             ...(acme ? [(s: CoordinatorServices) => createAcme(s, { validation: acme, logger })] : []),
@@ -419,6 +437,17 @@ async function runDev(o: DevOpts): Promise<void> {
     progress(`TLS on: ${urls.join(", ")} (CA root in ${rootPath})`);
   }
   const url = urls[0]!;
+  // With agents, the responder's certificate is issued within moments: wait, so OCSP answers once
+  // this says ready. Without them it waits for custodians at a terminal, as said here.
+  if (running.some((c) => c.ocsp.state === "waiting")) {
+    if (o.agents)
+      await Promise.all(running.map((c) => (c.ocsp.state === "off" ? undefined : c.ocsp.whenReady())));
+    else
+      progress(
+        "the OCSP responder waits for its certificate: approve its request (requester ocsp) with `tca custodian approve`",
+      );
+  }
+  const ocspReady = running[0]!.ocsp.state === "ready";
   const acmeDirectory = acme ? `${url}${ROUTES.directory}` : undefined;
   if (acmeDirectory) writeFileSync(join(dir, "acme-directory.txt"), acmeDirectory + "\n");
   const cacert = o.tls ? ` --cacert ${rootPath}` : "";
@@ -430,6 +459,9 @@ async function runDev(o: DevOpts): Promise<void> {
     `  data            ${storage}`,
     `  state           ${dir}`,
     `  requester token ${layout.requesterTokenPath}`,
+    ...(ocspReady || running[0]!.ocsp.state === "waiting"
+      ? [`  OCSP responder  ${url}/ocsp${ocspReady ? "" : " (waiting for its certificate)"}`]
+      : []),
     ...(acmeDirectory
       ? [
           `  ACME directory  ${acmeDirectory} (open registration; agents approve validated ${DEV_ACME_NAMES.join(", ")})`,

@@ -2,13 +2,14 @@ import type { Command } from "commander";
 import { loadCaConfig } from "../../config/load.ts";
 import { startCoordinator, type TlsSetting } from "../../coordinator/server.ts";
 import { defaultTlsDir, defaultTlsNames } from "../../coordinator/self-tls.ts";
+import { defaultOcspDir } from "../../coordinator/ocsp/signer-cert.ts";
 import { isPostgresUrl, redactLocation } from "../../coordinator/store/open.ts";
 import { DEFAULT_HTTP_LIMITS, parseBucket, type HttpLimits } from "../../coordinator/http/limits.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
 import { createAcme } from "../../acme/router.ts";
-import { ROUTES } from "../../acme/paths.ts";
 import { createConsole } from "../../console/router.ts";
 import type { CoordinatorServices } from "../../coordinator/services.ts";
+import { ROUTES } from "../../acme/paths.ts";
 import { DEFAULT_VALIDATION, type AcmeValidationOptions } from "../../acme/context.ts";
 
 export function registerServe(program: Command): void {
@@ -63,6 +64,14 @@ export function registerServe(program: Command): void {
     )
     .option("--tls-profile <profile>", "with --tls auto: the profile to request", "server")
     .option(
+      "--ocsp-dir <dir>",
+      "where the OCSP responder's key and certificate are kept (default: beside the SQLite file, e.g. tca-ocsp/; each replica needs its own)",
+    )
+    .option(
+      "--no-ocsp",
+      "do not run the OCSP responder (/ocsp then answers unauthorized); by default it runs when ca-config has the requester ocsp (docs/ocsp.md)",
+    )
+    .option(
       "--acme-http-port <port>",
       "ACME http-01: the port validation fetches from (when ca-config has an acme section)",
       "80",
@@ -80,6 +89,8 @@ export function registerServe(program: Command): void {
         tlsName?: string[];
         tlsDir?: string;
         tlsProfile: string;
+        ocsp: boolean;
+        ocspDir?: string;
         config: string;
         db: string;
         databaseUrl?: string;
@@ -99,6 +110,8 @@ export function registerServe(program: Command): void {
           const database = databaseOption(o.databaseUrl ?? process.env.DATABASE_URL, o.db);
           const tls = tlsOption(o, database);
           const acme = acmeOption(o);
+          if (!o.ocsp && o.ocspDir !== undefined)
+            throw new UsageError("--ocsp-dir and --no-ocsp exclude each other");
           const c = await startCoordinator({
             config,
             database,
@@ -107,6 +120,7 @@ export function registerServe(program: Command): void {
             shareTimeoutMs: Number(o.shareTimeout) * 1000,
             limits,
             ...(tls ? { tls } : {}),
+            ...(o.ocsp ? { ocsp: { dir: o.ocspDir ?? defaultOcspDir(database) } } : {}),
             extensions: [
               (s) => createConsole(s), // the read-only web console at /ui/ (docs/console.md)
               ...(config.config.acme
@@ -116,6 +130,10 @@ export function registerServe(program: Command): void {
           });
           progress(`tca coordinator listening on ${c.url}`);
           if (config.config.acme) progress(`ACME directory: ${c.url}${ROUTES.directory}`);
+          if (c.ocsp.state !== "off")
+            progress(
+              `OCSP responder: ${c.url}/ocsp (answers once its delegated certificate is issued; docs/ocsp.md)`,
+            );
           if (c.tls.mode === "auto") {
             progress(
               "TLS auto: plain HTTP until this coordinator's certificate is issued by the CA (docs/tls.md)",

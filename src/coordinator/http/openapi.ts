@@ -310,6 +310,58 @@ export const openApiDocument: OpenApiDocument = {
         },
       },
     },
+    "/ocsp": {
+      post: {
+        tags: ["public"],
+        operationId: "ocspPost",
+        summary: "OCSP (RFC 6960 Appendix A.1): the status of certificates this CA issued (docs/ocsp.md)",
+        description:
+          "The DER OCSPRequest as body (application/ocsp-request, at most 4 KiB). Answered with HTTP 200 " +
+          "and an OCSPResponse whatever its status: successful (good, revoked with time and reason, or unknown " +
+          "per certificate; a nonce echoed, RFC 8954), malformedRequest, tryLater (no responder certificate " +
+          "yet) or unauthorized (OCSP off here, or no CertID names this CA). Signed by the delegated responder " +
+          "certificate the CA issued (id-kp-OCSPSigning, id-pkix-ocsp-nocheck), sent in certs. Also over " +
+          "plain HTTP when TLS is on.",
+        requestBody: {
+          required: true,
+          content: { "application/ocsp-request": { schema: { type: "string", format: "binary" } } },
+        },
+        responses: {
+          "200": {
+            description: "a DER OCSPResponse",
+            content: { "application/ocsp-response": { schema: { type: "string", format: "binary" } } },
+          },
+          ...problems(413),
+        },
+      },
+    },
+    "/ocsp/{request}": {
+      get: {
+        tags: ["public"],
+        operationId: "ocspGet",
+        summary:
+          "OCSP by GET (RFC 6960 Appendix A.1, RFC 5019 §5): the request as URL-encoded base64 of its DER",
+        description:
+          "As POST /ocsp. A successful answer without a nonce carries Cache-Control max-age until its " +
+          "nextUpdate (RFC 5019 §6.2); others are not to be cached.",
+        parameters: [
+          {
+            name: "request",
+            in: "path",
+            required: true,
+            description: "base64 (RFC 4648 §4) of the DER OCSPRequest, URL-encoded",
+            schema: { type: "string" },
+          },
+        ],
+        responses: {
+          "200": {
+            description: "a DER OCSPResponse",
+            content: { "application/ocsp-response": { schema: { type: "string", format: "binary" } } },
+          },
+          ...problems(),
+        },
+      },
+    },
     "/metrics": {
       get: {
         tags: ["ceremonies"],

@@ -14,6 +14,8 @@ import { openApiDocument } from "./openapi.ts";
 import { issuedRenewalsOf, registerRenewals } from "./renewals.ts";
 import { decimalInt, describeIssues, MAX_WAIT_SECONDS, parseQuery, ViewQuery } from "./query.ts";
 import { certificateRoutes } from "./certificates.ts";
+import { ocspRoutes } from "../ocsp/http.ts";
+import type { OcspResponder } from "../ocsp/responder.ts";
 import { auditRoutes } from "../audit/http.ts";
 import { checkpointRoutes } from "../audit/checkpoint-routes.ts";
 import { DkgMessageTypeSchema, REQUEST_STATUSES, RequestStatusSchema } from "../../protocol/enums.ts";
@@ -26,7 +28,7 @@ const CeremonyMessagesQuery = z
   .object({ type: DkgMessageTypeSchema, wait: decimalInt(0, 30).default(0) })
   .strict();
 
-export function routes(s: CoordinatorServices): Router {
+export function routes(s: CoordinatorServices, o: { ocsp?: OcspResponder } = {}): Router {
   const r = express.Router();
   const json = express.json({ limit: ENVELOPE_LIMIT });
   const exchangeJson = express.json({ limit: EXCHANGE_LIMIT });
@@ -106,6 +108,8 @@ export function routes(s: CoordinatorServices): Router {
   r.get("/crl.pem", async (_req, res) => {
     res.type("application/x-pem-file").send(toPem(await s.revocations.currentCrl(), "X509 CRL"));
   });
+  // OCSP (RFC 6960, RFC 5019): POST /ocsp and GET /ocsp/{request}, public (docs/ocsp.md).
+  ocspRoutes(r, () => o.ocsp);
 
   r.post("/api/v1/ceremonies", async (req, res) => {
     authenticate(req, s.config.config.admins, "admin");

@@ -227,13 +227,15 @@ const PLAIN_GET = new Set([
   "/api/v1/health/live",
   "/api/v1/openapi.json",
 ]);
+// OCSP (docs/ocsp.md): relying parties ask over http://, as the AIA's OCSP URL says (RFC 5019 §5).
+const PLAIN_OCSP_GET = /^\/ocsp\/./;
 // Not the exchange: its answer lists requests to review, so it is a read (docs/security-model.md).
 const PLAIN_POST = /^\/api\/v1\/(custodians\/heartbeat|ceremonies\/[^/]+\/messages)$/;
 
 /**
  * Express middleware for auto mode: once TLS is active, a request over plain HTTP gets only the
- * public routes (CA certificate and CRL for relying parties, which fetch them over http:// as the
- * AIA and CRL distribution point URLs say; health; OpenAPI) and the custodians' signed envelopes
+ * public routes (CA certificate, CRL and OCSP for relying parties, which fetch them over http:// as
+ * the AIA and CRL distribution point URLs say; health; OpenAPI) and the custodians' signed envelopes
  * (authenticated and, for DKG shares, encrypted on their own). Anything else — tokens, CSRs, reads —
  * is a 403 problem+json with code HTTPS_REQUIRED naming the https:// URL; so is any request that
  * carries credentials (an Authorization header), even to a public route, so that a client set up
@@ -245,7 +247,9 @@ export function plainHttpRestriction(tlsActive: () => boolean): RequestHandler {
     const path = req.path;
     const credentials = req.get("authorization") !== undefined;
     if (!credentials && (req.method === "GET" || req.method === "HEAD") && PLAIN_GET.has(path)) return next();
-    if (!credentials && req.method === "POST" && PLAIN_POST.test(path)) return next();
+    if (!credentials && (req.method === "GET" || req.method === "HEAD") && PLAIN_OCSP_GET.test(path))
+      return next();
+    if (!credentials && req.method === "POST" && (PLAIN_POST.test(path) || path === "/ocsp")) return next();
     const host = req.get("host") ?? "";
     const url = /^[A-Za-z0-9.:[\]-]{1,300}$/.test(host) ? `https://${host}${req.originalUrl}` : "https://";
     res
