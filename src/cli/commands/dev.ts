@@ -462,6 +462,7 @@ async function runDev(o: DevOpts): Promise<void> {
     ...(ocspReady || running[0]!.ocsp.state === "waiting"
       ? [`  OCSP responder  ${url}/ocsp${ocspReady ? "" : " (waiting for its certificate)"}`]
       : []),
+    `  web console     ${url}/ui/ (log in with the admin token)`,
     ...(acmeDirectory
       ? [
           `  ACME directory  ${acmeDirectory} (open registration; agents approve validated ${DEV_ACME_NAMES.join(", ")})`,
