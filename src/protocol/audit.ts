@@ -295,6 +295,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
     string,
     { kind: string; subjectRef: string; tbs: Uint8Array; revokedAtStart: Set<string>; signature?: string }
   >();
+  const requestSerials = new Map<string, string>(); // serial (digits) → request id
   const issuedSerials = new Map<string, string>(); // serial (digits) → request id
   const revoked = new Set<string>(); // serials (digits)
   let lastCrl = 0n;
@@ -338,6 +339,11 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
           if (sha256Hex(Buffer.from(b.tbs, "hex")) !== b.tbsSha256)
             broken(`request ${b.requestId}: tbsSha256 is not the SHA-256 of its TBS`);
           if (requests.has(b.requestId)) broken(`request ${b.requestId} is recorded twice`);
+          // A serial names one certificate of this CA (RFC 5280 §4.1.2.2): two requests for one serial
+          // would mean two certificates that revocation and CRLs cannot tell apart.
+          const earlier = requestSerials.get(digits(b.serial));
+          if (earlier !== undefined) broken(`serial ${b.serial} is already request ${earlier}'s`);
+          requestSerials.set(digits(b.serial), b.requestId);
           requests.set(b.requestId, {
             tbsSha256: b.tbsSha256,
             serial: b.serial,
@@ -453,6 +459,8 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
             broken(
               `certificate for request ${b.requestId} has ${approvers.length} approval${approvers.length === 1 ? "" : "s"} of its TBS before it (${approvers.join(", ") || "none"}); ${threshold} are needed`,
             );
+          const holder = issuedSerials.get(digits(r.serial));
+          if (holder !== undefined) broken(`serial ${b.serial} was already issued to request ${holder}`);
           r.issued = true;
           issuedSerials.set(digits(r.serial), b.requestId);
           certificates++;

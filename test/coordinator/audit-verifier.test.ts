@@ -58,3 +58,25 @@ describe("approvals under two ca-config digests", () => {
     expect(verdict).toMatchObject({ ok: true, certificates: 1 });
   }, 60_000);
 });
+
+describe("one serial, one certificate", () => {
+  it("a second request entry with an earlier request's serial breaks the chain there", async () => {
+    const chain = await chainOf();
+    const k = chain.findIndex((e) => e.kind === "request");
+    expect(k).toBeGreaterThanOrEqual(0);
+    const first = chain[k]!;
+    const twin = {
+      ...first,
+      subject: randomUUID(),
+      body: structuredClone(first.body) as Record<string, unknown>,
+    };
+    twin.body.requestId = twin.subject;
+    const forged = rechain([...chain, twin]);
+    expect(verify(chain).ok).toBe(true);
+    const v = verify(forged);
+    expect(v.firstBroken).toEqual({
+      seq: chain.length + 1,
+      reason: `serial ${(first.body as { serial: string }).serial} is already request ${(first.body as { requestId: string }).requestId}'s`,
+    });
+  });
+});
