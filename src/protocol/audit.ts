@@ -241,6 +241,8 @@ export interface AuditVerdict {
   checkpoints: number;
   /** The last entry checked, if any. */
   head?: { seq: number; hash: string };
+  /** What checked only in a weaker sense, e.g. revocations of certificates older than the chain. */
+  notes?: string[];
 }
 
 export interface AuditVerifyOptions {
@@ -302,6 +304,20 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
   let certificates = 0;
   let checkpoints = 0;
   let prev: AuditEntry | undefined;
+  // A chain with no ceremony entry began after the CA did (a CA upgraded from a tca without the audit
+  // log, docs/audit.md): its revocations may name certificates issued before the chain's first entry.
+  const beganLater = !entries.some(
+    (x) => typeof x === "object" && x !== null && (x as { kind?: unknown }).kind === "ceremony",
+  );
+  const olderRevocations: number[] = []; // seqs of revocations of serials the chain never issued
+  const notesOf = (): { notes?: string[] } =>
+    olderRevocations.length === 0
+      ? {}
+      : {
+          notes: [
+            `${olderRevocations.length} revocation${olderRevocations.length === 1 ? " names a serial" : "s name serials"} that no issuance in the chain carries (first at entry ${olderRevocations[0]}): accepted because the chain has no ceremony entry, so it began after the CA did`,
+          ],
+        };
 
   const open = (env: unknown, expected: Parameters<typeof openEnvelope>[2]): EnvelopeHeader => {
     try {
@@ -469,9 +485,11 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
         case "revocation": {
           const b = parse(RevocationBodySchema, e.body, "revocation");
           const owner = issuedSerials.get(digits(b.serial));
-          if (owner === undefined)
+          if (owner === undefined && beganLater && !requestSerials.has(digits(b.serial)))
+            olderRevocations.push(e.seq);
+          else if (owner === undefined)
             broken(`revocation of serial ${b.serial}, which no earlier issuance carries`);
-          if (owner !== b.requestId)
+          else if (owner !== b.requestId)
             broken(`serial ${b.serial} belongs to request ${owner}, not ${b.requestId}`);
           revoked.add(digits(b.serial));
           break;
@@ -579,6 +597,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
         certificates,
         checkpoints,
         ...(prev ? { head: { seq: prev.seq, hash: prev.hash } } : {}),
+        ...notesOf(),
       };
     }
   }
@@ -588,5 +607,6 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
     certificates,
     checkpoints,
     ...(prev ? { head: { seq: prev.seq, hash: prev.hash } } : {}),
+    ...notesOf(),
   };
 }

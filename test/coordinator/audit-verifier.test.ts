@@ -80,3 +80,51 @@ describe("one serial, one certificate", () => {
     });
   });
 });
+
+describe("a chain that began after the CA did (an upgraded CA)", () => {
+  const revocation = (serial: string) => ({
+    at: new Date().toISOString(),
+    kind: "revocation" as const,
+    subject: serial,
+    body: {
+      serial,
+      requestId: randomUUID(),
+      reason: "keyCompromise",
+      revokedAt: new Date().toISOString(),
+      revokedBy: "admin:admin",
+    },
+  });
+
+  it("accepts a revocation of a serial it never issued when it has no ceremony entry, with a note", async () => {
+    const chain = await chainOf();
+    const lastCeremony = chain.findLastIndex((e) => e.kind === "ceremony");
+    expect(lastCeremony).toBeGreaterThanOrEqual(0);
+    const later = rechain([...chain.slice(lastCeremony + 1), revocation("7f".repeat(16))]);
+    const v = verifyAuditChain(later, { config: ca.config.config, caPublicKey: ca.caPublicKey! });
+    expect(v.firstBroken).toBeUndefined();
+    expect(v.ok).toBe(true);
+    expect(v.notes).toEqual([
+      `1 revocation names a serial that no issuance in the chain carries (first at entry ${later.length}): accepted because the chain has no ceremony entry, so it began after the CA did`,
+    ]);
+    // A chain with its ceremony: the same revocation breaks it.
+    const whole = rechain([...chain, revocation("7f".repeat(16))]);
+    expect(verify(whole).firstBroken).toEqual({
+      seq: whole.length,
+      reason: `revocation of serial ${"7f".repeat(16)}, which no earlier issuance carries`,
+    });
+    expect(verify(chain).notes).toBeUndefined();
+  });
+
+  it("still refuses a revocation of a serial the chain requested but did not issue", async () => {
+    const chain = await chainOf();
+    const lastCeremony = chain.findLastIndex((e) => e.kind === "ceremony");
+    const serial = (chain.find((e) => e.kind === "request")!.body as { serial: string }).serial;
+    const later = chain.slice(lastCeremony + 1).filter((e) => e.kind !== "issuance");
+    const forged = rechain([...later, revocation(serial)]);
+    const v = verifyAuditChain(forged, { config: ca.config.config, caPublicKey: ca.caPublicKey! });
+    expect(v.firstBroken).toEqual({
+      seq: forged.length,
+      reason: `revocation of serial ${serial}, which no earlier issuance carries`,
+    });
+  });
+});

@@ -170,5 +170,6 @@ async function verify(file: string, o: VerifyOpts): Promise<void> {
       `OK: ${verdict.checked} entries, ${verdict.certificates} certificates, ${verdict.checkpoints} checkpoints\n`,
     );
   else process.stdout.write(`BROKEN at entry ${verdict.firstBroken!.seq}: ${verdict.firstBroken!.reason}\n`);
+  if (!o.json) for (const n of verdict.notes ?? []) process.stdout.write(`note: ${n}\n`);
   if (!verdict.ok) process.exitCode = EXIT.REFUSED;
 }
