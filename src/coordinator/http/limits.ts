@@ -123,6 +123,20 @@ export class BucketTable {
   }
 }
 
+/**
+ * The console's session cookie (src/console/session.ts, docs/console.md) holds a bearer token: pages
+ * under /ui/ are charged to that token like API calls. Elsewhere cookies are not read.
+ */
+const CONSOLE_COOKIE = /^(?:__Host-)?tca_console$/;
+function consoleToken(req: Parameters<RequestHandler>[0]): string | undefined {
+  if (!req.path.startsWith("/ui/")) return undefined;
+  for (const part of (req.get("cookie") ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && CONSOLE_COOKIE.test(part.slice(0, i).trim())) return part.slice(i + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
 const isLoopback = (ip: string): boolean =>
   ip === "::1" || ip.startsWith("127.") || ip.startsWith("::ffff:127.");
 
@@ -161,7 +175,7 @@ export function rateLimit(l: HttpLimits): RequestHandler {
     const table = CUSTODIAN_ROUTE.test(req.path) ? custodians : isLoopback(ip) ? loopback : ips;
     const wait = table.take(ip);
     if (wait > 0) return refuse(res, wait, "address");
-    const token = bearerToken(req);
+    const token = bearerToken(req) ?? consoleToken(req);
     if (token) {
       const key = createHash("sha256").update(token).digest("base64url");
       const tokenWait = tokens.take(key);
