@@ -123,8 +123,7 @@ export function verifyCheckpoint(entry: AuditEntry, ctx: CheckpointContext): str
   return checkpointProblem(entry.body, {
     entrySeq: entry.seq,
     caPublicKey: ctx.caPublicKey,
-    // ctx.before holds entries 1..seq−1 in order, each already checked (seq contiguous from 1).
-    hashAt: (seq) => ctx.before[seq - 1]?.hash,
+    hashAt: ctx.hashAt,
   });
 }
 

@@ -261,8 +261,8 @@ export interface CheckpointContext {
   roster: ReadonlyMap<string, string>;
   caPublicKey: Uint8Array | null;
   caKeyId: string | null;
-  /** The entries before the checkpoint, all of them already checked. */
-  before: readonly AuditEntry[];
+  /** The hash of entry `seq` if it comes before the checkpoint (all of those already checked). */
+  hashAt: (seq: number) => string | undefined;
 }
 
 class Broken extends Error {}
@@ -295,11 +295,21 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
   const requests = new Map<string, RequestState>();
   const jobs = new Map<
     string,
-    { kind: string; subjectRef: string; tbs: Uint8Array; revokedAtStart: Set<string>; signature?: string }
+    {
+      kind: string;
+      subjectRef: string;
+      tbs: Uint8Array;
+      /** How many serials were revoked when the job began: a prefix of `revokedInOrder`. */
+      revokedAtStart: number;
+      signature?: string;
+    }
   >();
   const requestSerials = new Map<string, string>(); // serial (digits) → request id
   const issuedSerials = new Map<string, string>(); // serial (digits) → request id
-  const revoked = new Set<string>(); // serials (digits)
+  // Serials (digits) revoked so far, each once, in chain order: append-only, so a job keeps only the
+  // length at its start and a CRL is checked against that prefix (no copy per job).
+  const revoked = new Set<string>();
+  const revokedInOrder: string[] = [];
   let lastCrl = 0n;
   let certificates = 0;
   let checkpoints = 0;
@@ -417,7 +427,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
             kind: b.kind,
             subjectRef: b.subjectRef,
             tbs,
-            revokedAtStart: new Set(revoked),
+            revokedAtStart: revokedInOrder.length,
           });
           break;
         }
@@ -491,7 +501,10 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
             broken(`revocation of serial ${b.serial}, which no earlier issuance carries`);
           else if (owner !== b.requestId)
             broken(`serial ${b.serial} belongs to request ${owner}, not ${b.requestId}`);
-          revoked.add(digits(b.serial));
+          if (!revoked.has(digits(b.serial))) {
+            revoked.add(digits(b.serial));
+            revokedInOrder.push(digits(b.serial));
+          }
           break;
         }
         case "crl": {
@@ -514,7 +527,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
           if (!verifyCrlSignature(der, needKey("a CRL is published")))
             broken("the CRL does not verify under the CA key");
           const listed = new Set(crl.entries.map((x) => digits(x.serial)));
-          for (const s of j.revokedAtStart)
+          for (const s of revokedInOrder.slice(0, j.revokedAtStart))
             if (!listed.has(s)) broken(`the CRL leaves out serial ${s}, revoked before its job began`);
           lastCrl = crl.crlNumber;
           break;
@@ -575,7 +588,9 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
             roster,
             caPublicKey,
             caKeyId,
-            before: entries.slice(0, i) as AuditEntry[],
+            // Entries 1..i are checked, and seq is contiguous from 1: entry n is entries[n − 1].
+            hashAt: (n) =>
+              Number.isSafeInteger(n) && n >= 1 && n <= i ? (entries[n - 1] as AuditEntry).hash : undefined,
           });
           if (why !== undefined) broken(why);
           checkpoints++;

@@ -4,7 +4,8 @@
 // many jobs and revocations verifies.
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { sha256Hex } from "../../src/common/hash.ts";
 import { listAudit } from "../../src/coordinator/audit/log.ts";
 import { chainEntry, verifyAuditChain, type AuditEntry } from "../../src/protocol/audit.ts";
 import { approval, exchangeUntil, makeCsr, readyCa, type InProcessCa } from "../helpers/in-process-ca.ts";
@@ -15,15 +16,23 @@ async function chainOf(): Promise<AuditEntry[]> {
   return listAudit(ca.services.store, 0, 1_000_000);
 }
 
+interface Draft {
+  at: string;
+  kind: AuditEntry["kind"];
+  subject?: string;
+  body: unknown;
+}
+
 /** The chain re-linked from scratch: seq, prev and hash recomputed (what a careful forger does). */
-function rechain(
-  entries: readonly { at: string; kind: AuditEntry["kind"]; subject?: string; body: unknown }[],
-) {
+function rechain(entries: readonly Draft[]): AuditEntry[] {
   const out: AuditEntry[] = [];
   for (const e of entries)
     out.push(chainEntry(out.at(-1) ?? null, { at: e.at, kind: e.kind, subject: e.subject, body: e.body }));
   return out;
 }
+
+const lastCeremonyIndex = (chain: readonly AuditEntry[]): number =>
+  chain.reduce((last, e, i) => (e.kind === "ceremony" ? i : last), -1);
 
 const verify = (entries: readonly unknown[]) => verifyAuditChain(entries, { config: ca.config.config });
 
@@ -97,7 +106,7 @@ describe("a chain that began after the CA did (an upgraded CA)", () => {
 
   it("accepts a revocation of a serial it never issued when it has no ceremony entry, with a note", async () => {
     const chain = await chainOf();
-    const lastCeremony = chain.findLastIndex((e) => e.kind === "ceremony");
+    const lastCeremony = lastCeremonyIndex(chain);
     expect(lastCeremony).toBeGreaterThanOrEqual(0);
     const later = rechain([...chain.slice(lastCeremony + 1), revocation("7f".repeat(16))]);
     const v = verifyAuditChain(later, { config: ca.config.config, caPublicKey: ca.caPublicKey! });
@@ -117,7 +126,7 @@ describe("a chain that began after the CA did (an upgraded CA)", () => {
 
   it("still refuses a revocation of a serial the chain requested but did not issue", async () => {
     const chain = await chainOf();
-    const lastCeremony = chain.findLastIndex((e) => e.kind === "ceremony");
+    const lastCeremony = lastCeremonyIndex(chain);
     const serial = (chain.find((e) => e.kind === "request")!.body as { serial: string }).serial;
     const later = chain.slice(lastCeremony + 1).filter((e) => e.kind !== "issuance");
     const forged = rechain([...later, revocation(serial)]);
@@ -127,4 +136,50 @@ describe("a chain that began after the CA did (an upgraded CA)", () => {
       reason: `revocation of serial ${serial}, which no earlier issuance carries`,
     });
   });
+});
+
+describe("a long chain", () => {
+  it("with 3,000 signing jobs and 1,500 revocations verifies (each job keeps a count, not a copy)", async () => {
+    const chain = await chainOf();
+    const later = chain.slice(lastCeremonyIndex(chain) + 1);
+    const at = new Date().toISOString();
+    const more: Draft[] = [];
+    for (let k = 0; k < 3_000; k++) {
+      const tbs = randomBytes(32).toString("hex");
+      const jobId = randomUUID();
+      more.push({
+        at,
+        kind: "signing-job",
+        subject: jobId,
+        body: {
+          jobId,
+          kind: "crl",
+          subjectRef: `crl-${k + 2}`,
+          tbsSha256: sha256Hex(Buffer.from(tbs, "hex")),
+          tbs,
+          eligible: ca.names,
+        },
+      });
+      if (k % 2 === 0) {
+        const serial = randomBytes(16).toString("hex");
+        more.push({
+          at,
+          kind: "revocation",
+          subject: serial,
+          body: {
+            serial,
+            requestId: randomUUID(),
+            reason: "superseded",
+            revokedAt: at,
+            revokedBy: "admin:admin",
+          },
+        });
+      }
+    }
+    const long = rechain([...later, ...more]);
+    const v = verifyAuditChain(long, { config: ca.config.config, caPublicKey: ca.caPublicKey! });
+    expect(v.firstBroken).toBeUndefined();
+    expect(v).toMatchObject({ ok: true, checked: long.length });
+    expect(v.notes?.[0]).toMatch(/^1500 revocations name serials/);
+  }, 60_000);
 });
