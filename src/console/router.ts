@@ -409,7 +409,13 @@ function parseForm(req: Request): ListForm {
   if (!q.success)
     throw new CoordinatorError(
       "BAD_REQUEST",
-      `invalid filter: ${q.error.issues.map((i) => `${i.path.join(".") || "query"} ${i.message}`).join("; ")}`,
+      // Only this form's own field names are repeated: an unknown key is the client's text, and an
+      // error page that echoes it is a place to inject words into a trusted page.
+      `invalid filter: ${q.error.issues
+        .map((i) =>
+          i.code === "unrecognized_keys" ? "unknown parameter" : `${i.path.join(".")} ${i.message}`,
+        )
+        .join("; ")}`,
     );
   return q.data;
 }

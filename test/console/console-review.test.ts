@@ -3,7 +3,8 @@
 // console cookie refusing the session and cleared everywhere, the __Host- cookie over TLS, 400
 // pages that do not echo unknown parameters, and console pages charged to the token's rate limit.
 import "reflect-metadata";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningCoordinator } from "../../src/coordinator/server.ts";
 import { startHttpCa } from "../helpers/in-process-ca.ts";
 import { EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
 
@@ -13,6 +14,25 @@ afterAll(async () => {
 });
 
 const admin = { cookie: `tca_console=${EXAMPLE_ADMIN_TOKEN}` };
+
+describe("console sessions and input", () => {
+  let url: string;
+  let coordinator: RunningCoordinator;
+  beforeAll(async () => {
+    ({ coordinator, url } = await startHttpCa({ console: true }));
+    running.push(coordinator);
+  });
+
+  it("names no unknown query parameter on a 400 page", async () => {
+    const res = await fetch(`${url}/ui/certificates?injected_words_here=1`, { headers: admin });
+    const page = await res.text();
+    expect(res.status).toBe(400);
+    expect(page).toContain("unknown parameter");
+    expect(page).not.toContain("injected_words_here");
+    const bad = await (await fetch(`${url}/ui/certificates?status=nonsense`, { headers: admin })).text();
+    expect(bad).toContain("status");
+  });
+});
 
 describe("console rate limits", () => {
   it("charges console pages to the cookie's token bucket, shared with its API calls", async () => {
