@@ -22,11 +22,11 @@ import { AUDIT_PAGE_MAX, verifyAuditChain, type AuditEntry } from "../protocol/a
 import { auditHead, listAudit } from "../coordinator/audit/log.ts";
 import { chartData, CHART_LIMIT } from "./charts.ts";
 import {
+  clearEverySession,
   clearSession,
-  COOKIE,
-  cookieValue,
   readerOfToken,
   sameOrigin,
+  sessionToken,
   setSession,
   type ConsoleReader,
 } from "./session.ts";
@@ -173,7 +173,14 @@ export async function createConsole(services: CoordinatorServices, o: ConsoleOpt
     res.set("Cache-Control", "public, max-age=3600").type("text/css; charset=utf-8").send(css);
   });
 
-  ui.get("/login", (_req, res) => render(res, "login", 200, { title: "Log in" }));
+  /** Shown when a second console cookie came (session.ts sessionToken): both were cleared. */
+  const TOSSED =
+    "A second console cookie was found (set by another site on this host) and was cleared. Log in again.";
+  ui.get("/login", (req, res) => {
+    if (!sessionToken(req).tossed) return render(res, "login", 200, { title: "Log in" });
+    clearEverySession(req, res);
+    render(res, "login", 200, { title: "Log in", error: TOSSED });
+  });
   const form = express.urlencoded({ extended: false, limit: "2kb", parameterLimit: 4 });
   ui.post("/login", form, async (req, res) => {
     if (!sameOrigin(req)) throw new CoordinatorError("FORBIDDEN", "log in from the console's own page");
@@ -186,18 +193,26 @@ export async function createConsole(services: CoordinatorServices, o: ConsoleOpt
       render(res, "login", 401, { title: "Log in", error: "That token is not valid. Try again." });
       return;
     }
+    if (sessionToken(req).tossed) clearEverySession(req, res);
     setSession(req, res, (token as string).trim());
     res.redirect(303, "/ui/certificates");
   });
   ui.post("/logout", (req, res) => {
     if (!sameOrigin(req)) throw new CoordinatorError("FORBIDDEN", "log out from the console's own page");
-    clearSession(req, res);
+    if (sessionToken(req).tossed) clearEverySession(req, res);
+    else clearSession(req, res);
     res.redirect(303, "/ui/login");
   });
 
   // Every other page: the cookie's token, checked like a bearer token on each request.
   ui.use(async (req, res, next) => {
-    const token = cookieValue(req, COOKIE);
+    const { token, tossed } = sessionToken(req);
+    if (tossed) {
+      clearEverySession(req, res);
+      if (req.get("hx-request") === "true") res.status(401).set("HX-Redirect", "/ui/login").end();
+      else render(res, "login", 401, { title: "Log in", error: TOSSED });
+      return;
+    }
     try {
       if (token === undefined) throw new CoordinatorError("UNAUTHORIZED", "not logged in");
       res.locals.reader = await readerOfToken(readers, req, token);

@@ -4,9 +4,13 @@
 // pages that do not echo unknown parameters, and console pages charged to the token's rate limit.
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import express from "express";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import type { RunningCoordinator } from "../../src/coordinator/server.ts";
+import { sessionToken, setSession, clearEverySession, HOST_COOKIE } from "../../src/console/session.ts";
 import { startHttpCa } from "../helpers/in-process-ca.ts";
-import { EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+import { EXAMPLE_ADMIN_TOKEN, EXAMPLE_REQUESTER_TOKEN } from "../helpers/processes.ts";
 
 const running: { close(): Promise<void> }[] = [];
 afterAll(async () => {
@@ -21,6 +25,38 @@ describe("console sessions and input", () => {
   beforeAll(async () => {
     ({ coordinator, url } = await startHttpCa({ console: true }));
     running.push(coordinator);
+  });
+
+  it("counts two console cookies as no session, says so, and clears the cookie at every console path", async () => {
+    const one = await fetch(`${url}/ui/crl`, { headers: admin, redirect: "manual" });
+    expect(one.status).toBe(200);
+    const tossed = { cookie: `tca_console=${EXAMPLE_REQUESTER_TOKEN}; ${admin.cookie}` };
+    for (const path of ["/ui/crl", "/ui/login"]) {
+      const res = await fetch(`${url}${path}`, { headers: tossed, redirect: "manual" });
+      expect(await res.text(), path).toContain("A second console cookie was found");
+      const cleared = res.headers
+        .getSetCookie()
+        .filter((c) => c.startsWith("tca_console=;") && /Expires=Thu, 01 Jan 1970/.test(c))
+        .map((c) => /Path=([^;]*)/.exec(c)?.[1]);
+      for (const p of [
+        "/ui",
+        "/ui/",
+        "/",
+        "/ui/certificates",
+        "/ui/requests",
+        "/ui/audit",
+        "/ui/assets",
+        path,
+      ])
+        expect(cleared, `${path}: ${p}`).toContain(p);
+    }
+    const hx = await fetch(`${url}/ui/certificates/table`, {
+      headers: { ...tossed, "hx-request": "true" },
+      redirect: "manual",
+    });
+    expect(hx.status).toBe(401);
+    expect(hx.headers.get("hx-redirect")).toBe("/ui/login");
+    expect(hx.headers.getSetCookie().some((c) => c.includes("Path=/ui/certificates/table"))).toBe(true);
   });
 
   it("names no unknown query parameter on a 400 page", async () => {
@@ -50,5 +86,57 @@ describe("console rate limits", () => {
     });
     expect(api.status).toBe(429);
     expect(((await api.json()) as { detail: string }).detail).toContain("token");
+  });
+});
+
+describe("the session cookie over TLS", () => {
+  let base: string;
+  beforeAll(async () => {
+    // X-Forwarded-Proto stands in for TLS here: req.secure is what the session reads.
+    const app = express();
+    app.set("trust proxy", true);
+    app.post("/ui/login", (req, res) => {
+      setSession(req, res, EXAMPLE_ADMIN_TOKEN);
+      res.end();
+    });
+    app.get("/ui/whoami", (req, res) => {
+      const s = sessionToken(req);
+      if (s.tossed) clearEverySession(req, res);
+      res.json(s);
+    });
+    const server: Server = await new Promise((r) => {
+      const s = app.listen(0, "127.0.0.1", () => r(s));
+    });
+    running.push({ close: () => new Promise<void>((r) => server.close(() => r())) });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  it("is __Host-tca_console: Secure, Path=/, no Domain; a plain tca_console is not read", async () => {
+    const tls = { "x-forwarded-proto": "https" };
+    const set = (await fetch(`${base}/ui/login`, { method: "POST", headers: tls })).headers.getSetCookie();
+    expect(set).toHaveLength(1);
+    expect(set[0]).toMatch(new RegExp(`^${HOST_COOKIE}=${EXAMPLE_ADMIN_TOKEN}; `));
+    expect(set[0]).toMatch(/; Path=\/;/);
+    expect(set[0]).toMatch(/; Secure/);
+    expect(set[0]).toMatch(/; HttpOnly/);
+    expect(set[0]).toMatch(/; SameSite=Strict/);
+    expect(set[0]).not.toMatch(/Domain=/i);
+    const who = async (cookie: string, headers: Record<string, string> = tls) =>
+      (await fetch(`${base}/ui/whoami`, { headers: { ...headers, cookie } })).json();
+    expect(await who(`tca_console=${EXAMPLE_REQUESTER_TOKEN}`)).toEqual({ tossed: false });
+    expect(
+      await who(`tca_console=${EXAMPLE_REQUESTER_TOKEN}; ${HOST_COOKIE}=${EXAMPLE_ADMIN_TOKEN}`),
+    ).toEqual({
+      token: EXAMPLE_ADMIN_TOKEN,
+      tossed: false,
+    });
+    // Over plain HTTP, the Path=/ui cookie.
+    const plain = (await fetch(`${base}/ui/login`, { method: "POST" })).headers.getSetCookie();
+    expect(plain[0]).toMatch(/^tca_console=.*; Path=\/ui;/);
+    expect(plain[0]).not.toMatch(/Secure/);
+    expect(await who(`tca_console=${EXAMPLE_REQUESTER_TOKEN}`, {})).toEqual({
+      token: EXAMPLE_REQUESTER_TOKEN,
+      tossed: false,
+    });
   });
 });
