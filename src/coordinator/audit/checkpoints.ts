@@ -22,6 +22,7 @@ import { clock } from "../clock.ts";
 import { CoordinatorError } from "../errors.ts";
 import type { SigningService } from "../signing.ts";
 import type { SigningJobRecord, Store } from "../store/types.ts";
+import type { AuditEntry } from "../../protocol/audit.ts";
 import { appendAudit, auditHead, listAudit } from "./log.ts";
 
 const META_KEY = "audit.checkpoint";
@@ -36,10 +37,22 @@ const StateSchema = z
     at: z.string().nullable(),
     /** When the last job failed (refused by too many custodians, or its signature did not verify). */
     failedAt: z.string().nullable(),
+    /** The head the last job was started for (0: none yet): what its attempt already covers. */
+    startedFor: z.number().int().min(0).default(0),
   })
   .strict();
 type CheckpointState = z.infer<typeof StateSchema>;
-const INITIAL: CheckpointState = { job: null, seq: 0, entrySeq: 0, at: null, failedAt: null };
+const INITIAL: CheckpointState = { job: null, seq: 0, entrySeq: 0, at: null, failedAt: null, startedFor: 0 };
+
+/**
+ * Whether an entry is a checkpoint job's own bookkeeping: its signing-job and signature entries and
+ * the checkpoint entry. These move the head but say nothing new a checkpoint would vouch for.
+ */
+function isCheckpointBookkeeping(e: AuditEntry): boolean {
+  if (e.kind === "checkpoint") return true;
+  if (e.kind !== "signing-job" && e.kind !== "signature") return false;
+  return (e.body as { kind?: unknown } | null)?.kind === "checkpoint";
+}
 
 export interface CheckpointOptions {
   /** A checkpoint once this many entries follow the last one (default 1,000). */
@@ -116,7 +129,7 @@ export class CheckpointService {
       // Any t custodians, as for CRLs: the checkpoint is about the coordinator's record, not a request.
       eligible: this.config.config.custodians.map((c) => c.name),
     });
-    await this.setState({ job: jobId });
+    await this.setState({ job: jobId, startedFor: head.seq });
     return { status: "started", jobId, seq: head.seq, head: head.hash };
   }
 
@@ -167,9 +180,23 @@ export class CheckpointService {
     if (s.failedAt && now - Date.parse(s.failedAt) < this.#retryMs) return false;
     const head = await auditHead(this.store);
     if (!head || head.seq <= s.entrySeq) return false;
+    // Without custodians that sign (signCheckpoints: false, or people away), an attempt leaves its
+    // signing-job entry and moves the head; that alone must not start the next attempt, or an idle
+    // CA would add a job and an entry every interval forever.
+    if (!(await this.activityAfter(Math.max(s.entrySeq, s.startedFor)))) return false;
     if (head.seq - s.entrySeq >= this.#everyEntries) return true;
     const since = s.at ?? (await listAudit(this.store, 0, 1))[0]?.at;
     return since !== undefined && now - Date.parse(since) >= this.#everyMs;
+  }
+
+  /** Whether an entry other than checkpoint bookkeeping follows entry `seq`. */
+  private async activityAfter(seq: number): Promise<boolean> {
+    for (let after = seq; ;) {
+      const page = await listAudit(this.store, after, 100);
+      if (page.some((e) => !isCheckpointBookkeeping(e))) return true;
+      if (page.length < 100) return false;
+      after = page.at(-1)!.seq;
+    }
   }
 
   /**
@@ -184,17 +211,21 @@ export class CheckpointService {
     await this.setState({ job: null });
   }
 
+  /** One check of the timer: give up a stale job, then start a checkpoint if one is due. */
+  tick(now = clock.now()): Promise<void> {
+    return this.store.transaction(async () => {
+      await this.stale(now);
+      if (await this.due(now)) await this.request();
+    });
+  }
+
   /** Checks every `intervalMs` whether a checkpoint is due, on the lease holder only. */
   startTimer(intervalMs = 60_000, lease?: { held(): Promise<boolean> }): void {
     this.#timer = setInterval(() => {
       void (lease ? lease.held() : Promise.resolve(true))
         .then((mine) => {
           if (!mine) return;
-          return this.store.transaction(async () => {
-            const now = clock.now();
-            await this.stale(now);
-            if (await this.due(now)) await this.request();
-          });
+          return this.tick();
         })
         .catch(() => undefined);
     }, intervalMs);
