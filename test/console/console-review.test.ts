@@ -8,8 +8,11 @@ import express from "express";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import type { RunningCoordinator } from "../../src/coordinator/server.ts";
+import { AuditCheckCache, type AuditHead } from "../../src/console/audit-check.ts";
 import { sessionToken, setSession, clearEverySession, HOST_COOKIE } from "../../src/console/session.ts";
-import { startHttpCa } from "../helpers/in-process-ca.ts";
+import { auditHead } from "../../src/coordinator/audit/log.ts";
+import type { AuditVerdict } from "../../src/protocol/audit.ts";
+import { makeCsr, startHttpCa, type InProcessCa } from "../helpers/in-process-ca.ts";
 import { EXAMPLE_ADMIN_TOKEN, EXAMPLE_REQUESTER_TOKEN } from "../helpers/processes.ts";
 
 const running: { close(): Promise<void> }[] = [];
@@ -18,6 +21,81 @@ afterAll(async () => {
 });
 
 const admin = { cookie: `tca_console=${EXAMPLE_ADMIN_TOKEN}` };
+
+describe("the audit page's verdict", () => {
+  const verdict = (checked: number): AuditVerdict => ({ ok: true, checked, certificates: 0, checkpoints: 0 });
+
+  it("is computed once per head, shared by concurrent loads, and again at most every 30 s", async () => {
+    let now = 1_000_000;
+    let computed = 0;
+    let release: () => void = () => {};
+    const cache = new AuditCheckCache({
+      now: () => now,
+      minIntervalMs: 30_000,
+      compute: async (head: AuditHead) => {
+        computed++;
+        await new Promise<void>((r) => (release = r));
+        return { verdict: verdict(head.seq), read: head.seq };
+      },
+    });
+    const h1 = { seq: 10, hash: "a".repeat(64) };
+    const first = cache.get(h1);
+    const second = cache.get(h1);
+    await Promise.resolve();
+    release();
+    expect(await first).toBe(await second);
+    expect(computed).toBe(1);
+    // The same head: kept however old.
+    now += 3_600_000;
+    expect((await cache.get(h1)).head).toEqual(h1);
+    expect(computed).toBe(1);
+    // A moved head long after the last check: computed again.
+    const h2 = { seq: 11, hash: "b".repeat(64) };
+    const again = cache.get(h2);
+    await Promise.resolve();
+    release();
+    expect((await again).verdict.checked).toBe(11);
+    expect(computed).toBe(2);
+    // A moved head within 30 s of that: the last verdict stands.
+    now += 29_000;
+    const h3 = { seq: 12, hash: "c".repeat(64) };
+    expect((await cache.get(h3)).head).toEqual(h2);
+    expect(computed).toBe(2);
+    now += 1_000;
+    const later = cache.get(h3);
+    await Promise.resolve();
+    release();
+    expect((await later).head).toEqual(h3);
+    expect(computed).toBe(3);
+  });
+
+  it("checks the first N entries, says so, and shows the chain's true tail", async () => {
+    const { ca, coordinator, url } = await startHttpCa({ ceremony: true, console: { auditCheckLimit: 3 } });
+    running.push(coordinator);
+    await request(ca, url);
+    const head = (await auditHead(ca.services.store))!;
+    expect(head.seq).toBeGreaterThan(3);
+    const res = await fetch(`${url}/ui/audit`, { headers: admin });
+    const page = await res.text();
+    expect(res.status).toBe(200);
+    expect(page).toContain("verified");
+    expect(page).toContain(
+      `Checked the first 3 of ${head.seq} entries; run <code>tca audit verify</code> for all.`,
+    );
+    // The table's first row is the head, not the last entry checked.
+    expect(/<tbody>\s*<tr>\s*<td data-label="#">(\d+)<\/td>/.exec(page)?.[1]).toBe(String(head.seq));
+  }, 120_000);
+});
+
+async function request(ca: InProcessCa, url: string): Promise<void> {
+  const r = await fetch(`${url}/api/v1/requests`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${EXAMPLE_REQUESTER_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ csr: await makeCsr(["audit.example.internal"]), profile: "server" }),
+  });
+  expect(r.status, await r.clone().text()).toBe(202);
+  void ca;
+}
 
 describe("console sessions and input", () => {
   let url: string;

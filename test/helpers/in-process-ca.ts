@@ -28,7 +28,7 @@ import { hexToBytes } from "../../src/threshold/encoding.ts";
 import { groupPublicKey } from "../../src/threshold/dkg.ts";
 import { BUILDER_VERSION } from "../../src/x509/leaf.ts";
 import { createAcme } from "../../src/acme/router.ts";
-import { createConsole } from "../../src/console/router.ts";
+import { createConsole, type ConsoleOptions } from "../../src/console/router.ts";
 import type { HttpLimits } from "../../src/coordinator/http/limits.ts";
 import { DEFAULT_VALIDATION, type AcmeValidationOptions } from "../../src/acme/context.ts";
 
@@ -108,8 +108,8 @@ export async function startHttpCa(
      */
     acme?: { config?: Record<string, unknown>; validation?: Partial<AcmeValidationOptions> };
     limits?: Partial<HttpLimits>;
-    /** Serves the web console at /ui/ (src/console/). */
-    console?: boolean;
+    /** Serves the web console at /ui/ (src/console/), with these options if an object. */
+    console?: boolean | Omit<ConsoleOptions, "logger">;
   } = {},
 ): Promise<HttpCa & { ceremonyId?: string }> {
   const names = [...(o.names ?? ["alice", "bob", "carol"])];
@@ -139,7 +139,13 @@ export async function startHttpCa(
     ...(o.limits ? { limits: o.limits } : {}),
     extensions: [
       ...(o.console
-        ? [(s: CoordinatorServices) => createConsole(s, { logger: pino({ level: "silent" }) })]
+        ? [
+            (s: CoordinatorServices) =>
+              createConsole(s, {
+                ...(typeof o.console === "object" ? o.console : {}),
+                logger: pino({ level: "silent" }),
+              }),
+          ]
         : []),
       ...(acme
         ? [
