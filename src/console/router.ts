@@ -59,7 +59,7 @@ export interface ConsoleOptions {
 
 /**
  * The audit page verifies at most this many entries, the first ones (the rest: `tca audit verify`
- * offline): about 7 s of the event loop at the verifier's speed, once per AUDIT_RECHECK_MS at most.
+ * offline): several seconds of the event loop at the verifier's speed, once per AUDIT_RECHECK_MS at most.
  */
 export const AUDIT_CHECK_LIMIT = 20_000;
 /** A moved chain head is verified again at most this often (docs/console.md, "The audit page"). */
