@@ -67,6 +67,8 @@ export function compareJournalWithChain(
   roster: ReadonlyMap<string, string>,
   chain: readonly AuditEntry[],
   journal: readonly JournalEntry[],
+  /** Where the full chain broke, when `chain` is only its verified prefix (verdict.firstBroken.seq). */
+  o: { brokenAt?: number } = {},
 ): AuditComparison {
   const findings: AuditFinding[] = [];
   const counts = { decisions: 0, shares: 0, checkpoints: 0, journalEntries: journal.length };
@@ -184,7 +186,17 @@ export function compareJournalWithChain(
   for (const j of signedCheckpoints) {
     const seq = j.auditSeq ?? 0;
     const entry = chain[seq - 1];
-    if (!entry || entry.seq !== seq) {
+    if ((!entry || entry.seq !== seq) && o.brokenAt !== undefined && seq >= o.brokenAt) {
+      // Not withheld: present perhaps, but past the entry that does not verify.
+      findings.push({
+        severity: "error",
+        kind: "chain-cut",
+        journalSeq: j.seq,
+        message:
+          `I signed a checkpoint of audit entry ${seq} (journal entry ${j.seq}), but the coordinator's chain ` +
+          `breaks at entry ${o.brokenAt}, at or before it: the checkpoint cannot be compared`,
+      });
+    } else if (!entry || entry.seq !== seq) {
       findings.push({
         severity: "error",
         kind: "chain-cut",
@@ -285,6 +297,7 @@ export async function auditAgainstCoordinator(o: {
     rosterKeys(o.config.config.custodians),
     checked,
     journal.entries(),
+    verdict.firstBroken ? { brokenAt: verdict.firstBroken.seq } : {},
   );
   const errors = findings.filter((f) => f.severity === "error" || o.strict).length;
   return {
