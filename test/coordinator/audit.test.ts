@@ -7,7 +7,7 @@
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify as toYaml } from "yaml";
@@ -288,5 +288,47 @@ describe("tca audit verify (in process)", () => {
     }
     expect(out[0]).toBe(`OK: ${chain.length} entries, 2 certificates, 0 checkpoints\n`);
     expect(out[1]).toBe("BROKEN at entry 4: entry 4 is missing (entry 5 follows entry 3)\n");
+  });
+
+  it("tca audit export writes the chain page by page to --out, refusing to overwrite without --force", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tca-audit-export-"));
+    const token = join(dir, "admin.token");
+    writeFileSync(token, `${EXAMPLE_ADMIN_TOKEN}\n`);
+    const out = join(dir, "audit.jsonl");
+    const { Command } = await import("commander");
+    const { registerAudit } = await import("../../src/cli/commands/audit.ts");
+    const args = [
+      "node",
+      "tca",
+      "audit",
+      "export",
+      "--coordinator",
+      url,
+      "--admin-token-file",
+      token,
+      "--out",
+      out,
+    ];
+    const stderr = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    const code = process.exitCode;
+    try {
+      const program = new Command();
+      registerAudit(program);
+      await program.parseAsync(args);
+      expect(process.exitCode ?? 0).toBe(0);
+      const exported = parseAuditLines(readFileSync(out, "utf8")) as AuditEntry[];
+      // Everything up to the head at export time (later tests here append nothing).
+      expect(exported.slice(0, chain.length)).toEqual(chain);
+      expect(verify(exported).ok).toBe(true);
+      expect(existsSync(`${out}.partial`)).toBe(false);
+      const again = new Command();
+      registerAudit(again);
+      await again.parseAsync(args);
+      expect(process.exitCode).not.toBe(0);
+    } finally {
+      process.stderr.write = stderr;
+      process.exitCode = code;
+    }
   });
 });

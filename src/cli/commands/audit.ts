@@ -3,20 +3,14 @@
 // chain's links and hashes, every custodian signature against the roster, every certificate
 // against t approvals of exactly its TBS — naming the first entry that does not check.
 import type { Command } from "commander";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { EXIT, progress, runCommand, UsageError } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
 import { RequesterClient, toRequesterError } from "../../requester/client.ts";
 import { RequesterError } from "../../requester/errors.ts";
 import { loadCaConfig } from "../../config/load.ts";
-import {
-  AUDIT_PAGE_MAX,
-  AuditPageSchema,
-  parseAuditLines,
-  verifyAuditChain,
-  type AuditEntry,
-} from "../../protocol/audit.ts";
+import { AUDIT_PAGE_MAX, AuditPageSchema, parseAuditLines, verifyAuditChain } from "../../protocol/audit.ts";
 import { readCaCert } from "../../x509/ca-cert.ts";
 import { fromPem } from "../../x509/der.ts";
 
@@ -113,27 +107,45 @@ async function exportChain(o: ExportOpts): Promise<void> {
   const urls = coordinatorUrls(o.coordinator, "http://127.0.0.1:8443")!;
   const tls = caFileTls(o.caFile);
   const http = new RequesterClient(urls, token, 30_000, tls ? { tls } : {}).http;
-  const entries: AuditEntry[] = [];
-  // Up to the head the first page names: entries appended meanwhile belong to the next export.
-  let head: number | undefined;
-  for (;;) {
-    const after = entries.at(-1)?.seq ?? 0;
-    const page = await http.json(
-      "GET",
-      `/api/v1/audit?after=${after}&limit=${AUDIT_PAGE_MAX}`,
-      AuditPageSchema,
-      { token },
-    );
-    head ??= page.head?.seq ?? 0;
-    const wanted = page.entries.filter((e) => e.seq <= head!);
-    entries.push(...wanted);
-    if (wanted.length === 0 || (entries.at(-1)?.seq ?? 0) >= head) break;
+  // Page by page straight to the output, so memory holds one page, not the chain. A file is written
+  // beside --out and renamed when complete: an export cut short leaves no file that looks whole.
+  const tmp = o.out === undefined ? undefined : `${o.out}.partial`;
+  const fd = tmp === undefined ? undefined : openSync(tmp, "w", 0o644);
+  const write = async (text: string): Promise<void> => {
+    if (fd !== undefined) writeSync(fd, text);
+    else if (!process.stdout.write(text))
+      await new Promise<void>((resolve) => process.stdout.once("drain", () => resolve()));
+  };
+  let count = 0;
+  let last = 0;
+  try {
+    // Up to the head the first page names: entries appended meanwhile belong to the next export.
+    let head: number | undefined;
+    for (;;) {
+      const page = await http.json(
+        "GET",
+        `/api/v1/audit?after=${last}&limit=${AUDIT_PAGE_MAX}`,
+        AuditPageSchema,
+        { token },
+      );
+      head ??= page.head?.seq ?? 0;
+      const wanted = page.entries.filter((e) => e.seq <= head!);
+      if (wanted.length > 0) await write(wanted.map((e) => `${JSON.stringify(e)}\n`).join(""));
+      count += wanted.length;
+      last = wanted.at(-1)?.seq ?? last;
+      if (wanted.length === 0 || last >= head) break;
+    }
+  } catch (e) {
+    if (fd !== undefined) {
+      closeSync(fd);
+      rmSync(tmp!, { force: true });
+    }
+    throw e;
   }
-  const text = entries.map((e) => JSON.stringify(e)).join("\n") + (entries.length > 0 ? "\n" : "");
-  if (o.out === undefined) process.stdout.write(text);
-  else {
-    writeFileSync(o.out, text, { mode: 0o644 });
-    progress(`wrote ${entries.length} audit entries to ${o.out}`);
+  if (fd !== undefined) {
+    closeSync(fd);
+    renameSync(tmp!, o.out!);
+    progress(`wrote ${count} audit entries to ${o.out}`);
   }
 }
 
