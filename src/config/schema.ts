@@ -99,6 +99,15 @@ export const ProfileSchema = z
     path: ["maxValidityHours"],
   });
 
+/**
+ * Whether certificates of this profile can sign OCSP answers for this CA (RFC 6960 §4.2.2.2):
+ * extKeyUsage ocspSigning (ocspNoCheck requires it). Such a certificate is never renewed by its
+ * holder, and only the coordinator's requester `ocsp` may get one (docs/ocsp.md).
+ */
+export function signsOcsp(p: Pick<Profile, "extKeyUsage" | "ocspNoCheck">): boolean {
+  return p.ocspNoCheck || p.extKeyUsage.includes("ocspSigning");
+}
+
 export const RequesterSchema = z
   .object({
     name,

@@ -11,7 +11,7 @@ import type { ReviewItem } from "../protocol/signing-messages.ts";
 import { splitCertificate } from "../x509/assemble.ts";
 import { parseCsr } from "../x509/csr.ts";
 import { bytesEqual } from "../x509/der.ts";
-import { OID } from "../x509/oids.ts";
+import { EKU_OIDS, OID } from "../x509/oids.ts";
 import { displaySerial } from "../x509/serial.ts";
 import { readTbs } from "../x509/tbs-read.ts";
 import type { Journal } from "./journal.ts";
@@ -41,6 +41,10 @@ export function checkRenewal(
       return { ok: false, reason: "the renewed certificate is not signed by this CA" };
     const facts = certificateFacts(originalDer);
     const shown = displaySerial(facts.serial);
+    // An OCSP responder certificate is never renewed by its holder (docs/ocsp.md): a stolen
+    // responder key must not keep itself alive (RFC 6960 §4.2.2.2).
+    if ((original.keyUsage ?? []).includes(EKU_OIDS.ocspSigning))
+      return { ok: false, reason: `certificate ${shown} can sign OCSP answers and is never renewed` };
     if (facts.serial !== r.of)
       return { ok: false, reason: `the proof is for ${shown}, not ${displaySerial(r.of)}` };
     const approvedByMe = journal

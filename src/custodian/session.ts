@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { inspect } from "node:util";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load.ts";
+import { signsOcsp } from "../config/schema.ts";
 import { sealEnvelope, type SignedEnvelope, type Signer } from "../protocol/envelope.ts";
 import type { ReviewItem, SigningTask } from "../protocol/signing-messages.ts";
 import type { RequestOrigin } from "../protocol/origin.ts";
@@ -98,6 +99,11 @@ export function judge<R extends ReviewSubject>(
   } catch (e) {
     problem = (e as Error).message;
   }
+  // A renewal (the holder's proof in a review item) of a certificate that can sign OCSP answers is
+  // never approved, whatever the coordinator says: a stolen responder key could otherwise renew its
+  // own certificate for ever. The coordinator asks for a new responder certificate with a new key
+  // instead, a plain request (docs/ocsp.md).
+  problem ??= ocspRenewalProblem(config, request);
   let review: Review<R>;
   try {
     review = {
@@ -111,6 +117,18 @@ export function judge<R extends ReviewSubject>(
     throw new CustodianError("REFUSED", `request ${request.id}: ${problem ?? (e as Error).message}`);
   }
   return { review, ...(derived ? { derived } : {}) };
+}
+
+/**
+ * Why a request that claims to renew a certificate may not be approved because its profile (in this
+ * custodian's own ca-config) can sign OCSP answers, or undefined.
+ */
+export function ocspRenewalProblem(config: LoadedConfig, request: ReviewSubject): string | undefined {
+  const renewal = (request as { renewal?: { of?: unknown } }).renewal;
+  if (renewal === undefined || renewal === null) return undefined;
+  const profile = config.config.profiles[request.profile];
+  if (!profile || !signsOcsp(profile)) return undefined; // an unknown profile fails derivation
+  return `it renews a certificate of profile ${request.profile}, which can sign OCSP answers: a responder certificate is never renewed by its holder, only requested anew (docs/ocsp.md)`;
 }
 
 /** A journal note naming a request's origin ("from ACME account A, order O"), or undefined for none. */

@@ -36,6 +36,7 @@ import { renewalMessage, signRenewal, type RenewalProof } from "../../src/protoc
 import { CrlParamsSchema } from "../../src/protocol/crl-params.ts";
 import { checkRenewal } from "../../src/custodian/renewal-check.ts";
 import { evaluatePolicy, PolicySchema } from "../../src/custodian/policy.ts";
+import { judge, leafParamsOfItem } from "../../src/custodian/session.ts";
 import type { Journal } from "../../src/custodian/journal.ts";
 import type { ReviewItem } from "../../src/protocol/signing-messages.ts";
 import { displaySerial } from "../../src/x509/serial.ts";
@@ -65,10 +66,11 @@ afterEach(() => {
 
 const crypto = webcrypto as unknown as Crypto;
 
-/** A P-256 key (node KeyObject) and a CSR for it with these names. */
+/** A P-256 key (node KeyObject) and a CSR for it with these names (CN, and SANs unless `cnOnly`). */
 async function keyAndCsr(
   names: string[],
   key?: KeyObject,
+  cnOnly = false,
 ): Promise<{ key: KeyObject; csrPem: string; csrDer: Uint8Array }> {
   const k = key ?? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
   const alg = { name: "ECDSA", namedCurve: "P-256" };
@@ -94,9 +96,9 @@ async function keyAndCsr(
       name: `CN=${names[0]}`,
       keys,
       signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
-      extensions: [
-        new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: "dns" as const, value }))),
-      ],
+      extensions: cnOnly
+        ? []
+        : [new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: "dns" as const, value })))],
     },
     crypto,
   );
@@ -464,6 +466,102 @@ describe("a custodian's own check of a renewal", () => {
         journalApproving([origTbs]),
       ).ok,
     ).toBe(false);
+  });
+});
+
+describe("the OCSP responder certificate (docs/ocsp.md)", () => {
+  const CN = ["tca OCSP responder"];
+  /** A responder certificate issued to requester ocsp; its serial, key and DER. */
+  async function responder(): Promise<{ serial: string; key: KeyObject; der: Uint8Array }> {
+    const { key, csrPem } = await keyAndCsr(CN, undefined, true);
+    const r = ca.services.requests;
+    const v = await r.submit({ requester: r.requesterFor("ocsp"), profile: "ocsp-responder", csr: csrPem });
+    for (const name of ["alice", "bob"]) await r.decide(v.id, approval(ca, name, v));
+    await exchangeUntil(ca, async () => (await r.view(v.id)).status === "issued");
+    const rec = await ca.services.store.getRequestBySerial(storedSerial(v.serial)!);
+    return { serial: v.serial, key, der: rec!.certificate! };
+  }
+
+  it("is not renewable by its holder through the public API: 409 NOT_RENEWABLE, nothing submitted", async () => {
+    const cert = await responder();
+    const before = (await ca.services.store.listRequests({})).length;
+    const c = await post(`/api/v1/certificates/${displaySerial(cert.serial)}/renewal-challenge`);
+    expect(c.status).toBe(409);
+    expect(c.json).toMatchObject({ reason: "NOT_RENEWABLE" });
+    expect(c.json.detail, JSON.stringify(c.json)).toMatch(
+      /can sign OCSP answers for this CA and is never renewed by its holder/,
+    );
+    // Even with a correctly signed body (a challenge it never got): refused before anything else.
+    const { csrPem, csrDer } = await keyAndCsr(CN, cert.key, true);
+    const challenge = "A".repeat(43);
+    const renew = await post(`/api/v1/certificates/${displaySerial(cert.serial)}/renew`, {
+      csr: csrPem,
+      challenge,
+      signature: signRenewal(cert.key, renewalMessage(cert.serial, challenge, csrDer)),
+    });
+    expect(renew.status).toBe(409);
+    expect(renew.json).toMatchObject({ reason: "NOT_RENEWABLE" });
+    expect((await ca.services.store.listRequests({})).length).toBe(before);
+  });
+
+  it("a custodian does not approve a review item claiming to renew one, by rule or by renewals policy", async () => {
+    const cert = await responder();
+    // The coordinator's own loop asks anew: a plain request, which an agent rule may approve.
+    const { csrPem, csrDer } = await keyAndCsr(
+      CN,
+      generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
+      true,
+    );
+    const r = ca.services.requests;
+    const v = await r.submit({ requester: r.requesterFor("ocsp"), profile: "ocsp-responder", csr: csrPem });
+    const items = [];
+    for (const name of ["alice", "bob", "carol"]) items.push(...(await r.reviewItems(name, null, 500)).items);
+    const item = items.find((i) => i.id === v.id)!;
+    const caCert = (await ca.services.caCertificate())!;
+    const policy = PolicySchema.parse({
+      version: 1,
+      renewals: "approveIfApprovedOriginal",
+      autoApprove: [
+        {
+          name: "ocsp-responder",
+          profiles: ["ocsp-responder"],
+          requesters: ["ocsp"],
+          names: ["tca OCSP responder"],
+          maxValidityHours: 168,
+        },
+      ],
+    });
+    const plain = judge(ca.config, caCert, item, leafParamsOfItem(item), item.tbs).review;
+    expect(plain.problem).toBeUndefined();
+    expect(evaluatePolicy(policy, plain)).toMatchObject({ approve: true });
+
+    // An untrusted coordinator presents the same request as a renewal, with a holder's valid proof.
+    const challenge = "B".repeat(43);
+    const renewing: ReviewItem = {
+      ...item,
+      renewal: {
+        of: storedSerial(cert.serial)!,
+        proof: {
+          certificate: Buffer.from(cert.der).toString("base64"),
+          challenge,
+          signature: signRenewal(cert.key, renewalMessage(storedSerial(cert.serial)!, challenge, csrDer)),
+        },
+      },
+    };
+    const review = judge(ca.config, caCert, renewing, leafParamsOfItem(renewing), renewing.tbs).review;
+    expect(review.problem).toMatch(/can sign OCSP answers.*never renewed by its holder/);
+    const approvedOriginal = {
+      entries: () => [
+        { kind: "approval", decision: "approve", tbsSha256: sha256Hex(splitCertificate(cert.der).tbs) },
+      ],
+      lastCrl: () => undefined,
+    } as unknown as Journal;
+    const verdict = checkRenewal(renewing, caCert, approvedOriginal);
+    expect(verdict).toMatchObject({ ok: false, reason: expect.stringMatching(/can sign OCSP answers/) });
+    expect(evaluatePolicy(policy, review, verdict)).toMatchObject({
+      approve: false,
+      reason: expect.stringMatching(/not approvable: .*OCSP/),
+    });
   });
 });
 

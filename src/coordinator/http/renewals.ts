@@ -4,7 +4,7 @@
 //   GET  /api/v1/renewals/{id}  (Authorization: Bearer <the challenge>) → its progress, then its chain
 // The new request belongs to the original requester and profile, keeps the names (the key may
 // change), carries renewalOf and the proof, and goes through the custodians' approval like any.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual, X509Certificate } from "node:crypto";
 import express, { type Router } from "express";
 import type { CoordinatorServices } from "../services.ts";
 import { CoordinatorError } from "../errors.ts";
@@ -28,6 +28,8 @@ import { parseCsr } from "../../x509/csr.ts";
 import { X509Error } from "../../x509/errors.ts";
 import { displaySerial, storedSerial } from "../../x509/serial.ts";
 import { MAX_CSR_BYTES } from "../requests/index.ts";
+import { signsOcsp } from "../../config/schema.ts";
+import { EKU_OIDS } from "../../x509/oids.ts";
 
 const sha256 = (s: string): string => createHash("sha256").update(s, "utf8").digest("hex");
 /** Unused, unexpired challenges one certificate may have at once (they are handed out without credentials). */
@@ -84,13 +86,28 @@ export function registerRenewals(r: Router, s: CoordinatorServices): void {
     );
   };
 
-  /** The issued certificate with this serial, refused when revoked (409) or expired (403). */
+  /**
+   * The issued certificate with this serial, refused when it can sign OCSP answers (409), revoked
+   * (409) or expired (403).
+   */
   const renewable = async (serialInput: string): Promise<RequestRecord & { certificate: Uint8Array }> => {
     const serial = normaliseSerial(serialInput);
     const shown = displaySerial(serial);
     const orig = await s.store.getRequestBySerial(serial);
     if (!orig || orig.status !== "issued" || !orig.certificate)
       throw new CoordinatorError("NOT_FOUND", `no certificate with serial ${shown} was issued by this CA`);
+    // A delegated OCSP responder certificate (docs/ocsp.md) is never renewed by its holder: whoever
+    // stole its key could otherwise keep a responder for this CA alive for ever, each renewal
+    // proved by the key it stole. The coordinator asks for a new one with a new key instead. Judged
+    // by the profile as ca-config has it now and by the certificate itself (RFC 6960 §4.2.2.2).
+    const profile = s.config.config.profiles[orig.profile];
+    const eku = new X509Certificate(Buffer.from(orig.certificate)).keyUsage ?? [];
+    if ((profile && signsOcsp(profile)) || eku.includes(EKU_OIDS.ocspSigning))
+      throw new CoordinatorError(
+        "CONFLICT",
+        `certificate ${shown} (profile ${orig.profile}) can sign OCSP answers for this CA and is never renewed by its holder: the coordinator asks the custodians for a new responder certificate with a new key (docs/ocsp.md)`,
+        { reason: "NOT_RENEWABLE" },
+      );
     const revoked = (await s.store.getCertificate(serial))?.revocation;
     if (revoked)
       throw new CoordinatorError(
