@@ -43,6 +43,9 @@ export const ExtKeyUsageSchema = z.enum([
  */
 export const OCSP_NOCHECK_MAX_HOURS = 168;
 
+/** The one requester that may be granted a profile with ocspSigning: the coordinator's responder (docs/ocsp.md). */
+export const OCSP_RESPONDER_REQUESTER = "ocsp";
+
 export const ProfileSchema = z
   .object({
     description: z.string().optional(),
@@ -222,14 +225,45 @@ export const CaConfigSchema = z
           });
       }
     }
+    // A certificate with ocspSigning answers OCSP for every certificate of this CA (RFC 6960
+    // §4.2.2.2): only the coordinator's responder, requester `ocsp`, may get one, never a CA
+    // certificate, and never through ACME, where anyone who proves a name could ask (docs/ocsp.md).
+    const ocspProfiles = new Set(
+      Object.entries(c.profiles)
+        .filter(([, p]) => signsOcsp(p))
+        .map(([n]) => n),
+    );
+    for (const n of ocspProfiles)
+      if (c.profiles[n]!.ca)
+        ctx.addIssue({
+          code: "custom",
+          message: `profile ${n} is a CA profile with extKeyUsage ocspSigning: a CA does not delegate OCSP to a CA certificate (RFC 6960 §4.2.2.2)`,
+          path: ["profiles", n, "extKeyUsage"],
+        });
+    for (const [i, r] of c.requesters.entries()) {
+      const granted = r.profiles.filter((p) => ocspProfiles.has(p));
+      if (granted.length > 0 && r.name !== OCSP_RESPONDER_REQUESTER)
+        ctx.addIssue({
+          code: "custom",
+          message: `requester ${r.name} is granted ${granted.join(", ")}, with extKeyUsage ocspSigning: its holder could answer OCSP for every certificate of this CA; grant such profiles to "${OCSP_RESPONDER_REQUESTER}" alone (docs/ocsp.md)`,
+          path: ["requesters", i, "profiles"],
+        });
+    }
     if (c.acme) {
-      for (const [i, p] of c.acme.profiles.entries())
+      for (const [i, p] of c.acme.profiles.entries()) {
         if (!(p in c.profiles))
           ctx.addIssue({
             code: "custom",
             message: `acme.profiles names unknown profile ${p}`,
             path: ["acme", "profiles", i],
           });
+        else if (ocspProfiles.has(p))
+          ctx.addIssue({
+            code: "custom",
+            message: `acme.profiles names profile ${p}, with extKeyUsage ocspSigning: OCSP responder certificates are not issued through ACME (docs/ocsp.md)`,
+            path: ["acme", "profiles", i],
+          });
+      }
       const open = c.acme.openRegistration?.requester;
       if (open) {
         const r = c.requesters.find((x) => x.name === open);
@@ -237,6 +271,12 @@ export const CaConfigSchema = z
           ctx.addIssue({
             code: "custom",
             message: `acme.openRegistration names unknown requester ${open}`,
+            path: ["acme", "openRegistration", "requester"],
+          });
+        else if (r.profiles.some((p) => ocspProfiles.has(p)))
+          ctx.addIssue({
+            code: "custom",
+            message: `acme.openRegistration names requester ${open}, which is granted a profile with extKeyUsage ocspSigning: accounts registered without a binding must not act under it (docs/ocsp.md)`,
             path: ["acme", "openRegistration", "requester"],
           });
         else if (!r.profiles.some((p) => c.acme!.profiles.includes(p)))

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseCaConfig, loadCaConfig, canonicalJson } from "../../src/config/load.ts";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { ROOT } from "../helpers/processes.ts";
 
 const example = readFileSync(join(ROOT, "ca-config/ca.yaml"), "utf8");
@@ -38,6 +39,54 @@ describe("ca-config", () => {
     ]);
     expect(config.profiles.intermediate!.ca).toBe(true);
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("ocspSigning goes to requester ocsp alone, never to a CA profile, never through ACME (docs/ocsp.md)", () => {
+    type Doc = {
+      requesters: { name: string; profiles: string[] }[];
+      profiles: Record<string, { extKeyUsage?: string[]; ca?: boolean }>;
+      acme?: unknown;
+    };
+    const edited = (edit: (d: Doc) => void) => {
+      const d = parseYaml(example) as Doc;
+      edit(d);
+      return refused(toYaml(d));
+    };
+    const requester = (d: Doc, name: string) => d.requesters.find((r) => r.name === name)!;
+    expect(edited(() => undefined)).toBe("accepted");
+    // Another requester granted the responder profile, or any profile with ocspSigning.
+    expect(edited((d) => requester(d, "dev").profiles.push("ocsp-responder"))).toMatch(
+      /requester dev is granted ocsp-responder, with extKeyUsage ocspSigning.*"ocsp" alone/,
+    );
+    expect(
+      edited((d) => {
+        d.profiles.server!.extKeyUsage = ["serverAuth", "ocspSigning"];
+      }),
+    ).toMatch(/requester dev is granted server, with extKeyUsage ocspSigning/);
+    // A CA profile with ocspSigning (granted to ocsp, so only that rule speaks).
+    expect(
+      edited((d) => {
+        d.profiles.intermediate!.extKeyUsage = ["ocspSigning"];
+        requester(d, "ocsp").profiles.push("intermediate");
+      }),
+    ).toMatch(
+      /profiles\.intermediate\.extKeyUsage: profile intermediate is a CA profile with extKeyUsage ocspSigning/,
+    );
+    // ACME: no ocspSigning profile among acme.profiles, and open registration not under ocsp.
+    expect(edited((d) => (d.acme = { profiles: ["server"], openRegistration: { requester: "dev" } }))).toBe(
+      "accepted",
+    );
+    expect(edited((d) => (d.acme = { profiles: ["server", "ocsp-responder"] }))).toMatch(
+      /acme\.profiles\.1: acme\.profiles names profile ocsp-responder, with extKeyUsage ocspSigning/,
+    );
+    expect(
+      edited((d) => {
+        requester(d, "ocsp").profiles.push("server");
+        d.acme = { profiles: ["server"], openRegistration: { requester: "ocsp" } };
+      }),
+    ).toMatch(
+      /acme\.openRegistration names requester ocsp, which is granted a profile with extKeyUsage ocspSigning/,
+    );
   });
 
   it("the digest ignores layout and key order but not content", () => {
