@@ -30,6 +30,7 @@ import {
 } from "../../src/coordinator/ocsp/signer-cert.ts";
 import { parseRequest } from "../../src/coordinator/ocsp/responder.ts";
 import { readCaCert } from "../../src/x509/ca-cert.ts";
+import { storedSerial } from "../../src/x509/serial.ts";
 import { fromHex, toArrayBuffer, u8 } from "../../src/x509/der.ts";
 import { OID } from "../../src/x509/oids.ts";
 import type { CaConfig } from "../../src/config/schema.ts";
@@ -52,7 +53,9 @@ async function approveAndIssue(id: string): Promise<string> {
   const v = await s.requests.view(id);
   for (const name of ["alice", "bob"]) await s.requests.decide(id, approval(h.ca, name, v));
   await exchangeUntil(h.ca, async () => (await s.requests.view(id)).status === "issued");
-  return (await s.requests.view(id)).serial!;
+  // The DER INTEGER's content octets, as a CertID carries them: a view drops the sign octet
+  // (00 before a first octet of 0x80 or more), which would make the serial negative.
+  return storedSerial((await s.requests.view(id)).serial)!;
 }
 
 function certId(serialHex: string, o: { alg?: string; hash?: string; issuerDer?: Uint8Array } = {}): CertID {
