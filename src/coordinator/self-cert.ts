@@ -19,6 +19,7 @@ import { z } from "zod";
 import type { Requester } from "../config/schema.ts";
 import type { RequestView } from "../protocol/approval.ts";
 import { toPem } from "../x509/der.ts";
+import { displaySerial, storedSerial } from "../x509/serial.ts";
 import { checkKeyAndChain, type KeyAndChain, type LeafSummary } from "./http/tls.ts";
 import type { Submission } from "./requests/intake.ts";
 
@@ -75,6 +76,13 @@ export interface SelfCertOptions {
   check?(leaf: X509Certificate): void;
   /** Called with each certificate to use (the saved one at start, each new one). */
   install(m: InstalledCertificate): void;
+  /**
+   * Whether this CA has revoked the certificate with this serial (DER content octets, lowercase
+   * hex), by its own record; asked each tick about the installed certificate.
+   */
+  revoked?(serial: string): Promise<boolean>;
+  /** Stop using the installed certificate (it was revoked) until `install` gives another. */
+  withdraw?(): void;
   /** Log line once a certificate is installed (`renewed` says whether one was installed before). */
   installed?(renewed: boolean): string;
   /** Milliseconds since the epoch (tests move it). */
@@ -157,11 +165,33 @@ export class SelfCertificate {
       this.#loaded = true;
       this.#loadSaved(root);
     }
+    await this.#checkRevoked();
     if (this.#pending) return this.#follow(this.#pending, root);
     const now = this.#now();
     if (this.#current && now < renewAt(this.#current.notBefore, this.#current.notAfter)) return;
     if (now < this.#retryAfter) return;
     await this.#request();
+  }
+
+  /**
+   * A revoked certificate is not used a moment longer than it takes to notice (docs/ocsp.md):
+   * withdrawn, its files removed so a restart does not bring it back, and a new key asked for at
+   * once, whatever the renewal time or the back-off after a failure.
+   */
+  async #checkRevoked(): Promise<void> {
+    const cur = this.#current;
+    if (!cur || !this.#o.revoked) return;
+    const serial = storedSerial(cur.serial) ?? cur.serial.toLowerCase();
+    if (!(await this.#o.revoked(serial))) return;
+    this.#o.withdraw?.();
+    this.#current = undefined;
+    rmSync(this.#chainPath, { force: true });
+    rmSync(this.#keyPath, { force: true });
+    this.#retryAfter = 0;
+    this.#o.log.error(
+      { serial: displaySerial(serial), pending: this.#pending?.id },
+      `${this.#o.label}: ${this.#o.what} was revoked; no longer using it, ${this.#pending ? "waiting for the pending request" : "asking for a new one with a new key"}`,
+    );
   }
 
   /** The saved certificate, if it still chains to this CA's root and is valid; the saved pending request. */

@@ -5,7 +5,7 @@
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash, randomBytes, verify, X509Certificate } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -279,6 +279,33 @@ describe("OCSP responder", () => {
     const bad = await fetch(`${h.url}/ocsp/not*base64`);
     expect(decode(new Uint8Array(await bad.arrayBuffer())).status).toBe(OCSPResponseStatus.malformedRequest);
   });
+});
+
+describe("a revoked responder certificate", () => {
+  it("is not used: tryLater at once, and the loop asks for a new key without waiting for renewal", async () => {
+    const req = request([certId(`7e${randomBytes(12).toString("hex")}`)]);
+    expect(decode((await post(req)).der).status).toBe(OCSPResponseStatus.successful);
+    const old = signer.current!.serial;
+    expect(signer.pendingRequest).toBeUndefined();
+    await h.ca.services.revocations.revoke(old, "keyCompromise", { kind: "admin", name: "admin" });
+    // The responder checks its own certificate before it signs, before the loop has looked.
+    expect(decode((await post(req)).der).status).toBe(OCSPResponseStatus.tryLater);
+
+    await signer.tick();
+    expect(h.coordinator.ocsp.state).toBe("waiting");
+    expect(signer.current).toBeUndefined();
+    expect(existsSync(join(dir, "chain.pem"))).toBe(false);
+    const pending = signer.pendingRequest!;
+    expect(pending).toBeDefined();
+    expect(decode((await post(req)).der).status).toBe(OCSPResponseStatus.tryLater);
+    await approveAndIssue(pending);
+    await signer.tick();
+    expect(h.coordinator.ocsp.state).toBe("ready");
+    expect(signer.current!.serial).not.toBe(old);
+    const { der } = await post(req);
+    expect(decode(der).status).toBe(OCSPResponseStatus.successful);
+    expect(verifySignature(der).serialNumber).toBe(signer.current!.serial);
+  }, 60_000);
 });
 
 describe("ocspRequester", () => {

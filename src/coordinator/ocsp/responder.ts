@@ -9,7 +9,8 @@
 // What it answers:
 // - malformedRequest (1): not DER, not an OCSPRequest, no or too many single requests, a nonce
 //   outside 1..32 octets (RFC 8954 §2.1);
-// - tryLater (3): the CA root or the responder certificate does not exist yet;
+// - tryLater (3): the CA root or the responder certificate does not exist yet, or this CA revoked
+//   the responder certificate (a new one is on its way);
 // - unauthorized (6): OCSP is off here (no responder certificate can be had: the log says why), or
 //   no CertID in the request names this CA as issuer (RFC 5019 §2.2.3: not authoritative);
 // - successful (0) otherwise, one SingleResponse per request, in order: `good` for a certificate
@@ -100,7 +101,7 @@ export interface OcspAnswer {
 type State =
   | { kind: "off"; why: string }
   | { kind: "waiting" }
-  | { kind: "ready"; signer: OcspSigner & { keyHash: Uint8Array } };
+  | { kind: "ready"; signer: OcspSigner & { keyHash: Uint8Array; serial: string } };
 
 /** An OCSPResponse with only a status (RFC 6960 §4.2.1: no responseBytes unless successful). */
 export function statusOnly(status: OCSPResponseStatus): Uint8Array {
@@ -139,12 +140,21 @@ export class OcspResponder {
     const spki = u8(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
     // RFC 6960 §4.2.1 ResponderID byKey: SHA-1 of the responder's public key BIT STRING value.
     const keyHash = new Uint8Array(createHash("sha1").update(spkiPublicKeyBits(spki)).digest());
+    const serial = toHex(u8(cert.tbsCertificate.serialNumber));
     this.#state = {
       kind: "ready",
-      signer: { key: createPrivateKey(s.keyPem), certDer: s.der, notAfter: s.notAfter, keyHash },
+      signer: { key: createPrivateKey(s.keyPem), certDer: s.der, notAfter: s.notAfter, keyHash, serial },
     };
     for (const f of this.#onReady) f();
     this.#onReady = [];
+  }
+  /** The installed certificate was revoked: `tryLater` until another is installed. */
+  withdraw(): void {
+    if (this.#state.kind === "ready") this.#state = { kind: "waiting" };
+  }
+  /** Whether this CA's record has the certificate with this serial (stored form) revoked. */
+  async revoked(serial: string): Promise<boolean> {
+    return Boolean((await this.#source.certificate(serial))?.revocation);
   }
   get state(): "off" | "waiting" | "ready" {
     return this.#state.kind;
@@ -176,6 +186,11 @@ export class OcspResponder {
     const now = Math.floor(this.#now() / 1000) * 1000; // RFC 5019 §2.2.4: no fractional seconds
     const signer = state.signer;
     if (signer.notAfter.getTime() <= now)
+      return { der: statusOnly(OCSPResponseStatus.tryLater), status: OCSPResponseStatus.tryLater };
+    // Never sign with a responder certificate this CA revoked, not even before the loop notices
+    // (self-cert.ts withdraws it and asks for a new one): relying parties would not know, since
+    // id-pkix-ocsp-nocheck tells them not to ask (RFC 6960 §4.2.2.2.1).
+    if (await this.revoked(signer.serial))
       return { der: statusOnly(OCSPResponseStatus.tryLater), status: OCSPResponseStatus.tryLater };
     const issuer = issuerHashes(caDer);
     const ours = request.singles.map((c) => issuer.matches(c));

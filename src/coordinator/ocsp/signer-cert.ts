@@ -94,6 +94,8 @@ export class OcspSignerCertificate extends SelfCertificate {
       log: o.log,
       check: checkResponderCertificate,
       install: (m) => o.responder.install({ keyPem: m.keyPem, der: m.der, notAfter: m.notAfter }),
+      revoked: (serial) => o.responder.revoked(serial),
+      withdraw: () => o.responder.withdraw(),
       installed: (renewed) =>
         renewed
           ? "OCSP: renewed responder certificate installed"
