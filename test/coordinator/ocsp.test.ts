@@ -5,7 +5,9 @@
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash, randomBytes, verify, X509Certificate } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import express from "express";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -28,7 +30,8 @@ import {
   ocspRequester,
   OCSP_REQUESTER,
 } from "../../src/coordinator/ocsp/signer-cert.ts";
-import { parseRequest } from "../../src/coordinator/ocsp/responder.ts";
+import { OcspResponder, parseRequest } from "../../src/coordinator/ocsp/responder.ts";
+import { ocspRoutes } from "../../src/coordinator/ocsp/http.ts";
 import { readCaCert } from "../../src/x509/ca-cert.ts";
 import { storedSerial } from "../../src/x509/serial.ts";
 import { fromHex, toArrayBuffer, u8 } from "../../src/x509/der.ts";
@@ -306,6 +309,64 @@ describe("a revoked responder certificate", () => {
     expect(decode(der).status).toBe(OCSPResponseStatus.successful);
     expect(verifySignature(der).serialNumber).toBe(signer.current!.serial);
   }, 60_000);
+});
+
+describe("a store that cannot be read", () => {
+  it("gets an OCSPResponse (tryLater, or internalError), over POST and GET, never an HTTP error", async () => {
+    const chainPem = readFileSync(join(dir, "chain.pem"), "utf8");
+    const own = storedSerial(new X509Certificate(chainPem).serialNumber)!;
+    let mode: "ca" | "records" | "garbage" = "records";
+    const responder = new OcspResponder({
+      source: {
+        caCertificate: async () => {
+          if (mode === "ca") throw new Error("SQLITE_BUSY: database is locked");
+          return caDer;
+        },
+        certificate: async (serial) => {
+          if (mode === "records") throw new Error("connection terminated unexpectedly");
+          // A record that cannot be encoded: signing the answer fails here, not in the store.
+          return serial === own
+            ? undefined
+            : { revocation: { revokedAt: "not a time", reason: "keyCompromise" } };
+        },
+      },
+      log: pino({ level: "silent" }),
+    });
+    responder.install({
+      keyPem: readFileSync(join(dir, "key.pem"), "utf8"),
+      der: new Uint8Array(new X509Certificate(chainPem).raw),
+      notAfter: new Date(new X509Certificate(chainPem).validTo),
+    });
+    const app = express();
+    const router = express.Router();
+    ocspRoutes(router, () => responder);
+    app.use(router);
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const req = request([certId("7e57ab1e0123456789abcdef")]);
+      const ask = async (get: boolean) => {
+        const res = get
+          ? await fetch(`${base}/ocsp/${encodeURIComponent(Buffer.from(req).toString("base64"))}`)
+          : await fetch(`${base}/ocsp`, { method: "POST", body: Buffer.from(req) });
+        expect(res.status).toBe(200);
+        expect(res.headers.get("content-type")).toBe("application/ocsp-response");
+        expect(res.headers.get("cache-control")).toMatch(/no-store/);
+        return decode(new Uint8Array(await res.arrayBuffer())).status;
+      };
+      for (const get of [false, true]) {
+        mode = "records";
+        expect(await ask(get)).toBe(OCSPResponseStatus.tryLater);
+        mode = "ca";
+        expect(await ask(get)).toBe(OCSPResponseStatus.tryLater);
+        mode = "garbage";
+        expect(await ask(get)).toBe(OCSPResponseStatus.internalError);
+      }
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe("ocspRequester", () => {

@@ -10,7 +10,9 @@
 // - malformedRequest (1): not DER, not an OCSPRequest, no or too many single requests, a nonce
 //   outside 1..32 octets (RFC 8954 §2.1);
 // - tryLater (3): the CA root or the responder certificate does not exist yet, or this CA revoked
-//   the responder certificate (a new one is on its way);
+//   the responder certificate (a new one is on its way), or the store cannot be read now;
+// - internalError (2): anything else that goes wrong here (logged), never an HTTP error: OCSP
+//   clients parse only an OCSPResponse;
 // - unauthorized (6): OCSP is off here (no responder certificate can be had: the log says why), or
 //   no CertID in the request names this CA as issuer (RFC 5019 §2.2.3: not authoritative);
 // - successful (0) otherwise, one SingleResponse per request, in order: `good` for a certificate
@@ -110,6 +112,8 @@ export function statusOnly(status: OCSPResponseStatus): Uint8Array {
 
 /** A request that cannot be answered as it stands: malformedRequest. */
 class Malformed extends Error {}
+/** The source (the coordinator's store) cannot be read now: tryLater. */
+class Unavailable extends Error {}
 
 export class OcspResponder {
   #state: State;
@@ -164,23 +168,41 @@ export class OcspResponder {
     return this.#state.kind === "ready" ? Promise.resolve() : new Promise((r) => this.#onReady.push(r));
   }
 
-  /** The answer to one DER OCSPRequest; never throws for bad input. */
+  /** The answer to one DER OCSPRequest; never throws: whatever happens, an OCSPResponse. */
   async respond(der: Uint8Array): Promise<OcspAnswer> {
-    let request: ParsedRequest;
     try {
-      request = parseRequest(der);
+      let request: ParsedRequest;
+      try {
+        request = parseRequest(der);
+      } catch (e) {
+        if (!(e instanceof Malformed)) throw e;
+        this.#log?.debug({ err: e.message }, "OCSP: malformed request");
+        return {
+          der: statusOnly(OCSPResponseStatus.malformedRequest),
+          status: OCSPResponseStatus.malformedRequest,
+        };
+      }
+      return await this.#answer(request);
     } catch (e) {
-      if (!(e instanceof Malformed)) throw e;
-      this.#log?.debug({ err: e.message }, "OCSP: malformed request");
-      return {
-        der: statusOnly(OCSPResponseStatus.malformedRequest),
-        status: OCSPResponseStatus.malformedRequest,
-      };
+      // An OCSP client parses nothing but an OCSPResponse (RFC 6960 §2.3): the record it needs
+      // cannot be read now (tryLater), or something else went wrong here (internalError).
+      const status =
+        e instanceof Unavailable ? OCSPResponseStatus.tryLater : OCSPResponseStatus.internalError;
+      this.#log?.error(
+        { err: (e instanceof Unavailable && e.cause instanceof Error ? e.cause : (e as Error)).message },
+        e instanceof Unavailable
+          ? "OCSP: the certificate records cannot be read; answering tryLater"
+          : "OCSP: cannot answer; answering internalError",
+      );
+      return { der: statusOnly(status), status };
     }
+  }
+
+  async #answer(request: ParsedRequest): Promise<OcspAnswer> {
     const state = this.#state;
     if (state.kind === "off")
       return { der: statusOnly(OCSPResponseStatus.unauthorized), status: OCSPResponseStatus.unauthorized };
-    const caDer = await this.#source.caCertificate();
+    const caDer = await this.#read(() => this.#source.caCertificate());
     if (state.kind === "waiting" || !caDer)
       return { der: statusOnly(OCSPResponseStatus.tryLater), status: OCSPResponseStatus.tryLater };
     const now = Math.floor(this.#now() / 1000) * 1000; // RFC 5019 §2.2.4: no fractional seconds
@@ -190,7 +212,7 @@ export class OcspResponder {
     // Never sign with a responder certificate this CA revoked, not even before the loop notices
     // (self-cert.ts withdraws it and asks for a new one): relying parties would not know, since
     // id-pkix-ocsp-nocheck tells them not to ask (RFC 6960 §4.2.2.2.1).
-    if (await this.revoked(signer.serial))
+    if (await this.#read(() => this.revoked(signer.serial)))
       return { der: statusOnly(OCSPResponseStatus.tryLater), status: OCSPResponseStatus.tryLater };
     const issuer = issuerHashes(caDer);
     const ours = request.singles.map((c) => issuer.matches(c));
@@ -248,18 +270,31 @@ export class OcspResponder {
     };
   }
 
+  /** A read of the source; its failure becomes Unavailable. */
+  async #read<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw new Unavailable("the certificate records cannot be read", { cause: e });
+    }
+  }
+
   async #status(serialNumber: ArrayBuffer): Promise<CertStatus> {
     const hex = toHex(u8(serialNumber));
     // Only a positive, minimally encoded serial can be one this CA wrote (src/x509/serial.ts).
     if (hex === "" || storedSerial(hex) !== hex || hex.length > 42) return new CertStatus({ unknown: null });
-    const rec = await this.#source.certificate(hex);
+    const rec = await this.#read(() => this.#source.certificate(hex));
     if (!rec) return new CertStatus({ unknown: null });
     if (!rec.revocation) return new CertStatus({ good: null });
+    const revokedAt = Date.parse(rec.revocation.revokedAt);
+    // Never sign an answer with a time that does not encode (asn1 writes NaN as garbage).
+    if (!Number.isFinite(revokedAt))
+      throw new Error(`the revocation record of ${hex} has no valid time: ${rec.revocation.revokedAt}`);
     const reason = rec.revocation.reason as RevocationReason;
     const code = REASON_CODES[reason];
     return new CertStatus({
       revoked: new RevokedInfo({
-        revocationTime: new Date(Math.floor(Date.parse(rec.revocation.revokedAt) / 1000) * 1000),
+        revocationTime: new Date(Math.floor(revokedAt / 1000) * 1000),
         // As in the CRL (RFC 5280 §5.3.1): no reason rather than "unspecified".
         ...(code !== undefined && code !== 0 ? { revocationReason: new CRLReason(code) } : {}),
       }),
