@@ -1,6 +1,6 @@
 // The OCSP responder (src/coordinator/ocsp/, docs/ocsp.md) on a real coordinator with in-process
 // custodians: unauthorized while off, tryLater until its delegated certificate is issued, then
-// good / revoked (time and reason) / unknown per CertID, nonces echoed (RFC 8954) and refused over 32
+// good / revoked (time and reason) / unknown per CertID, nonces echoed (RFC 8954, RFC 9654) and refused over 128
 // octets, malformed requests, GET with RFC 5019 caching, and the ca-config checks.
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -199,7 +199,7 @@ describe("OCSP responder", () => {
     expect(data.responseExtensions).toBeUndefined();
   }, 60_000);
 
-  it("echoes a nonce exactly, and refuses one over 32 octets as malformed (RFC 8954)", async () => {
+  it("echoes a nonce exactly, and refuses one over 128 octets as malformed (RFC 9654)", async () => {
     const nonce = randomBytes(16);
     const { der, res } = await post(request([certId(serial)], nonce));
     const d = decode(der);
@@ -209,10 +209,12 @@ describe("OCSP responder", () => {
       Buffer.from(AsnConvert.serialize(new OctetString(toArrayBuffer(nonce)))),
     );
     expect(res.headers.get("cache-control")).toMatch(/no-store/);
-    expect(decode((await post(request([certId(serial)], randomBytes(32)))).der).status).toBe(
-      OCSPResponseStatus.successful,
-    );
-    expect(decode((await post(request([certId(serial)], randomBytes(33)))).der).status).toBe(
+    // RFC 9654 raised RFC 8954's 32 octets to 128.
+    for (const n of [32, 33, 128])
+      expect(decode((await post(request([certId(serial)], randomBytes(n)))).der).status).toBe(
+        OCSPResponseStatus.successful,
+      );
+    expect(decode((await post(request([certId(serial)], randomBytes(129)))).der).status).toBe(
       OCSPResponseStatus.malformedRequest,
     );
     expect(() => parseRequest(request([certId(serial)], new Uint8Array(0)))).toThrow(/0 octets/);

@@ -1,4 +1,5 @@
-// The OCSP responder (RFC 6960, the lightweight profile of RFC 5019, nonces of RFC 8954;
+// The OCSP responder (RFC 6960, the lightweight profile of RFC 5019, nonces of RFC 8954 as updated
+// by RFC 9654;
 // docs/ocsp.md). It answers for the certificates of this CA only, from the coordinator's own record
 // (issued, revoked, never issued), and signs each answer live with the key of its delegated
 // responder certificate (RFC 6960 §4.2.2.2): a short-lived certificate with id-kp-OCSPSigning and
@@ -8,7 +9,7 @@
 //
 // What it answers:
 // - malformedRequest (1): not DER, not an OCSPRequest, no or too many single requests, a nonce
-//   outside 1..32 octets (RFC 8954 §2.1);
+//   outside 1..128 octets (RFC 9654 §2.1);
 // - tryLater (3): the CA root or the responder certificate does not exist yet, or this CA revoked
 //   the responder certificate (a new one is on its way), or the store cannot be read now;
 // - internalError (2): anything else that goes wrong here (logged), never an HTTP error: OCSP
@@ -59,8 +60,11 @@ import { OID } from "../../x509/oids.ts";
 export const OCSP_RESPONSE_VALIDITY_SECONDS = 3_600;
 /** Single requests one OCSP request may carry (RFC 5019 §2.1.1 clients send one; a few are fine). */
 export const OCSP_MAX_SINGLE_REQUESTS = 16;
-/** RFC 8954 §2.1: Nonce ::= OCTET STRING (SIZE(1..32)). */
-export const OCSP_MAX_NONCE_OCTETS = 32;
+/**
+ * RFC 9654 §2.1 (updating RFC 8954, which allowed 32): Nonce ::= OCTET STRING (SIZE(1..128)); a
+ * responder accepts any length in that range (clients are told to send 32).
+ */
+export const OCSP_MAX_NONCE_OCTETS = 128;
 /** The largest request read (POST body; the decoded GET path likewise). */
 export const OCSP_MAX_REQUEST_BYTES = 4_096;
 
@@ -326,7 +330,7 @@ export function parseRequest(der: Uint8Array): ParsedRequest {
   if (nonces.length > 1) throw new Malformed("more than one nonce");
   if (nonces.length === 1) {
     const value = u8(nonces[0]!.extnValue.buffer);
-    // extnValue holds the DER of Nonce ::= OCTET STRING (SIZE(1..32)) (RFC 8954 §2.1).
+    // extnValue holds the DER of Nonce ::= OCTET STRING (SIZE(1..128)) (RFC 9654 §2.1).
     let inner: Uint8Array;
     try {
       const t = readDer(value);
@@ -336,7 +340,7 @@ export function parseRequest(der: Uint8Array): ParsedRequest {
       throw new Malformed(`nonce: ${(e as Error).message}`);
     }
     if (inner.length < 1 || inner.length > OCSP_MAX_NONCE_OCTETS)
-      throw new Malformed(`a nonce of ${inner.length} octets (RFC 8954: 1 to ${OCSP_MAX_NONCE_OCTETS})`);
+      throw new Malformed(`a nonce of ${inner.length} octets (RFC 9654: 1 to ${OCSP_MAX_NONCE_OCTETS})`);
     out.nonce = value;
   }
   return out;
