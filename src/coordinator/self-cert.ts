@@ -27,8 +27,14 @@ x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 /** How often the loop looks: for the root, for its pending request, for renewal. */
 export const SELF_CERT_TICK_MS = 1_000;
-/** After a refused, rejected or failed request, wait this long before asking again. */
+/**
+ * After a refused, rejected or failed request, wait this long before asking again; doubled after
+ * each further failure in a row, up to SELF_CERT_MAX_RETRY_MS, so custodians who reject the request
+ * are not asked again every minute. An installed certificate resets it.
+ */
 export const SELF_CERT_RETRY_MS = 60_000;
+/** The longest wait between two attempts after failures in a row: an hour. */
+export const SELF_CERT_MAX_RETRY_MS = 3_600_000;
 
 /** When a certificate valid from `notBefore` to `notAfter` is renewed: at two thirds of its lifetime. */
 export function renewAt(notBefore: Date, notAfter: Date): number {
@@ -98,6 +104,8 @@ export class SelfCertificate {
   #current: (LeafSummary & { chainPem: string }) | undefined;
   #pending: Pending | undefined;
   #retryAfter = 0;
+  /** The wait after the next failure (SELF_CERT_RETRY_MS doubling up to SELF_CERT_MAX_RETRY_MS). */
+  #backoffMs = SELF_CERT_RETRY_MS;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #loaded = false;
@@ -148,9 +156,9 @@ export class SelfCertificate {
     try {
       await this.#step();
     } catch (e) {
-      this.#retryAfter = this.#now() + SELF_CERT_RETRY_MS;
+      const wait = this.#backOff();
       this.#o.log.error(
-        { err: (e as Error).message, retryInSeconds: SELF_CERT_RETRY_MS / 1000 },
+        { err: (e as Error).message, retryInSeconds: wait / 1000 },
         `${this.#o.label}: ${this.#o.what} could not be obtained`,
       );
     } finally {
@@ -188,6 +196,7 @@ export class SelfCertificate {
     rmSync(this.#chainPath, { force: true });
     rmSync(this.#keyPath, { force: true });
     this.#retryAfter = 0;
+    this.#backoffMs = SELF_CERT_RETRY_MS;
     this.#o.log.error(
       { serial: displaySerial(serial), pending: this.#pending?.id },
       `${this.#o.label}: ${this.#o.what} was revoked; no longer using it, ${this.#pending ? "waiting for the pending request" : "asking for a new one with a new key"}`,
@@ -298,6 +307,7 @@ export class SelfCertificate {
     this.#save(this.#chainPath, m.chainPem);
     rmSync(this.#pendingPath, { force: true });
     this.#pending = undefined;
+    this.#backoffMs = SELF_CERT_RETRY_MS;
     const renewed = this.#current !== undefined;
     this.#current = { ...leaf, chainPem: m.chainPem };
     this.#o.install({ ...m, ...leaf });
@@ -309,13 +319,18 @@ export class SelfCertificate {
   }
 
   #drop(why: string): void {
-    this.#o.log.error(
-      { retryInSeconds: SELF_CERT_RETRY_MS / 1000 },
-      `${this.#o.label}: ${why}; will ask again`,
-    );
+    const wait = this.#backOff();
+    this.#o.log.error({ retryInSeconds: wait / 1000 }, `${this.#o.label}: ${why}; will ask again`);
     this.#pending = undefined;
     rmSync(this.#pendingPath, { force: true });
-    this.#retryAfter = this.#now() + SELF_CERT_RETRY_MS;
+  }
+
+  /** Sets the time of the next attempt after a failure, doubles the next wait; returns this wait. */
+  #backOff(): number {
+    const wait = this.#backoffMs;
+    this.#retryAfter = this.#now() + wait;
+    this.#backoffMs = Math.min(wait * 2, SELF_CERT_MAX_RETRY_MS);
+    return wait;
   }
 
   /** Writes a file atomically (temporary file, then rename), readable by this user only. */
