@@ -136,7 +136,12 @@ describe.each(await storeKinds("request origin"))("the origin column on $name", 
           updated_at: without.updatedAt,
         } as never)
         .execute();
-      const { error } = await new Migrator({ db, provider: migrations(kind.name) }).migrateToLatest();
+      // Later steps (0010 …) stay applied, so 0009 now runs out of order.
+      const { error } = await new Migrator({
+        db,
+        provider: migrations(kind.name),
+        allowUnorderedMigrations: true,
+      }).migrateToLatest();
       expect(error).toBeUndefined();
       expect((await s.getRequest(without.id))?.origin).toBeNull();
     } finally {
