@@ -99,6 +99,8 @@ export async function startReplicatedCa(
           port,
           "--share-timeout",
           String(o.shareTimeout ?? 5),
+          // The tests count every request and signing job: no OCSP responder certificate among them.
+          "--no-ocsp",
         ],
         env,
       );

@@ -30,7 +30,7 @@ interface VerifyOpts {
 export function registerAudit(program: Command): void {
   const group = program
     .command("audit")
-    .description("the hash-chained audit log: export it, verify it offline");
+    .description("the hash-chained audit log: export it, verify it offline against ca-config");
 
   group
     .command("export")
