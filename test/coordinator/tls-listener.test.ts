@@ -103,6 +103,13 @@ describe("auto listener", () => {
     expect(withToken.status).toBe(403);
     const exchange = await fetch(`${plain}/api/v1/custodians/exchange`, { method: "POST", body: "{}" });
     expect(exchange.status).toBe(403);
+    // ACME clients get an RFC 8555 error type; a browser on the console is redirected to https.
+    const acme = await fetch(`${plain}/acme/new-order`, { method: "POST", body: "{}" });
+    expect(acme.status).toBe(403);
+    expect(((await acme.json()) as { type: string }).type).toBe("urn:ietf:params:acme:error:unauthorized");
+    const ui = await fetch(`${plain}/ui/certificates`, { redirect: "manual" });
+    expect(ui.status).toBe(308);
+    expect(ui.headers.get("location")).toBe(`https://127.0.0.1:${port}/ui/certificates`);
     // A new certificate is served to the connections that follow.
     l.install(b);
     expect(await handshake(port, b.chainPem)).toBe("ok");

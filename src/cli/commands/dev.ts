@@ -271,8 +271,9 @@ async function runDev(o: DevOpts): Promise<void> {
         }
       : {};
   // The OCSP responder (docs/ocsp.md): with the agents unless --no-ocsp; each replica its own key.
-  const ocspOn = o.ocsp ?? o.agents;
-  if (ocspOn && !config.config.requesters.some((r) => r.name === "ocsp"))
+  const ocspWanted = o.ocsp ?? o.agents;
+  const ocspOn = ocspWanted && config.config.requesters.some((r) => r.name === "ocsp");
+  if (ocspWanted && !ocspOn)
     progress(
       `no OCSP: the dev CA in ${dir} was made before tca dev ran an OCSP responder (--reset for a new one)`,
     );

@@ -252,6 +252,20 @@ export function plainHttpRestriction(tlsActive: () => boolean): RequestHandler {
     if (!credentials && req.method === "POST" && (PLAIN_POST.test(path) || path === "/ocsp")) return next();
     const host = req.get("host") ?? "";
     const url = /^[A-Za-z0-9.:[\]-]{1,300}$/.test(host) ? `https://${host}${req.originalUrl}` : "https://";
+    // ACME clients read RFC 8555 error types (docs/acme.md); a browser on the console is sent to https.
+    if (path.startsWith("/acme/"))
+      return void res
+        .status(403)
+        .type("application/problem+json")
+        .send(
+          JSON.stringify({
+            type: "urn:ietf:params:acme:error:unauthorized",
+            detail: `this ACME server is served over HTTPS only: use ${url}`,
+            status: 403,
+          }),
+        );
+    if (path.startsWith("/ui/") && (req.method === "GET" || req.method === "HEAD") && url !== "https://")
+      return void res.redirect(308, url);
     res
       .status(403)
       .type("application/problem+json")
