@@ -320,14 +320,28 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
     (x) => typeof x === "object" && x !== null && (x as { kind?: unknown }).kind === "ceremony",
   );
   const olderRevocations: number[] = []; // seqs of revocations of serials the chain never issued
-  const notesOf = (): { notes?: string[] } =>
-    olderRevocations.length === 0
-      ? {}
-      : {
-          notes: [
-            `${olderRevocations.length} revocation${olderRevocations.length === 1 ? " names a serial" : "s name serials"} that no issuance in the chain carries (first at entry ${olderRevocations[0]}): accepted because the chain has no ceremony entry, so it began after the CA did`,
-          ],
-        };
+  // In such a chain, entries about a request or signing job that was already in flight when the
+  // chain began (its `request` or `signing-job` entry predates the chain) cannot be checked: they
+  // are counted, and named in a note, instead of breaking the chain. Their certificates are not
+  // counted as verified.
+  const olderWork: number[] = [];
+  const preChain = (seq: number): boolean => {
+    if (!beganLater) return false;
+    olderWork.push(seq);
+    return true;
+  };
+  const notesOf = (): { notes?: string[] } => {
+    const notes: string[] = [];
+    if (olderRevocations.length > 0)
+      notes.push(
+        `${olderRevocations.length} revocation${olderRevocations.length === 1 ? " names a serial" : "s name serials"} that no issuance in the chain carries (first at entry ${olderRevocations[0]}): accepted because the chain has no ceremony entry, so it began after the CA did`,
+      );
+    if (olderWork.length > 0)
+      notes.push(
+        `${olderWork.length} entr${olderWork.length === 1 ? "y is" : "ies are"} about a request or signing job from before the chain began (first at entry ${olderWork[0]}): not checked, because the chain has no ceremony entry, so it began after the CA did`,
+      );
+    return notes.length ? { notes } : {};
+  };
 
   const open = (env: unknown, expected: Parameters<typeof openEnvelope>[2]): EnvelopeHeader => {
     try {
@@ -381,6 +395,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
         case "approval":
         case "rejection": {
           const b = parse(DecisionBodySchema, e.body, e.kind);
+          if (!requests.has(b.requestId) && preChain(e.seq)) break;
           const r =
             requests.get(b.requestId) ??
             broken(`${e.kind} for request ${b.requestId}, which is not recorded before it`);
@@ -413,6 +428,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
           const tbs = Buffer.from(b.tbs, "hex");
           if (sha256Hex(tbs) !== b.tbsSha256)
             broken(`job ${b.jobId}: tbsSha256 is not the SHA-256 of its TBS`);
+          if (b.kind === "leaf" && !requests.has(b.subjectRef) && preChain(e.seq)) break;
           if (b.kind === "leaf") {
             const r =
               requests.get(b.subjectRef) ??
@@ -433,6 +449,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
         }
         case "signature": {
           const b = parse(SignatureBodySchema, e.body, "signature");
+          if (!jobs.has(b.jobId) && preChain(e.seq)) break;
           const j =
             jobs.get(b.jobId) ?? broken(`signature for job ${b.jobId}, which is not recorded before it`);
           if (j.kind !== b.kind) broken(`job ${b.jobId} is a ${j.kind} job, the entry says ${b.kind}`);
@@ -451,6 +468,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
         }
         case "issuance": {
           const b = parse(IssuanceBodySchema, e.body, "issuance");
+          if (!requests.has(b.requestId) && preChain(e.seq)) break;
           const r =
             requests.get(b.requestId) ??
             broken(`issuance for request ${b.requestId}, which is not recorded before it`);
@@ -509,6 +527,7 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
         }
         case "crl": {
           const b = parse(CrlBodySchema, e.body, "crl");
+          if (!jobs.has(b.jobId) && preChain(e.seq)) break;
           const j = jobs.get(b.jobId) ?? broken(`CRL of job ${b.jobId}, which is not recorded before it`);
           if (j.kind !== "crl") broken(`job ${b.jobId} is a ${j.kind} job, not a CRL job`);
           const der = new Uint8Array(Buffer.from(b.crl, "base64"));

@@ -124,6 +124,24 @@ describe("a chain that began after the CA did (an upgraded CA)", () => {
     expect(verify(chain).notes).toBeUndefined();
   });
 
+  it("notes, and does not check, the later entries of a request already in flight when it began", async () => {
+    const chain = await chainOf();
+    const lastCeremony = lastCeremonyIndex(chain);
+    // As on a CA upgraded while a request was pending: the chain has its approvals, job, signature
+    // and issuance, but not its request entry.
+    const later = rechain(chain.slice(lastCeremony + 1).filter((e) => e.kind !== "request"));
+    const v = verifyAuditChain(later, { config: ca.config.config, caPublicKey: ca.caPublicKey! });
+    expect(v.firstBroken).toBeUndefined();
+    expect(v.ok).toBe(true);
+    expect(v.certificates).toBe(0);
+    expect(v.notes?.some((n) => /about a request or signing job from before the chain began/.test(n))).toBe(
+      true,
+    );
+    // With its ceremony the same gap breaks the chain: nothing is excused in a chain that began with the CA.
+    const whole = rechain(chain.filter((e) => e.kind !== "request"));
+    expect(verify(whole).firstBroken?.reason).toMatch(/which is not recorded before it/);
+  });
+
   it("still refuses a revocation of a serial the chain requested but did not issue", async () => {
     const chain = await chainOf();
     const lastCeremony = lastCeremonyIndex(chain);
