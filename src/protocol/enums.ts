@@ -33,6 +33,31 @@ export const DKG_MESSAGE_TYPES = [
 export const DkgMessageTypeSchema = z.enum(DKG_MESSAGE_TYPES);
 export type DkgMessageType = z.infer<typeof DkgMessageTypeSchema>;
 
+/** Key lifecycle ceremonies (docs/key-lifecycle.md). */
+export const LIFECYCLE_KINDS = ["refresh", "reshare", "repair"] as const;
+
+/** The envelope types of a lifecycle ceremony, relayed at /api/v1/lifecycle/{id}/messages. */
+export const LIFECYCLE_MESSAGE_TYPES = [
+  "lc/round1",
+  "lc/round1-ack",
+  "lc/round2",
+  "lc/round3",
+  "lc/complaint",
+  "lc/confirm",
+  "lc/abort",
+] as const;
+
+/** A lifecycle ceremony's stages in order, then complete or failed. */
+export const LIFECYCLE_STATUSES = [
+  "round1",
+  "round1-ack",
+  "round2",
+  "round3",
+  "confirm",
+  "complete",
+  "failed",
+] as const;
+
 /** A custodian's decision on a request. */
 export const DECISIONS = ["approve", "reject"] as const;
 export const DecisionSchema = z.enum(DECISIONS);

@@ -6,12 +6,13 @@ import { z } from "zod";
 import { canonicalJson } from "../common/canonical-json.ts";
 import { signEd25519, verifyEd25519 } from "../common/ed25519.ts";
 import { ProtocolError } from "./errors.ts";
-import { DKG_MESSAGE_TYPES } from "./enums.ts";
+import { DKG_MESSAGE_TYPES, LIFECYCLE_MESSAGE_TYPES } from "./enums.ts";
 
 const DOMAIN = "tca/envelope/v1\n";
 
 export const MESSAGE_TYPES = [
   ...DKG_MESSAGE_TYPES,
+  ...LIFECYCLE_MESSAGE_TYPES,
   "sign/offer",
   "sign/share",
   "sign/refusal",

@@ -35,6 +35,11 @@ export const OfferBodySchema = z
     supersede: z.boolean(),
     commitments: z.array(CommitmentWireSchema).min(1).max(MAX_OFFERED),
     expiresAt: z.string().datetime(),
+    /**
+     * The key epoch of the share these commitments will sign with (docs/key-lifecycle.md); absent
+     * means 0. The coordinator refuses offers of another epoch than the key state in force.
+     */
+    keyEpoch: z.number().int().min(0).optional(),
   })
   .strict();
 export type OfferBody = z.infer<typeof OfferBodySchema>;
@@ -69,6 +74,8 @@ export const SigningPackageSchema = z
     signers: z.array(z.string()),
     commitments: z.array(CommitmentWireSchema),
     formedAt: z.string(),
+    /** The key epoch the package is for (absent means 0); a custodian refuses another epoch's. */
+    keyEpoch: z.number().int().min(0).optional(),
   })
   .strict();
 export type SigningPackage = z.infer<typeof SigningPackageSchema>;
