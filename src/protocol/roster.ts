@@ -135,7 +135,8 @@ export function checkRosterChange(
   change: SignedRosterChange,
   current: Roster,
   caKeyId: string,
-  basis: string,
+  /** The ceremony that made the key state in force, where the checker knows it (the coordinator). */
+  basis?: string,
 ): RosterChangeCheck {
   const s = change.statement;
   const keys = rosterSigningKeys(current);
@@ -158,7 +159,7 @@ export function checkRosterChange(
     ),
   ].sort();
   if (s.caKeyId !== caKeyId) return { ok: false, reason: "the change is for another CA key", signers };
-  if (s.basis !== basis)
+  if (basis !== undefined && s.basis !== basis)
     return { ok: false, reason: "the change was signed for an earlier key state", signers };
   if (s.from !== rosterDigest(current))
     return { ok: false, reason: "the change does not start from the roster in force", signers };
