@@ -28,7 +28,7 @@ export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
   },
   ceremony: {
     term: "ceremony",
-    description: "the key ceremony that creates the CA key (admin)",
+    description: "key ceremonies: create the CA key, then refresh, reshare or repair its shares (admin)",
     load: async () => (await import("./commands/ceremony.ts")).registerCeremony,
   },
   dev: {

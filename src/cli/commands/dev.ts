@@ -32,6 +32,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { connectCustodian } from "../../custodian/connect.ts";
 import { progress, runCommand, UsageError } from "../output.ts";
 import { waitForCeremony } from "./ceremony.ts";
+import { registerDevRefresh } from "./dev-refresh.ts";
 import { z } from "zod";
 import { toPem } from "../../x509/der.ts";
 import pino from "pino";
@@ -81,7 +82,7 @@ async function freePort(): Promise<number> {
 }
 
 export function registerDev(program: Command): void {
-  program
+  const dev = program
     .command("dev")
     .description(
       "run a complete local CA: coordinator on 127.0.0.1, N custodians, DKG and root (SQLite, or PostgreSQL with --database-url)",
@@ -128,6 +129,7 @@ export function registerDev(program: Command): void {
       "ACME: the DNS server for every lookup validation makes (TXT, A, AAAA); default: the system resolver",
     )
     .action((o: DevOpts) => runCommand(() => runDev(o)));
+  registerDevRefresh(dev);
 }
 
 /**
