@@ -12,7 +12,9 @@ import { z } from "zod";
 import { canonicalJson } from "../common/canonical-json.ts";
 import { PublicPackageWireSchema } from "../threshold/encoding.ts";
 import { RosterSchema, SignedRosterChangeSchema } from "./roster.ts";
-import { SealedShareSchema } from "./dkg-messages.ts";
+import { SealedShareSchema, type SealedShare } from "./dkg-messages.ts";
+import { hpkeOpen, hpkeSeal, HPKE_DKG_SHARE_INFO } from "./hpke.ts";
+import { bytesToHex, hexToBytes } from "../common/hex.ts";
 import { SignedEnvelopeSchema } from "./envelope.ts";
 import { LIFECYCLE_KINDS, LIFECYCLE_MESSAGE_TYPES, LIFECYCLE_STATUSES } from "./enums.ts";
 
@@ -183,6 +185,48 @@ export const lcShareAad = (
   sender: string,
   recipient: string,
 ) => new TextEncoder().encode(`tca/lifecycle-share/v1\n${ceremonyId}\n${stage}\n${sender}\n${recipient}`);
+
+/** Where a sealed lifecycle value belongs: its AAD (lcShareAad) binds all four. */
+export interface LcSealContext {
+  ceremonyId: string;
+  stage: "lc/round2" | "lc/round3";
+  sender: string;
+  recipient: string;
+}
+
+/**
+ * Seals one dealt share, repair piece or σ to the recipient's ceremony HPKE key (RFC 9180 base
+ * mode). The info string is the DKG's; the AAD's own domain prefix keeps lifecycle values and DKG
+ * shares apart, so one can never be opened as the other.
+ */
+export async function sealLcValue(
+  recipientHpkeKey: Uint8Array,
+  value: Uint8Array,
+  ctx: LcSealContext,
+): Promise<SealedShare> {
+  const out = await hpkeSeal(
+    recipientHpkeKey,
+    value,
+    lcShareAad(ctx.ceremonyId, ctx.stage, ctx.sender, ctx.recipient),
+    HPKE_DKG_SHARE_INFO,
+  );
+  return { enc: bytesToHex(out.enc), ciphertext: bytesToHex(out.ciphertext) };
+}
+
+/** Opens a value sealed by sealLcValue; throws (HpkeError) if it was sealed for another context. */
+export async function openLcValue(
+  hpkePrivateKey: Uint8Array,
+  sealed: SealedShare,
+  ctx: LcSealContext,
+): Promise<Uint8Array> {
+  return hpkeOpen(
+    hpkePrivateKey,
+    hexToBytes(sealed.enc),
+    hexToBytes(sealed.ciphertext),
+    lcShareAad(ctx.ceremonyId, ctx.stage, ctx.sender, ctx.recipient),
+    HPKE_DKG_SHARE_INFO,
+  );
+}
 
 export const LifecycleFailureSchema = z
   .object({ reason: z.string(), culprits: z.array(z.string()) })
