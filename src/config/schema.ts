@@ -187,6 +187,12 @@ export const CaConfigSchema = z
           .min(1)
           .max(24 * 90)
           .default(168),
+        /**
+         * Intermediate mode (docs/intermediate.md): the external root tca's CA certificate must chain
+         * to, by the SHA-256 of its DER. With it, a CA certificate whose chain ends at any other root
+         * is refused by the coordinator and by every custodian.
+         */
+        externalRoot: z.object({ sha256: sha256Hex }).strict().optional(),
       })
       .strict(),
     threshold: z.number().int().min(2),

@@ -10,6 +10,7 @@ import { displaySerial, storedSerial } from "../x509/serial.ts";
 import { clock } from "./clock.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { CertificateRecord, CertificateSort, Store } from "./store/types.ts";
+import { caChainPem } from "./intermediate.ts";
 
 export const MAX_PAGE = 500;
 export const DEFAULT_PAGE = 100;
@@ -42,7 +43,7 @@ interface Cursor {
 
 export class CertificateInventory {
   constructor(
-    private readonly store: Pick<Store, "listCertificates" | "getCertificate">,
+    private readonly store: Pick<Store, "listCertificates" | "getCertificate" | "getMeta">,
     private readonly caCertificate: () => Promise<Uint8Array | null>,
   ) {}
 
@@ -122,7 +123,9 @@ export class CertificateInventory {
         `no certificate with serial ${displaySerial(serial)} was issued by this CA`,
       );
     const ca = await this.caCertificate();
-    const pem = toPem(r.der, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") : "");
+    // Intermediate mode: then the chain above the CA up to the external root (docs/intermediate.md).
+    const pem =
+      toPem(r.der, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") + (await caChainPem(this.store)) : "");
     return { view: view(r, clock.iso()), der: r.der, pem };
   }
 }

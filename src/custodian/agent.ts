@@ -12,8 +12,12 @@ import { failedResults } from "./exchange.ts";
 import { evaluatePolicy, type Policy } from "./policy.ts";
 import { checkRenewal } from "./renewal-check.ts";
 import type { CustodianSession, Review } from "./session.ts";
+import { currentCaCsr, decideCaCsr, reviewCaCsrIn } from "./ca-csr-check.ts";
+import { ISSUER_CONSTRAINTS } from "./leaf-check.ts";
 
 const HEARTBEAT_MS = 15_000;
+/** How often the agent looks at the coordinator's CA certificate and CSR proposal (docs/intermediate.md). */
+const CA_LOOK_MS = 5_000;
 const MAX_CONSIDERED = 100_000;
 
 export interface AgentCounters {
@@ -29,6 +33,8 @@ export interface AgentCounters {
 export class CustodianAgent {
   readonly #considered = new Set<string>();
   #lastHeartbeat = 0;
+  #lastCaLook = 0;
+  #lastCaNote = "";
   readonly counters: AgentCounters = {
     approved: 0,
     skipped: 0,
@@ -62,6 +68,7 @@ export class CustodianAgent {
     while (!signal.aborted) {
       try {
         await this.heartbeat();
+        await this.intermediate();
         await this.round(signal);
         backoff = 250;
       } catch (e) {
@@ -151,6 +158,13 @@ export class CustodianAgent {
             ? { origin: item.origin.kind, acmeAccount: item.origin.account, acmeOrder: item.origin.order }
             : {}),
         };
+        // A name outside the CA's name constraints (or a CA certificate its path length forbids) can
+        // never be issued under this CA: rejected, with the reason, rather than left for a person.
+        if (review.problem?.startsWith(ISSUER_CONSTRAINTS)) {
+          s.link.send(...s.approvals([{ review, decision: "reject" }], { reason: review.problem }));
+          this.log.warn({ ...ctx, decision: "reject", reason: review.problem }, "request rejected");
+          continue;
+        }
         if (!decision.approve) {
           this.counters.skipped++;
           this.log.info({ ...ctx, decision: "skip", reason: decision.reason }, "request left for a person");
@@ -191,6 +205,41 @@ export class CustodianAgent {
     if (this.#considered.size >= MAX_CONSIDERED)
       this.#considered.delete(this.#considered.values().next().value!);
     this.#considered.add(id);
+  }
+
+  /**
+   * Intermediate mode (docs/intermediate.md): adopts the coordinator's CA certificate once it passes
+   * this custodian's own checks, and approves the CA key's certification request if the policy says
+   * `signCaCsr`. A problem is logged once and never stops the loop.
+   */
+  private async intermediate(): Promise<void> {
+    if (Date.now() - this.#lastCaLook < CA_LOOK_MS) return;
+    this.#lastCaLook = Date.now();
+    const s = this.session;
+    const note = (line: string, fields: Record<string, unknown>, warn = false) => {
+      if (line === this.#lastCaNote) return;
+      this.#lastCaNote = line;
+      (warn ? this.log.warn : this.log.info).call(this.log, fields, line);
+    };
+    try {
+      const a = await s.adoptCaCertificate();
+      if (a.kind === "adopted") note("adopted the CA certificate", { subject: a.subject, root: a.root });
+      else if (a.kind === "refused")
+        note("will not adopt the coordinator's CA certificate", { reason: a.reason }, true);
+      if (!this.policy.signCaCsr) return;
+      const v = await currentCaCsr(s.client);
+      if (!v || (v.status !== "pending" && v.status !== "signing") || s.journal.decisionOn(v.id)) return;
+      const review = reviewCaCsrIn(s, v);
+      if (review.problem)
+        return note("will not approve the CA's CSR", { proposal: v.id, reason: review.problem }, true);
+      await decideCaCsr(s, review, "approve", { validForMs: this.policy.approvalValidityHours * 3_600_000 });
+      this.log.info(
+        { proposal: v.id, subject: review.subject },
+        "CA certification request approved by policy",
+      );
+    } catch (e) {
+      note("could not look at the CA certificate or CSR", { err: (e as Error).message }, true);
+    }
   }
 
   private async heartbeat(): Promise<void> {

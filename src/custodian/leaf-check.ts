@@ -12,6 +12,8 @@ import { checkSerial } from "../x509/serial.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
 import { buildLeafTbs } from "../x509/leaf.ts";
 import { lintTbs } from "../x509/lint.ts";
+import { issuerConstraintsProblem } from "../x509/ca-chain.ts";
+import { readTbs } from "../x509/tbs-read.ts";
 import { refuse, type TbsDeriver } from "./signer.ts";
 import type { Journal } from "./journal.ts";
 
@@ -23,6 +25,9 @@ import type { Journal } from "./journal.ts";
 export const NOT_BEFORE_PAST_MS = 24 * 3_600_000;
 export const NOT_BEFORE_FUTURE_MS = 5 * 60_000;
 
+/** How a refusal under the issuers' path-length or name constraints begins (docs/intermediate.md). */
+export const ISSUER_CONSTRAINTS = "the certificate would break its issuers' constraints";
+
 export const sha256Hex = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 /** Re-derives a leaf TBS, checking the request against this custodian's own policy. */
@@ -30,7 +35,12 @@ export function deriveLeafTbs(
   config: LoadedConfig,
   caCertDer: Uint8Array,
   p: LeafParams,
-  opts: { now?: number; checkNotBefore?: boolean } = {},
+  opts: {
+    now?: number;
+    checkNotBefore?: boolean;
+    /** Intermediate mode: the chain above the CA certificate (issuer first), docs/intermediate.md. */
+    chain?: readonly Uint8Array[];
+  } = {},
 ): Uint8Array {
   const c = config.config;
   const profile = c.profiles[p.profile];
@@ -65,6 +75,10 @@ export function deriveLeafTbs(
     publicUrl: c.ca.publicUrl,
   });
   lintTbs(tbs, { caSubjectDer: ca.subjectDer, caSkiHex: ca.skiHex });
+  // Path length and name constraints of the CA certificate and of every certificate above it
+  // (RFC 5280 §4.2.1.9, §4.2.1.10): nothing is signed that a relying party would refuse under them.
+  const outside = issuerConstraintsProblem(readTbs(tbs), [caCertDer, ...(opts.chain ?? [])]);
+  if (outside) refuse(`${ISSUER_CONSTRAINTS}: ${outside}`);
   return tbs;
 }
 
@@ -102,12 +116,13 @@ export function leafTbsDeriver(
   caCertDer: Uint8Array,
   journal: Journal,
   cache?: DerivedTbsCache,
+  chain: readonly Uint8Array[] = [],
 ): TbsDeriver {
   return (job: SigningTask) => {
     const p = LeafParamsSchema.safeParse(job.params);
     if (!p.success) refuse("leaf job parameters are malformed");
     if (job.subjectRef !== p.data.requestId) refuse("leaf job names another request than its parameters");
-    const tbs = cache?.get(p.data) ?? deriveLeafTbs(config, caCertDer, p.data);
+    const tbs = cache?.get(p.data) ?? deriveLeafTbs(config, caCertDer, p.data, { chain });
     cache?.delete(p.data.requestId);
     const hash = sha256Hex(tbs);
     if (!journal.approvalFor(p.data.requestId, hash))

@@ -76,6 +76,12 @@ export const PolicySchema = z
      * (renewal-check.ts); `manual` (default) treats it like any request.
      */
     renewals: z.enum(["manual", "approveIfApprovedOriginal"]).default("manual"),
+    /**
+     * Approve the certification request for the CA key itself (intermediate mode,
+     * docs/intermediate.md) without a person, once this custodian has derived it from its own
+     * ca-config and group key. Off by default: putting the CA under another root is a person's call.
+     */
+    signCaCsr: z.boolean().default(false),
     approvalValidityHours: z
       .number()
       .int()

@@ -35,6 +35,10 @@ import { CrlParamsSchema } from "../protocol/crl-params.ts";
 import { CheckpointParamsSchema } from "../protocol/audit-checkpoint.ts";
 import { checkpointTbsDeriver } from "./checkpoint-check.ts";
 import { readCaCert } from "../x509/ca-cert.ts";
+import { groupPublicKey } from "../threshold/dkg.ts";
+import { CaCsrParamsSchema } from "../protocol/signing-messages.ts";
+import { caCsrTbsDeriver } from "./ca-csr-check.ts";
+import { adoptCoordinatorCa, readCaChain, type Adoption } from "./ca-install.ts";
 
 /**
  * What a custodian needs of a request to judge it: from a full view (CLI) or a review item (agent).
@@ -72,7 +76,8 @@ export async function reviewRequest(
   id: string,
 ): Promise<Review> {
   const request = await client.get(`/api/v1/requests/${encodeURIComponent(id)}`, RequestViewSchema);
-  return judge(config, caCertificateOf(home), request, leafParamsOf(request), request.tbs).review;
+  return judge(config, caCertificateOf(home), request, leafParamsOf(request), request.tbs, readCaChain(home))
+    .review;
 }
 
 /**
@@ -85,12 +90,14 @@ export function judge<R extends ReviewSubject>(
   request: R,
   params: LeafParams,
   coordinatorTbsHex: string,
+  /** Intermediate mode: the chain above the CA certificate, whose constraints the lint enforces. */
+  chain: readonly Uint8Array[] = [],
 ): { review: Review<R>; derived?: Uint8Array } {
   let problem: string | undefined;
   let tbs: Uint8Array = hexToBytes(coordinatorTbsHex);
   let derived: Uint8Array | undefined;
   try {
-    const mine = deriveLeafTbs(config, caCert, params, { checkNotBefore: true });
+    const mine = deriveLeafTbs(config, caCert, params, { checkNotBefore: true, chain });
     if (sha256Hex(mine) !== request.tbsSha256 || Buffer.from(mine).toString("hex") !== coordinatorTbsHex) {
       problem =
         "the coordinator's TBS differs from the one this custodian derived from the CSR and its own ca-config";
@@ -170,7 +177,17 @@ export class CustodianSession {
   readonly link: ExchangeLink;
   readonly signer: Signer;
   readonly caKeyId: string;
-  readonly caCert: Uint8Array;
+  /** The raw group key (the CA's public key). */
+  readonly caPublicKey: Uint8Array;
+  /** HOME/ca.pem, and in intermediate mode the chain above it: replaced when a new one is adopted. */
+  #caCert: Uint8Array;
+  #caChain: Uint8Array[];
+  get caCert(): Uint8Array {
+    return this.#caCert;
+  }
+  get caChain(): readonly Uint8Array[] {
+    return this.#caChain;
+  }
   /** TBS bytes this process derived when it reviewed a request: signing compares, never re-derives. */
   readonly derived = new DerivedTbsCache();
 
@@ -188,8 +205,9 @@ export class CustodianSession {
     this.caKeyId = share.caKeyId;
     // Checked against the keystore's anchor; appending re-anchors before anything leaves (docs/journal.md).
     this.journal = journal;
-    const caCert = caCertificateOf(home);
-    this.caCert = caCert;
+    this.#caCert = caCertificateOf(home);
+    this.#caChain = readCaChain(home);
+    this.caPublicKey = groupPublicKey(publicFromWire(share.publicPackage));
     this.participant = new SigningParticipant(
       signer,
       {
@@ -200,11 +218,14 @@ export class CustodianSession {
         roster: config.config.custodians.map((c) => c.name),
       },
       {
-        leaf: leafTbsDeriver(config, caCert, this.journal, this.derived),
-        crl: crlTbsDeriver(config, caCert, this.journal, () =>
-          fetchPublishedCrl(client.http, readCaCert(caCert).publicKeyRaw),
-        ),
+        // The CA certificate in force when the task is checked (a new one may be adopted meanwhile).
+        leaf: (task) => leafTbsDeriver(config, this.#caCert, this.journal, this.derived, this.#caChain)(task),
+        crl: (task) =>
+          crlTbsDeriver(config, this.#caCert, this.journal, () =>
+            fetchPublishedCrl(client.http, readCaCert(this.#caCert).publicKeyRaw),
+          )(task),
         checkpoint: checkpointTbsDeriver(share.caKeyId, this.journal),
+        "ca-csr": caCsrTbsDeriver(config, this.caPublicKey, share.caKeyId, this.journal),
       },
       {
         ...hooks,
@@ -242,7 +263,7 @@ export class CustodianSession {
       name: secrets.identity.name,
       signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
     };
-    return new CustodianSession(
+    const session = new CustodianSession(
       connectCustodian({
         urls: o.coordinatorUrl,
         role: o.role ?? "cli",
@@ -257,12 +278,19 @@ export class CustodianSession {
       o.role ?? "cli",
       await o.home.openJournal(secrets, o.passphrase),
     );
+    // Intermediate mode: take up the coordinator's CA certificate at start, if it passes our checks.
+    session.lastAdoption = await session
+      .adoptCaCertificate()
+      .catch((e: Error): Adoption => ({ kind: "refused", reason: `cannot fetch it: ${e.message}` }));
+    return session;
   }
+  /** What the last look at the coordinator's CA certificate found (docs/intermediate.md). */
+  lastAdoption: Adoption | undefined;
 
   /** Reviews a request delivered by the exchange; remembers the derived bytes for signing. */
   reviewItem(item: ReviewItem): Review<ReviewItem> {
     const params = leafParamsOfItem(item);
-    const { review, derived } = judge(this.config, this.caCert, item, params, item.tbs);
+    const { review, derived } = judge(this.config, this.#caCert, item, params, item.tbs, this.#caChain);
     if (derived) this.#derivedFor.set(review, { params, tbs: derived });
     return review;
   }
@@ -415,6 +443,26 @@ export class CustodianSession {
     }
   }
 
+  /**
+   * Intermediate mode (docs/intermediate.md): adopts the coordinator's CA certificate and chain when
+   * they differ from this custodian's and pass its own checks (ca-install.ts); from then on leaves
+   * and CRLs are derived under it.
+   */
+  async adoptCaCertificate(): Promise<Adoption> {
+    const a = await adoptCoordinatorCa({
+      client: this.client,
+      home: this.home,
+      config: this.config,
+      caPublicKey: this.caPublicKey,
+      current: this.#caCert,
+    });
+    if (a.kind === "adopted") {
+      this.#caCert = a.certificate;
+      this.#caChain = a.chain;
+    }
+    return a;
+  }
+
   /** Holds the identity key and (through the participant) the key share: never print it. */
   toJSON(): string {
     return "<redacted>";
@@ -451,6 +499,17 @@ function journalEntryFor(task: SigningTask): NewEntry {
       serials: c.entries.map((e) => e.serial),
       jobId: task.id,
       attempt: task.attempt,
+    };
+  }
+  if (task.kind === "ca-csr") {
+    const c = CaCsrParamsSchema.parse(task.params);
+    return {
+      kind: "signature",
+      requestId: task.subjectRef,
+      tbsSha256,
+      jobId: task.id,
+      attempt: task.attempt,
+      note: `the CA's certification request, subject "${c.subject}" (docs/intermediate.md)`,
     };
   }
   if (task.kind === "checkpoint") {

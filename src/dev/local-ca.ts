@@ -192,6 +192,9 @@ autoApprove:
     acmeValidated: true
     maxValidityHours: 2160
 signCrls: true
+# The CA key's own certification request (tca ceremony csr, docs/intermediate.md): a dev CA's
+# agents approve it, so intermediate mode can be tried without a person at each custodian.
+signCaCsr: true
 approvalValidityHours: 24
 `;
 

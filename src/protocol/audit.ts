@@ -165,6 +165,20 @@ export const CeremonyBodySchema = z.discriminatedUnion("event", [
     })
     .strict(),
   z.object({ event: z.literal("failed"), ceremonyId: z.string(), reason: z.string() }).strict(),
+  /**
+   * Intermediate mode (docs/intermediate.md): an admin installed a CA certificate an external root
+   * issued for the CA key, with its chain (issuer first, root last), all DER base64.
+   */
+  z
+    .object({
+      event: z.literal("ca-certificate"),
+      publicKey: z.string().regex(/^[0-9a-f]{64}$/),
+      caKeyId: hex64,
+      certificate: base64,
+      chain: z.array(base64),
+      installedBy: z.string(),
+    })
+    .strict(),
 ]);
 export type RequestBody = z.infer<typeof RequestBodySchema>;
 export type DecisionBody = z.infer<typeof DecisionBodySchema>;
@@ -593,6 +607,22 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
             const der = new Uint8Array(Buffer.from(b.certificate, "base64"));
             if (!verifyCertificateSignature(der, key))
               broken("the root certificate does not verify under the CA key");
+          } else if (b.event === "ca-certificate") {
+            // The certificate must be for the CA key; the chain is what the coordinator checked then.
+            const key = needKey("a CA certificate is installed");
+            if (Buffer.from(key).toString("hex") !== b.publicKey)
+              broken("the installed CA certificate's entry names another CA key");
+            let spki: Buffer;
+            try {
+              spki = new X509Certificate(Buffer.from(b.certificate, "base64")).publicKey.export({
+                format: "der",
+                type: "spki",
+              });
+            } catch (err) {
+              return brokenVerdict(`the installed CA certificate does not parse: ${(err as Error).message}`);
+            }
+            if (!spki.equals(Buffer.from(ed25519Spki(key))))
+              broken("the installed CA certificate is for another key than the CA's");
           } else if (b.event === "started") {
             if (b.announcement.threshold !== threshold)
               broken(

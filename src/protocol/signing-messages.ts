@@ -81,10 +81,11 @@ export const SigningPackageSchema = z
 export type SigningPackage = z.infer<typeof SigningPackageSchema>;
 
 /**
- * What a signing job signs: the root certificate, a leaf certificate, a CRL, or a checkpoint of the
- * audit chain (src/protocol/audit-checkpoint.ts: text, never DER, so it cannot pass for the others).
+ * What a signing job signs: the root certificate, a leaf certificate, a CRL, a checkpoint of the
+ * audit chain (src/protocol/audit-checkpoint.ts: text, never DER, so it cannot pass for the others),
+ * or the certification request for the CA key itself (src/x509/ca-csr.ts, docs/intermediate.md).
  */
-export const JobKindSchema = z.enum(["root", "leaf", "crl", "checkpoint"]);
+export const JobKindSchema = z.enum(["root", "leaf", "crl", "checkpoint", "ca-csr"]);
 
 /** A signing job whose current package names this custodian: everything it needs to re-derive and sign. */
 export const SigningTaskSchema = z
@@ -190,3 +191,17 @@ export const RootParamsSchema = z
   })
   .strict();
 export type RootParams = z.infer<typeof RootParamsSchema>;
+
+/**
+ * Parameters of a ca-csr job (docs/intermediate.md): the CA subject and key id the coordinator built
+ * the CertificationRequestInfo from, and the builder's version. A custodian derives the bytes from
+ * its own ca-config and group key, never from these; they only say what the job is about.
+ */
+export const CaCsrParamsSchema = z
+  .object({
+    subject: z.string().max(512),
+    caKeyId: z.string().regex(/^[0-9a-f]{64}$/),
+    builder: z.string().max(64),
+  })
+  .strict();
+export type CaCsrParams = z.infer<typeof CaCsrParamsSchema>;

@@ -18,6 +18,7 @@ import { rosterDiff, rosterDigest, rosterOf } from "../../protocol/roster.ts";
 import { CoordinatorClient } from "../../custodian/client.ts";
 import { HttpClient, plainHttpTokenProblem } from "../../protocol/http-client.ts";
 import { CA_FILE_FLAG, CA_FILE_HELP, caFileTls } from "../ca-file.ts";
+import { registerIntermediate } from "./ceremony-intermediate.ts";
 import { interruptible, printResult, progress, runCommand, UsageError } from "../output.ts";
 import { readToken } from "../token.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls, requiredCoordinatorUrls } from "../coordinators.ts";
@@ -130,6 +131,7 @@ export function registerCeremony(program: Command): void {
     );
 
   registerLifecycleCommands(cer);
+  registerIntermediate(cer); // csr, install-ca-cert (docs/intermediate.md)
 }
 
 /** `call`, or undefined when the coordinator answers 404. */

@@ -10,6 +10,7 @@ import { registerCustodianRequests, defaultHome } from "./custodian-requests.ts"
 import { registerCustodianAgent } from "./custodian-agent.ts";
 import { registerCustodianJournal } from "./custodian-journal.ts";
 import { registerCustodianAudit } from "./custodian-audit.ts";
+import { registerCustodianCaCsr } from "./custodian-ca-csr.ts";
 
 interface HomeOpts {
   home: string;
@@ -58,6 +59,7 @@ export function registerCustodian(program: Command): void {
   registerCustodianAgent(cust, defaultHome);
   registerCustodianJournal(cust, defaultHome);
   registerCustodianAudit(cust, defaultHome);
+  registerCustodianCaCsr(cust, defaultHome); // intermediate mode (docs/intermediate.md)
 
   cust
     .command("dkg")

@@ -62,6 +62,7 @@ import {
 import { SubmitBodySchema } from "../../protocol/submit.ts";
 import { AUDIT_PAGE_MAX, AuditPageSchema } from "../../protocol/audit.ts";
 import { CheckpointRequestSchema } from "../../protocol/audit-checkpoint.ts";
+import { CaCsrViewSchema, CaInstalledSchema, InstallCaCertBodySchema } from "../../protocol/ca-csr.ts";
 import { CreateEabKeyBodySchema, EabKeyCreatedSchema, EabKeyListSchema } from "../../protocol/acme-eab.ts";
 
 type Json = Record<string, unknown>;
@@ -125,6 +126,8 @@ const ANSWERS: Record<string, z.ZodType> = {
   EabKeyList: EabKeyListSchema,
   AuditPage: AuditPageSchema,
   CheckpointRequest: CheckpointRequestSchema,
+  CaCsrView: CaCsrViewSchema,
+  CaInstalled: CaInstalledSchema,
 };
 const BODIES: Record<string, z.ZodType> = {
   SubmitRequest: SubmitBodySchema,
@@ -132,6 +135,7 @@ const BODIES: Record<string, z.ZodType> = {
   RevokeRequest: RevokeBodySchema,
   RenewRequest: RenewBodySchema,
   CreateEabKeyRequest: CreateEabKeyBodySchema,
+  InstallCaCertRequest: InstallCaCertBodySchema,
 };
 
 function generate(group: Record<string, z.ZodType>, io: "input" | "output"): Record<string, Json> {
@@ -279,6 +283,91 @@ export const openApiDocument: OpenApiDocument = {
             },
           },
           ...problems(404),
+        },
+      },
+    },
+    "/ca-chain.pem": {
+      get: {
+        tags: ["public"],
+        operationId: "getCaChainPem",
+        summary:
+          "The CA certificate and, in intermediate mode, the chain above it up to the external root (docs/intermediate.md)",
+        responses: {
+          "200": {
+            description: "PEM certificates, the CA's first",
+            content: { "application/pem-certificate-chain": { schema: { type: "string" } } },
+          },
+          ...problems(404),
+        },
+      },
+    },
+    "/api/v1/ca/csr": {
+      post: {
+        tags: ["custodians"],
+        operationId: "proposeCaCsr",
+        summary:
+          "Propose a certification request for the CA key, for an external root to certify (admin; docs/intermediate.md)",
+        description:
+          "201 with a new proposal; 200 with the one still waiting for approvals or signing. Custodians " +
+          "approve its subject, t of them sign it; then GET it with ?format=pem.",
+        security: [{ bearer: [] }],
+        responses: {
+          "201": { description: "a new proposal", content: jsonContent(ref("CaCsrView")) },
+          "200": { description: "the proposal in flight", content: jsonContent(ref("CaCsrView")) },
+          ...problems(401, 409),
+        },
+      },
+    },
+    "/api/v1/ca/csr/{id}": {
+      get: {
+        tags: ["custodians"],
+        operationId: "getCaCsr",
+        summary: "A CSR proposal (id or `current`), or with ?format=pem the signed CSR (admin or custodian)",
+        security: [{ bearer: [] }],
+        parameters: [
+          idParam("proposal"),
+          { name: "format", in: "query", required: false, schema: { type: "string", enum: ["json", "pem"] } },
+        ],
+        responses: {
+          "200": {
+            description: "the proposal, or the signed CSR",
+            content: {
+              ...jsonContent(ref("CaCsrView")),
+              "application/pkcs10": { schema: { type: "string" } },
+            },
+          },
+          ...problems(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    "/api/v1/ca/csr/{id}/approvals": {
+      post: {
+        tags: ["custodians"],
+        operationId: "decideCaCsr",
+        summary:
+          "A custodian's signed decision on a CSR proposal (an approval envelope in the ca-csr domain)",
+        parameters: [uuidParam("proposal")],
+        requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
+        responses: {
+          "202": { description: "the decision counted", content: jsonContent(ref("CaCsrView")) },
+          ...problems(400, 404, 409, 415),
+        },
+      },
+    },
+    "/api/v1/ca/certificate": {
+      post: {
+        tags: ["custodians"],
+        operationId: "installCaCertificate",
+        summary:
+          "Install the certificate an external root issued for the CA key, with its chain (admin; docs/intermediate.md)",
+        description:
+          "422 names the first failed check: another key, not a CA, another subject, a chain that does " +
+          "not verify up to a self-signed root, a certificate not valid now, a root other than ca.externalRoot.",
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: jsonContent(ref("InstallCaCertRequest")) },
+        responses: {
+          "200": { description: "installed", content: jsonContent(ref("CaInstalled")) },
+          ...problems(400, 401, 409, 422),
         },
       },
     },

@@ -18,6 +18,7 @@ import { ocspRoutes } from "../ocsp/http.ts";
 import type { OcspResponder } from "../ocsp/responder.ts";
 import { auditRoutes } from "../audit/http.ts";
 import { checkpointRoutes } from "../audit/checkpoint-routes.ts";
+import { caRoutes } from "./ca-routes.ts";
 import { DkgMessageTypeSchema, REQUEST_STATUSES, RequestStatusSchema } from "../../protocol/enums.ts";
 import { MAX_VALIDITY_HOURS, ProfileNameSchema, SubmitBodySchema } from "../../protocol/submit.ts";
 
@@ -292,6 +293,7 @@ export function routes(s: CoordinatorServices, o: { ocsp?: OcspResponder } = {})
   certificateRoutes(r, s, readers);
   auditRoutes(r, s, readers); // the audit chain (docs/audit.md)
   checkpointRoutes(r, s); // threshold-signed checkpoints of its head, on demand (docs/audit.md)
+  caRoutes(r, s, readers); // intermediate mode: the CA key's CSR, an external CA certificate (docs/intermediate.md)
 
   registerRenewals(r, s); // renewal by the current certificate (renewals.ts)
 

@@ -7,6 +7,7 @@ import type { RequestRecord, RequestStatus } from "../store/types.ts";
 import { requireRequest, type RequestContext } from "./context.ts";
 import { clock } from "../clock.ts";
 import { displaySerial } from "../../x509/serial.ts";
+import { caChainPem } from "../intermediate.ts";
 
 export interface WaitOptions {
   waitMs?: number;
@@ -103,7 +104,10 @@ export async function certificateChain(
       { requestStatus: r.status },
     );
   const ca = await ctx.ca.certificate();
-  return toPem(r.certificate, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") : "");
+  // Intermediate mode: then the chain above the CA up to the external root (docs/intermediate.md).
+  return (
+    toPem(r.certificate, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") + (await caChainPem(ctx.store)) : "")
+  );
 }
 
 export async function render(ctx: RequestContext, r: RequestRecord): Promise<RequestView> {

@@ -8,7 +8,11 @@ import { AnnouncementSchema } from "../../protocol/announcement.ts";
 import { LeafParamsSchema } from "../../protocol/approval.ts";
 import { CrlParamsSchema } from "../../protocol/crl-params.ts";
 import { CheckpointParamsSchema } from "../../protocol/audit-checkpoint.ts";
-import { RootParamsSchema, SigningPackageSchema } from "../../protocol/signing-messages.ts";
+import {
+  CaCsrParamsSchema,
+  RootParamsSchema,
+  SigningPackageSchema,
+} from "../../protocol/signing-messages.ts";
 import { canonicalJson } from "../../common/canonical-json.ts";
 import { RequestOriginSchema, type RequestOrigin } from "../../protocol/origin.ts";
 import type { Announcement } from "../../protocol/announcement.ts";
@@ -79,6 +83,8 @@ export function readJobParams(kind: string, text: string, id: string): JobParams
       return { kind, params: read(CrlParamsSchema, text, where) };
     case "checkpoint":
       return { kind, params: read(CheckpointParamsSchema, text, where) };
+    case "ca-csr":
+      return { kind, params: read(CaCsrParamsSchema, text, where) };
     default:
       throw new CorruptRowError(`signing_jobs.kind of ${id}`, `unknown job kind "${kind}"`);
   }

@@ -9,7 +9,7 @@ import type { Announcement } from "../../protocol/announcement.ts";
 import type { LeafParams } from "../../protocol/approval.ts";
 import type { CrlParams } from "../../protocol/crl-params.ts";
 import type { CheckpointParams } from "../../protocol/audit-checkpoint.ts";
-import type { RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
+import type { CaCsrParams, RootParams, SigningPackage } from "../../protocol/signing-messages.ts";
 import type { RenewalProof } from "../../protocol/renewal.ts";
 import type { RequestOrigin } from "../../protocol/origin.ts";
 import type { Kysely, MigrationProvider } from "kysely";
@@ -73,7 +73,8 @@ export type JobParams =
   | { kind: "root"; params: RootParams }
   | { kind: "leaf"; params: LeafParams }
   | { kind: "crl"; params: CrlParams }
-  | { kind: "checkpoint"; params: CheckpointParams };
+  | { kind: "checkpoint"; params: CheckpointParams }
+  | { kind: "ca-csr"; params: CaCsrParams };
 export type JobKind = JobParams["kind"];
 
 /** The fields of a signing job that do not depend on its kind. */
