@@ -323,7 +323,7 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["custodians"],
         operationId: "getCaCsr",
         summary: "A CSR proposal (id or `current`), or with ?format=pem the signed CSR (admin or custodian)",
-        security: [{ bearer: [] }],
+        security: custodianOrAdmin,
         parameters: [
           idParam("proposal"),
           { name: "format", in: "query", required: false, schema: { type: "string", enum: ["json", "pem"] } },
