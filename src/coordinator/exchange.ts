@@ -159,8 +159,12 @@ export class ExchangeService {
     try {
       await this.store.item(async () => {
         switch (h.type) {
-          case "approval":
+          case "approval": {
+            // After a reshare or repair, nothing is decided until the roster in force is ca-config's.
+            const refusal = await this.signing.refusal();
+            if (refusal) throw new CoordinatorError("CONFLICT", refusal);
             return this.requests.decideOpened(h, json);
+          }
           case "sign/offer": {
             const b = OfferBodySchema.safeParse(h.body);
             if (b.success && b.data.instance !== instance)

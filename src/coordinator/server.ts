@@ -153,6 +153,10 @@ export async function startCoordinator(o: ServeOptions): Promise<RunningCoordina
   services.revocations.startTimer(60_000, services.replica.lease("crl.reissue", 180_000));
   services.checkpoints.startTimer(60_000, services.replica.lease("audit.checkpoint", 180_000));
   log.info({ url, replica: services.replica.id, storage: store.location, tls: mode }, "coordinator ready");
+  // After a reshare or repair, until restarted with the ca-config the custodians signed, this
+  // coordinator relays ceremonies and roster changes but signs nothing (docs/key-lifecycle.md).
+  const mismatch = await services.keyState.mismatch().catch(() => null);
+  if (mismatch) log.warn(mismatch);
   let selfTls: SelfTls | undefined;
   if (o.tls?.mode === "auto" && self) {
     selfTls = new SelfTls({

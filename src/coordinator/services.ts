@@ -19,6 +19,9 @@ import { ExchangeService } from "./exchange.ts";
 import { Replica, REPLICA_REPORT_MS } from "./replica.ts";
 import { clock } from "./clock.ts";
 import { HEARTBEAT_FRESH_MS, HeartbeatBodySchema } from "../protocol/heartbeat.ts";
+import { KeyStateReader, mismatchReason } from "./lifecycle/key-state.ts";
+import { RosterChanges } from "./lifecycle/roster-changes.ts";
+import { LifecycleService } from "./lifecycle/service.ts";
 
 export interface CoordinatorServices {
   config: LoadedConfig;
@@ -31,6 +34,12 @@ export interface CoordinatorServices {
   /** Checkpoints of the audit chain, threshold-signed (docs/audit.md). */
   checkpoints: CheckpointService;
   exchange: ExchangeService;
+  /** The key state in force: epoch, roster, public package (docs/key-lifecycle.md). */
+  keyState: KeyStateReader;
+  /** Roster changes and the custodians' signatures on them. */
+  roster: RosterChanges;
+  /** Refresh, reshare and repair ceremonies. */
+  lifecycle: LifecycleService;
   /** This process as one of the replicas on the database. */
   replica: Replica;
   caPublicKey(): Promise<Uint8Array | null>;
@@ -72,13 +81,19 @@ export function createServices(
     store,
     config.config.custodians.map((c) => c.name),
   );
+  const keyState = new KeyStateReader(store, config);
   const signing = new SigningService(
     store,
     config,
-    { shareTimeoutMs: opts.shareTimeoutMs ?? 15_000, caKeyId },
+    { shareTimeoutMs: opts.shareTimeoutMs ?? 15_000, caKeyId, keyState },
     hooks,
   );
   const ceremonies = new CeremonyService(store, config, signing, hooks);
+  const roster = new RosterChanges(store, keyState, hooks);
+  // A refresh or reshare completes: packages of the old epoch are never used again.
+  const lifecycle = new LifecycleService(store, config, keyState, roster, hooks, (epoch) =>
+    signing.onEpochChange(epoch),
+  );
   const caCertificate = async (): Promise<Uint8Array | null> => {
     const b64 = await store.getMeta(META_CA_CERT);
     return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
@@ -115,6 +130,9 @@ export function createServices(
     revocations,
     checkpoints,
     exchange: new ExchangeService(store, config, signing, requests, hooks),
+    keyState,
+    roster,
+    lifecycle,
     replica,
     caPublicKey,
     caCertificate,
@@ -167,7 +185,17 @@ export function createServices(
       // Replicas heard from in the last hour: a killed one shows as not live until then.
       const since = new Date(now - 3_600_000).toISOString();
       const replicas = up ? await store.listReplicas(since).catch(() => []) : [];
-      const status = !up ? "degraded" : caKeyReady && rootReady ? "ok" : "initializing";
+      // After a reshare or repair this coordinator signs nothing until it restarts with the
+      // ca-config the custodians signed (docs/key-lifecycle.md): not ready, and it says why.
+      const ks = up && caKeyReady ? await keyState.current().catch(() => null) : null;
+      const mismatch = ks ? mismatchReason(ks.state, keyState.configRosterDigest) : null;
+      const status = !up
+        ? "degraded"
+        : mismatch
+          ? "roster-mismatch"
+          : caKeyReady && rootReady
+            ? "ok"
+            : "initializing";
       return {
         ready: status === "ok",
         body: {
@@ -177,6 +205,8 @@ export function createServices(
           caKey: caKeyReady ? "ready" : "none",
           caKeyId: caKeyReady ? await caKeyId() : null,
           root: rootReady ? "ready" : "none",
+          keyEpoch: ks?.state.epoch ?? null,
+          ...(mismatch ? { rosterMismatch: mismatch } : {}),
           replica: replica.id,
           replicas: replicas.map((r) => ({
             id: r.id,

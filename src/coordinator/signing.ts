@@ -40,6 +40,7 @@ import { crashPoint } from "./crash-points.ts";
 import { clock } from "./clock.ts";
 import { appendAudit } from "./audit/log.ts";
 import { sha256Hex } from "../common/hash.ts";
+import type { KeyStateReader } from "./lifecycle/key-state.ts";
 
 export type { JobEvent } from "./store/types.ts";
 
@@ -86,7 +87,12 @@ export class SigningService {
   constructor(
     private readonly store: Store,
     private readonly config: LoadedConfig,
-    private readonly opts: { shareTimeoutMs: number; caKeyId: () => Promise<string | null> },
+    private readonly opts: {
+      shareTimeoutMs: number;
+      caKeyId: () => Promise<string | null>;
+      /** The key state in force (docs/key-lifecycle.md): epochs of offers and packages, who signs. */
+      keyState?: Pick<KeyStateReader, "current" | "configRosterDigest">;
+    },
     private readonly hooks: CoordinatorHooks,
   ) {}
 
@@ -284,6 +290,7 @@ export class SigningService {
   async receiveOffer(h: EnvelopeHeader): Promise<void> {
     const b = OfferBodySchema.safeParse(h.body);
     if (!b.success) throw bad(h, "is malformed");
+    await this.refuseOutsideKeyState(h, b.data.keyEpoch ?? 0);
     const me = identifierForName(h.sender);
     for (const c of b.data.commitments) {
       if (c.identifier !== me) throw bad(h, "carries another custodian's identifier");
@@ -529,6 +536,58 @@ export class SigningService {
     );
   }
 
+  /**
+   * Offers are taken only for the key state in force (docs/key-lifecycle.md, "Epochs"): of its epoch
+   * (absent = 0), from a member of its roster, and only while this coordinator's ca-config roster is
+   * that roster.
+   */
+  private async refuseOutsideKeyState(h: EnvelopeHeader, offered: number): Promise<void> {
+    const ks = await this.opts.keyState?.current();
+    if (!ks) return;
+    const refusal = await this.refusal();
+    if (refusal) throw new CoordinatorError("CONFLICT", refusal);
+    if (!ks.members.has(h.sender))
+      throw new CoordinatorError("FORBIDDEN", `${h.sender} is not a custodian of the roster in force`, {
+        culprit: h.sender,
+      });
+    if (offered !== ks.state.epoch)
+      throw new CoordinatorError(
+        "CONFLICT",
+        `${h.type} from ${h.sender} is for key epoch ${offered}, the key epoch in force is ${ks.state.epoch}`,
+      );
+  }
+
+  /** Why this coordinator must not sign now (its ca-config's roster is not the roster in force), or null. */
+  async refusal(): Promise<string | null> {
+    const ks = await this.opts.keyState?.current();
+    if (!ks || ks.state.rosterDigest === this.opts.keyState!.configRosterDigest) return null;
+    return `this coordinator signs nothing: its ca-config's roster is not the roster in force (digest ${ks.state.rosterDigest}); it must restart with the ca-config the custodians signed`;
+  }
+
+  /**
+   * A refresh or reshare completed (in its transaction): the open offers were made for shares of
+   * the old epoch and are void, and packages in flight start a new attempt (nobody is excluded for
+   * it) that takes offers of the new epoch.
+   */
+  async onEpochChange(epoch: number): Promise<void> {
+    const open = await this.store.listOpenOffers(new Date(0).toISOString());
+    await this.store.setOfferState(
+      open.map((o) => o.commitmentKey),
+      "void",
+    );
+    for (const listed of await this.store.listJobsWithPackage()) {
+      const j = await this.store.getSigningJob(listed.id);
+      if (!j || j.status !== "signing" || !j.signingPackage) continue;
+      await this.voidAttempt(j);
+      await this.store.updateSigningJob(j.id, {
+        attempt: j.attempt + 1,
+        signingPackage: null,
+        events: addEvent(j.events, { kind: "withdrawn", detail: `the key moved to epoch ${epoch}` }),
+      });
+    }
+    this.kick();
+  }
+
   // ---- forming packages ----
 
   /**
@@ -539,11 +598,16 @@ export class SigningService {
   async formPackages(now = clock.now()): Promise<number> {
     const jobs = await this.store.listJobsAwaitingPackage(FORM_BATCH);
     if (jobs.length === 0) return 0;
+    // Only under the roster in force, and each package names the epoch its shares must be of.
+    const ks = await this.opts.keyState?.current();
+    if (ks && ks.state.rosterDigest !== this.opts.keyState!.configRosterDigest) return 0;
+    const keyEpoch = ks?.state.epoch ?? 0;
     const validAfter = new Date(now + this.opts.shareTimeoutMs + OFFER_MARGIN_MS).toISOString();
     const open = new Map<string, OfferRecord[]>();
     const live = await this.live(now);
     for (const o of await this.store.listOpenOffers(validAfter)) {
       if (!live.has(`${o.custodian}/${o.instance}`)) continue;
+      if (ks && !ks.members.has(o.custodian)) continue; // removed from the roster in force
       const list = open.get(o.custodian) ?? [];
       list.push(o);
       open.set(o.custodian, list);
@@ -570,6 +634,7 @@ export class SigningService {
         signers: chosen.map((o) => o.custodian),
         commitments: chosen.map((o) => ({ identifier: o.identifier, hiding: o.hiding, binding: o.binding })),
         formedAt: new Date(now).toISOString(),
+        keyEpoch,
       };
       await this.store.setOfferState(
         chosen.map((o) => o.commitmentKey),

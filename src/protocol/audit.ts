@@ -26,6 +26,8 @@ import { readCrl } from "../x509/crl-read.ts";
 import { verifyCrlSignature } from "../x509/crl.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
 import { verifyCheckpoint } from "./audit-checkpoint.ts";
+import { KeyStateSchema, LifecyclePlanSchema } from "./lifecycle.ts";
+import { RosterChangeStatementSchema, RosterSignatureSchema } from "./roster.ts";
 
 const DOMAIN = "tca/audit/v1\n";
 /** The `prev` of the first entry. */
@@ -42,6 +44,7 @@ export const AUDIT_KINDS = [
   "crl",
   "ceremony",
   "checkpoint",
+  "lifecycle",
 ] as const;
 export const AuditKindSchema = z.enum(AUDIT_KINDS);
 export type AuditKind = z.infer<typeof AuditKindSchema>;
@@ -177,6 +180,40 @@ export const CeremonyBodySchema = z.discriminatedUnion("event", [
       certificate: base64,
       chain: z.array(base64),
       installedBy: z.string(),
+    })
+    .strict(),
+]);
+/**
+ * The key lifecycle (docs/key-lifecycle.md): a custodian's signature on a roster change (checkable
+ * offline against the roster it changes), and refresh, reshare and repair ceremonies: the plan, the
+ * receivers' signed confirmations of the new public package and key state, or why it failed.
+ */
+export const LifecycleAuditBodySchema = z.discriminatedUnion("event", [
+  z
+    .object({
+      event: z.literal("roster-signature"),
+      statement: RosterChangeStatementSchema,
+      signature: RosterSignatureSchema,
+    })
+    .strict(),
+  z
+    .object({ event: z.literal("lifecycle-started"), ceremonyId: z.string(), plan: LifecyclePlanSchema })
+    .strict(),
+  z
+    .object({
+      event: z.literal("lifecycle-complete"),
+      ceremonyId: z.string(),
+      keyState: KeyStateSchema,
+      publicPackage: z.unknown(),
+      confirmations: z.array(SignedEnvelopeSchema),
+    })
+    .strict(),
+  z
+    .object({
+      event: z.literal("lifecycle-failed"),
+      ceremonyId: z.string(),
+      reason: z.string(),
+      culprits: z.array(z.string()),
     })
     .strict(),
 ]);
@@ -629,6 +666,12 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
                 `the ceremony announced threshold ${b.announcement.threshold}, the ca-config says ${threshold}`,
               );
           }
+          break;
+        }
+        case "lifecycle": {
+          // Checked for form; the roster and threshold used for the entries after a reshare are
+          // the ca-config's the verifier is given (docs/key-lifecycle.md).
+          parse(LifecycleAuditBodySchema, e.body, "lifecycle");
           break;
         }
         case "checkpoint": {

@@ -54,14 +54,21 @@ const ReplicaSchema = z
 /** GET /api/v1/health: readiness; the custodian and replica lists only for admins and custodians. */
 export const HealthSchema = z
   .object({
-    status: z.enum(["ok", "initializing", "degraded"]).meta({
-      description: "ok: ready to issue; initializing: no CA key or root yet; degraded: database away",
+    status: z.enum(["ok", "initializing", "degraded", "roster-mismatch"]).meta({
+      description:
+        "ok: ready to issue; initializing: no CA key or root yet; degraded: database away; roster-mismatch: the ca-config's roster is not the roster in force (docs/key-lifecycle.md), nothing is signed",
     }),
     database: z.enum(["ok", "unavailable"]),
     storage: z.object({ dialect: z.enum(["sqlite", "postgres"]) }).strict(),
     caKey: z.enum(["ready", "none"]).meta({ description: "whether the key ceremony has produced a CA key" }),
     caKeyId: hexString(32).nullable().meta({ description: "SHA-256 of the CA SubjectPublicKeyInfo, hex" }),
     root: z.enum(["ready", "none"]),
+    keyEpoch: z.number().int().min(0).nullable().optional().meta({
+      description: "the key epoch in force (docs/key-lifecycle.md); null while there is no key",
+    }),
+    rosterMismatch: z.string().optional().meta({
+      description: "why this coordinator signs nothing: its ca-config's roster is not the roster in force",
+    }),
     replica: z.string().meta({ description: "id of the replica that answered" }),
     summary: z
       .object({

@@ -159,10 +159,13 @@ describe("OpenAPI document", () => {
       "GET /api/v1/certificates/{serial}",
       "GET /api/v1/changes",
       "GET /api/v1/health",
+      "GET /api/v1/lifecycle/{id}",
+      "GET /api/v1/lifecycle/{id}/messages",
       "GET /api/v1/renewals/{id}",
       "GET /api/v1/requests",
       "GET /api/v1/requests/{id}",
       "GET /api/v1/requests/{id}/certificate",
+      "GET /api/v1/roster",
       "GET /api/v1/signing/jobs/{id}",
       "GET /metrics",
       "POST /api/v1/acme/eab-keys",
@@ -172,6 +175,7 @@ describe("OpenAPI document", () => {
       "POST /api/v1/ceremonies",
       "POST /api/v1/certificates/{serial}/revoke",
       "POST /api/v1/custodians/exchange",
+      "POST /api/v1/lifecycle",
       "POST /api/v1/requests",
     ]);
     // Authenticated reads (docs/security-model.md): custodians sign theirs; health is open to anyone.

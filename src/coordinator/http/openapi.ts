@@ -63,6 +63,14 @@ import { SubmitBodySchema } from "../../protocol/submit.ts";
 import { AUDIT_PAGE_MAX, AuditPageSchema } from "../../protocol/audit.ts";
 import { CheckpointRequestSchema } from "../../protocol/audit-checkpoint.ts";
 import { CaCsrViewSchema, CaInstalledSchema, InstallCaCertBodySchema } from "../../protocol/ca-csr.ts";
+import {
+  LifecycleMessagesSchema,
+  LifecycleMessageTypeSchema,
+  LifecycleStartSchema,
+  LifecycleViewSchema,
+  RosterViewSchema,
+} from "../../protocol/lifecycle.ts";
+import { RosterSignatureSubmitSchema } from "../../protocol/roster.ts";
 import { CreateEabKeyBodySchema, EabKeyCreatedSchema, EabKeyListSchema } from "../../protocol/acme-eab.ts";
 
 type Json = Record<string, unknown>;
@@ -128,6 +136,10 @@ const ANSWERS: Record<string, z.ZodType> = {
   CheckpointRequest: CheckpointRequestSchema,
   CaCsrView: CaCsrViewSchema,
   CaInstalled: CaInstalledSchema,
+  LifecycleMessageType: LifecycleMessageTypeSchema,
+  LifecycleView: LifecycleViewSchema,
+  LifecycleMessages: LifecycleMessagesSchema,
+  RosterView: RosterViewSchema,
 };
 const BODIES: Record<string, z.ZodType> = {
   SubmitRequest: SubmitBodySchema,
@@ -136,6 +148,8 @@ const BODIES: Record<string, z.ZodType> = {
   RenewRequest: RenewBodySchema,
   CreateEabKeyRequest: CreateEabKeyBodySchema,
   InstallCaCertRequest: InstallCaCertBodySchema,
+  LifecycleStart: LifecycleStartSchema,
+  RosterSignatureSubmit: RosterSignatureSubmitSchema,
 };
 
 function generate(group: Record<string, z.ZodType>, io: "input" | "output"): Record<string, Json> {
@@ -242,6 +256,11 @@ export const openApiDocument: OpenApiDocument = {
     { name: "requests", description: "Certificate requests: submit (requester token), follow, fetch" },
     { name: "custodians", description: "Signed custodian messages: approvals, DKG, signing" },
     { name: "ceremonies", description: "The key ceremony (DKG) that creates the CA key" },
+    {
+      name: "lifecycle",
+      description:
+        "Refresh, reshare and repair of the CA key's shares, and roster changes (docs/key-lifecycle.md)",
+    },
     {
       name: "certificates",
       description: "The inventory of issued certificates: list, search, export, fetch",
@@ -999,6 +1018,118 @@ export const openApiDocument: OpenApiDocument = {
             content: jsonContent(ref("CeremonyView")),
           },
           ...problems(400, 404, 409, 413, 415),
+        },
+      },
+    },
+    "/api/v1/roster": {
+      get: {
+        tags: ["lifecycle"],
+        operationId: "getRoster",
+        security: custodianOrAdmin,
+        summary:
+          "The key state in force (epoch, roster) and the roster changes on file with their signatures",
+        responses: {
+          "200": { description: "key state and roster changes", content: jsonContent(ref("RosterView")) },
+          ...problems(401, 403),
+        },
+      },
+    },
+    "/api/v1/roster/signatures": {
+      post: {
+        tags: ["lifecycle", "custodians"],
+        operationId: "postRosterSignature",
+        summary: "A custodian's signature on a roster change (the signature authenticates it)",
+        description:
+          "The statement must start from the key state in force (caKeyId, from, basis: else 409 naming which " +
+          "differs); the signer must be a custodian of the roster in force (else 403) and its signature must " +
+          "verify (else 400). Sending the same signature again changes nothing. Answers the change with the " +
+          "members whose signatures verify and whether it has the t it needs.",
+        requestBody: { required: true, content: jsonContent(ref("RosterSignatureSubmit")) },
+        responses: {
+          "200": {
+            description: "the change as it now stands",
+            content: jsonContent({
+              type: "object",
+              properties: {
+                change: { type: "object" },
+                validSigners: { type: "array", items: { type: "string" } },
+                approved: { type: "boolean" },
+              },
+              required: ["change", "validSigners", "approved"],
+            }),
+          },
+          ...problems(400, 403, 409, 413, 415),
+        },
+      },
+    },
+    "/api/v1/lifecycle": {
+      post: {
+        tags: ["lifecycle"],
+        operationId: "startLifecycle",
+        summary: "Start a refresh, reshare or repair of the CA key's shares (admin; docs/key-lifecycle.md)",
+        description:
+          "409 while the CA has no key, the key ceremony or another lifecycle ceremony is in progress, this " +
+          "coordinator's ca-config roster is not the roster in force, or (reshare, repair) no approved roster " +
+          "change to `rosterDigest` is on file. 400 for dealers or helpers that are not exactly t members of the " +
+          "roster in force, or a change that does not fit the kind.",
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: jsonContent(ref("LifecycleStart")) },
+        responses: {
+          "201": { description: "the plan, announced", content: jsonContent(ref("LifecycleView")) },
+          ...problems(400, 401, 409, 413, 415),
+        },
+      },
+    },
+    "/api/v1/lifecycle/{id}": {
+      get: {
+        tags: ["lifecycle"],
+        operationId: "getLifecycle",
+        security: custodianOrAdmin,
+        summary:
+          'A lifecycle ceremony ("current" names the latest): plan, stage, who sent what, failure or result (admin, custodian or participant)',
+        parameters: [idParam("lifecycle ceremony")],
+        responses: {
+          "200": { description: "the ceremony", content: jsonContent(ref("LifecycleView")) },
+          ...problems(401, 403, 404),
+        },
+      },
+    },
+    "/api/v1/lifecycle/{id}/messages": {
+      get: {
+        tags: ["lifecycle"],
+        operationId: "listLifecycleMessages",
+        security: custodianOrAdmin,
+        summary: "The signed lifecycle messages of one type (sealed values are HPKE ciphertext)",
+        description:
+          "With `wait`, a long-poll: answers as soon as every sender of this stage has sent it or the ceremony has ended, else after `wait` seconds.",
+        parameters: [
+          idParam("lifecycle ceremony"),
+          { name: "type", in: "query", required: true, schema: ref("LifecycleMessageType") },
+          {
+            name: "wait",
+            in: "query",
+            required: false,
+            schema: { type: "number", minimum: 0, maximum: 30, default: 0 },
+          },
+        ],
+        responses: {
+          "200": { description: "messages", content: jsonContent(ref("LifecycleMessages")) },
+          ...problems(400, 401, 403, 404),
+        },
+      },
+      post: {
+        tags: ["lifecycle", "custodians"],
+        operationId: "postLifecycleMessage",
+        summary:
+          "A participant's signed lifecycle message (taken only from the senders of the stage in progress)",
+        parameters: [idParam("lifecycle ceremony")],
+        requestBody: { required: true, content: jsonContent(ref("SignedEnvelope")) },
+        responses: {
+          "202": {
+            description: "accepted; the ceremony as it now stands",
+            content: jsonContent(ref("LifecycleView")),
+          },
+          ...problems(400, 403, 404, 409, 413, 415),
         },
       },
     },

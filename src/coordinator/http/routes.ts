@@ -19,6 +19,7 @@ import type { OcspResponder } from "../ocsp/responder.ts";
 import { auditRoutes } from "../audit/http.ts";
 import { checkpointRoutes } from "../audit/checkpoint-routes.ts";
 import { caRoutes } from "./ca-routes.ts";
+import { lifecycleRoutes } from "../lifecycle/http.ts";
 import { DkgMessageTypeSchema, REQUEST_STATUSES, RequestStatusSchema } from "../../protocol/enums.ts";
 import { MAX_VALIDITY_HOURS, ProfileNameSchema, SubmitBodySchema } from "../../protocol/submit.ts";
 
@@ -255,6 +256,8 @@ export function routes(s: CoordinatorServices, o: { ocsp?: OcspResponder } = {})
   // learns whether the decision counted, not the request (docs/security-model.md).
   r.post("/api/v1/requests/:id/approvals", json, requireJson, async (req, res) => {
     const reader = await readers().resolve(req);
+    const refusal = await s.signing.refusal(); // a reshare or repair is not yet in ca-config
+    if (refusal) throw new CoordinatorError("CONFLICT", refusal);
     const view = await s.requests.decide(String(req.params.id), req.body);
     res
       .status(202)
@@ -294,6 +297,8 @@ export function routes(s: CoordinatorServices, o: { ocsp?: OcspResponder } = {})
   auditRoutes(r, s, readers); // the audit chain (docs/audit.md)
   checkpointRoutes(r, s); // threshold-signed checkpoints of its head, on demand (docs/audit.md)
   caRoutes(r, s, readers); // intermediate mode: the CA key's CSR, an external CA certificate (docs/intermediate.md)
+
+  lifecycleRoutes(r, s); // refresh, reshare, repair and roster changes (docs/key-lifecycle.md)
 
   registerRenewals(r, s); // renewal by the current certificate (renewals.ts)
 

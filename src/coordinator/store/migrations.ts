@@ -417,6 +417,41 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    // The key lifecycle (docs/key-lifecycle.md, src/coordinator/lifecycle/): refresh, reshare and
+    // repair ceremonies (their messages go in `messages`, scope = ceremony id), and roster changes
+    // with the custodians' signatures collected for them, one row per (change, signer).
+    "0011_key_lifecycle": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("lifecycle_ceremonies")
+          .ifNotExists()
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("plan", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("failure", "text")
+          .addColumn("result", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("roster_changes")
+          .ifNotExists()
+          .addColumn("to_digest", "text", (c) => c.primaryKey())
+          .addColumn("statement", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("roster_signatures")
+          .ifNotExists()
+          .addColumn("to_digest", "text", (c) => c.notNull())
+          .addColumn("signer", "text", (c) => c.notNull())
+          .addColumn("signature", "text", (c) => c.notNull())
+          .addColumn("received_at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("roster_signatures_pkey", ["to_digest", "signer"])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }
