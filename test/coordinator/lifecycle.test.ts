@@ -9,6 +9,9 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { canonicalJson } from "../../src/common/canonical-json.ts";
 import { bytesToHex, hexToBytes } from "../../src/common/hex.ts";
 import { CoordinatorError } from "../../src/coordinator/errors.ts";
+import { listAudit } from "../../src/coordinator/audit/log.ts";
+import { META_KEY_STATE } from "../../src/coordinator/lifecycle/key-state.ts";
+import { verifyAuditChain } from "../../src/protocol/audit.ts";
 import { ExchangeLink } from "../../src/custodian/exchange.ts";
 import { SigningParticipant } from "../../src/custodian/signer.ts";
 import { openEnvelope, sealEnvelope, type SignedEnvelope, type Signer } from "../../src/protocol/envelope.ts";
@@ -599,3 +602,47 @@ function equip(name: string, secret: FrostSecret, pkg: FrostPublic, epoch: numbe
   );
   h.ca.custodians.set(name, { name, signer, participant, link });
 }
+
+describe("roster in force vs ca-config", () => {
+  it("the audit chain with lifecycle entries still verifies", async () => {
+    const entries = await listAudit(svc().store, 0, 10_000);
+    expect(entries.some((e) => e.kind === "lifecycle")).toBe(true);
+    const verdict = verifyAuditChain(entries, { config: h.ca.config.config });
+    expect(verdict.firstBroken).toBeUndefined();
+    expect(verdict.ok).toBe(true);
+  });
+
+  it("a coordinator whose ca-config roster is not the roster in force signs nothing and says why", async () => {
+    const before = await svc().store.getMeta(META_KEY_STATE);
+    const ks = await state();
+    const other = sorted({ threshold: 2, custodians: [...configRoster().custodians, member("frank")] });
+    await svc().store.setMeta(
+      META_KEY_STATE,
+      canonicalJson({ ...ks.state, roster: other, rosterDigest: rosterDigest(other) }),
+    );
+    try {
+      const res = await api("/api/v1/health");
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({
+        status: "roster-mismatch",
+        rosterMismatch: expect.stringMatching(/not the roster in force/),
+      });
+      expect(await svc().signing.refusal()).toMatch(/restart with the ca-config the custodians signed/);
+      const results = [];
+      for (let i = 0; i < 3; i++)
+        results.push(...(await h.ca.custodians.get("bob")!.link.round({ wait: 0, review: false })).results);
+      expect(results.some((r) => !r.ok && r.status === 409 && /signs nothing/.test(r.detail ?? ""))).toBe(
+        true,
+      );
+      expect(await svc().signing.formPackages()).toBe(0);
+      const p = await problem(await postJson("/api/v1/lifecycle", { kind: "refresh" }, ADMIN));
+      expect(p).toMatchObject({ status: 409, detail: expect.stringMatching(/not the roster in force/) });
+      // The lifecycle and roster routes still answer.
+      expect((await api("/api/v1/lifecycle/current", { headers: ADMIN })).status).toBe(200);
+      expect((await api("/api/v1/roster", { headers: ADMIN })).status).toBe(200);
+    } finally {
+      await svc().store.setMeta(META_KEY_STATE, before!);
+    }
+    expect((await api("/api/v1/health")).status).toBe(200);
+  });
+});
