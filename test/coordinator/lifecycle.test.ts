@@ -43,6 +43,8 @@ import {
   refreshCombine,
   refreshDeal,
   refreshedPublic,
+  repairDeal,
+  repairSigma,
 } from "../../src/threshold/lifecycle.ts";
 import { identifierForName, type FrostPublic, type FrostSecret } from "../../src/threshold/suite.ts";
 import {
@@ -644,5 +646,78 @@ describe("roster in force vs ca-config", () => {
       await svc().store.setMeta(META_KEY_STATE, before!);
     }
     expect((await api("/api/v1/health")).status).toBe(200);
+  });
+});
+
+describe("repair", () => {
+  it("restores carol's share for her new identity keys; the key state names her new keys, the package stays", async () => {
+    const carolNew = { name: "carol", signingSecret: new Uint8Array(randomBytes(32)) };
+    const rekeyed = sorted({
+      threshold: 2,
+      custodians: configRoster().custodians.map((c) =>
+        c.name === "carol" ? { ...member("carol"), signingKey: pub(carolNew) } : c,
+      ),
+    });
+    await signChange(rekeyed, ["alice", "bob"]);
+    const before = await state();
+    const res = await postJson(
+      "/api/v1/lifecycle",
+      { kind: "repair", lost: "carol", rosterDigest: rosterDigest(rekeyed) },
+      ADMIN,
+    );
+    expect(res.status).toBe(201);
+    const v = (await res.json()) as LifecycleView;
+    expect(v.plan).toMatchObject({
+      dealers: ["alice", "bob"],
+      receivers: ["carol"],
+      fromEpoch: 1,
+      toEpoch: 1,
+    });
+    expect(lifecycleStages(v.plan).map((s) => s.type)).toContain("lc/round3");
+    const signers = new Map([...h.ca.signers, ["carol", carolNew]]);
+    const d = new Driver(v.plan, signers, before.publicPackage, currentSecrets!);
+    const helpers = v.plan.dealers;
+    const keys = new Map<string, HpkeKeyPair>();
+    const dealt = new Map<string, ReturnType<typeof repairDeal>>();
+    for (const n of participants(v.plan)) {
+      keys.set(n, await generateHpkeKeyPair());
+      d.parties.get(n)!.hpke = keys.get(n)!;
+      let pieceCommitments: Record<string, string> | null = null;
+      if (helpers.includes(n)) {
+        const deal = repairDeal(currentSecrets!.get(n)!, helpers.map(id), id("carol"));
+        dealt.set(n, deal);
+        pieceCommitments = Object.fromEntries(helpers.map((x) => [x, bytesToHex(deal.commitments[id(x)]!)]));
+      }
+      await d.send(n, "lc/round1", {
+        planHash: planHash(v.plan),
+        hpkePublicKey: bytesToHex(keys.get(n)!.publicKey),
+        commitment: null,
+        pieceCommitments,
+      });
+    }
+    await d.ack();
+    const seal = (to: string, value: Uint8Array, from: string, stage: "lc/round2" | "lc/round3") =>
+      sealLcValue(keys.get(to)!.publicKey, value, { ceremonyId: v.id, stage, sender: from, recipient: to });
+    for (const n of helpers) {
+      const shares: Record<string, { enc: string; ciphertext: string }> = {};
+      for (const x of helpers) shares[x] = await seal(x, dealt.get(n)!.pieces[id(x)]!, n, "lc/round2");
+      await d.send(n, "lc/round2", { shares });
+    }
+    expect((await svc().lifecycle.view(v.id)).status).toBe("round3");
+    for (const n of helpers) {
+      const sigma = repairSigma(helpers.map((x) => dealt.get(x)!.pieces[id(n)]!));
+      await d.send(n, "lc/round3", { shares: { carol: await seal("carol", sigma, n, "lc/round3") } });
+    }
+    expect((await svc().lifecycle.view(v.id)).status).toBe("confirm");
+    const done = await d.send("carol", "lc/confirm", {
+      publicPackageDigest: publicPackageDigest(before.publicPackage),
+      publicPackage: publicToWire(before.publicPackage),
+    });
+    expect(done.status).toBe("complete");
+    const after = await state();
+    expect(after.state).toMatchObject({ epoch: 1, rosterDigest: rosterDigest(rekeyed), ceremonyId: v.id });
+    expect(after.publicPackageRaw).toBe(before.publicPackageRaw);
+    // This coordinator's ca-config still has carol's old keys: it signs nothing until restarted.
+    expect(await svc().signing.refusal()).toMatch(/not the roster in force/);
   });
 });
