@@ -65,6 +65,12 @@ export const LifecyclePlanSchema = z
     toEpoch: z.number().int().min(0),
     /** publicPackageDigest of the package in force when the ceremony was planned. */
     publicPackageDigest: hex(32),
+    /**
+     * The package in force itself: participants without a share of it (new holders in a reshare, the
+     * lost custodian in a repair) check dealings against its verifying shares. Every holder checks
+     * that its digest is publicPackageDigest and the one its own share belongs to.
+     */
+    publicPackage: PublicPackageWireSchema,
     oldRoster: RosterSchema,
     newRoster: RosterSchema,
     /** Present exactly when newRoster differs from oldRoster; checked by every participant. */

@@ -96,6 +96,7 @@ describe("the admin CLI's words for a lifecycle ceremony", () => {
       fromEpoch: 0,
       toEpoch: 1,
       publicPackageDigest: keyState.publicPackageDigest,
+      publicPackage: share.publicPackage,
       oldRoster: roster,
       newRoster: next,
       rosterChange: null,

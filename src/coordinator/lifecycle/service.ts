@@ -169,6 +169,7 @@ export class LifecycleService {
       caKeyId: ks.caKeyId,
       fromEpoch: ks.state.epoch,
       publicPackageDigest: ks.state.publicPackageDigest,
+      publicPackage: publicToWire(ks.publicPackage),
       oldRoster: old,
       createdAt: clock.iso(),
     };
