@@ -49,8 +49,18 @@ export class CustodianAgent {
     private readonly session: CustodianSession,
     private readonly policy: Policy,
     private readonly log: Logger,
-    private readonly opts: { waitSeconds?: number } = {},
+    private readonly opts: {
+      waitSeconds?: number;
+      /**
+       * Whether another process stored a new keystore (a lifecycle ceremony's new share, an adopted
+       * roster): the agent then stops so that its caller opens the keystore again (docs/key-lifecycle.md).
+       */
+      keystoreChanged?: () => boolean;
+    } = {},
   ) {}
+
+  /** Set when run() returned because the keystore changed, not because it was asked to stop. */
+  reloadRequested = false;
 
   /** Runs until `signal` aborts; then withdraws its commitments and returns. */
   async run(signal: AbortSignal): Promise<void> {
@@ -66,6 +76,11 @@ export class CustodianAgent {
     );
     let backoff = 250;
     while (!signal.aborted) {
+      if (this.opts.keystoreChanged?.()) {
+        this.reloadRequested = true;
+        this.log.info("the keystore changed (a new key share or roster): reloading it");
+        break;
+      }
       try {
         await this.heartbeat();
         await this.intermediate();

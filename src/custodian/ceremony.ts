@@ -16,6 +16,7 @@ import { ed25519Spki } from "../x509/tbs.ts";
 import { verifyCertificateSignature } from "../x509/assemble.ts";
 import { fromPem, toPem } from "../x509/der.ts";
 import type { LoadedConfig } from "../config/load.ts";
+import { rosterOf } from "../protocol/roster.ts";
 
 export interface CeremonyRunOptions {
   home: CustodianHome;
@@ -77,6 +78,8 @@ export async function runCeremony(o: CeremonyRunOptions): Promise<CeremonyOutcom
       publicPackage: publicToWire(result.public),
       caKeyId,
       activatedAt: new Date().toISOString(),
+      epoch: 0,
+      roster: rosterOf(o.config.config),
     },
   };
   await o.home.save(o.passphrase, updated);

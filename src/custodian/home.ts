@@ -50,6 +50,7 @@ export interface RecoveryResult {
 import { CustodianError } from "./errors.ts";
 import { generateIdentity, publicIdentity, type PublicIdentity } from "../protocol/identity.ts";
 import { PublicPackageWireSchema } from "../threshold/encoding.ts";
+import { RosterSchema } from "../protocol/roster.ts";
 import { parseBaseUrls } from "../protocol/http-client.ts";
 
 export const KeyShareSchema = z
@@ -60,12 +61,24 @@ export const KeyShareSchema = z
     publicPackage: PublicPackageWireSchema,
     caKeyId: z.string(),
     activatedAt: z.string(),
+    /** Key epoch (docs/key-lifecycle.md): 0 from the DKG, +1 per refresh or reshare. Absent means 0. */
+    epoch: z.number().int().min(0).optional(),
+    /** The roster this share belongs to; absent on keystores from before the key lifecycle. */
+    roster: RosterSchema.optional(),
   })
   .strict();
 export type KeyShare = z.infer<typeof KeyShareSchema>;
 
+/**
+ * A new share made by a lifecycle ceremony, kept beside the old one until the coordinator reports
+ * the ceremony complete (docs/key-lifecycle.md: old shares go only after every receiver confirmed).
+ */
+export const PendingShareSchema = z.object({ ceremonyId: z.string(), share: KeyShareSchema }).strict();
+export type PendingShare = z.infer<typeof PendingShareSchema>;
+
 export interface CustodianSecrets extends KeystoreContents {
   share?: KeyShare;
+  pendingShare?: PendingShare;
   /**
    * Set (inside the encrypted part) once the journal's head has been anchored in this keystore: from
    * then on a keystore without an anchor is a rollback, not an old keystore (docs/journal.md).
@@ -201,7 +214,8 @@ export class CustodianHome {
     this.identity();
     const c = await readKeystore(this.keystorePath, passphrase);
     const share = c.share === undefined ? undefined : KeyShareSchema.parse(c.share);
-    return { ...c, share };
+    const pendingShare = c.pendingShare === undefined ? undefined : PendingShareSchema.parse(c.pendingShare);
+    return { ...c, share, ...(pendingShare ? { pendingShare } : {}) };
   }
 
   /**

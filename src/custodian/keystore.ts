@@ -300,6 +300,23 @@ export function keystoreFileVersion(path: string): string {
 }
 
 /**
+ * Changes whenever the encrypted part is rewritten (each write draws a new salt and IV), and not
+ * when only the journal anchor is: how a running agent notices that another process stored a new
+ * key share (docs/key-lifecycle.md) without decrypting the file on every round.
+ */
+export function keystoreSealedVersion(path: string): string {
+  try {
+    const j = JSON.parse(readFileSync(path, "utf8")) as {
+      kdf?: { salt?: unknown };
+      cipher?: { iv?: unknown };
+    };
+    return `${String(j.kdf?.salt)}:${String(j.cipher?.iv)}`;
+  } catch {
+    return "unreadable";
+  }
+}
+
+/**
  * Replaces the journal anchor in the keystore file, leaving the encrypted part byte for byte as it
  * is: a temp file written and fsynced, renamed over the keystore, and the directory fsynced, so a
  * crash leaves the old file or the new one, never a mix.

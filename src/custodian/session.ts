@@ -23,6 +23,7 @@ import { BUILDER_VERSION } from "../x509/leaf.ts";
 import { fromPem } from "../x509/der.ts";
 import { displaySerial, storedSerial } from "../x509/serial.ts";
 import type { CoordinatorClient } from "./client.ts";
+import { adoptRoster, settlePendingShare } from "./lifecycle/participate.ts";
 import { connectCustodian } from "./connect.ts";
 import { CustodianError } from "./errors.ts";
 import type { CustodianHome } from "./home.ts";
@@ -216,6 +217,7 @@ export class CustodianSession {
         caKeyId: share.caKeyId,
         threshold: config.config.threshold,
         roster: config.config.custodians.map((c) => c.name),
+        epoch: share.epoch ?? 0,
       },
       {
         // The CA certificate in force when the task is checked (a new one may be adopted meanwhile).
@@ -252,28 +254,36 @@ export class CustodianSession {
     config: LoadedConfig;
     hooks?: SigningHooks;
     role?: "agent" | "cli";
+    /** Where to say what opening did beyond the usual (a pending share settled, a roster adopted). */
+    note?: (line: string) => void;
   }): Promise<CustodianSession> {
-    const secrets = await o.home.open(o.passphrase);
+    let secrets = await o.home.open(o.passphrase);
+    const signer = {
+      name: secrets.identity.name,
+      signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
+    };
+    const client = connectCustodian({
+      urls: o.coordinatorUrl,
+      role: o.role ?? "cli",
+      identity: signer,
+      home: o.home,
+    });
+    // A lifecycle ceremony's outcome (docs/key-lifecycle.md): a pending share is settled with the
+    // coordinator, and a new roster is adopted only with t signatures of the share's roster.
+    const note = o.note ?? (() => undefined);
+    if (secrets.pendingShare) secrets = await settlePendingShare(o.home, o.passphrase, client, secrets, note);
     if (!secrets.share)
       throw new CustodianError(
         "NO_KEY_SHARE",
         "this custodian holds no key share: run the key ceremony first",
       );
-    const signer = {
-      name: secrets.identity.name,
-      signingSecret: new Uint8Array(Buffer.from(secrets.identity.signingSecret, "base64url")),
-    };
+    secrets = await adoptRoster(o.home, o.passphrase, client, o.config, secrets, note);
     const session = new CustodianSession(
-      connectCustodian({
-        urls: o.coordinatorUrl,
-        role: o.role ?? "cli",
-        identity: signer,
-        home: o.home,
-      }),
+      client,
       o.home,
       o.config,
       signer,
-      secrets.share,
+      secrets.share!,
       o.hooks ?? {},
       o.role ?? "cli",
       await o.home.openJournal(secrets, o.passphrase),

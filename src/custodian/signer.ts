@@ -66,6 +66,8 @@ export class SigningParticipant {
       caKeyId: string;
       threshold: number;
       roster: string[];
+      /** The share's key epoch (docs/key-lifecycle.md); absent means 0. */
+      epoch?: number;
     },
     private readonly derivers: Partial<Record<SigningTask["kind"], TbsDeriver>>,
     private readonly hooks: SigningHooks = {},
@@ -92,6 +94,7 @@ export class SigningParticipant {
       supersede: this.supersede && this.#batch === 1,
       commitments,
       expiresAt: new Date(now + OFFER_TTL_MS - OFFER_EXPIRY_MARGIN_MS).toISOString(),
+      ...(this.key.epoch ? { keyEpoch: this.key.epoch } : {}),
     });
   }
 
@@ -211,7 +214,11 @@ export class SigningParticipant {
     const pkg = task.signingPackage;
     const ids = pkg.commitments.map((c) => c.identifier);
     const rosterIds = new Map(this.key.roster.map((n) => [identifierForName(n), n]));
+    const epoch = this.key.epoch ?? 0;
     const problems = [
+      // An old-epoch share must never be mixed with new ones (docs/key-lifecycle.md "Epochs").
+      (pkg.keyEpoch ?? 0) !== epoch &&
+        `the signing package is for key epoch ${pkg.keyEpoch ?? 0}; this custodian's share is of epoch ${epoch}`,
       pkg.attempt !== task.attempt && "the signing package belongs to another attempt",
       pkg.commitments.length !== this.key.threshold &&
         `the signing package has ${pkg.commitments.length} commitments, not ${this.key.threshold}`,

@@ -5,6 +5,7 @@ import { CustodianHome } from "../../custodian/home.ts";
 import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { CustodianSession } from "../../custodian/session.ts";
 import { CustodianAgent } from "../../custodian/agent.ts";
+import { keystoreSealedVersion } from "../../custodian/keystore.ts";
 import { loadPolicy } from "../../custodian/policy.ts";
 import { runCommand } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
@@ -49,13 +50,6 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
             base: { custodian: name },
             level: process.env.TCA_LOG_LEVEL ?? "info",
           });
-          const session = await CustodianSession.open({
-            home,
-            passphrase,
-            coordinatorUrl: home.coordinatorUrl(override),
-            config,
-            role: "agent",
-          });
           const stop = new AbortController();
           const onSignal = (sig: string) => {
             log.info({ signal: sig }, "stopping");
@@ -75,7 +69,24 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
             watch.unref();
             stop.signal.addEventListener("abort", () => clearInterval(watch));
           }
-          await new CustodianAgent(session, policy, log).run(stop.signal);
+          // A lifecycle ceremony run beside the agent (tca custodian ceremony) stores a new share: the
+          // agent notices the keystore changed, hands back its old commitments and opens it again.
+          for (;;) {
+            const session = await CustodianSession.open({
+              home,
+              passphrase,
+              coordinatorUrl: home.coordinatorUrl(override),
+              config,
+              role: "agent",
+              note: (line) => log.info(line),
+            });
+            const version = keystoreSealedVersion(home.keystorePath);
+            const agent = new CustodianAgent(session, policy, log, {
+              keystoreChanged: () => keystoreSealedVersion(home.keystorePath) !== version,
+            });
+            await agent.run(stop.signal);
+            if (!agent.reloadRequested || stop.signal.aborted) break;
+          }
         }),
     );
 }

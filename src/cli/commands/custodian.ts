@@ -11,6 +11,7 @@ import { registerCustodianAgent } from "./custodian-agent.ts";
 import { registerCustodianJournal } from "./custodian-journal.ts";
 import { registerCustodianAudit } from "./custodian-audit.ts";
 import { registerCustodianCaCsr } from "./custodian-ca-csr.ts";
+import { registerCustodianCeremony } from "./custodian-ceremony.ts";
 
 interface HomeOpts {
   home: string;
@@ -60,6 +61,7 @@ export function registerCustodian(program: Command): void {
   registerCustodianJournal(cust, defaultHome);
   registerCustodianAudit(cust, defaultHome);
   registerCustodianCaCsr(cust, defaultHome); // intermediate mode (docs/intermediate.md)
+  registerCustodianCeremony(cust, defaultHome); // refresh, reshare, repair (docs/key-lifecycle.md)
 
   cust
     .command("dkg")
