@@ -24,7 +24,6 @@ import {
   LcRound1BodySchema,
   LcSharesBodySchema,
   LifecycleViewSchema,
-  lifecycleStages,
   openLcValue,
   participants,
   planHash,
