@@ -39,7 +39,7 @@ import { readCaCert } from "../x509/ca-cert.ts";
 import { groupPublicKey } from "../threshold/dkg.ts";
 import { CaCsrParamsSchema } from "../protocol/signing-messages.ts";
 import { caCsrTbsDeriver } from "./ca-csr-check.ts";
-import { adoptCoordinatorCa, readCaChain, type Adoption } from "./ca-install.ts";
+import { adoptCoordinatorCa, readAdoptedCa, readCaChain, type Adoption } from "./ca-install.ts";
 
 /**
  * What a custodian needs of a request to judge it: from a full view (CLI) or a review item (agent).
@@ -60,7 +60,10 @@ export interface Review<R extends ReviewSubject = RequestView> {
   problem?: string;
 }
 
+/** The CA certificate leaves and CRLs name: the one adopted in intermediate mode, else the ceremony's root. */
 export function caCertificateOf(home: CustodianHome): Uint8Array {
+  const adopted = readAdoptedCa(home);
+  if (adopted) return adopted;
   if (!existsSync(home.caCertPath))
     throw new CustodianError(
       "NO_KEY_SHARE",

@@ -35,12 +35,18 @@ import { deriveLeafTbs } from "../../src/custodian/leaf-check.ts";
 import { hexToBytes } from "../../src/threshold/encoding.ts";
 import type { LeafParams } from "../../src/protocol/approval.ts";
 import { groupPublicKey } from "../../src/threshold/dkg.ts";
+import { CustodianHome } from "../../src/custodian/home.ts";
+import { connectCustodian } from "../../src/custodian/connect.ts";
+import { adoptCoordinatorCa, readAdoptedCa, readCaChain } from "../../src/custodian/ca-install.ts";
+import { caCertificateOf } from "../../src/custodian/session.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tca-intermediate-"));
 const p = (f: string) => join(dir, f);
 let ca: InProcessCa;
 let coordinator: RunningCoordinator;
 let url: string;
+/** The coordinator's self-signed root from the key ceremony, before the install. */
+let ceremonyRootPem: string;
 
 const admin = { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
 const post = (path: string, body: unknown, headers: Record<string, string> = admin) =>
@@ -212,6 +218,7 @@ describe("intermediate mode", () => {
   });
 
   it("installs the certificate; a leaf for svc.test chains to the root and passes openssl verify -x509_strict", async () => {
+    ceremonyRootPem = await (await fetch(`${url}/ca.pem`)).text();
     const res = await post("/api/v1/ca/certificate", {
       certificate: readFileSync(p("tca.pem"), "utf8"),
       chain: readFileSync(p("root.pem"), "utf8"),
@@ -246,6 +253,27 @@ describe("intermediate mode", () => {
         p("leaf.pem"),
       ]),
     ).toMatch(/OK/);
+  });
+
+  it("a custodian adopts it beside the ceremony's root: HOME/ca.pem untouched, HOME/ca-cert.pem and HOME/ca-chain.pem written", async () => {
+    const home = new CustodianHome(mkdtempSync(join(dir, "home-")));
+    writeFileSync(home.caCertPath, ceremonyRootPem);
+    const client = connectCustodian({ urls: url, env: {} });
+    const adopt = () =>
+      adoptCoordinatorCa({
+        client,
+        home,
+        config: ca.config,
+        caPublicKey: ca.caPublicKey!,
+        current: caCertificateOf(home),
+      });
+    expect((await adopt()).kind).toBe("adopted");
+    expect(readFileSync(home.caCertPath, "utf8")).toBe(ceremonyRootPem);
+    const tca = fromPem(readFileSync(p("tca.pem"), "utf8"), ["CERTIFICATE"], "CERT_MALFORMED");
+    expect(caCertificateOf(home)).toEqual(tca);
+    expect(readAdoptedCa(home)).toEqual(tca);
+    expect(readCaChain(home)).toEqual([fromPem(readFileSync(p("root.pem"), "utf8"), ["CERTIFICATE"], "CERT_MALFORMED")]); // prettier-ignore
+    expect((await adopt()).kind).toBe("unchanged");
   });
 
   it("the custodians' lint refuses a name outside the permitted subtree, and any CA certificate", async () => {
