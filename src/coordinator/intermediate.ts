@@ -27,6 +27,10 @@ import { bytesEqual, toPem } from "../x509/der.ts";
 import { isX509Error } from "../x509/errors.ts";
 import { nameToDer } from "../x509/names.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
+import { readCaCert } from "../x509/ca-cert.ts";
+import { splitCertificate } from "../x509/assemble.ts";
+import { readAkiKeyId, readTbs } from "../x509/tbs-read.ts";
+import { OID } from "../x509/oids.ts";
 import { sha256Hex } from "../common/hash.ts";
 import { appendAudit } from "./audit/log.ts";
 import { META_CA_CERT } from "./ceremony.ts";
@@ -39,6 +43,73 @@ import type { Store } from "./store/types.ts";
 export const META_CA_CSR = "ca.csr";
 /** The chain above an installed CA certificate: JSON array of DER base64, issuer first, root last. */
 export const META_CA_CHAIN = "ca.chain";
+/**
+ * The CA certificates in force before the current one, newest first, each with its chain: JSON
+ * array of {certificate, chain} (DER base64). A certificate issued under one of them is handed out
+ * with its own chain (its AKI names that certificate's SKI, RFC 5280 §4.2.1.1), not the current one.
+ */
+export const META_CA_PREVIOUS = "ca.previous";
+/** How many earlier CA certificates are kept for downloads. */
+const MAX_PREVIOUS = 16;
+
+const PreviousSchema = z.array(z.object({ certificate: z.string(), chain: z.array(z.string()) }).strict());
+
+/** A CA certificate and the chain above it (issuer first; empty for a self-signed root). */
+export interface CaVersion {
+  certificate: Uint8Array;
+  chain: Uint8Array[];
+}
+
+const fromB64 = (b: string) => new Uint8Array(Buffer.from(b, "base64"));
+const b64 = (d: Uint8Array) => Buffer.from(d).toString("base64");
+
+/** The CA certificates in force before the current one, newest first. */
+export async function previousCas(store: Pick<Store, "getMeta">): Promise<CaVersion[]> {
+  const raw = await store.getMeta(META_CA_PREVIOUS);
+  if (!raw) return [];
+  const list = PreviousSchema.safeParse(JSON.parse(raw));
+  if (!list.success) throw new Error(`corrupt row in the database: meta ${META_CA_PREVIOUS}`);
+  return list.data.map((v) => ({ certificate: fromB64(v.certificate), chain: v.chain.map(fromB64) }));
+}
+
+/** The keyIdentifier of a certificate's authorityKeyIdentifier, lowercase hex, if it has one. */
+function akiHexOf(der: Uint8Array): string | undefined {
+  try {
+    const aki = readTbs(splitCertificate(der).tbs).extensions.find(
+      (e) => e.oid === OID.authorityKeyIdentifier,
+    );
+    const id = aki && readAkiKeyId(aki.value);
+    return id ? Buffer.from(id).toString("hex") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The PEM of the CA certificate that issued `leaf` and the chain above it: the certificate whose
+ * SKI is the leaf's AKI (RFC 5280 §4.2.1.1), the current one or an earlier one (an install changes
+ * the key identifier: docs/intermediate.md); the current one when none matches. Empty without a CA.
+ */
+export async function issuerChainPem(
+  store: Pick<Store, "getMeta">,
+  current: Uint8Array | null,
+  leaf: Uint8Array,
+): Promise<string> {
+  if (!current) return "";
+  const versions: CaVersion[] = [{ certificate: current, chain: await caChain(store) }];
+  const aki = akiHexOf(leaf);
+  const skiHex = (d: Uint8Array) => {
+    try {
+      return readCaCert(d).skiHex;
+    } catch {
+      return undefined;
+    }
+  };
+  let pick = versions[0]!;
+  if (aki !== undefined && skiHex(current) !== aki)
+    pick = (await previousCas(store)).find((v) => skiHex(v.certificate) === aki) ?? pick;
+  return [pick.certificate, ...pick.chain].map((d) => toPem(d, "CERTIFICATE")).join("");
+}
 
 const ProposalSchema = z
   .object({
@@ -62,7 +133,7 @@ export async function caChain(store: Pick<Store, "getMeta">): Promise<Uint8Array
   if (!raw) return [];
   const list = z.array(z.string()).safeParse(JSON.parse(raw));
   if (!list.success) throw new Error(`corrupt row in the database: meta ${META_CA_CHAIN}`);
-  return list.data.map((b) => new Uint8Array(Buffer.from(b, "base64")));
+  return list.data.map(fromB64);
 }
 
 /** PEM of the certificates above the CA certificate (empty for a self-signed root). */
@@ -300,9 +371,33 @@ export class IntermediateService {
         if (isX509Error(e)) throw new CoordinatorError("UNPROCESSABLE", `refused: ${e.message}`);
         throw e;
       }
-      const b64 = (d: Uint8Array) => Buffer.from(d).toString("base64");
+      const old = await this.s.caCertificate();
+      const oldChain = await caChain(this.s.store);
+      // No going back (docs/intermediate.md): a certificate from an external root older than the
+      // installed one (perhaps less constrained) is refused; custodians refuse to adopt it too.
+      if (old && oldChain.length > 0) {
+        const was = caCertFacts(old, "the installed CA certificate").tbs.notBefore.date;
+        if (checked.facts.tbs.notBefore.date < was)
+          throw new CoordinatorError(
+            "UNPROCESSABLE",
+            `refused: the certificate (notBefore ${checked.facts.tbs.notBefore.date.toISOString()}) is older than the installed one (notBefore ${was.toISOString()}): no going back to an earlier CA certificate`,
+          );
+      }
       await this.s.store.setMeta(META_CA_CERT, b64(checked.certificate));
       await this.s.store.setMeta(META_CA_CHAIN, JSON.stringify(checked.chain.map(b64)));
+      if (old && !bytesEqual(old, checked.certificate)) {
+        const kept = (await previousCas(this.s.store)).filter((v) => !bytesEqual(v.certificate, old));
+        const previous = [{ certificate: old, chain: oldChain }, ...kept].slice(0, MAX_PREVIOUS);
+        await this.s.store.setMeta(
+          META_CA_PREVIOUS,
+          JSON.stringify(previous.map((v) => ({ certificate: b64(v.certificate), chain: v.chain.map(b64) }))),
+        );
+      }
+      // Leaves and CRLs name the CA certificate's SKI as their AKI (RFC 5280 §4.2.1.1, §5.2.1); when
+      // it changes, what was built under the old one is refused by custodians that adopted the new.
+      const keyIdChanged = !old || readCaCert(old).skiHex !== readCaCert(checked.certificate).skiHex;
+      const voided = keyIdChanged ? await this.voidOpenRequests() : [];
+      if (keyIdChanged) await this.renewCrl();
       await appendAudit(this.s.store, {
         kind: "ceremony",
         subject: `ca-certificate-${checked.facts.sha256.slice(0, 16)}`,
@@ -315,6 +410,7 @@ export class IntermediateService {
           installedBy: actor,
         },
       });
+      for (const id of voided) this.s.hooks.finished(id);
       this.s.hooks.changed();
       return {
         subject: checked.facts.subject,
@@ -324,5 +420,40 @@ export class IntermediateService {
         notAfter: checked.facts.tbs.notAfter.date.toISOString(),
       };
     });
+  }
+
+  /**
+   * Open requests (pending approval, or signing) were built under the previous CA certificate: their
+   * TBS names its key identifier, which custodians that adopted the new one refuse to approve or
+   * sign, and approvals are of those bytes. They fail with the reason; ACME orders, the coordinator's
+   * own certificate loops (self-cert.ts) and requesters submit again. Returns the ids.
+   */
+  private async voidOpenRequests(): Promise<string[]> {
+    const reason =
+      "the CA certificate changed (a certificate from an external root was installed, docs/intermediate.md) while this request was open: it was built under the previous one; submit it again";
+    const ids: string[] = [];
+    for (const status of ["pending", "signing"] as const) {
+      for (let after = 0; ;) {
+        const page = await this.s.store.listRequestsAfter(status, after, 500);
+        if (page.length === 0) break;
+        for (const r of page) {
+          if (r.signingJob) await this.s.signing.cancel(r.signingJob, reason);
+          await this.s.store.updateRequest(r.id, { status: "failed", outcome: { reason } });
+          ids.push(r.id);
+        }
+        after = page.at(-1)!.seq;
+      }
+    }
+    return ids;
+  }
+
+  /**
+   * A CRL under the new CA certificate at once (RFC 5280 §5.2.1: its AKI is the issuer's SKI), not
+   * when the timer next renews it; a CRL job in flight under the old one is cancelled first.
+   */
+  private async renewCrl(): Promise<void> {
+    const state = await this.s.store.getCrlState();
+    if (state.job) await this.s.signing.cancel(state.job, "the CA certificate changed");
+    await this.s.revocations.scheduleCrl();
   }
 }

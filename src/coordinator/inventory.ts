@@ -10,7 +10,7 @@ import { displaySerial, storedSerial } from "../x509/serial.ts";
 import { clock } from "./clock.ts";
 import { CoordinatorError } from "./errors.ts";
 import type { CertificateRecord, CertificateSort, Store } from "./store/types.ts";
-import { caChainPem } from "./intermediate.ts";
+import { issuerChainPem } from "./intermediate.ts";
 
 export const MAX_PAGE = 500;
 export const DEFAULT_PAGE = 100;
@@ -123,9 +123,9 @@ export class CertificateInventory {
         `no certificate with serial ${displaySerial(serial)} was issued by this CA`,
       );
     const ca = await this.caCertificate();
-    // Intermediate mode: then the chain above the CA up to the external root (docs/intermediate.md).
-    const pem =
-      toPem(r.der, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") + (await caChainPem(this.store)) : "");
+    // Intermediate mode: the CA certificate that issued it and the chain above it up to the
+    // external root, an earlier one for a certificate issued before an install (docs/intermediate.md).
+    const pem = toPem(r.der, "CERTIFICATE") + (await issuerChainPem(this.store, ca, r.der));
     return { view: view(r, clock.iso()), der: r.der, pem };
   }
 }

@@ -36,6 +36,19 @@ export const SELF_CERT_RETRY_MS = 60_000;
 /** The longest wait between two attempts after failures in a row: an hour. */
 export const SELF_CERT_MAX_RETRY_MS = 3_600_000;
 
+/**
+ * Whether the first certificate of `chainPem` names `ca` as its issuer: subject and, when both are
+ * present, its authorityKeyIdentifier against the CA certificate's subjectKeyIdentifier (RFC 5280
+ * §4.2.1.1; node:crypto's checkIssued, openssl's X509_check_issued).
+ */
+export function issuedUnder(chainPem: string, ca: Uint8Array): boolean {
+  try {
+    return new X509Certificate(chainPem).checkIssued(new X509Certificate(Buffer.from(ca)));
+  } catch {
+    return false;
+  }
+}
+
 /** When a certificate valid from `notBefore` to `notAfter` is renewed: at two thirds of its lifetime. */
 export function renewAt(notBefore: Date, notAfter: Date): number {
   return notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
@@ -176,8 +189,17 @@ export class SelfCertificate {
     await this.#checkRevoked();
     if (this.#pending) return this.#follow(this.#pending, root);
     const now = this.#now();
-    if (this.#current && now < renewAt(this.#current.notBefore, this.#current.notAfter)) return;
+    // A new CA certificate (intermediate mode, docs/intermediate.md) has the same key but another
+    // key identifier: the installed certificate's AKI no longer names it, so clients that trust only
+    // the new chain cannot build a path to it. Asked for again at once, not at renewal time.
+    const caChanged = this.#current !== undefined && !issuedUnder(this.#current.chainPem, root);
+    if (this.#current && !caChanged && now < renewAt(this.#current.notBefore, this.#current.notAfter)) return;
     if (now < this.#retryAfter) return;
+    if (caChanged)
+      this.#o.log.info(
+        { serial: this.#current!.serial },
+        `${this.#o.label}: the CA certificate changed; asking for ${this.#o.what} under the new one`,
+      );
     await this.#request();
   }
 

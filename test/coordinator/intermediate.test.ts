@@ -39,6 +39,7 @@ import { CustodianHome } from "../../src/custodian/home.ts";
 import { connectCustodian } from "../../src/custodian/connect.ts";
 import { adoptCoordinatorCa, readAdoptedCa, readCaChain } from "../../src/custodian/ca-install.ts";
 import { caCertificateOf } from "../../src/custodian/session.ts";
+import { issuedUnder } from "../../src/coordinator/self-cert.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tca-intermediate-"));
 const p = (f: string) => join(dir, f);
@@ -55,6 +56,26 @@ const post = (path: string, body: unknown, headers: Record<string, string> = adm
     headers: { ...headers, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
+/** Submits a request for `names`; with `issue`, has alice and bob approve it and waits until it is issued. */
+async function submit(names: string[], issue: boolean): Promise<string> {
+  const res = await post(
+    "/api/v1/requests",
+    { csr: await makeCsr(names), profile: "server" },
+    { authorization: `Bearer ${EXAMPLE_REQUESTER_TOKEN}` },
+  );
+  expect(res.status).toBe(202);
+  const { id } = (await res.json()) as { id: string };
+  if (!issue) return id;
+  const view = await ca.services.requests.view(id);
+  for (const name of ["alice", "bob"])
+    await post(`/api/v1/requests/${id}/approvals`, approval(ca, name, view), {});
+  await exchangeUntil(ca, async () => (await ca.services.requests.view(id)).status === "issued");
+  return id;
+}
+const firstPem = (pem: string) => pem.slice(0, pem.indexOf("-----END CERTIFICATE-----") + 25) + "\n";
+/** Issued before the install: one certificate, one request still waiting for approvals. */
+let before: { issued: string; pending: string; crlNumber: number };
+
 const csrView = async (): Promise<CaCsrView> =>
   CaCsrViewSchema.parse(await (await fetch(`${url}/api/v1/ca/csr/current`, { headers: admin })).json());
 
@@ -217,6 +238,13 @@ describe("intermediate mode", () => {
     );
   });
 
+  it("before the install: a certificate is issued under the ceremony's root and a request waits for approvals", async () => {
+    const issued = await submit(["before.test"], true);
+    const pending = await submit(["waiting.test"], false);
+    await exchangeUntil(ca, async () => (await ca.services.store.latestCrl()) !== undefined);
+    before = { issued, pending, crlNumber: (await ca.services.store.latestCrl())!.number };
+  });
+
   it("installs the certificate; a leaf for svc.test chains to the root and passes openssl verify -x509_strict", async () => {
     ceremonyRootPem = await (await fetch(`${url}/ca.pem`)).text();
     const res = await post("/api/v1/ca/certificate", {
@@ -253,6 +281,62 @@ describe("intermediate mode", () => {
         p("leaf.pem"),
       ]),
     ).toMatch(/OK/);
+  });
+
+  it("after the install: the open request failed with the reason, the earlier certificate still downloads with the ceremony's root", async () => {
+    const v = await ca.services.requests.view(before.pending);
+    expect(v.status).toBe("failed");
+    expect(v.failure).toMatch(/CA certificate changed .* submit it again/);
+    const pem = await (
+      await fetch(`${url}/api/v1/requests/${before.issued}/certificate`, { headers: admin })
+    ).text();
+    const certs = pemCertificates(pem, "chain");
+    expect(certs).toHaveLength(2); // leaf → the ceremony's self-signed root
+    writeFileSync(p("before-leaf.pem"), firstPem(pem));
+    writeFileSync(p("ceremony-root.pem"), ceremonyRootPem);
+    expect(pem).toContain(ceremonyRootPem.trim());
+    expect(openssl(["verify", "-x509_strict", "-CAfile", p("ceremony-root.pem"), p("before-leaf.pem")])).toMatch(/OK/); // prettier-ignore
+    // The inventory's download too.
+    const serial = (await ca.services.requests.view(before.issued)).serial!;
+    const inv = await fetch(`${url}/api/v1/certificates/${serial}?format=pem`, { headers: admin });
+    expect(inv.status).toBe(200);
+    expect(await inv.text()).toBe(pem);
+  });
+
+  it("after the install a CRL under the new CA certificate is signed at once: openssl verifies it and a new leaf with -crl_check", async () => {
+    // RFC 5280 §5.2.1: the CRL's AKI is its issuer's SKI. openssl does not insist (it verifies a
+    // CRL with the old AKI under the new certificate: same name, same key), so this looks itself.
+    const hexOf = (text: string) =>
+      /([0-9A-F]{2}(?::[0-9A-F]{2})+)/.exec(text)![1]!.replace(/:/g, "").toLowerCase();
+    const ski = hexOf(openssl(["x509", "-in", p("tca.pem"), "-noout", "-ext", "subjectKeyIdentifier"]));
+    const akiOf = (der: Uint8Array) => {
+      writeFileSync(p("crl.der"), der);
+      const text = openssl(["crl", "-inform", "DER", "-in", p("crl.der"), "-noout", "-text"]);
+      return hexOf(text.slice(text.indexOf("Authority Key Identifier")));
+    };
+    await exchangeUntil(ca, async () => {
+      const latest = await ca.services.store.latestCrl();
+      return latest !== undefined && latest.number > before.crlNumber && akiOf(latest.der) === ski;
+    });
+    const crl = (await ca.services.store.latestCrl())!;
+    writeFileSync(p("crl.der"), crl.der);
+    writeFileSync(
+      p("tca-and-root.pem"),
+      readFileSync(p("tca.pem"), "utf8") + readFileSync(p("root.pem"), "utf8"),
+    );
+    // openssl crl exits non-zero unless the signature verifies under a certificate whose SKI is its AKI.
+    openssl(["crl", "-inform", "DER", "-in", p("crl.der"), "-CAfile", p("tca-and-root.pem"), "-noout"]); // prettier-ignore
+    // openssl checks the root's CRL too under -crl_check_all; -crl_check is the leaf's issuer's.
+    expect(openssl(["verify", "-x509_strict", "-crl_check", "-CAfile", p("root.pem"), "-untrusted", p("tca.pem"), "-CRLfile", p("crl.der"), p("leaf.pem")])).toMatch(/OK/); // prettier-ignore
+  });
+
+  it("the coordinator's own certificates notice the change: issuedUnder compares the leaf's AKI with the CA certificate's SKI", () => {
+    const tcaDer = fromPem(readFileSync(p("tca.pem"), "utf8"), ["CERTIFICATE"], "CERT_MALFORMED");
+    const rootDer = fromPem(ceremonyRootPem, ["CERTIFICATE"], "CERT_MALFORMED");
+    const beforeLeaf = readFileSync(p("before-leaf.pem"), "utf8");
+    expect(issuedUnder(beforeLeaf, rootDer)).toBe(true);
+    expect(issuedUnder(beforeLeaf, tcaDer)).toBe(false);
+    expect(issuedUnder(readFileSync(p("leaf.pem"), "utf8"), tcaDer)).toBe(true);
   });
 
   it("a custodian adopts it beside the ceremony's root: HOME/ca.pem untouched, HOME/ca-cert.pem and HOME/ca-chain.pem written", async () => {

@@ -7,7 +7,7 @@ import type { RequestRecord, RequestStatus } from "../store/types.ts";
 import { requireRequest, type RequestContext } from "./context.ts";
 import { clock } from "../clock.ts";
 import { displaySerial } from "../../x509/serial.ts";
-import { caChainPem } from "../intermediate.ts";
+import { issuerChainPem } from "../intermediate.ts";
 
 export interface WaitOptions {
   waitMs?: number;
@@ -104,10 +104,9 @@ export async function certificateChain(
       { requestStatus: r.status },
     );
   const ca = await ctx.ca.certificate();
-  // Intermediate mode: then the chain above the CA up to the external root (docs/intermediate.md).
-  return (
-    toPem(r.certificate, "CERTIFICATE") + (ca ? toPem(ca, "CERTIFICATE") + (await caChainPem(ctx.store)) : "")
-  );
+  // Intermediate mode: the CA certificate that issued it and the chain above it up to the
+  // external root, an earlier one for a certificate issued before an install (docs/intermediate.md).
+  return toPem(r.certificate, "CERTIFICATE") + (await issuerChainPem(ctx.store, ca, r.certificate));
 }
 
 export async function render(ctx: RequestContext, r: RequestRecord): Promise<RequestView> {
