@@ -286,7 +286,7 @@ export function issuerConstraintsProblem(tbs: ParsedTbs, issuers: readonly Uint8
       const permitted = nc.permitted.filter((s) => s.type === n.type);
       if (permitted.length > 0 && !permitted.some((s) => within(n, s)))
         return `${n.label} is outside ${who} permitted name constraints (${permitted.map(show).join(", ")}; RFC 5280 §4.2.1.10)`;
-      const hit = nc.excluded.find((s) => s.type === n.type && within(n, s));
+      const hit = nc.excluded.find((s) => s.type === n.type && (within(n, s) || wildcardReaches(n, s)));
       if (hit)
         return `${n.label} is inside ${who} excluded name constraint ${show(hit)} (RFC 5280 §4.2.1.10)`;
     }
@@ -308,10 +308,14 @@ function namesOf(tbs: ParsedTbs): Named[] {
       if (bytes) out.push({ type: "ip", bytes, label: `IP address ${s.value}` });
     } else out.push({ type: s.type, value: s.value.toLowerCase(), label: `${LABEL[s.type]} ${s.value}` });
   }
+  // §4.2.1.10 constrains SANs; checking the CN too is what browsers and openssl do where the CN
+  // could be taken as a host name: an IP address, or a DNS name of two labels or more ("alice" is
+  // a person's name, not a host; openssl's cn2dnsid asks for a dot likewise). Unlike openssl, such
+  // a CN is checked even beside a dNSName: refusing costs little, a client that reads it may not.
   for (const cn of commonNames(tbs.subjectDer)) {
     const bytes = ipToBytes(cn);
     if (bytes) out.push({ type: "ip", bytes, label: `subject CN ${cn}` });
-    else if (dnsNameProblem(cn) === undefined)
+    else if (cn.replace(/\.$/, "").includes(".") && dnsNameProblem(cn) === undefined)
       out.push({ type: "dns", value: cn.toLowerCase(), label: `subject CN ${cn}` });
   }
   const rdns = children(readDer(tbs.subjectDer)).map((r) => r.raw);
@@ -321,9 +325,24 @@ function namesOf(tbs: ParsedTbs): Named[] {
 
 const LABEL = { dns: "DNS name", email: "email address", uri: "URI" } as const;
 
+/**
+ * A wildcard dNSName "*.B" stands for every "x.B" with one label x (RFC 6125 §6.4.3): an excluded
+ * subtree "x.B" (the name and its subdomains) covers one of them, so the wildcard may not be signed
+ * though "*.B" itself is not inside it. (A subtree B or above is caught by `within`; ".x.B" names
+ * only subdomains of x.B, which one label cannot reach.)
+ */
+function wildcardReaches(n: Named, s: Subtree): boolean {
+  if (n.type !== "dns" || s.type !== "dns" || !n.value.startsWith("*.")) return false;
+  const base = n.value.slice(2).replace(/\.$/, "");
+  const c = s.value.replace(/\.$/, "");
+  if (c.startsWith(".") || !c.endsWith(`.${base}`)) return false;
+  return !c.slice(0, -base.length - 1).includes(".");
+}
+
 /** DNS: the constraint's labels end the name; a leading "." asks for a proper subdomain. */
 function dnsWithin(name: string, c: string): boolean {
   const n = name.replace(/\.$/, "");
+  c = c.replace(/(.)\.$/, "$1");
   if (c === "") return true;
   if (c.startsWith(".")) return n.endsWith(c);
   return n === c || n.endsWith(`.${c}`);
@@ -334,13 +353,14 @@ function within(n: Named, s: Subtree): boolean {
   if (n.type === "email" && s.type === "email") {
     // A mailbox, a host (exactly), or ".domain" (any host under it).
     if (s.value.includes("@")) return n.value === s.value;
-    const host = n.value.slice(n.value.lastIndexOf("@") + 1);
+    const host = n.value.slice(n.value.lastIndexOf("@") + 1).replace(/\.$/, "");
     return s.value.startsWith(".") ? host.endsWith(s.value) : host === s.value;
   }
   if (n.type === "uri" && s.type === "uri") {
     let host: string;
     try {
-      host = new URL(n.value).hostname.toLowerCase();
+      // "host." is the same host as "host" (an absolute DNS name): it must not escape a subtree.
+      host = new URL(n.value).hostname.toLowerCase().replace(/\.$/, "");
     } catch {
       return false; // a URI without a host never lies within a host constraint
     }
@@ -351,8 +371,55 @@ function within(n: Named, s: Subtree): boolean {
     return n.bytes.every((b, i) => (b & s.mask[i]!) === (s.address[i]! & s.mask[i]!));
   }
   if (n.type === "dn" && s.type === "dn")
-    return s.rdns.length <= n.rdns.length && s.rdns.every((r, i) => bytesEqual(r, n.rdns[i]!));
+    return (
+      s.rdns.length <= n.rdns.length && s.rdns.every((r, i) => canonicalRdn(r) === canonicalRdn(n.rdns[i]!))
+    );
   return false;
+}
+
+/** Directory string tags (X.520) whose values compare as text. */
+const TEXT_TAGS: Record<number, BufferEncoding | "bmp" | "universal"> = {
+  0x0c: "utf8", // UTF8String
+  0x13: "latin1", // PrintableString
+  0x16: "latin1", // IA5String
+  0x14: "latin1", // TeletexString (as openssl reads it)
+  0x1e: "bmp", // BMPString, UTF-16BE
+  0x1c: "universal", // UniversalString, UTF-32BE
+};
+
+function decodeText(tag: number, value: Uint8Array): string | undefined {
+  const enc = TEXT_TAGS[tag];
+  if (enc === undefined) return undefined;
+  if (enc === "bmp") return Buffer.from(value).swap16().toString("utf16le");
+  if (enc === "universal") {
+    let out = "";
+    for (let i = 0; i + 4 <= value.length; i += 4)
+      out += String.fromCodePoint(((value[i]! << 24) | (value[i + 1]! << 16) | (value[i + 2]! << 8) | value[i + 3]!) >>> 0); // prettier-ignore
+    return out;
+  }
+  return Buffer.from(value).toString(enc);
+}
+
+/**
+ * An RDN in a form that compares as RFC 5280 §7.1 asks of name constraints (and openssl does):
+ * text values whatever their string type, case-folded, with leading, trailing and repeated
+ * whitespace removed; other values byte for byte; the attributes of a multi-valued RDN in any order.
+ */
+function canonicalRdn(raw: Uint8Array): string {
+  try {
+    const atvs = children(readDer(raw)).map((atv) => {
+      const [type, value] = children(atv);
+      const text = value ? decodeText(value.tag, value.value) : undefined;
+      const v =
+        text !== undefined
+          ? `t:${text.normalize("NFKC").trim().replace(/\s+/g, " ").toLowerCase()}`
+          : `b:${Buffer.from(value?.raw ?? []).toString("hex")}`;
+      return `${Buffer.from(type?.raw ?? []).toString("hex")}=${v}`;
+    });
+    return atvs.sort().join("+");
+  } catch {
+    return `raw:${Buffer.from(raw).toString("hex")}`;
+  }
 }
 
 function show(s: Subtree): string {
