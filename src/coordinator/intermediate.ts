@@ -121,6 +121,8 @@ const ProposalSchema = z
     createdAt: z.string(),
     /** custodian → its approval envelope (JSON, as received). */
     approvals: z.record(z.string(), z.string()),
+    /** custodian → when its approval expires; an approval counts towards t only until then. */
+    approvalExpiry: z.record(z.string(), z.string()).optional(),
     rejection: z.object({ by: z.string(), reason: z.string() }).strict().nullable(),
     jobId: z.string().nullable(),
   })
@@ -316,7 +318,10 @@ export class IntermediateService {
       const v = await this.render(p);
       if (v.status !== "pending" && v.status !== "signing")
         throw new CoordinatorError("CONFLICT", `CSR proposal ${id} is already ${v.status}`);
-      if (p.approvals[h.sender])
+      // An approval counts only while it is unexpired (not only when received); an expired one may
+      // be replaced by a fresh one. (Rows from before expiry was kept count as expired.)
+      const live = (name: string) => Date.parse(p.approvalExpiry?.[name] ?? "") > clock.now();
+      if (p.approvals[h.sender] && live(h.sender))
         throw new CoordinatorError("CONFLICT", `${h.sender} has already approved CSR proposal ${id}`);
       this.s.hooks.heard(h.sender, "approval");
       if (d.decision === "reject") {
@@ -327,7 +332,8 @@ export class IntermediateService {
         return this.render(p);
       }
       p.approvals[h.sender] = JSON.stringify(envelope);
-      const approvers = Object.keys(p.approvals).sort();
+      p.approvalExpiry = { ...p.approvalExpiry, [h.sender]: d.expiresAt };
+      const approvers = Object.keys(p.approvals).filter(live).sort();
       if (p.jobId) await this.s.signing.addEligible(p.jobId, h.sender);
       else if (approvers.length >= this.s.config.config.threshold) {
         p.jobId = await this.s.signing.createJob({

@@ -39,6 +39,7 @@ import { CustodianHome } from "../../src/custodian/home.ts";
 import { connectCustodian } from "../../src/custodian/connect.ts";
 import { adoptCoordinatorCa, readAdoptedCa, readCaChain } from "../../src/custodian/ca-install.ts";
 import { caCertificateOf } from "../../src/custodian/session.ts";
+import type { CoordinatorClient } from "../../src/custodian/client.ts";
 import { issuedUnder } from "../../src/coordinator/self-cert.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tca-intermediate-"));
@@ -388,5 +389,50 @@ describe("intermediate mode", () => {
     );
     sub.notAfter = new Date(Date.now() + 48 * 3_600_000).toISOString();
     expect(() => deriveLeafTbs(ca.config, caCert, sub)).toThrow(/pathLenConstraint 0/);
+  });
+
+  it("no going back: an older CA certificate than the installed (or adopted) one is refused", async () => {
+    await new Promise((r) => setTimeout(r, 1_100)); // notBefore has one-second resolution
+    issue("tca.csr", "root", "tca-later", CA_EXT);
+    const root = readFileSync(p("root.pem"), "utf8");
+    const install = (cert: string) =>
+      post("/api/v1/ca/certificate", { certificate: readFileSync(p(cert), "utf8"), chain: root });
+    expect((await install("tca-later.pem")).status).toBe(200);
+    const back = await install("tca.pem");
+    expect(back.status).toBe(422);
+    expect(((await back.json()) as { detail: string }).detail).toMatch(/older than the installed one/);
+    // A custodian that adopted the later one will not adopt the earlier one either, whoever serves it.
+    const home = new CustodianHome(mkdtempSync(join(dir, "home-")));
+    writeFileSync(home.caCertPath, ceremonyRootPem);
+    const adopt = (client: CoordinatorClient) =>
+      adoptCoordinatorCa({ client, home, config: ca.config, caPublicKey: ca.caPublicKey!, current: caCertificateOf(home) }); // prettier-ignore
+    expect((await adopt(connectCustodian({ urls: url, env: {} }))).kind).toBe("adopted");
+    const stale = { text: async (path: string) => (path === "/ca.pem" ? readFileSync(p("tca.pem"), "utf8") : readFileSync(p("tca.pem"), "utf8") + root) }; // prettier-ignore
+    const a = await adopt(stale as unknown as CoordinatorClient);
+    expect(a).toMatchObject({ kind: "refused" });
+    expect((a as { reason: string }).reason).toMatch(/older than the one this custodian adopted/);
+    expect(readFileSync(join(home.dir, "ca-cert.pem"), "utf8")).toBe(
+      readFileSync(p("tca-later.pem"), "utf8"),
+    );
+  });
+
+  it("a CSR approval counts towards t only while it is unexpired", async () => {
+    const created = await post("/api/v1/ca/csr", {});
+    expect(created.status).toBe(201);
+    const v = CaCsrViewSchema.parse(await created.json());
+    const decide = async (name: string, validForMs: number) => {
+      const review = reviewCaCsr(ca.config, ca.caPublicKey!, ca.caKeyId!, await csrView());
+      const { envelope } = caCsrDecision(ca.signers.get(name)!, ca.config, ca.caKeyId!, review, "approve", { validForMs }); // prettier-ignore
+      return post(`/api/v1/ca/csr/${v.id}/approvals`, envelope, {});
+    };
+    expect((await decide("alice", 300)).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await decide("bob", 60_000)).status).toBe(202);
+    // alice's approval has expired: one live approval of two, no signing job.
+    expect((await csrView()).jobId).toBeNull();
+    expect((await decide("bob", 60_000)).status).toBe(409);
+    // alice approves again (her expired approval is replaced): now t live approvals.
+    expect((await decide("alice", 60_000)).status).toBe(202);
+    expect((await csrView()).status).toBe("signing");
   });
 });
