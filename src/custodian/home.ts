@@ -2,7 +2,7 @@
 // CA certificate once the ceremony is done.
 import { storedSerial } from "../x509/serial.ts";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import { loadCaConfig, type LoadedConfig } from "../config/load.ts";
 import {
@@ -224,7 +224,12 @@ export class CustodianHome {
    * its low one. A keystore whose cost cannot be read gets the default.
    */
   async save(passphrase: string, contents: CustodianSecrets): Promise<void> {
-    await writeKeystore(this.keystorePath, passphrase, contents, { scryptN: this.storedScryptN() });
+    // A running agent of this custodian may anchor its journal at any moment: the save holds the
+    // journal's lock while it reads the anchor and replaces the file, so the anchor is never lost.
+    await writeKeystore(this.keystorePath, passphrase, contents, {
+      scryptN: this.storedScryptN(),
+      ...(existsSync(dirname(this.journalPath)) ? { anchorLock: `${this.journalPath}.lock` } : {}),
+    });
   }
 
   private storedScryptN(): number | undefined {

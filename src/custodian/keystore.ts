@@ -125,6 +125,13 @@ export interface WriteKeystoreOptions {
   scryptN?: number;
   /** The journal anchor to store in clear; default: the one the file already holds, if any. */
   journalAnchor?: Record<string, unknown>;
+  /**
+   * A lock file the journal holds while it writes its anchor (`<journal>.lock`): the anchor kept is
+   * read, and the file replaced, while holding it, so that a save from another process (a lifecycle
+   * ceremony storing a new share) can never drop or roll back an anchor a running agent writes
+   * meanwhile (docs/journal.md).
+   */
+  anchorLock?: string;
 }
 
 interface Header {
@@ -231,32 +238,64 @@ export async function writeKeystore<T extends KeystoreContents>(
   const aad = canonicalHeader(header);
 
   const keys = await deriveKeys(passphrase, salt, N);
-  let body: string;
+  let sealed: { check: string; ciphertext: string };
   try {
     const encKey = keys.subarray(0, 32);
     const macKey = keys.subarray(32, 64);
     const cipher = createCipheriv("aes-256-gcm", encKey, iv, { authTagLength: TAG_LEN });
     cipher.setAAD(aad);
     const ct = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-    // Read as late as possible (after scrypt), so an anchor written meanwhile is the one kept.
-    const journalAnchor = options.journalAnchor ?? existingAnchor(path);
-    body =
-      JSON.stringify(
-        {
-          ...header,
-          check: checkValue(macKey, aad).toString("base64url"),
-          ciphertext: ct.toString("base64url"),
-          ...(journalAnchor ? { journalAnchor } : {}),
-        },
-        null,
-        2,
-      ) + "\n";
+    sealed = { check: checkValue(macKey, aad).toString("base64url"), ciphertext: ct.toString("base64url") };
   } finally {
     keys.fill(0);
     plaintext.fill(0);
   }
 
-  await writeFileAtomic(path, body);
+  const commit = async () => {
+    // Read as late as possible (after scrypt, under the anchor lock if given), so an anchor written
+    // meanwhile is the one kept.
+    const journalAnchor = options.journalAnchor ?? existingAnchor(path);
+    const body =
+      JSON.stringify({ ...header, ...sealed, ...(journalAnchor ? { journalAnchor } : {}) }, null, 2) + "\n";
+    await writeFileAtomic(path, body);
+  };
+  if (options.anchorLock) await withLockFile(options.anchorLock, path, commit);
+  else await commit();
+}
+
+/**
+ * Runs `fn` holding `lock` (created exclusively, removed after), the protocol the journal uses for
+ * its appends and anchors; a lock older than 10 s is a dead process's. Gives up after 5 s.
+ */
+async function withLockFile<T>(lock: string, path: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, "wx", 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST")
+        throw new KeystoreError("KEYSTORE_IO", `Cannot write keystore ${path}: ${errMsg(e)}.`, { cause: e });
+      const held = statSync(lock, { throwIfNoEntry: false });
+      if (!held) continue;
+      if (Date.now() - held.mtimeMs > 10_000) unlinkSync(lock);
+      if (Date.now() > deadline)
+        throw new KeystoreError(
+          "KEYSTORE_IO",
+          `Cannot write keystore ${path}: ${lock} is held by another process of this custodian.`,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      unlinkSync(lock);
+    } catch {
+      /* removed as stale by another process */
+    }
+  }
 }
 
 function existingAnchor(path: string): Record<string, unknown> | undefined {
