@@ -570,35 +570,18 @@ describe("refresh", () => {
   }, 60_000);
 });
 
-/** Equips a custodian with a share of `epoch`: its offers name that epoch. */
+/** Equips a custodian with a share of `epoch`: its offers name that epoch, and it refuses packages of another. */
 function equip(name: string, secret: FrostSecret, pkg: FrostPublic, epoch: number) {
   const signer = h.ca.signers.get(name)!;
   const participant = new SigningParticipant(
     signer,
-    { secret, public: pkg, caKeyId: h.ca.caKeyId!, threshold: 2, roster: NAMES },
+    { secret, public: pkg, caKeyId: h.ca.caKeyId!, threshold: 2, roster: NAMES, epoch },
     { crl: (t) => hexToBytes(t.tbs), leaf: (t) => hexToBytes(t.tbs), root: (t) => hexToBytes(t.tbs) },
     {},
     true,
   );
-  // Offers name their epoch (the custodian side's job; added here for the test's custodians).
-  const withEpoch = (env: SignedEnvelope): SignedEnvelope => {
-    const hd = openEnvelope(env, new Map([[name, pub(signer)]]));
-    if (hd.type !== "sign/offer") return env;
-    return sealEnvelope(signer, {
-      type: hd.type,
-      recipient: hd.recipient,
-      scope: hd.scope,
-      caKeyId: hd.caKeyId,
-      body: { ...(hd.body as object), keyEpoch: epoch },
-    });
-  };
   const link = new ExchangeLink(
-    (body: ExchangeRequest) =>
-      svc().exchange.exchange(
-        { ...body, envelopes: body.envelopes.map(withEpoch) },
-        undefined,
-        body.custodian,
-      ),
+    (body: ExchangeRequest) => svc().exchange.exchange(body, undefined, body.custodian),
     name,
     participant,
   );
@@ -630,6 +613,8 @@ describe("roster in force vs ca-config", () => {
         rosterMismatch: expect.stringMatching(/not the roster in force/),
       });
       expect(await svc().signing.refusal()).toMatch(/restart with the ca-config the custodians signed/);
+      // A fresh participant has an empty nonce pool, so it offers at once (a full pool offers nothing).
+      equip("bob", currentSecrets!.get("bob")!, ks.publicPackage, ks.state.epoch);
       const results = [];
       for (let i = 0; i < 3; i++)
         results.push(...(await h.ca.custodians.get("bob")!.link.round({ wait: 0, review: false })).results);
