@@ -634,24 +634,75 @@ describe("roster in force vs ca-config", () => {
   });
 });
 
-describe("repair", () => {
-  it("restores carol's share for her new identity keys; the key state names her new keys, the package stays", async () => {
-    const carolNew = { name: "carol", signingSecret: new Uint8Array(randomBytes(32)) };
-    const rekeyed = sorted({
-      threshold: 2,
-      custodians: configRoster().custodians.map((c) =>
-        c.name === "carol" ? { ...member("carol"), signingKey: pub(carolNew) } : c,
-      ),
+/** A repair of carol (new identity keys) planned and run through round 1 and its acks. */
+async function repairThroughRound1() {
+  const carolNew = { name: "carol", signingSecret: new Uint8Array(randomBytes(32)) };
+  const rekeyed = sorted({
+    threshold: 2,
+    custodians: configRoster().custodians.map((c) =>
+      c.name === "carol" ? { ...member("carol"), signingKey: pub(carolNew) } : c,
+    ),
+  });
+  await signChange(rekeyed, ["alice", "bob"]);
+  const before = await state();
+  const res = await postJson(
+    "/api/v1/lifecycle",
+    { kind: "repair", lost: "carol", rosterDigest: rosterDigest(rekeyed) },
+    ADMIN,
+  );
+  expect(res.status).toBe(201);
+  const v = (await res.json()) as LifecycleView;
+  const signers = new Map([...h.ca.signers, ["carol", carolNew]]);
+  const d = new Driver(v.plan, signers, before.publicPackage, currentSecrets!);
+  const helpers = v.plan.dealers;
+  const keys = new Map<string, HpkeKeyPair>();
+  const dealt = new Map<string, ReturnType<typeof repairDeal>>();
+  for (const n of participants(v.plan)) {
+    keys.set(n, await generateHpkeKeyPair());
+    d.parties.get(n)!.hpke = keys.get(n)!;
+    let pieceCommitments: Record<string, string> | null = null;
+    if (helpers.includes(n)) {
+      const deal = repairDeal(currentSecrets!.get(n)!, helpers.map(id), id("carol"));
+      dealt.set(n, deal);
+      pieceCommitments = Object.fromEntries(helpers.map((x) => [x, bytesToHex(deal.commitments[id(x)]!)]));
+    }
+    await d.send(n, "lc/round1", {
+      planHash: planHash(v.plan),
+      hpkePublicKey: bytesToHex(keys.get(n)!.publicKey),
+      commitment: null,
+      pieceCommitments,
     });
-    await signChange(rekeyed, ["alice", "bob"]);
-    const before = await state();
-    const res = await postJson(
-      "/api/v1/lifecycle",
-      { kind: "repair", lost: "carol", rosterDigest: rosterDigest(rekeyed) },
-      ADMIN,
-    );
-    expect(res.status).toBe(201);
-    const v = (await res.json()) as LifecycleView;
+  }
+  await d.ack();
+  const seal = (to: string, value: Uint8Array, from: string, stage: "lc/round2" | "lc/round3") =>
+    sealLcValue(keys.get(to)!.publicKey, value, { ceremonyId: v.id, stage, sender: from, recipient: to });
+  const round2 = async (n: string) => {
+    const shares: Record<string, { enc: string; ciphertext: string }> = {};
+    for (const x of helpers) shares[x] = await seal(x, dealt.get(n)!.pieces[id(x)]!, n, "lc/round2");
+    return d.send(n, "lc/round2", { shares });
+  };
+  return { v, d, rekeyed, before, helpers, keys, dealt, seal, round2 };
+}
+
+describe("repair", () => {
+  it("the lost custodian complaining about a helper's round-2 pieces (sealed to helpers only) is a false complaint naming it", async () => {
+    const r = await repairThroughRound1();
+    await r.round2("alice");
+    const v = await r.d.send("carol", "lc/complaint", {
+      accused: "alice",
+      stage: "lc/round2",
+      reason: "no piece for me",
+      hpkePrivateKey: bytesToHex(r.keys.get("carol")!.privateKey),
+    });
+    expect(v.status).toBe("failed");
+    expect(v.failure).toMatchObject({
+      culprits: ["carol"],
+      reason: expect.stringMatching(/carol receives no lc\/round2 value from alice: false complaint/),
+    });
+  });
+
+  it("restores carol's share for her new identity keys; the key state names her new keys, the package stays", async () => {
+    const { v, d, rekeyed, before, helpers, dealt, seal, round2 } = await repairThroughRound1();
     expect(v.plan).toMatchObject({
       dealers: ["alice", "bob"],
       receivers: ["carol"],
@@ -659,35 +710,7 @@ describe("repair", () => {
       toEpoch: 1,
     });
     expect(lifecycleStages(v.plan).map((s) => s.type)).toContain("lc/round3");
-    const signers = new Map([...h.ca.signers, ["carol", carolNew]]);
-    const d = new Driver(v.plan, signers, before.publicPackage, currentSecrets!);
-    const helpers = v.plan.dealers;
-    const keys = new Map<string, HpkeKeyPair>();
-    const dealt = new Map<string, ReturnType<typeof repairDeal>>();
-    for (const n of participants(v.plan)) {
-      keys.set(n, await generateHpkeKeyPair());
-      d.parties.get(n)!.hpke = keys.get(n)!;
-      let pieceCommitments: Record<string, string> | null = null;
-      if (helpers.includes(n)) {
-        const deal = repairDeal(currentSecrets!.get(n)!, helpers.map(id), id("carol"));
-        dealt.set(n, deal);
-        pieceCommitments = Object.fromEntries(helpers.map((x) => [x, bytesToHex(deal.commitments[id(x)]!)]));
-      }
-      await d.send(n, "lc/round1", {
-        planHash: planHash(v.plan),
-        hpkePublicKey: bytesToHex(keys.get(n)!.publicKey),
-        commitment: null,
-        pieceCommitments,
-      });
-    }
-    await d.ack();
-    const seal = (to: string, value: Uint8Array, from: string, stage: "lc/round2" | "lc/round3") =>
-      sealLcValue(keys.get(to)!.publicKey, value, { ceremonyId: v.id, stage, sender: from, recipient: to });
-    for (const n of helpers) {
-      const shares: Record<string, { enc: string; ciphertext: string }> = {};
-      for (const x of helpers) shares[x] = await seal(x, dealt.get(n)!.pieces[id(x)]!, n, "lc/round2");
-      await d.send(n, "lc/round2", { shares });
-    }
+    for (const n of helpers) await round2(n);
     expect((await svc().lifecycle.view(v.id)).status).toBe("round3");
     for (const n of helpers) {
       const sigma = repairSigma(helpers.map((x) => dealt.get(x)!.pieces[id(n)]!));

@@ -74,6 +74,16 @@ interface LcRecord {
 }
 
 const ENDED: readonly LifecycleStatus[] = ["complete", "failed"];
+
+/**
+ * Who receives a sealed value in a values stage (docs/key-lifecycle.md): refresh and reshare round
+ * 2 go to the receivers, repair round 2 (pieces) to the helpers, repair round 3 (sums) to the lost
+ * custodian.
+ */
+function recipientsOf(plan: LifecyclePlan, stage: "lc/round2" | "lc/round3"): string[] {
+  if (stage === "lc/round3") return plan.lost === null ? [] : [plan.lost];
+  return plan.kind === "repair" ? plan.dealers : plan.receivers;
+}
 const id = identifierForName;
 
 export class LifecycleService {
@@ -477,8 +487,7 @@ export class LifecycleService {
       case "lc/round3": {
         const b = parse(LcSharesBodySchema);
         const to = Object.keys(b.shares);
-        const expected =
-          h.type === "lc/round3" ? [plan.lost ?? ""] : plan.kind === "repair" ? plan.dealers : plan.receivers;
+        const expected = recipientsOf(plan, h.type);
         // Every recipient but the sender itself (whose value may stay with it) must get one.
         const missing = expected.filter((r) => r !== h.sender && !to.includes(r));
         const strangers = to.filter((r) => !expected.includes(r));
@@ -621,6 +630,11 @@ export class LifecycleService {
     });
     const senders = lifecycleStages(plan).find((s) => s.type === stage)?.senders ?? [];
     if (!senders.includes(accused)) return falseComplaint(`${accused} sends no ${stage}`);
+    // Only an expected recipient of the accused's value can be wronged by it: anyone else (a lost
+    // custodian about a helper's round-2 pieces, a leaving dealer in a reshare) must not get an
+    // honest sender named for "sealing no value" to someone who receives none.
+    if (complainer === accused || !recipientsOf(plan, stage).includes(complainer))
+      return falseComplaint(`${complainer} receives no ${stage} value from ${accused}`);
     const r1 = await this.round1(c);
     const mine = r1.get(complainer);
     const theirs = r1.get(accused);
