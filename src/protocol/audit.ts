@@ -13,12 +13,12 @@ import { sha256Hex } from "../common/hash.ts";
 import { verifyEd25519 } from "../common/ed25519.ts";
 import type { CaConfig } from "../config/schema.ts";
 import { ApprovalStatementSchema } from "./approval.ts";
-import { openEnvelope, rosterKeys, SignedEnvelopeSchema, type EnvelopeHeader } from "./envelope.ts";
+import { openEnvelope, SignedEnvelopeSchema, type EnvelopeHeader } from "./envelope.ts";
 import { ProtocolError } from "./errors.ts";
 import { ConfirmBodySchema } from "./dkg-messages.ts";
 import { JobKindSchema, ShareBodySchema } from "./signing-messages.ts";
 import { AnnouncementSchema } from "./announcement.ts";
-import { publicFromWire } from "../threshold/encoding.ts";
+import { publicFromWire, PublicPackageWireSchema } from "../threshold/encoding.ts";
 import { groupPublicKey, publicPackageHash } from "../threshold/dkg.ts";
 import { identifierForName } from "../threshold/suite.ts";
 import { splitCertificate, verifyCertificateSignature } from "../x509/assemble.ts";
@@ -26,8 +26,24 @@ import { readCrl } from "../x509/crl-read.ts";
 import { verifyCrlSignature } from "../x509/crl.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
 import { verifyCheckpoint } from "./audit-checkpoint.ts";
-import { KeyStateSchema, LifecyclePlanSchema } from "./lifecycle.ts";
-import { RosterChangeStatementSchema, RosterSignatureSchema } from "./roster.ts";
+import {
+  KeyStateSchema,
+  LcConfirmBodySchema,
+  LifecyclePlanSchema,
+  planSigningKeys,
+  type LifecyclePlan,
+} from "./lifecycle.ts";
+import {
+  checkRosterChange,
+  rosterChangeBytes,
+  rosterDigest,
+  rosterOf,
+  rosterSigningKeys,
+  RosterChangeStatementSchema,
+  RosterSignatureSchema,
+  type Roster,
+} from "./roster.ts";
+import { publicPackageDigest } from "../threshold/lifecycle.ts";
 
 const DOMAIN = "tca/audit/v1\n";
 /** The `prev` of the first entry. */
@@ -297,8 +313,17 @@ export interface AuditVerdict {
 }
 
 export interface AuditVerifyOptions {
-  /** The CA's ca-config: the roster (whose keys must have signed every statement) and the threshold. */
+  /**
+   * The CA's ca-config: the roster (whose keys must have signed every statement) and the threshold
+   * in force at the END of the chain. A chain with key lifecycle entries starts under the roster its
+   * first plan names and follows each custodian-signed roster change (docs/key-lifecycle.md).
+   */
   config: CaConfig;
+  /**
+   * The entries are only the first part of the chain (the console checks a bounded prefix): the
+   * roster in force after them may still change later, so it is not compared with ca-config.
+   */
+  prefix?: boolean;
   /**
    * The CA public key (raw 32 bytes), for a chain that starts after its key ceremony; otherwise it is
    * taken from the ceremony's `key` entry, which the n custodians' confirmations prove.
@@ -324,6 +349,37 @@ const broken = (reason: string): never => {
 const caKeyIdOf = (pub: Uint8Array): string => sha256Hex(ed25519Spki(pub));
 const digits = (hex: string): string => hex.toLowerCase().replace(/^0+/, "");
 
+const short = (digest: string): string => `${digest.slice(0, 16)}…`;
+
+/**
+ * The roster in force at the chain's first entry. The verifier walks forward, but ca-config names
+ * the roster at the END of the chain (docs/key-lifecycle.md): when the chain holds key lifecycle
+ * entries, the first plan's oldRoster is the roster in force when it was planned, and so from the
+ * start (only a completed lifecycle ceremony changes it). It is read only from the part of the
+ * chain whose links and hashes hold. It is not trusted on its own word: every change away from it
+ * is checked forward (t valid signatures of the roster in force, every receiver's confirmation
+ * under the plan's keys) and the chain must end at ca-config's roster.
+ */
+function startRoster(entries: readonly unknown[], config: CaConfig): { roster: Roster; seq: number | null } {
+  let prevHash = AUDIT_GENESIS;
+  for (const [i, raw] of entries.entries()) {
+    const p = AuditEntrySchema.safeParse(raw);
+    if (
+      !p.success ||
+      p.data.seq !== i + 1 ||
+      p.data.prev !== prevHash ||
+      auditHash(p.data.prev, p.data) !== p.data.hash
+    )
+      break;
+    prevHash = p.data.hash;
+    if (p.data.kind !== "lifecycle") continue;
+    const b = LifecycleAuditBodySchema.safeParse(p.data.body);
+    if (b.success && b.data.event === "lifecycle-started")
+      return { roster: b.data.plan.oldRoster, seq: p.data.seq };
+  }
+  return { roster: rosterOf(config), seq: null };
+}
+
 interface RequestState {
   tbsSha256: string;
   serial: string;
@@ -339,8 +395,19 @@ interface RequestState {
  * before it; every CRL against the CA key. See docs/audit.md for what this proves.
  */
 export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOptions): AuditVerdict {
-  const roster = rosterKeys(o.config.custodians);
-  const threshold = o.config.threshold;
+  // The roster in force, its signing keys and threshold: they change at a lifecycle-complete entry
+  // whose plan changes the roster (a repair's new identity keys, a reshare's new committee and t).
+  const start = startRoster(entries, o.config);
+  let inForce: Roster = start.roster;
+  let roster: ReadonlyMap<string, string> = rosterSigningKeys(inForce);
+  let threshold = inForce.threshold;
+  /** The entry that made the roster in force what it is (null: ca-config's, unchanged). */
+  let rosterSetAt: number | null = start.seq;
+  /** The ceremony that made the key state in force (the DKG, then each lifecycle ceremony), its epoch and package. */
+  let basis: string | null = null;
+  let epoch: number | null = null;
+  let packageDigest: string | null = null;
+  const lifecycles = new Map<string, { plan: LifecyclePlan; ended: boolean }>();
   let caPublicKey: Uint8Array | null = o.caPublicKey ?? null;
   let caKeyId: string | null = caPublicKey ? caKeyIdOf(caPublicKey) : null;
   const requests = new Map<string, RequestState>();
@@ -407,6 +474,37 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
   const parse = <T>(schema: z.ZodType<T>, body: unknown, kind: string): T => {
     const r = schema.safeParse(body);
     return r.success ? r.data : broken(`malformed ${kind} body: ${r.error.issues[0]?.message ?? "invalid"}`);
+  };
+
+  /**
+   * A lifecycle plan must start from the state in force: its roster, CA key, epoch and package; a
+   * plan that changes the roster carries a change to exactly its new roster signed by t members of
+   * the roster in force, for the key state in force (checkRosterChange, docs/key-lifecycle.md).
+   */
+  const planFitsState = (p: LifecyclePlan): void => {
+    const what = `${p.kind} ceremony ${p.ceremonyId}`;
+    if (caKeyId !== null && p.caKeyId !== caKeyId) broken(`${what} is for another CA key`);
+    const from = rosterDigest(p.oldRoster);
+    if (from !== rosterDigest(inForce))
+      broken(
+        `${what} starts from roster ${short(from)}; the roster in force is ${short(rosterDigest(inForce))}`,
+      );
+    if (epoch !== null && p.fromEpoch !== epoch)
+      broken(`${what} starts from epoch ${p.fromEpoch}; the epoch in force is ${epoch}`);
+    if (packageDigest !== null && p.publicPackageDigest !== packageDigest)
+      broken(`${what} starts from another public key package than the one in force`);
+    if (rosterDigest(p.newRoster) === from) {
+      if (p.rosterChange !== null) broken(`${what} keeps the roster but carries a roster change`);
+      return;
+    }
+    const change = p.rosterChange ?? broken(`${what} changes the roster but carries no signed roster change`);
+    if (change.statement.to !== rosterDigest(p.newRoster))
+      broken(`the roster change ${what} carries is to another roster than its new one`);
+    const check = checkRosterChange(change, inForce, p.caKeyId, basis ?? undefined);
+    if (!check.ok)
+      broken(
+        `the roster change of ${what} is not approved by the roster in force: ${check.reason}${check.signers.length ? ` (valid signatures: ${check.signers.join(", ")})` : ""}`,
+      );
   };
 
   for (const [i, raw] of entries.entries()) {
@@ -546,8 +644,9 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
           // Each approval names the ca-config digest its custodian judged under (docs/architecture.md
           // §3.3) and was valid under it; a ca-config edit between two approvals leaves them under two
           // digests, and the coordinator rightly counts both, so the digest is not grouped on here.
+          // Only members of the roster in force count: a custodian a reshare removed no longer decides.
           const approvers = [...r.approvals]
-            .filter(([, a]) => a.caKeyId === caKeyId)
+            .filter(([who, a]) => a.caKeyId === caKeyId && roster.has(who))
             .map(([who]) => who)
             .sort();
           if (approvers.length < threshold)
@@ -637,6 +736,9 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
               broken("a second CA key, different from the one known");
             caPublicKey = pub;
             caKeyId = b.caKeyId;
+            // The key state the DKG makes: epoch 0, named by the ceremony (docs/key-lifecycle.md).
+            basis = b.ceremonyId;
+            epoch = 0;
           } else if (b.event === "complete") {
             const key = needKey("the ceremony completes");
             if (Buffer.from(key).toString("hex") !== b.publicKey)
@@ -669,9 +771,130 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
           break;
         }
         case "lifecycle": {
-          // Checked for form; the roster and threshold used for the entries after a reshare are
-          // the ca-config's the verifier is given (docs/key-lifecycle.md).
-          parse(LifecycleAuditBodySchema, e.body, "lifecycle");
+          const b = parse(LifecycleAuditBodySchema, e.body, "lifecycle");
+          if (b.event === "roster-signature") {
+            // What the coordinator accepted: a member's signature on a change from the key state
+            // in force (docs/key-lifecycle.md "Roster changes"), checkable offline here.
+            const s = b.statement;
+            const who = b.signature.signer;
+            if (caKeyId !== null && s.caKeyId !== caKeyId)
+              broken(`${who} signed a roster change for another CA key`);
+            if (s.from !== rosterDigest(inForce))
+              broken(
+                `${who} signed a roster change from roster ${short(s.from)}; the roster in force is ${short(rosterDigest(inForce))}`,
+              );
+            if (basis !== null && s.basis !== basis)
+              broken(
+                `${who} signed a roster change for the key state made by ${s.basis}, not the one in force (${basis})`,
+              );
+            const key =
+              roster.get(who) ?? broken(`${who} signed a roster change but is not in the roster in force`);
+            if (
+              !verifyEd25519(
+                new Uint8Array(Buffer.from(b.signature.signature, "base64url")),
+                rosterChangeBytes(s),
+                new Uint8Array(Buffer.from(key, "base64url")),
+              )
+            )
+              broken(`${who}'s signature on the roster change to ${short(s.to)} does not verify`);
+          } else if (b.event === "lifecycle-started") {
+            const p = b.plan;
+            if (p.ceremonyId !== b.ceremonyId)
+              broken(`the entry is about ${b.ceremonyId}, its plan is ${p.ceremonyId}`);
+            if (lifecycles.has(p.ceremonyId)) broken(`lifecycle ceremony ${p.ceremonyId} is started twice`);
+            for (const [other, l] of lifecycles)
+              if (!l.ended) broken(`lifecycle ceremony ${other} has not ended when ${p.ceremonyId} starts`);
+            planFitsState(p);
+            lifecycles.set(p.ceremonyId, { plan: p, ended: false });
+          } else if (b.event === "lifecycle-complete") {
+            const l =
+              lifecycles.get(b.ceremonyId) ??
+              broken(`lifecycle ceremony ${b.ceremonyId} completes, but its plan is not recorded before it`);
+            if (l.ended) broken(`lifecycle ceremony ${b.ceremonyId} has ended already`);
+            const p = l.plan;
+            // Nothing may have changed the state in force since the plan (one ceremony at a time).
+            planFitsState(p);
+            const ks = b.keyState;
+            if (
+              ks.ceremonyId !== p.ceremonyId ||
+              ks.epoch !== p.toEpoch ||
+              ks.rosterDigest !== rosterDigest(p.newRoster) ||
+              rosterDigest(ks.roster) !== ks.rosterDigest
+            )
+              broken(
+                `the key state ${p.kind} ceremony ${p.ceremonyId} records is not the one its plan makes`,
+              );
+            const wire = PublicPackageWireSchema.safeParse(b.publicPackage);
+            if (!wire.success)
+              broken(`the public key package ${p.kind} ceremony ${p.ceremonyId} made is malformed`);
+            let pub;
+            try {
+              pub = publicFromWire(wire.data!);
+            } catch {
+              return brokenVerdict(
+                `the public key package ${p.kind} ceremony ${p.ceremonyId} made is malformed`,
+              );
+            }
+            if (publicPackageDigest(pub) !== ks.publicPackageDigest)
+              broken("the key state's publicPackageDigest is not the digest of the entry's package");
+            if (p.kind === "repair" && ks.publicPackageDigest !== p.publicPackageDigest)
+              broken("a repair changed the public key package");
+            if (
+              caPublicKey &&
+              Buffer.compare(Buffer.from(groupPublicKey(pub)), Buffer.from(caPublicKey)) !== 0
+            )
+              broken(`${p.kind} ceremony ${p.ceremonyId} made a package for another CA key`);
+            const ids = p.newRoster.custodians.map((c) => identifierForName(c.name)).sort();
+            if (canonicalJson(Object.keys(wire.data!.verifyingShares).sort()) !== canonicalJson(ids))
+              broken(`the package ${p.kind} ceremony ${p.ceremonyId} made does not fit its new roster`);
+            // Every receiver confirmed exactly this package, signed with its key in the plan (the new
+            // keys for a name the plan re-keys): the new roster's own word for the change.
+            const keys = planSigningKeys(p);
+            const confirmed = new Set<string>();
+            for (const env of b.confirmations) {
+              let h: EnvelopeHeader;
+              try {
+                h = openEnvelope(env, keys, { type: "lc/confirm", scope: p.ceremonyId, caKeyId: p.caKeyId });
+              } catch (err) {
+                if (err instanceof ProtocolError)
+                  return brokenVerdict(
+                    `a confirmation of ${p.kind} ceremony ${p.ceremonyId}: ${err.message}`,
+                  );
+                throw err;
+              }
+              if (!p.receivers.includes(h.sender))
+                broken(`${h.sender} confirmed ${p.kind} ceremony ${p.ceremonyId} but is not a receiver`);
+              const c = LcConfirmBodySchema.safeParse(h.body);
+              if (
+                !c.success ||
+                c.data.publicPackageDigest !== ks.publicPackageDigest ||
+                canonicalJson(c.data.publicPackage) !== canonicalJson(wire.data)
+              )
+                broken(
+                  `${h.sender} confirmed another public key package than the one ${p.kind} ceremony ${p.ceremonyId} made`,
+                );
+              confirmed.add(h.sender);
+            }
+            for (const r of p.receivers)
+              if (!confirmed.has(r))
+                broken(`${r} did not confirm ${p.kind} ceremony ${p.ceremonyId} (every receiver must)`);
+            l.ended = true;
+            if (rosterDigest(p.newRoster) !== rosterDigest(inForce)) {
+              inForce = p.newRoster;
+              roster = rosterSigningKeys(inForce);
+              threshold = inForce.threshold;
+              rosterSetAt = e.seq;
+            }
+            basis = p.ceremonyId;
+            epoch = p.toEpoch;
+            packageDigest = ks.publicPackageDigest;
+          } else {
+            const l =
+              lifecycles.get(b.ceremonyId) ??
+              broken(`lifecycle ceremony ${b.ceremonyId} fails, but its plan is not recorded before it`);
+            if (l.ended) broken(`lifecycle ceremony ${b.ceremonyId} has ended already`);
+            l.ended = true; // nothing it made is used: the state in force stays
+          }
           break;
         }
         case "checkpoint": {
@@ -707,6 +930,23 @@ export function verifyAuditChain(entries: readonly unknown[], o: AuditVerifyOpti
         ...notesOf(),
       };
     }
+  }
+  // ca-config names the roster at the end of the chain: the roster the chain's own changes lead to.
+  const want = rosterDigest(rosterOf(o.config));
+  if (!o.prefix && rosterDigest(inForce) !== want) {
+    const at = rosterSetAt ?? entries.length;
+    return {
+      ok: false,
+      checked: at - 1,
+      firstBroken: {
+        seq: at,
+        reason: `the chain ends with roster ${short(rosterDigest(inForce))} (${inForce.threshold} of ${inForce.custodians.map((c) => c.name).join(", ")}, in force from entry ${at}); the ca-config given has roster ${short(want)} (${o.config.threshold} of ${o.config.custodians.map((c) => c.name).join(", ")})`,
+      },
+      certificates,
+      checkpoints,
+      ...(prev ? { head: { seq: prev.seq, hash: prev.hash } } : {}),
+      ...notesOf(),
+    };
   }
   return {
     ok: true,
