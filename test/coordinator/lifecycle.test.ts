@@ -11,6 +11,8 @@ import { bytesToHex, hexToBytes } from "../../src/common/hex.ts";
 import { CoordinatorError } from "../../src/coordinator/errors.ts";
 import { listAudit } from "../../src/coordinator/audit/log.ts";
 import { META_KEY_STATE } from "../../src/coordinator/lifecycle/key-state.ts";
+import { LIFECYCLE_TIMEOUT_MS } from "../../src/coordinator/lifecycle/service.ts";
+import type { LifecycleDatabase } from "../../src/coordinator/lifecycle/tables.ts";
 import { verifyAuditChain } from "../../src/protocol/audit.ts";
 import { ExchangeLink } from "../../src/custodian/exchange.ts";
 import { SigningParticipant } from "../../src/custodian/signer.ts";
@@ -478,6 +480,91 @@ describe("reshare and repair plans", () => {
     const ended = await d.send("alice", "lc/abort", { reason: "changed my mind", culprits: [] });
     expect(ended).toMatchObject({ status: "failed", failure: { reason: "alice aborted: changed my mind" } });
     expect((await state()).state.epoch).toBe(0);
+  });
+});
+
+/** Moves a ceremony's last stage change back past the deadline. */
+async function backdate(ceremonyId: string) {
+  await svc()
+    .store.queryBuilder<LifecycleDatabase>()
+    .updateTable("lifecycle_ceremonies")
+    .set({ updated_at: new Date(Date.now() - LIFECYCLE_TIMEOUT_MS - 1000).toISOString() })
+    .where("id", "=", ceremonyId)
+    .execute();
+}
+
+describe("stuck ceremonies", () => {
+  it("an admin cancels one (no culprits, audited); only an admin, only once", async () => {
+    const d = await startRefresh();
+    const path = `/api/v1/lifecycle/${d.plan.ceremonyId}/cancel`;
+    expect((await postJson(path, { reason: "x" })).status).toBe(401);
+    expect((await postJson(path, { reason: 5 }, ADMIN)).status).toBe(400);
+    expect(
+      (await api(path, { method: "POST", headers: { ...ADMIN, "content-type": "text/plain" }, body: "hi" }))
+        .status,
+    ).toBe(415);
+    const res = await postJson(path, { reason: "bob is on holiday" }, ADMIN);
+    expect(res.status).toBe(200);
+    const v = (await res.json()) as LifecycleView;
+    expect(v).toMatchObject({
+      status: "failed",
+      failure: { culprits: [], reason: expect.stringMatching(/^cancelled by an admin: bob is on holiday/) },
+    });
+    expect(await problem(await postJson(path, {}, ADMIN))).toMatchObject({
+      status: 409,
+      detail: expect.stringMatching(/already failed/),
+    });
+    const audit = await listAudit(svc().store, 0, 10_000);
+    expect(
+      audit.some(
+        (e) =>
+          e.kind === "lifecycle" &&
+          e.subject === v.id &&
+          /cancelled by an admin/.test(JSON.stringify(e.body)),
+      ),
+    ).toBe(true);
+    // A bare POST (no body) cancels too, with no reason given.
+    const next = await startRefresh();
+    const bare = await api(`/api/v1/lifecycle/${next.plan.ceremonyId}/cancel`, {
+      method: "POST",
+      headers: ADMIN,
+    });
+    expect(bare.status).toBe(200);
+    expect(((await bare.json()) as LifecycleView).failure?.reason).toMatch(/no reason given/);
+  });
+
+  it("one that has not moved for LIFECYCLE_TIMEOUT fails, naming the stage and who it waits for; the next can start", async () => {
+    const d = await startRefresh();
+    await d.round1();
+    await d.send("alice", "lc/round1-ack", { transcriptHash: "00".repeat(32) });
+    await backdate(d.plan.ceremonyId);
+    // The next start finds it overdue and fails it first.
+    const next = await startRefresh();
+    const v = await svc().lifecycle.view(d.plan.ceremonyId);
+    expect(v).toMatchObject({
+      status: "failed",
+      failure: {
+        culprits: [],
+        reason: "timed out in stage round1-ack waiting for bob, carol (no progress for 15 minutes)",
+      },
+    });
+    // A message that comes too late finds it overdue (and is refused); so does a read.
+    await backdate(next.plan.ceremonyId);
+    expect(await refused(next.round1())).toMatchObject({
+      status: 409,
+      message: expect.stringMatching(/is failed/),
+    });
+    expect((await svc().lifecycle.view("current")).failure?.reason).toMatch(
+      /^timed out in stage round1 waiting for alice, bob, carol/,
+    );
+    const late = await startRefresh();
+    await backdate(late.plan.ceremonyId);
+    expect((await svc().lifecycle.view(late.plan.ceremonyId)).status).toBe("failed");
+    // A ceremony that moves is not timed out.
+    const live = await startRefresh();
+    await live.round1();
+    expect((await svc().lifecycle.view(live.plan.ceremonyId)).status).toBe("round1-ack");
+    await postJson(`/api/v1/lifecycle/${live.plan.ceremonyId}/cancel`, {}, ADMIN);
   });
 });
 

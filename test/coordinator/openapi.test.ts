@@ -176,6 +176,7 @@ describe("OpenAPI document", () => {
       "POST /api/v1/certificates/{serial}/revoke",
       "POST /api/v1/custodians/exchange",
       "POST /api/v1/lifecycle",
+      "POST /api/v1/lifecycle/{id}/cancel",
       "POST /api/v1/requests",
     ]);
     // Authenticated reads (docs/security-model.md): custodians sign theirs; health is open to anyone.

@@ -1133,6 +1133,30 @@ export const openApiDocument: OpenApiDocument = {
         },
       },
     },
+    "/api/v1/lifecycle/{id}/cancel": {
+      post: {
+        tags: ["lifecycle"],
+        operationId: "cancelLifecycle",
+        summary: "Cancel a lifecycle ceremony in progress (admin; docs/key-lifecycle.md)",
+        description:
+          'Fails the ceremony with "cancelled by an admin: <reason>", blaming no one; nothing it made is used and ' +
+          "the shares in force keep working. The body is optional. 409 if the ceremony is already complete or failed.",
+        security: [{ bearer: [] }],
+        parameters: [idParam("lifecycle ceremony")],
+        requestBody: {
+          required: false,
+          content: jsonContent({
+            type: "object",
+            additionalProperties: false,
+            properties: { reason: { type: "string", minLength: 1, maxLength: 500 } },
+          }),
+        },
+        responses: {
+          "200": { description: "the ceremony, failed", content: jsonContent(ref("LifecycleView")) },
+          ...problems(400, 401, 404, 409, 413, 415),
+        },
+      },
+    },
     "/api/v1/signing/jobs/{id}": {
       get: {
         tags: ["custodians"],

@@ -6,6 +6,7 @@
 //   GET  /api/v1/lifecycle/{id}             (admin, custodian, participant) a ceremony; "current"
 //   GET  /api/v1/lifecycle/{id}/messages    (same) one stage's envelopes; ?type=&wait= long-poll
 //   POST /api/v1/lifecycle/{id}/messages    a participant's signed envelope (any relay)
+//   POST /api/v1/lifecycle/{id}/cancel      (admin) fail a ceremony in progress; {reason}
 //
 // Readers: the roster in force is not always the ca-config's (after a reshare or repair, until the
 // coordinator restarts with the new ca-config), and a reshare's new custodians or a repaired
@@ -97,6 +98,16 @@ export function lifecycleRoutes(r: Router, s: CoordinatorServices): void {
     const gone = new AbortController();
     res.on("close", () => gone.abort());
     res.json(await s.lifecycle.messages(id, q.type, { waitMs: q.wait * 1000, signal: gone.signal }));
+  });
+  // The body is optional: a bare POST cancels with no reason given.
+  r.post("/api/v1/lifecycle/:id/cancel", json, async (req, res) => {
+    const admin = authenticate(req, s.config.config.admins, "admin");
+    if (req.body === undefined && Number(req.headers["content-length"] ?? 0) > 0)
+      throw new CoordinatorError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        "send a JSON body with Content-Type: application/json (or no body)",
+      );
+    res.json(await s.lifecycle.cancel(String(req.params.id), admin, req.body));
   });
   r.post("/api/v1/lifecycle/:id/messages", json, requireJson, async (req, res) => {
     res.status(202).json(await s.lifecycle.receive(String(req.params.id), req.body));

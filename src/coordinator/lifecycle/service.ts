@@ -5,6 +5,7 @@
 // package the coordinator computed itself from round 1. It never sees a share in the clear, except
 // the one a complaint reveals on purpose.
 import { randomUUID } from "node:crypto";
+import { z } from "zod";
 import type { LoadedConfig } from "../../config/load.ts";
 import { canonicalJson } from "../../common/canonical-json.ts";
 import { bytesToHex, hexToBytes } from "../../common/hex.ts";
@@ -71,9 +72,19 @@ interface LcRecord {
   status: LifecycleStatus;
   failure: Failure | null;
   result: KeyState | null;
+  /** The last stage change (clock.iso()). */
+  updatedAt: string;
 }
 
 const ENDED: readonly LifecycleStatus[] = ["complete", "failed"];
+
+/**
+ * A lifecycle ceremony that has not moved for this long fails (docs/key-lifecycle.md): one silent
+ * participant must not block every later ceremony. Counted from its last stage change.
+ */
+export const LIFECYCLE_TIMEOUT_MS = 15 * 60_000;
+
+const CancelSchema = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
 /**
  * Who receives a sealed value in a values stage (docs/key-lifecycle.md): refresh and reshare round
@@ -124,6 +135,12 @@ export class LifecycleService {
         throw new CoordinatorError("CONFLICT", `the key ceremony ${dkg.id} is still ${dkg.status}`, {
           ceremony: dkg.id,
         });
+      const open = await this.db()
+        .selectFrom("lifecycle_ceremonies")
+        .select("id")
+        .where("status", "not in", ["complete", "failed"])
+        .executeTakeFirst();
+      if (open) await this.expireLocked(open.id);
       const busy = await this.db()
         .selectFrom("lifecycle_ceremonies")
         .select(["id", "kind", "status"])
@@ -163,7 +180,7 @@ export class LifecycleService {
         body: { event: "lifecycle-started", ceremonyId: plan.ceremonyId, plan },
       });
       this.hooks.changed();
-      return this.view(plan.ceremonyId);
+      return this.read(plan.ceremonyId);
     });
     return view;
   }
@@ -305,6 +322,7 @@ export class LifecycleService {
       status: r.status as LifecycleStatus,
       failure: r.failure ? LifecycleFailureSchema.parse(JSON.parse(r.failure)) : null,
       result: r.result ? KeyStateSchema.parse(JSON.parse(r.result)) : null,
+      updatedAt: r.updated_at,
     };
   }
 
@@ -324,6 +342,12 @@ export class LifecycleService {
   }
 
   async view(ref: string): Promise<LifecycleView> {
+    await this.expire(ref);
+    return this.read(ref);
+  }
+
+  /** The view, without the deadline check (inside a write transaction, which did it). */
+  private async read(ref: string): Promise<LifecycleView> {
     const c = await this.mustRecord(ref);
     const rows = await this.db()
       .selectFrom("messages")
@@ -356,6 +380,7 @@ export class LifecycleService {
     type: LifecycleMessageType,
     o: { waitMs?: number; signal?: AbortSignal } = {},
   ): Promise<LifecycleMessagesView> {
+    await this.expire(ref);
     const deadline = clock.now() + (o.waitMs ?? 0);
     for (;;) {
       const seq = this.hooks.feed.seq; // before the reads: a later change wakes the wait at once
@@ -378,6 +403,58 @@ export class LifecycleService {
     }
   }
 
+  // ---- ending a stuck ceremony ----
+
+  /**
+   * `POST /api/v1/lifecycle/{id}/cancel` (admin): fails a ceremony in progress, blaming no one. As
+   * with any failure nothing it made is used and every share in force keeps working.
+   */
+  async cancel(ref: string, admin: string, raw: unknown): Promise<LifecycleView> {
+    const parsed = CancelSchema.safeParse(raw ?? {});
+    if (!parsed.success)
+      throw new CoordinatorError(
+        "BAD_REQUEST",
+        `invalid cancel request: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`,
+      );
+    const reason = parsed.data.reason ?? "no reason given";
+    return this.store.transaction(async () => {
+      const c = await this.mustRecord(ref);
+      if (ENDED.includes(c.status))
+        throw new CoordinatorError("CONFLICT", `${c.plan.kind} ${c.id} is already ${c.status}`, {
+          ceremony: c.id,
+        });
+      await this.fail(c, { reason: `cancelled by an admin: ${reason} (admin ${admin})`, culprits: [] });
+      return this.read(c.id);
+    });
+  }
+
+  /** Fails `ref` if it is past its deadline (a write transaction only when it is). */
+  private async expire(ref: string): Promise<void> {
+    const c = await this.record(ref);
+    if (!c || !this.overdue(c)) return;
+    await this.store.transaction(() => this.expireLocked(c.id));
+  }
+
+  /**
+   * Inside a write transaction: fails `ref` if it has not moved for LIFECYCLE_TIMEOUT_MS. Checked
+   * again under the write lock, so two replicas never both fail it, nor one a ceremony that just moved.
+   */
+  private async expireLocked(ref: string): Promise<void> {
+    const c = await this.record(ref);
+    if (!c || !this.overdue(c)) return;
+    const stage = lifecycleStages(c.plan).find((s) => s.status === c.status);
+    const sent = new Set(stage ? (await this.store.listMessages(c.id, stage.type)).map((m) => m.sender) : []);
+    const waiting = (stage?.senders ?? []).filter((s) => !sent.has(s));
+    await this.fail(c, {
+      reason: `timed out in stage ${c.status} waiting for ${waiting.length ? waiting.join(", ") : "nobody"} (no progress for ${LIFECYCLE_TIMEOUT_MS / 60_000} minutes)`,
+      culprits: [],
+    });
+  }
+
+  private overdue(c: LcRecord): boolean {
+    return !ENDED.includes(c.status) && clock.now() - Date.parse(c.updatedAt) >= LIFECYCLE_TIMEOUT_MS;
+  }
+
   // ---- relaying ----
 
   /** `POST /api/v1/lifecycle/{id}/messages`: one signed envelope from a participant. */
@@ -390,6 +467,7 @@ export class LifecycleService {
   }
 
   private async receiveLocked(ref: string, envelope: unknown): Promise<LifecycleView> {
+    await this.expireLocked(ref);
     const c = await this.mustRecord(ref);
     const plan = c.plan;
     let h: EnvelopeHeader;
@@ -410,18 +488,18 @@ export class LifecycleService {
     if (this.config.config.custodians.some((x) => x.name === h.sender)) this.hooks.heard(h.sender, h.type);
     const json = JSON.stringify(envelope);
     if (ENDED.includes(c.status)) {
-      if (await this.holds(h, json)) return this.view(c.id);
+      if (await this.holds(h, json)) return this.read(c.id);
       throw new CoordinatorError("CONFLICT", `${plan.kind} ${c.id} is ${c.status}`);
     }
     const type = h.type as LifecycleMessageType;
     if (type === "lc/abort" || type === "lc/complaint") {
       await this.store.insertMessage(this.row(h, json));
       await this.fail(c, type === "lc/abort" ? this.abortOf(h) : await this.judge(c, h));
-      return this.view(c.id);
+      return this.read(c.id);
     }
     const stage = lifecycleStages(plan).find((s) => s.status === c.status);
     if (!stage || stage.type !== type) {
-      if (await this.holds(h, json)) return this.view(c.id);
+      if (await this.holds(h, json)) return this.read(c.id);
       throw new CoordinatorError(
         "CONFLICT",
         `${plan.kind} ${c.id} is in ${c.status} and does not take ${type} now`,
@@ -431,7 +509,7 @@ export class LifecycleService {
       throw new CoordinatorError("FORBIDDEN", `${h.sender} does not send ${type} in ${plan.kind} ${c.id}`);
     this.checkBody(plan, h);
     if (!(await this.store.insertMessage(this.row(h, json)))) {
-      if (await this.holds(h, json)) return this.view(c.id); // the same envelope again: a lost answer
+      if (await this.holds(h, json)) return this.read(c.id); // the same envelope again: a lost answer
       throw new CoordinatorError(
         "CONFLICT",
         `${h.sender} already sent ${type} (or this message is a replay)`,
@@ -444,7 +522,7 @@ export class LifecycleService {
         c,
         rows.map((r) => r.envelope),
       );
-    return this.view(c.id);
+    return this.read(c.id);
   }
 
   private row(h: EnvelopeHeader, json: string) {
