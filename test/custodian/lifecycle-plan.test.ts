@@ -215,4 +215,49 @@ describe("a custodian checks the plan before it deals", () => {
       /keeps the epoch/,
     );
   });
+
+  it("a share from before the key lifecycle takes part only in a plan from its own ca-config's roster", () => {
+    const { roster: _r, ...legacy } = shareOf(0);
+    void _r;
+    expect(planProblem(refresh, { ...alice, share: legacy })).toBeUndefined();
+    // A coordinator inventing the old roster (other keys for bob and carol) to pass its own signatures off.
+    const fake: Roster = {
+      threshold: 2,
+      custodians: [member("alice"), { ...member("dave"), name: "bob" }, { ...member("dave"), name: "carol" }],
+    };
+    const statement = {
+      caKeyId,
+      from: rosterDigest(fake),
+      to: rosterDigest(next),
+      roster: next,
+      basis: "dkg-1",
+    };
+    const dave = {
+      signingSecret: new Uint8Array(Buffer.from(ids.get("dave")!.secrets.signingSecret, "base64url")),
+    };
+    const forged = {
+      statement,
+      signatures: ["bob", "carol"].map((name) => signRosterChange({ name, ...dave }, statement)),
+    };
+    const plan = { ...reshare, oldRoster: fake, rosterChange: forged };
+    // With a share that records its roster this is refused too; without one, only the ca-config can tell.
+    expect(planProblem(plan, { ...alice, config: configOf(next), share: legacy })).toMatch(
+      /records no roster/,
+    );
+    expect(planProblem(plan, { ...alice, config: configOf(next) })).toMatch(
+      /not the one my share belongs to/,
+    );
+  });
+
+  it("refuses a repair that does not give the lost custodian new keys", () => {
+    const plan: LifecyclePlan = {
+      ...refresh,
+      kind: "repair",
+      toEpoch: 0,
+      dealers: ["alice", "bob"],
+      receivers: ["carol"],
+      lost: "carol",
+    };
+    expect(planProblem(plan, alice)).toMatch(/new identity keys/);
+  });
 });

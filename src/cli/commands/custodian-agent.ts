@@ -72,6 +72,9 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
           // A lifecycle ceremony run beside the agent (tca custodian ceremony) stores a new share: the
           // agent notices the keystore changed, hands back its old commitments and opens it again.
           for (;;) {
+            // Read before opening: a share stored while this agent opens its keystore means one more
+            // reload, never a missed one.
+            const version = keystoreSealedVersion(home.keystorePath);
             const session = await CustodianSession.open({
               home,
               passphrase,
@@ -80,7 +83,6 @@ export function registerCustodianAgent(cust: Command, defaultHome: () => string)
               role: "agent",
               note: (line) => log.info(line),
             });
-            const version = keystoreSealedVersion(home.keystorePath);
             const agent = new CustodianAgent(session, policy, log, {
               keystoreChanged: () => keystoreSealedVersion(home.keystorePath) !== version,
             });

@@ -8,7 +8,16 @@
 import { writeFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import type { LoadedConfig } from "../../config/load.ts";
-import { RosterViewSchema, LifecycleViewSchema, type LifecyclePlan } from "../../protocol/lifecycle.ts";
+import {
+  LcConfirmBodySchema,
+  LifecycleMessagesSchema,
+  LifecycleViewSchema,
+  RosterViewSchema,
+  planSigningKeys,
+  type LifecyclePlan,
+} from "../../protocol/lifecycle.ts";
+import { openEnvelope } from "../../protocol/envelope.ts";
+import { canonicalJson } from "../../common/canonical-json.ts";
 import { checkRosterChange, rosterDigest, rosterOf } from "../../protocol/roster.ts";
 import { publicFromWire } from "../../threshold/encoding.ts";
 import { groupPublicKey } from "../../threshold/dkg.ts";
@@ -20,7 +29,7 @@ import type { CoordinatorClient } from "../client.ts";
 import { connectCustodian } from "../connect.ts";
 import { CustodianError } from "../errors.ts";
 import type { CustodianHome, CustodianSecrets, KeyShare } from "../home.ts";
-import { LifecycleRunner, waitForLifecycleEnd, type LifecycleTamper } from "./runner.ts";
+import { LifecycleRunner, type LifecycleTamper } from "./runner.ts";
 
 export interface LifecycleParticipation {
   home: CustodianHome;
@@ -76,17 +85,10 @@ export async function takePartInLifecycle(o: LifecycleParticipation): Promise<Li
     await dropPendingIfFailed(o.home, o.passphrase, client);
     throw e;
   }
+  // run() returns only once every receiver's signed confirmation of the package this custodian
+  // computed has been checked: that is the ceremony's outcome, whatever the coordinator says.
   const plan = run.plan;
-  const end = await waitForLifecycleEnd(client, plan.ceremonyId, timeoutMs);
   const cur = await o.home.open(o.passphrase);
-  if (end.status === "failed") {
-    if (cur.pendingShare) await o.home.save(o.passphrase, withoutPending(cur));
-    throw new CustodianError(
-      "CEREMONY_FAILED",
-      `ceremony failed: ${end.failure?.reason ?? "unknown"}`,
-      end.failure?.culprits ?? [],
-    );
-  }
   const common = {
     ceremonyId: plan.ceremonyId,
     kind: plan.kind,
@@ -100,7 +102,8 @@ export async function takePartInLifecycle(o: LifecycleParticipation): Promise<Li
     say(
       `ceremony complete: my new share (epoch ${plan.toEpoch}) is active${hadShare ? "; the old one is deleted" : ""}`,
     );
-    if (plan.kind === "repair") await saveCaCertificate(o.home, client, o.coordinatorUrl, run.share, say);
+    // A new member of a reshare, or a repaired custodian, starts from a new home.
+    if (!hadShare) await saveCaCertificate(o.home, client, o.coordinatorUrl, run.share, say);
     return { ...common, result: "new-share" };
   }
   if (!plan.newRoster.custodians.some((c) => c.name === signer.name)) {
@@ -158,7 +161,7 @@ export async function settlePendingShare(
     );
     return secrets;
   }
-  if (v.status === "complete") {
+  if (await allConfirmed(client, v.plan, pending.share)) {
     const next = promote(secrets, pending.share);
     await home.save(passphrase, next);
     say(
@@ -173,6 +176,36 @@ export async function settlePendingShare(
     return next;
   }
   return secrets;
+}
+
+/**
+ * Whether every receiver of `plan` has confirmed exactly the package of `share`, each confirmation
+ * checked against the receiver's identity key: the ceremony's outcome, not the coordinator's word.
+ */
+async function allConfirmed(
+  client: CoordinatorClient,
+  plan: LifecyclePlan,
+  share: KeyShare,
+): Promise<boolean> {
+  const res = await client.get(
+    `/api/v1/lifecycle/${plan.ceremonyId}/messages?type=lc%2Fconfirm`,
+    LifecycleMessagesSchema,
+  );
+  const keys = planSigningKeys(plan);
+  const digest = publicPackageDigest(publicFromWire(share.publicPackage));
+  const wire = canonicalJson(share.publicPackage);
+  const confirmed = new Set<string>();
+  for (const m of res.messages) {
+    try {
+      const h = openEnvelope(m, keys, { type: "lc/confirm", scope: plan.ceremonyId, caKeyId: plan.caKeyId });
+      const b = LcConfirmBodySchema.parse(h.body);
+      if (b.publicPackageDigest === digest && canonicalJson(b.publicPackage) === wire)
+        confirmed.add(h.sender);
+    } catch {
+      // Not a confirmation of this package by a participant: it does not count.
+    }
+  }
+  return plan.receivers.every((r) => confirmed.has(r));
 }
 
 /**
@@ -191,8 +224,15 @@ export async function adoptRoster(
   say: (line: string) => void,
 ): Promise<CustodianSecrets> {
   const share = secrets.share;
-  if (!share?.roster) return secrets; // a keystore from before the key lifecycle: nothing to compare
   const mine = rosterOf(config.config);
+  if (share && !share.roster) {
+    // A share from before the key lifecycle: it belongs to the roster of the ca-config this
+    // custodian has signed with so far, which from now on it checks plans and changes against.
+    const next: CustodianSecrets = { ...secrets, share: { ...share, roster: mine } };
+    await home.save(passphrase, next);
+    return next;
+  }
+  if (!share?.roster) return secrets;
   const to = rosterDigest(mine);
   const from = rosterDigest(share.roster);
   if (to === from) return secrets;

@@ -58,6 +58,8 @@ import { identifierForName, suite, type FrostPublic, type FrostSecret } from "..
 import type { CoordinatorClient } from "../client.ts";
 import { CustodianError } from "../errors.ts";
 import type { KeyShare } from "../home.ts";
+import { caKeyIdFor } from "../ceremony.ts";
+import { groupPublicKey } from "../../threshold/dkg.ts";
 
 const MessagesSchema = z.object({
   status: z.string(),
@@ -108,6 +110,32 @@ export interface LifecycleRunResult {
   share?: KeyShare;
 }
 
+/**
+ * The change feed's next sequence number after `seq` (a long-poll), or undefined after a short
+ * sleep for a reader the feed does not know: the lifecycle routes also answer a plan's participants
+ * who are in no ca-config the coordinator runs with (a repaired custodian's new keys, a reshare's
+ * new members; docs/key-lifecycle.md), the change feed does not.
+ */
+async function nextChange(
+  client: CoordinatorClient,
+  seq: number | undefined,
+  waitSeconds: number,
+): Promise<number | undefined> {
+  try {
+    return (
+      await client.get(
+        seq === undefined ? "/api/v1/changes?wait=0" : `/api/v1/changes?after=${seq}&wait=${waitSeconds}`,
+        ChangesSchema,
+      )
+    ).seq;
+  } catch (e) {
+    const status = (e as { status?: number }).status;
+    if (status !== 401 && status !== 403) throw e;
+    await new Promise((r) => setTimeout(r, 1000));
+    return undefined;
+  }
+}
+
 /** The plan the coordinator announced, fetched once it exists (waiting on the change feed). */
 export async function waitForLifecycle(
   client: CoordinatorClient,
@@ -116,37 +144,42 @@ export async function waitForLifecycle(
 ): Promise<LifecycleView> {
   const deadline = Date.now() + timeoutMs;
   const path = `/api/v1/lifecycle/${encodeURIComponent(ceremony)}`;
-  let seq = (await client.get("/api/v1/changes?wait=0", ChangesSchema)).seq;
+  let seq = await nextChange(client, undefined, 0);
   for (;;) {
     try {
       return await client.get(path, LifecycleViewSchema);
     } catch (e) {
-      if ((e as { status?: number }).status !== 404 || Date.now() > deadline) throw e;
+      // 404: not announced yet; 401/403: a new member is a participant only once the plan exists.
+      const status = (e as { status?: number }).status;
+      if (![404, 401, 403].includes(status ?? 0) || Date.now() > deadline) throw e;
     }
     const wait = Math.min(LONG_POLL_SECONDS, Math.ceil((deadline - Date.now()) / 1000));
-    seq = (await client.get(`/api/v1/changes?after=${seq}&wait=${wait}`, ChangesSchema)).seq;
+    seq = await nextChange(client, seq, wait);
   }
 }
 
-/** Follows a ceremony until it is complete or failed (after this custodian has done its part). */
+/**
+ * Follows a ceremony until it is complete or failed (after this custodian has done its part): a
+ * long-poll on the confirmations, which the coordinator answers once every receiver confirmed or
+ * the ceremony ended; readable by every participant of the plan.
+ */
 export async function waitForLifecycleEnd(
   client: CoordinatorClient,
   id: string,
   timeoutMs: number,
 ): Promise<LifecycleView> {
   const deadline = Date.now() + timeoutMs;
-  let seq = (await client.get("/api/v1/changes?wait=0", ChangesSchema)).seq;
   for (;;) {
     const v = await client.get(`/api/v1/lifecycle/${id}`, LifecycleViewSchema);
     if (v.status === "complete" || v.status === "failed") return v;
     const left = Math.ceil((deadline - Date.now()) / 1000);
     if (left <= 0) throw new CustodianError("TIMEOUT", `timed out waiting for ceremony ${id} to complete`);
-    seq = (
-      await client.get(
-        `/api/v1/changes?after=${seq}&wait=${Math.min(LONG_POLL_SECONDS, left)}`,
-        ChangesSchema,
-      )
-    ).seq;
+    const res = await client.get(
+      `/api/v1/lifecycle/${id}/messages?type=lc%2Fconfirm&wait=${Math.min(LONG_POLL_SECONDS, left)}`,
+      MessagesSchema,
+    );
+    // Every receiver confirmed, but the view did not say so yet: look again shortly, not in a spin.
+    if (res.complete) await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -198,13 +231,15 @@ export function planProblem(
     if (s.roster) {
       if (rosterDigest(s.roster) !== oldDigest)
         return "the plan's old roster is not the one my share belongs to";
-    } else {
-      const me0 = plan.oldRoster.custodians.find((c) => c.name === me.name);
-      if (me0?.signingKey !== me.signingKey)
-        return "the plan's old roster does not list me with my identity keys";
+    } else if (rosterDigest(mine) !== oldDigest) {
+      // A share from before the key lifecycle records no roster: the only roster this custodian
+      // knows is its own ca-config's, so it takes part only in a plan that starts from that one.
+      return "my share records no roster and the plan's old roster is not my ca-config's: open the custodian once (an agent or `tca custodian requests`) with the ca-config in force, then run the ceremony";
     }
   } else if (plan.dealers.includes(me.name)) {
     return "the plan has me deal, but I hold no share";
+  } else if (caKeyIdFor(groupPublicKey(pub)) !== plan.caKeyId) {
+    return "the plan's CA key id is not the key of its public key package";
   }
   const t = plan.oldRoster.threshold;
   switch (plan.kind) {
@@ -238,6 +273,10 @@ export function planProblem(
       if (!lost) return "a repair must name the lost custodian";
       if (plan.toEpoch !== plan.fromEpoch) return "a repair keeps the epoch";
       if (!sameSet(plan.receivers, [lost])) return "in a repair only the lost custodian receives";
+      const before = plan.oldRoster.custodians.find((c) => c.name === lost);
+      const after = plan.newRoster.custodians.find((c) => c.name === lost);
+      if (oldDigest === newDigest || !before || !after || before.signingKey === after.signingKey)
+        return `a repair gives ${lost} new identity keys, signed by t custodians`;
       if (
         plan.dealers.length !== t ||
         new Set(plan.dealers).size !== t ||
@@ -511,10 +550,15 @@ export class LifecycleRunner {
           for (const s of sigmas) s.fill(0);
         }
       }
-    } else if (isReceiver) {
-      const values = plan.dealers.map((d) => received.get(d)!);
-      newSecret = plan.kind === "refresh" ? refreshCombine(secret!, values) : reshareCombine(id(me), values);
-      for (const v of values) v.fill(0);
+    } else {
+      if (isReceiver) {
+        const values = plan.dealers.map((d) => received.get(d)!);
+        newSecret =
+          plan.kind === "refresh" ? refreshCombine(secret!, values) : reshareCombine(id(me), values);
+        for (const v of values) v.fill(0);
+      }
+      // Every participant computes the new package from round 1, so that it can check the
+      // receivers' confirmations itself rather than take the coordinator's word for the outcome.
       const commitments = plan.dealers.map((d) => r1.get(d)!.commitment!.map(hexToBytes));
       newPublic =
         plan.kind === "refresh"
@@ -530,10 +574,13 @@ export class LifecycleRunner {
     for (const v of Object.values(dealt)) v.fill(0);
     if (secret) secret.signingShare.fill(0);
 
+    const wire = publicToWire(newPublic);
+    const digest = publicPackageDigest(newPublic);
     if (!isReceiver) {
       this.say(
-        `my part is done; the ${plan.receivers.length === 1 ? "receiver confirms" : "receivers confirm"}`,
+        `my part is done; waiting for the ${plan.receivers.length === 1 ? "receiver" : `${plan.receivers.length} receivers`} to confirm`,
       );
+      await this.confirmations(wire, digest);
       return { plan };
     }
     // My new share must fit the package everyone can compute from round 1.
@@ -545,7 +592,6 @@ export class LifecycleRunner {
         [],
       );
     }
-    const wire = publicToWire(newPublic);
     const share: KeyShare = {
       ceremonyId: plan.ceremonyId,
       identifier: newSecret!.identifier,
@@ -559,20 +605,29 @@ export class LifecycleRunner {
     newSecret!.signingShare.fill(0);
     // Stored as pending before I confirm: once every receiver confirmed, the coordinator activates it.
     await this.#o.beforeConfirm?.(share, plan);
-    const digest = publicPackageDigest(newPublic);
     await this.send("lc/confirm", {
       publicPackageDigest: digest,
       publicPackage: this.#o.tamper?.confirm ? this.#o.tamper.confirm(wire) : wire,
     });
     this.say(`new share stored as pending; waiting for all ${plan.receivers.length} receivers to confirm`);
-    const confirms = await this.collect("lc/confirm", plan.receivers, LcConfirmBodySchema);
+    await this.confirmations(wire, digest);
+    return { plan, share };
+  }
+
+  /**
+   * Every receiver's signed confirmation of exactly the package this custodian computed: the
+   * ceremony's outcome, established by signatures rather than by the coordinator's status (a
+   * coordinator that told some custodians "failed" and others "complete" could otherwise split the
+   * holders between two epochs).
+   */
+  private async confirmations(wire: PublicPackageWire, digest: string): Promise<void> {
+    const confirms = await this.collect("lc/confirm", this.#plan.receivers, LcConfirmBodySchema);
     const mine = canonicalJson(wire);
     const differ = [...confirms]
       .filter(([, b]) => b.publicPackageDigest !== digest || canonicalJson(b.publicPackage) !== mine)
       .map(([n]) => n);
     if (differ.length > 0)
       throw await this.blame(`${differ.join(", ")} confirmed another public key package`, differ);
-    return { plan, share };
   }
 
   /** Opens a value sealed to me in `stage` by `sender`; undefined if it is missing or does not open. */
@@ -604,8 +659,12 @@ export class LifecycleRunner {
     let messages: unknown[];
     for (;;) {
       const left = Math.ceil((deadline - Date.now()) / 1000);
-      if (left <= 0)
-        throw new CustodianError("TIMEOUT", `timed out waiting for ${type} from ${senders.join(", ")}`);
+      if (left <= 0) {
+        // Abort at the coordinator too, so the stuck ceremony ends now rather than at its deadline.
+        const reason = `timed out waiting for ${type} from ${senders.join(", ")}`;
+        await this.abort(reason, []);
+        throw new CustodianError("TIMEOUT", reason);
+      }
       const res = await this.#o.client.get(
         `/api/v1/lifecycle/${id}/messages?type=${encodeURIComponent(type)}&wait=${Math.min(LONG_POLL_SECONDS, left)}`,
         MessagesSchema,
