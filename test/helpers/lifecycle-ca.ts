@@ -10,9 +10,11 @@ import { randomBytes } from "node:crypto";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { expect } from "vitest";
 import { CustodianHome } from "../../src/custodian/home.ts";
+import { readKeystore } from "../../src/custodian/keystore.ts";
 import { DEV_KEYSTORE_SCRYPT_N, DEV_POLICY } from "../../src/dev/local-ca.ts";
 import { ROOT, type Proc, type Sandbox } from "./processes.ts";
 import { openssl } from "./openssl.ts";
+import { KEY_ARGS, makeCsr } from "./dev-ca.ts";
 
 export interface Member {
   name: string;
@@ -158,29 +160,68 @@ export async function stopAgents(ca: LcCa, names?: string[]): Promise<void> {
     }
 }
 
-/** `tca request NAME` with the dev requester token; the certificate verifies under the unchanged root. */
-export async function issue(sb: Sandbox, ca: LcCa, host: string, work: string): Promise<string> {
+/**
+ * A certificate for `host` that verifies under the unchanged root: with `tca request` (`cli`), else
+ * over HTTP from this process (an openssl CSR, POST, then the certificate once issued), which
+ * saves a process start.
+ */
+export async function issue(
+  sb: Sandbox,
+  ca: LcCa,
+  host: string,
+  work: string,
+  o: { cli?: boolean } = {},
+): Promise<string> {
   const cert = join(work, `${host}.crt`);
-  const p = sb.tca(
-    [
-      "request",
-      host,
-      "--coordinator",
-      ca.url,
-      "--token-file",
-      ca.requesterTokenPath,
-      "--key-out",
-      join(work, `${host}.key`),
-      "--cert-out",
-      cert,
-      "--chain-out",
-      join(work, `${host}.chain.pem`),
-      "--timeout",
-      "60",
-    ],
-    FAST,
-  );
-  expect(await p.exited, p.output).toBe(0);
+  if (o.cli) {
+    const p = sb.tca(
+      [
+        "request",
+        host,
+        "--coordinator",
+        ca.url,
+        "--token-file",
+        ca.requesterTokenPath,
+        "--key-out",
+        join(work, `${host}.key`),
+        "--cert-out",
+        cert,
+        "--chain-out",
+        join(work, `${host}.chain.pem`),
+        "--timeout",
+        "60",
+      ],
+      FAST,
+    );
+    expect(await p.exited, p.output).toBe(0);
+  } else {
+    const token = readFileSync(ca.requesterTokenPath, "utf8").trim();
+    const csr = makeCsr(work, host, {
+      newkey: KEY_ARGS["p-256"]!,
+      subject: `/CN=${host}`,
+      sans: `DNS:${host}`,
+    });
+    const res = await fetch(`${ca.url}/api/v1/requests`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ csr: csr.csrPem, profile: "server" }),
+    });
+    const body = (await res.json()) as { id: string };
+    expect(res.status, JSON.stringify(body)).toBe(202);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const got = await fetch(`${ca.url}/api/v1/requests/${body.id}/certificate?wait=20`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (got.status === 200) {
+        writeFileSync(cert, (await got.text()).split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
+        break;
+      }
+      await got.body?.cancel();
+      if (Date.now() > deadline)
+        throw new Error(`${host}: no certificate within 60 s (last answer ${got.status})`);
+    }
+  }
   expect(openssl(["verify", "-x509_strict", "-CAfile", ca.rootPath, cert])).toMatch(/: OK/);
   return cert;
 }
@@ -325,3 +366,51 @@ export const identityOf = (ca: LcCa, name: string): Member => {
   const id = JSON.parse(readFileSync(join(ca.homes.get(name)!.home, "identity.json"), "utf8")) as Member;
   return { name: id.name, signingKey: id.signingKey, hpkeKey: id.hpkeKey };
 };
+
+/**
+ * The admin's exit code once the ceremony ends; if it does not end within `ms`, fails with every
+ * participant's output (what each was waiting for).
+ */
+export async function ceremonyEnd(admin: Proc, procs: Proc[], ms = 90_000): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `the ceremony did not end within ${ms} ms:\n${[admin, ...procs].map((p) => p.output).join("\n----\n")}`,
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([admin.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface KeystoreView {
+  share?: { signingShare: string; caKeyId: string; epoch?: number };
+  pendingShare?: unknown;
+}
+
+/** A custodian's keystore contents (its home's, or another copy's). */
+export async function keystoreOf(
+  ca: LcCa,
+  name: string,
+  home = ca.homes.get(name)!.home,
+): Promise<KeystoreView> {
+  const passphrase = readFileSync(ca.homes.get(name)!.passphraseFile, "utf8").trim();
+  return (await readKeystore(join(home, "keystore.json"), passphrase)) as KeystoreView;
+}
+
+/** The coordinator's key state in force (GET /api/v1/roster, as the admin). */
+export async function keyStateOf(ca: LcCa): Promise<{ epoch: number; rosterDigest: string }> {
+  const res = await fetch(`${ca.url}/api/v1/roster`, {
+    headers: { authorization: `Bearer ${readFileSync(ca.adminTokenPath, "utf8").trim()}` },
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { keyState: { epoch: number; rosterDigest: string } }).keyState;
+}

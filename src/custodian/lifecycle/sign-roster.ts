@@ -8,7 +8,6 @@ import { z } from "zod";
 import type { LoadedConfig } from "../../config/load.ts";
 import { RosterViewSchema, type KeyState } from "../../protocol/lifecycle.ts";
 import {
-  RosterSchema,
   rosterDiff,
   rosterDigest,
   rosterOf,
@@ -63,9 +62,7 @@ export interface SignRosterOutcome {
  * roster of the home's own ca-config.
  */
 export function shareRoster(share: KeyShare, home: CustodianHome): Roster {
-  const recorded = (share as { roster?: unknown }).roster;
-  if (recorded !== undefined) return RosterSchema.parse(recorded);
-  return rosterOf(home.config().config);
+  return share.roster ?? rosterOf(home.config().config);
 }
 
 /** The checks before signing; a reason to refuse, or undefined. Exported for tests. */
@@ -87,8 +84,8 @@ export function refusalReason(o: {
   const mine = publicPackageDigest(pub);
   if (keyState.publicPackageDigest !== mine)
     return `the coordinator's key state (epoch ${keyState.epoch}) is not the one this custodian's key share belongs to: refresh or repair this custodian first`;
-  const epoch = (share as { epoch?: unknown }).epoch;
-  if (typeof epoch === "number" && epoch !== keyState.epoch)
+  const epoch = share.epoch ?? 0;
+  if (epoch !== keyState.epoch)
     return `this custodian's share is of epoch ${epoch}, the coordinator's key state of epoch ${keyState.epoch}`;
   if (!o.current.custodians.some((c) => c.name === o.me))
     return `${o.me} is not a custodian of the roster in force, so its signature would not count`;
