@@ -3,6 +3,10 @@
 // same group key, the old package gone), and a cheating dealer named by a verifiable complaint
 // while every old share keeps working (docs/key-lifecycle.md "Running a ceremony").
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { connectCustodian } from "../../src/custodian/connect.ts";
 import type { DkgResult } from "../../src/custodian/dkg-runner.ts";
@@ -14,7 +18,11 @@ import {
   type LifecycleTamper,
 } from "../../src/custodian/lifecycle/runner.ts";
 import { RosterViewSchema, type LifecycleView } from "../../src/protocol/lifecycle.ts";
-import { rosterOf } from "../../src/protocol/roster.ts";
+import { rosterDigest, rosterOf, signRosterChange, type Roster } from "../../src/protocol/roster.ts";
+import type { LoadedConfig } from "../../src/config/load.ts";
+import type { Signer } from "../../src/protocol/envelope.ts";
+import { CustodianHome } from "../../src/custodian/home.ts";
+import { adoptRoster } from "../../src/custodian/lifecycle/participate.ts";
 import { groupPublicKey } from "../../src/threshold/dkg.ts";
 import {
   bytesToHex,
@@ -62,37 +70,36 @@ function keyShare(r: DkgResult, ceremonyId: string, roster: ReturnType<typeof ro
   };
 }
 
-async function start(kind: "refresh"): Promise<LifecycleView> {
+async function start(kind: "refresh" | "repair", more: Record<string, unknown> = {}): Promise<LifecycleView> {
   const res = await fetch(`${h.url}/api/v1/lifecycle`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` },
-    body: JSON.stringify({ kind }),
+    body: JSON.stringify({ kind, ...more }),
   });
   expect(res.status).toBe(201);
   return (await res.json()) as LifecycleView;
 }
 
-const client = (name: string) =>
-  connectCustodian({ urls: h.url, identity: { name, signingSecret: h.ca.signers.get(name)!.signingSecret } });
+const client = (name: string, signer = h.ca.signers.get(name)!) =>
+  connectCustodian({ urls: h.url, identity: { name, signingSecret: signer.signingSecret } });
 
 /** Every custodian runs its LifecycleRunner at once; a runner's failure is returned, not thrown. */
 async function runAll(
   tamper: Partial<Record<string, LifecycleTamper>> = {},
+  o: { config?: LoadedConfig; signers?: Map<string, Signer> } = {},
 ): Promise<Map<string, LifecycleRunResult | Error>> {
-  const lines = new Map<string, string[]>();
+  const signers = o.signers ?? h.ca.signers;
   const out = await Promise.all(
     NAMES.map(async (name): Promise<[string, LifecycleRunResult | Error]> => {
-      const signer = h.ca.signers.get(name)!;
-      lines.set(name, []);
+      const signer = signers.get(name)!;
       const runner = new LifecycleRunner({
-        client: client(name),
+        client: client(name, signer),
         signer,
         signingKey: Buffer.from(ed25519.getPublicKey(signer.signingSecret)).toString("base64url"),
-        config: h.ca.config,
+        config: o.config ?? h.ca.config,
         share: shares.get(name),
         ceremony: "current",
         timeoutMs: 30_000,
-        progress: (l) => lines.get(name)!.push(l),
         ...(tamper[name] ? { tamper: tamper[name] } : {}),
       });
       return [name, await runner.run().catch((e: unknown) => e as Error)];
@@ -183,5 +190,94 @@ describe("a refresh through the custodian's runner", () => {
     const inForce = await client("bob").get("/api/v1/roster", RosterViewSchema);
     expect(inForce.keyState?.epoch).toBe(1);
     expect(signsUnderGroupKey([shares.get("alice")!, shares.get("bob")!])).toBe(true);
+  }, 60_000);
+});
+
+describe("a repair through the custodian's runner", () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it("carol, with new identity keys and no share, gets hers back from alice and bob; bob adopts the new roster", async () => {
+    const carolNew: Signer = { name: "carol", signingSecret: new Uint8Array(randomBytes(32)) };
+    const oldRoster = rosterOf(h.ca.config.config);
+    // The new ca-config: carol's new keys, everything else as it was.
+    const config: LoadedConfig = {
+      ...h.ca.config,
+      config: {
+        ...h.ca.config.config,
+        custodians: h.ca.config.config.custodians.map((c) =>
+          c.name === "carol"
+            ? {
+                ...c,
+                signingKey: Buffer.from(ed25519.getPublicKey(carolNew.signingSecret)).toString("base64url"),
+                hpkeKey: Buffer.from(randomBytes(32)).toString("base64url"),
+              }
+            : c,
+        ),
+      },
+    };
+    const next: Roster = rosterOf(config.config);
+    const inForce = (await client("alice").get("/api/v1/roster", RosterViewSchema)).keyState!;
+    const statement = {
+      caKeyId: h.ca.caKeyId!,
+      from: rosterDigest(oldRoster),
+      to: rosterDigest(next),
+      roster: next,
+      basis: inForce.ceremonyId,
+    };
+
+    // bob, holding his share of the old roster and running with the new ca-config, refuses to sign
+    // while nothing makes the new roster the one in force.
+    const dir = mkdtempSync(join(tmpdir(), "tca-lc-run-"));
+    dirs.push(dir);
+    const bobHome = new CustodianHome(dir);
+    await bobHome.init("bob", "pass phrase", { scryptN: 2 ** 14 });
+    const bobSecrets = { ...(await bobHome.open("pass phrase")), share: shares.get("bob")! };
+    await bobHome.save("pass phrase", bobSecrets);
+    const adopt = () =>
+      adoptRoster(bobHome, "pass phrase", client("bob"), config, bobSecrets, () => undefined);
+    await expect(adopt()).rejects.toThrow(/not the roster in force at the coordinator/);
+
+    for (const n of ["alice", "bob"]) {
+      const res = await fetch(`${h.url}/api/v1/roster/signatures`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ statement, signature: signRosterChange(h.ca.signers.get(n)!, statement) }),
+      });
+      expect(res.status, await res.clone().text()).toBeLessThan(300);
+    }
+    const view = await start("repair", { lost: "carol", rosterDigest: rosterDigest(next) });
+    expect(view.plan).toMatchObject({ kind: "repair", dealers: ["alice", "bob"], receivers: ["carol"] });
+
+    const lost = shares.get("carol")!;
+    shares.delete("carol"); // a fresh home: no share
+    const runs = await runAll({}, { config, signers: new Map([...h.ca.signers, ["carol", carolNew]]) });
+    const failed = NAMES.filter((n) => runs.get(n) instanceof Error);
+    if (failed.length > 0)
+      throw new Error(failed.map((n) => `${n}: ${(runs.get(n) as Error).message}`).join("\n"));
+    const restored = (runs.get("carol") as LifecycleRunResult).share!;
+    expect((runs.get("alice") as LifecycleRunResult).share).toBeUndefined();
+    const end = await waitForLifecycleEnd(client("carol", carolNew), view.id, 30_000);
+    expect(end.status).toBe("complete");
+    // The same share, at the same epoch, under the package in force; it signs with the others'.
+    expect(restored.signingShare).toBe(lost.signingShare);
+    expect(restored).toMatchObject({ epoch: lost.epoch, caKeyId: h.ca.caKeyId, roster: next });
+    expect(restored.publicPackage).toEqual(lost.publicPackage);
+    expect(signsUnderGroupKey([shares.get("alice")!, restored])).toBe(true);
+
+    // bob now adopts the new roster: it is in force, and alice and bob signed the change.
+    const said: string[] = [];
+    const adopted = await adoptRoster(bobHome, "pass phrase", client("bob"), config, bobSecrets, (l) =>
+      said.push(l),
+    );
+    expect(adopted.share?.roster).toEqual(next);
+    expect((await bobHome.open("pass phrase")).share?.roster).toEqual(next);
+    expect(said.join("\n")).toMatch(/adopted the new roster, signed by alice, bob/);
+    // A ca-config nobody signed is still refused.
+    const unsigned: LoadedConfig = { ...config, config: { ...config.config, threshold: 3 } };
+    await expect(
+      adoptRoster(bobHome, "pass phrase", client("bob"), unsigned, adopted, () => undefined),
+    ).rejects.toThrow(/this ca-config's roster is not the one my key share belongs to/);
+    shares.set("carol", restored);
   }, 60_000);
 });
