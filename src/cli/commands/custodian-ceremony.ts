@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { CustodianHome } from "../../custodian/home.ts";
 import { resolvePassphrase } from "../../custodian/passphrase.ts";
 import { takePartInLifecycle } from "../../custodian/lifecycle/participate.ts";
-import { printResult, progress, runCommand } from "../output.ts";
+import { printResult, progress, runCommand, UsageError } from "../output.ts";
 import { collectUrls, COORDINATOR_FLAG, coordinatorUrls } from "../coordinators.ts";
 
 const END: Record<string, string> = {
@@ -50,6 +50,9 @@ export function registerCustodianCeremony(cust: Command, defaultHome: () => stri
         },
       ) =>
         runCommand(async () => {
+          const timeout = Number(o.timeout);
+          if (!Number.isFinite(timeout) || timeout <= 0)
+            throw new UsageError(`--timeout must be a positive number of seconds, not "${o.timeout}"`);
           const home = new CustodianHome(resolve(o.home));
           const name = home.identity().name;
           const config = home.config(o.config);
@@ -61,7 +64,7 @@ export function registerCustodianCeremony(cust: Command, defaultHome: () => stri
             coordinatorUrl: home.coordinatorUrl(coordinatorUrls(o.coordinator)),
             ceremony: id,
             progress: (l) => progress(`[${name}] ${l}`),
-            timeoutMs: Number(o.timeout) * 1000,
+            timeoutMs: timeout * 1000,
           });
           printResult(
             !!o.json,
