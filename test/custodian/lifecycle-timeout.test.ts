@@ -1,6 +1,7 @@
 // A custodian's ceremony runner that times out waiting for the others aborts the ceremony at the
 // coordinator with its reason (docs/key-lifecycle.md "Running a ceremony"), so a stuck ceremony
-// ends at once instead of blocking every later one until its deadline.
+// ends at once instead of blocking every later one until its deadline. And an admin ends one with
+// `tca ceremony cancel` (bin/tca.js runs dist/: build first).
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { connectCustodian } from "../../src/custodian/connect.ts";
@@ -17,7 +18,7 @@ import {
   startHttpCa,
   type HttpCa,
 } from "../helpers/in-process-ca.ts";
-import { EXAMPLE_ADMIN_TOKEN } from "../helpers/processes.ts";
+import { EXAMPLE_ADMIN_TOKEN, Sandbox } from "../helpers/processes.ts";
 
 let h: HttpCa;
 let alice: KeyShare;
@@ -40,7 +41,11 @@ beforeAll(async () => {
     roster: rosterOf(h.ca.config.config),
   };
 }, 60_000);
-afterAll(async () => h?.ca.close());
+const sb = new Sandbox();
+afterAll(async () => {
+  await h?.ca.close();
+  sb.cleanup();
+});
 
 it("a runner that times out waiting aborts the ceremony with its reason", async () => {
   const res = await fetch(`${h.url}/api/v1/lifecycle`, {
@@ -74,4 +79,22 @@ it("a runner that times out waiting aborts the ceremony with its reason", async 
       reason: expect.stringMatching(/^alice aborted: timed out waiting for lc\/round1 from/),
     },
   });
+}, 30_000);
+
+it("tca ceremony cancel ends the ceremony in progress, with the reason; again is a conflict", async () => {
+  const res = await fetch(`${h.url}/api/v1/lifecycle`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` },
+    body: JSON.stringify({ kind: "refresh" }),
+  });
+  expect(res.status).toBe(201);
+  const { id } = (await res.json()) as LifecycleView;
+  const env = { TCA_ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN, TCA_COORDINATOR: h.url };
+  const p = sb.tca(["ceremony", "cancel", id, "--reason", "carol is away"], env);
+  expect(await p.exited, p.stderr).toBe(0);
+  expect(p.stdout).toContain(`refresh ${id} failed: cancelled by an admin: carol is away`);
+  expect((await h.ca.services.lifecycle.view(id)).failure).toMatchObject({ culprits: [] });
+  const again = sb.tca(["ceremony", "cancel", id], env);
+  expect(await again.exited).not.toBe(0);
+  expect(again.stderr).toMatch(/already failed/);
 }, 30_000);

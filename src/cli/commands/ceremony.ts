@@ -292,6 +292,37 @@ function registerLifecycleCommands(cer: Command): void {
   );
 
   cer
+    .command("cancel")
+    .description(
+      "end a stuck refresh, reshare or repair (no one blamed; nothing it made is used, the shares in force keep working)",
+    )
+    .argument("<id>", 'the lifecycle ceremony id ("current": the latest)')
+    .option("--reason <text>", "why, for the record (the audit log)")
+    .option(
+      COORDINATOR_FLAG,
+      "coordinator URL, or several replicas comma-separated or repeated (default: $TCA_COORDINATOR)",
+      collectUrls,
+    )
+    .option("--token-file <file>", "admin bearer token file (else TCA_ADMIN_TOKEN)")
+    .option(CA_FILE_FLAG, CA_FILE_HELP)
+    .option("--json", "print the ceremony as JSON")
+    .action((id: string, o: AdminOpts & { reason?: string }) =>
+      runCommand(async () => {
+        const reason = o.reason?.trim();
+        if (o.reason !== undefined && !reason) throw new UsageError("--reason: empty");
+        const client = adminClient(o);
+        const token = adminToken(o.tokenFile);
+        const v = await client.post(
+          `/api/v1/lifecycle/${encodeURIComponent(id)}/cancel`,
+          reason ? { reason } : {},
+          LifecycleViewSchema,
+          token,
+        );
+        printResult(!!o.json, v, lifecycleStatusText(v));
+      }),
+    );
+
+  cer
     .command("sign-roster")
     .description(
       "as a custodian of the roster in force, sign the roster of a new ca-config (t signatures let a reshare or repair use it)",
