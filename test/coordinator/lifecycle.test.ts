@@ -355,6 +355,38 @@ describe("roster signatures", () => {
     expect(view.changes).toHaveLength(1);
     expect(view.changes[0]!.change.signatures).toHaveLength(1);
   });
+
+  it("another statement of the same change keeps the one on file and its signatures, unless that one is stale", async () => {
+    const n = next();
+    await signChange(n, ["alice"]);
+    // The same roster written in another order: the same `to` digest, different statement text.
+    const reordered = { ...n, custodians: [...n.custodians].reverse() };
+    const b = await signChange(reordered, ["bob"]);
+    expect(await problem(b.answers[0]!)).toMatchObject({
+      status: 409,
+      detail: expect.stringMatching(/a different statement of this change is on file/),
+    });
+    expect((await svc().roster.get(rosterDigest(n)))!.signatures.map((x) => x.signer)).toEqual(["alice"]);
+
+    // One on file for an earlier key state gives way to the current statement.
+    const other = sorted({ threshold: 2, custodians: [...configRoster().custodians, member("erin")] });
+    const ks = await state();
+    const old: RosterChangeStatement = {
+      caKeyId: ks.caKeyId,
+      from: ks.state.rosterDigest,
+      to: rosterDigest(other),
+      roster: other,
+      basis: "an-earlier-ceremony",
+    };
+    await svc()
+      .store.queryBuilder<LifecycleDatabase>()
+      .insertInto("roster_changes")
+      .values({ to_digest: old.to, statement: canonicalJson(old), created_at: new Date().toISOString() })
+      .execute();
+    const fresh = await signChange(other, ["bob"]);
+    expect(fresh.answers[0]!.status).toBe(200);
+    expect((await svc().roster.get(old.to))!.statement.basis).toBe(ks.state.ceremonyId);
+  });
 });
 
 describe("reshare and repair plans", () => {

@@ -73,14 +73,26 @@ export class RosterChanges {
     const text = canonicalJson(statement);
     await this.store.transaction(async () => {
       const now = clock.iso();
+      // Again under the write lock: a ceremony that completed since the checks above changed the
+      // key state this statement (and the one on file) must start from.
+      const inForce = await this.keyState.current();
+      const staleNow = inForce ? staleness(statement, inForce) : "the CA has no key";
+      if (staleNow) throw new CoordinatorError("CONFLICT", staleNow);
       const stored = await this.db()
         .selectFrom("roster_changes")
         .select("statement")
         .where("to_digest", "=", statement.to)
         .executeTakeFirst();
       if (stored && stored.statement !== text) {
-        // Signed for an earlier key state (the checks above passed for this one): its signatures can
-        // never count again, so the statement in force replaces it.
+        // Another statement of the same change. Only one signed for an earlier key state (its
+        // signatures can never count again) gives way; a current one keeps its signatures, or any
+        // signer of a variant could wipe the others'.
+        const old = RosterChangeStatementSchema.safeParse(JSON.parse(stored.statement) as unknown);
+        if (old.success && staleness(old.data, inForce!) === null)
+          throw new CoordinatorError(
+            "CONFLICT",
+            `a different statement of this change is on file (the same roster ${statement.to}, written differently): sign that one`,
+          );
         await this.db().deleteFrom("roster_signatures").where("to_digest", "=", statement.to).execute();
         await this.db()
           .updateTable("roster_changes")
