@@ -99,7 +99,14 @@ export function createServices(
     return b64 ? new Uint8Array(Buffer.from(b64, "base64")) : null;
   };
   const ca: CaMaterial = { certificate: caCertificate, keyId: caKeyId, publicKey: caPublicKey };
-  const requests = new RequestService(store, config, signing, ca, hooks);
+  const requests = new RequestService(
+    store,
+    config,
+    signing,
+    ca,
+    hooks,
+    async () => (await keyState.current())?.members ?? null,
+  );
   signing.onComplete("leaf", (job, signature, failure) => requests.onLeafSigned(job, signature, failure));
   const revocations = new RevocationService(store, config, signing, ca, hooks);
   signing.onComplete("crl", (job, signature) => revocations.onCrlSigned(job, signature));

@@ -50,8 +50,10 @@ import {
 } from "../../src/threshold/lifecycle.ts";
 import { identifierForName, type FrostPublic, type FrostSecret } from "../../src/threshold/suite.ts";
 import {
+  approval,
   equipCustodians,
   exchangeUntil,
+  makeCsr,
   runDkg,
   startHttpCa,
   type HttpCa,
@@ -802,6 +804,35 @@ async function repairThroughRound1() {
   };
   return { v, d, rekeyed, before, helpers, keys, dealt, seal, round2 };
 }
+
+describe("approvals", () => {
+  it("only custodians of the roster in force count towards t", async () => {
+    const before = (await svc().store.getMeta(META_KEY_STATE))!;
+    const ks = await state();
+    // The roster in force without carol (as after a reshare that removed her).
+    const without = sorted({
+      threshold: 2,
+      custodians: configRoster().custodians.filter((c) => c.name !== "carol"),
+    });
+    await svc().store.setMeta(
+      META_KEY_STATE,
+      canonicalJson({ ...ks.state, roster: without, rosterDigest: rosterDigest(without) }),
+    );
+    try {
+      const r = svc().requests;
+      const req = await r.submit({
+        requester: r.requesterFor("dev"),
+        profile: "server",
+        csr: await makeCsr(["approvals.example.internal"]),
+      });
+      await r.decide(req.id, approval(h.ca, "carol", req));
+      const v = await r.decide(req.id, approval(h.ca, "alice", req));
+      expect(v.status).toBe("pending");
+    } finally {
+      await svc().store.setMeta(META_KEY_STATE, before);
+    }
+  });
+});
 
 describe("repair", () => {
   it("the lost custodian complaining about a helper's round-2 pieces (sealed to helpers only) is a false complaint naming it", async () => {

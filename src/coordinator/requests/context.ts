@@ -19,6 +19,11 @@ export interface RequestContext {
   /** Custodian name → pinned identity key (base64url), for opening approval envelopes. */
   readonly roster: ReadonlyMap<string, string>;
   readonly csrs: CsrCache;
+  /**
+   * Names of the roster in force (docs/key-lifecycle.md), null while the CA has no key. After a
+   * reshare or repair it can differ from ca-config's: only its members' approvals count towards t.
+   */
+  readonly rosterInForce?: () => Promise<ReadonlySet<string> | null>;
 }
 
 /** A request by id, or NOT_FOUND (also for an id that cannot be one). */

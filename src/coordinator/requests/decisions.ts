@@ -109,11 +109,16 @@ export async function decideOpened(
     ctx.hooks.finished(id);
     return;
   }
+  // Only custodians of the roster in force hold shares that sign (docs/key-lifecycle.md): an
+  // approval recorded from one a reshare removed does not count towards t, nor make it a signer.
+  const members = (await ctx.rosterInForce?.()) ?? null;
+  const inForce = (name: string) => members === null || members.has(name);
   const approvers = (await ctx.store.listApprovals(id))
     .filter((x) => x.decision === "approve" && Date.parse(x.expiresAt) > clock.now())
-    .map((x) => x.custodian);
+    .map((x) => x.custodian)
+    .filter(inForce);
   if (r.signingJob) {
-    await ctx.signing.addEligible(r.signingJob, h.sender);
+    if (inForce(h.sender)) await ctx.signing.addEligible(r.signingJob, h.sender);
   } else if (approvers.length >= ctx.config.config.threshold) {
     const params: LeafParams = {
       requestId: id,

@@ -32,6 +32,7 @@ export class RequestService {
     signing: SigningService,
     ca: CaMaterial,
     hooks: CoordinatorHooks,
+    rosterInForce?: () => Promise<ReadonlySet<string> | null>,
   ) {
     this.#ctx = {
       store,
@@ -41,6 +42,7 @@ export class RequestService {
       hooks,
       roster: rosterKeys(config.config.custodians),
       csrs: new CsrCache(),
+      ...(rosterInForce ? { rosterInForce } : {}),
     };
   }
 
