@@ -33,6 +33,10 @@ import { buildRootTbs } from "../x509/root.ts";
 import { randomSerial } from "../x509/serial.ts";
 import { ed25519Spki } from "../x509/tbs.ts";
 import { clock } from "./clock.ts";
+import type { KeyState } from "../protocol/lifecycle.ts";
+import { rosterDigest, rosterOf } from "../protocol/roster.ts";
+import { publicPackageDigest } from "../threshold/lifecycle.ts";
+import { META_KEY_STATE } from "./lifecycle/key-state.ts";
 import { appendAudit } from "./audit/log.ts";
 
 export type { CeremonyFailure } from "./store/types.ts";
@@ -297,6 +301,19 @@ export class CeremonyService {
       }
       const pkg = confirms[0]!.publicPackage;
       await this.store.setMeta(META_CA_KEY, canonicalJson(pkg));
+      // The key state this ceremony puts in force (docs/key-lifecycle.md, "Epochs"): epoch 0 under
+      // the roster it ran with. Stored, so that a later edit of ca-config's roster is reported as a
+      // roster mismatch instead of silently becoming the roster in force.
+      const roster = rosterOf(this.config.config);
+      const keyState: KeyState = {
+        epoch: 0,
+        roster,
+        rosterDigest: rosterDigest(roster),
+        publicPackageDigest: publicPackageDigest(publicFromWire(pkg)),
+        ceremonyId: c.id,
+        since: clock.iso(),
+      };
+      await this.store.setMeta(META_KEY_STATE, canonicalJson(keyState));
       const caPublicKey = groupPublicKey(publicFromWire(pkg));
       // The n signed confirmations prove the CA key to anyone holding the roster (docs/audit.md).
       await appendAudit(this.store, {

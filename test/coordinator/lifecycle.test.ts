@@ -10,7 +10,7 @@ import { canonicalJson } from "../../src/common/canonical-json.ts";
 import { bytesToHex, hexToBytes } from "../../src/common/hex.ts";
 import { CoordinatorError } from "../../src/coordinator/errors.ts";
 import { listAudit } from "../../src/coordinator/audit/log.ts";
-import { META_KEY_STATE } from "../../src/coordinator/lifecycle/key-state.ts";
+import { KeyStateReader, META_KEY_STATE } from "../../src/coordinator/lifecycle/key-state.ts";
 import { LIFECYCLE_TIMEOUT_MS } from "../../src/coordinator/lifecycle/service.ts";
 import type { LifecycleDatabase } from "../../src/coordinator/lifecycle/tables.ts";
 import { verifyAuditChain } from "../../src/protocol/audit.ts";
@@ -296,14 +296,41 @@ const sorted = (r: Roster): Roster => ({
 });
 
 describe("key state", () => {
-  it("a CA from before the key lifecycle is at epoch 0 under ca-config's roster, made by its DKG", async () => {
+  it("the DKG stores epoch 0 under ca-config's roster; a CA from before the key lifecycle derives the same", async () => {
     const ks = await state();
-    expect(ks.stored).toBe(false);
+    expect(ks.stored).toBe(true);
     expect(ks.state).toMatchObject({
       epoch: 0,
+      roster: sorted(configRoster()),
       rosterDigest: rosterDigest(configRoster()),
+      publicPackageDigest: publicPackageDigest(ks.publicPackage),
       ceremonyId: dkgId,
     });
+    // Without the stored state (a CA from before this version) it is derived, and the same.
+    const stored = (await svc().store.getMeta(META_KEY_STATE))!;
+    const meta = () => svc().store.queryBuilder<LifecycleDatabase>();
+    await meta().deleteFrom("meta").where("key", "=", META_KEY_STATE).execute();
+    try {
+      const derived = await state();
+      expect(derived.stored).toBe(false);
+      expect({ ...derived.state, since: "" }).toEqual({ ...ks.state, since: "" });
+    } finally {
+      await svc().store.setMeta(META_KEY_STATE, stored);
+    }
+    // A ca-config edited after the DKG (carol's keys changed) is a roster mismatch, not a new roster.
+    const cfg = h.ca.config;
+    const edited = {
+      ...cfg,
+      config: {
+        ...cfg.config,
+        custodians: cfg.config.custodians.map((c) =>
+          c.name === "carol" ? { ...c, signingKey: member("carol").signingKey } : c,
+        ),
+      },
+    };
+    const reader = new KeyStateReader(svc().store, edited);
+    expect(await reader.mismatch()).toMatch(/not the roster in force/);
+    expect((await reader.current())!.state.rosterDigest).toBe(ks.state.rosterDigest);
     const res = await api("/api/v1/roster", { headers: ADMIN });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { keyState: { epoch: number } }).keyState.epoch).toBe(0);

@@ -1,8 +1,8 @@
 // The key state in force (docs/key-lifecycle.md, "Epochs"): which shares sign (epoch), under which
-// roster, with which public key package. Kept in META "ca.keyState", written by the lifecycle
-// ceremony that made it. A CA from before the key lifecycle has none: its state is the DKG's, epoch
-// 0 under the ca-config's roster, and is derived (never written) until the first ceremony
-// completes.
+// roster, with which public key package. Kept in META "ca.keyState", written by the ceremony that
+// made it: the DKG (epoch 0 under the roster it ran with) or a lifecycle ceremony. A CA whose DKG
+// ran before the key lifecycle existed has none: its state is the DKG's, epoch 0 under the
+// ca-config's roster, and is derived (never written) until the first lifecycle ceremony completes.
 //
 // Read on hot paths (every offer, every package formed): one query for both META rows, and the
 // parsing and hashing done once per stored value.
