@@ -75,8 +75,11 @@ describe("refresh (3-of-5)", () => {
   it("an old-epoch share is refused and issuance does not use it", async () => {
     // From here on the CA runs as an operator runs it: tca serve and one agent per custodian.
     await serveCa(sb, ca);
-    const old = await startAgent(sb, ca, "alice", { home: aliceEpoch0, key: "alice-epoch0" });
-    for (const name of ["bob", "carol"]) await startAgent(sb, ca, name);
+    const [old] = await Promise.all([
+      startAgent(sb, ca, "alice", { home: aliceEpoch0, key: "alice-epoch0" }),
+      startAgent(sb, ca, "bob"),
+      startAgent(sb, ca, "carol"),
+    ]);
     const issued = issue(sb, ca, "old-epoch.svc.example.internal", work);
     await old.waitFor(/key epoch 0, the key epoch in force is 1/);
     // Two valid shares of three: only a third current custodian completes it.
