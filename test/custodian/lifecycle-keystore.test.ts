@@ -13,10 +13,16 @@ import { settlePendingShare } from "../../src/custodian/lifecycle/participate.ts
 import type { CoordinatorClient } from "../../src/custodian/client.ts";
 import { keystoreSealedVersion } from "../../src/custodian/keystore.ts";
 import { SigningParticipant } from "../../src/custodian/signer.ts";
-import { openEnvelope, type SignedEnvelope } from "../../src/protocol/envelope.ts";
+import { openEnvelope, sealEnvelope, type SignedEnvelope } from "../../src/protocol/envelope.ts";
+import { publicPackageDigest } from "../../src/threshold/lifecycle.ts";
 import type { SigningTask } from "../../src/protocol/signing-messages.ts";
 import { NoncePool } from "../../src/threshold/sign.ts";
-import { bytesToHex, publicToWire, type CommitmentWire } from "../../src/threshold/encoding.ts";
+import {
+  bytesToHex,
+  publicFromWire,
+  publicToWire,
+  type CommitmentWire,
+} from "../../src/threshold/encoding.ts";
 import { inMemoryDkg } from "../helpers/dkg.ts";
 
 const PASS = "correct horse battery";
@@ -46,14 +52,50 @@ async function custodian() {
 const anchorOf = (home: CustodianHome) =>
   (JSON.parse(readFileSync(home.keystorePath, "utf8")) as { journalAnchor?: { seq: number } }).journalAnchor;
 
-/** A coordinator that knows one ceremony, in one state, or cannot be reached. */
-const coordinator = (status: "complete" | "failed" | "round1" | "down"): CoordinatorClient =>
-  ({
-    get: async () => {
-      if (status === "down") throw new Error("connect ECONNREFUSED");
-      return { status };
+type Seen = "complete" | "complete-unconfirmed" | "failed" | "round1" | "down";
+/**
+ * A coordinator that knows one ceremony (alice its only receiver), in one state, or cannot be
+ * reached. "complete-unconfirmed" says complete but shows no confirmation: a coordinator's word alone.
+ */
+const coordinator = (
+  status: Seen,
+  home: CustodianHome,
+  secret: Uint8Array,
+  share: KeyShare,
+): CoordinatorClient => {
+  const me = home.identity();
+  const roster = {
+    threshold: 2,
+    custodians: [{ name: "alice", signingKey: me.signingKey, hpkeKey: me.hpkeKey }],
+  };
+  const plan = {
+    ceremonyId: "lc-1",
+    caKeyId: share.caKeyId,
+    receivers: ["alice"],
+    oldRoster: roster,
+    newRoster: roster,
+  };
+  const confirm = sealEnvelope(
+    { name: "alice", signingSecret: secret },
+    {
+      type: "lc/confirm",
+      recipient: "*",
+      scope: "lc-1",
+      caKeyId: share.caKeyId,
+      body: {
+        publicPackageDigest: publicPackageDigest(publicFromWire(share.publicPackage)),
+        publicPackage: share.publicPackage,
+      },
     },
-  }) as unknown as CoordinatorClient;
+  );
+  return {
+    get: async (path: string) => {
+      if (status === "down") throw new Error("connect ECONNREFUSED");
+      if (path.includes("/messages")) return { messages: status === "complete" ? [confirm] : [] };
+      return { status: status === "complete-unconfirmed" ? "complete" : status, plan };
+    },
+  } as unknown as CoordinatorClient;
+};
 
 describe("pending shares", () => {
   it("a keystore from before the key lifecycle reads as epoch 0 with no roster", async () => {
@@ -64,9 +106,10 @@ describe("pending shares", () => {
     expect(s.pendingShare).toBeUndefined();
   });
 
-  it("is promoted when the ceremony completed, dropped when it failed, kept while unknown", async () => {
+  it("is promoted once every receiver's signed confirmation is in, dropped when it failed, kept otherwise", async () => {
     for (const [status, expectEpoch, pendingLeft] of [
       ["complete", 1, false],
+      ["complete-unconfirmed", undefined, true],
       ["failed", undefined, false],
       ["round1", undefined, true],
       ["down", undefined, true],
@@ -78,7 +121,9 @@ describe("pending shares", () => {
       expect(withPending.pendingShare?.share.epoch).toBe(1);
       expect(withPending.share?.epoch).toBeUndefined(); // the old share stays in use meanwhile
       const said: string[] = [];
-      const now = await settlePendingShare(home, PASS, coordinator(status), withPending, (l) => said.push(l));
+      const secret = new Uint8Array(Buffer.from(withPending.identity.signingSecret, "base64url"));
+      const client = coordinator(status, home, secret, withPending.pendingShare!.share);
+      const now = await settlePendingShare(home, PASS, client, withPending, (l) => said.push(l));
       const stored = await home.open(PASS);
       expect(stored.share?.epoch, status).toBe(expectEpoch);
       expect(now.share?.epoch, status).toBe(expectEpoch);
