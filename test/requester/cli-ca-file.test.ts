@@ -108,9 +108,11 @@ describe("https:// coordinators from the command line", () => {
   });
 
   it("tca ceremony status verifies against --ca-file", async () => {
-    const server = await startHttps(ca.issue(), (_req, res) => {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(ceremony));
+    const server = await startHttps(ca.issue(), (req, res) => {
+      // No refresh, reshare or repair has run (`status` without an id asks for both).
+      const lifecycle = req.url?.startsWith("/api/v1/lifecycle/");
+      res.writeHead(lifecycle ? 404 : 200, { "content-type": "application/json" });
+      res.end(JSON.stringify(lifecycle ? { status: 404, detail: "no lifecycle ceremony" } : ceremony));
     });
     const p = sb.tca(["ceremony", "status", "--coordinator", server.url, "--ca-file", caFile], NO_ENV);
     expect(await p.exited, p.stderr).toBe(0);

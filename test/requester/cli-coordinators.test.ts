@@ -11,13 +11,21 @@ const sb = new Sandbox();
 afterEach(closeAll);
 afterAll(() => sb.cleanup());
 
-const ceremony = json(200, {
+const dkg = json(200, {
   id: "c1",
   status: "complete",
   failure: null,
   received: {},
   announcement: { threshold: 2, custodians: [{ name: "alice" }, { name: "bob" }, { name: "carol" }] },
 });
+const noLifecycle = json(404, {
+  status: 404,
+  code: "NOT_FOUND",
+  detail: "no lifecycle ceremony has been started",
+});
+/** The DKG's view; no refresh, reshare or repair has run (`status` without an id asks for both). */
+const ceremony: Parameters<typeof startServer>[0] = (req, res, body, hit) =>
+  (req.url?.startsWith("/api/v1/lifecycle/") ? noLifecycle : dkg)(req, res, body, hit);
 
 describe("--coordinator with several URLs", () => {
   it("tca request: a URL that is not http(s) is a usage error that names it", async () => {
@@ -53,7 +61,7 @@ describe("--coordinator with several URLs", () => {
     });
     expect(await p.exited, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/ceremony c1: complete/);
-    expect(up.hits).toEqual(["GET /api/v1/ceremonies/current"]);
+    expect(up.hits).toEqual(["GET /api/v1/ceremonies/current", "GET /api/v1/lifecycle/current"]);
   });
 
   it("tca ceremony status reads $TCA_COORDINATOR, and names every URL when none answers (exit 4)", async () => {
